@@ -1,0 +1,81 @@
+/**
+ * Route descriptions for /openapi.json, built from the same zod schemas the handlers validate with. Handlers
+ * parse bodies themselves (see create-app.ts) so that a missing Content-Type, broken JSON and oversize bodies
+ * get our error format; these definitions only document.
+ */
+import { createRoute, z } from '@hono/zod-openapi';
+import {
+  callIdRequestSchema,
+  callIdSchema,
+  callRequestSchema,
+  dtmfRequestSchema,
+  wcsCallRequestSchema,
+  wcsDtmfRequestSchema,
+} from '../core/call-spec-schema.ts';
+
+const states = ['dialing', 'ringing', 'answered', 'streaming', 'ended', 'failed'] as const;
+
+export const errorSchema = z.object({
+  error: z.object({ code: z.string(), message: z.string(), field: z.string().optional() }),
+});
+
+/** The shape of `toCallView` (functions/core/call-record.ts). No password field exists here by construction. */
+export const callViewSchema = z.object({
+  callId: z.string(),
+  state: z.enum(states),
+  desiredState: z.enum(['live', 'ended']),
+  callee: z.string(),
+  rtmpUrl: z.string(),
+  rtmpStream: z.string(),
+  hasAudio: z.boolean(),
+  hasVideo: z.boolean(),
+  maxDurationSeconds: z.number(),
+  rtpTimeoutSeconds: z.number(),
+  connection: z.object({
+    sipLogin: z.string(),
+    sipAuthenticationName: z.string(),
+    sipDomain: z.string(),
+    sipPort: z.number(),
+    sipRegisterRequired: z.boolean(),
+    transport: z.enum(['udp', 'tcp', 'tls']),
+    appKey: z.string().optional(),
+  }),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  stateTimes: z.record(z.string(), z.string()),
+  ended: z.object({ by: z.enum(['local', 'remote', 'limit']), reason: z.string(), sipCode: z.number().optional(), durationSeconds: z.number() }).optional(),
+  failure: z.object({ reason: z.string(), message: z.string(), sipCode: z.number().optional() }).optional(),
+  stats: z.object({ rtpPackets: z.number(), rtpLost: z.number(), jitterMs: z.number(), bytesOut: z.number(), at: z.string() }).optional(),
+});
+
+export const listQuerySchema = z.strictObject({
+  state: z.enum(states).optional(),
+  live: z.enum(['true', 'false']).optional(),
+});
+
+const json = <S extends z.ZodType>(schema: S, description: string) => ({ content: { 'application/json': { schema } }, description });
+const body = <S extends z.ZodType>(schema: S) => ({ body: { content: { 'application/json': { schema } }, required: true } });
+const errors = {
+  400: json(errorSchema, 'Invalid request; `field` names the offending field'),
+  401: json(errorSchema, 'Missing or wrong bearer API key'),
+  404: json(errorSchema, 'No such call'),
+  409: json(errorSchema, 'callId reused with another body, stream key in use, or call not live'),
+  413: json(errorSchema, 'Body larger than 64 KiB'),
+  503: json(errorSchema, 'No media task could be started or reached'),
+};
+const callIdParam = { params: z.object({ callId: callIdSchema }) };
+
+export const routes = [
+  createRoute({ method: 'post', path: '/v1/calls', request: body(callRequestSchema), responses: { 201: json(callViewSchema, 'Call accepted'), 200: json(callViewSchema, 'Same request again: the existing call'), ...errors } }),
+  createRoute({ method: 'get', path: '/v1/calls', request: { query: listQuerySchema }, responses: { 200: json(z.object({ calls: z.array(callViewSchema) }), 'Calls'), ...errors } }),
+  createRoute({ method: 'get', path: '/v1/calls/{callId}', request: callIdParam, responses: { 200: json(callViewSchema, 'The call'), ...errors } }),
+  createRoute({ method: 'delete', path: '/v1/calls/{callId}', request: callIdParam, responses: { 202: json(callViewSchema, 'Hangup requested'), ...errors } }),
+  createRoute({ method: 'post', path: '/v1/calls/{callId}/dtmf', request: { ...callIdParam, ...body(dtmfRequestSchema) }, responses: { 202: json(callViewSchema, 'Digits sent to the task'), ...errors } }),
+  createRoute({ method: 'post', path: '/RESTCall/call', tags: ['WCS'], request: body(wcsCallRequestSchema), responses: { 200: json(callViewSchema, 'Call accepted'), ...errors } }),
+  createRoute({ method: 'post', path: '/RESTCall/sendDTMF', tags: ['WCS'], request: body(wcsDtmfRequestSchema), responses: { 200: json(callViewSchema, 'Digits sent'), ...errors } }),
+  createRoute({ method: 'post', path: '/rest-api/call/startup', tags: ['WCS 5'], request: body(wcsCallRequestSchema), responses: { 200: json(callViewSchema, 'Call accepted'), ...errors } }),
+  createRoute({ method: 'post', path: '/rest-api/call/terminate', tags: ['WCS 5'], request: body(callIdRequestSchema), responses: { 200: json(callViewSchema, 'Hangup requested'), ...errors } }),
+  createRoute({ method: 'post', path: '/rest-api/call/find', tags: ['WCS 5'], request: body(callIdRequestSchema), responses: { 200: json(z.array(callViewSchema), 'The call, as a one-element list'), ...errors } }),
+  createRoute({ method: 'post', path: '/rest-api/call/find_all', tags: ['WCS 5'], responses: { 200: json(z.array(callViewSchema), 'Live calls'), ...errors } }),
+  createRoute({ method: 'post', path: '/rest-api/call/send_dtmf', tags: ['WCS 5'], request: body(wcsDtmfRequestSchema), responses: { 200: json(callViewSchema, 'Digits sent'), ...errors } }),
+];

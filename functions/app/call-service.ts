@@ -1,0 +1,88 @@
+/**
+ * What the API does with calls, apart from HTTP: start (store, then launch), hang up, send DTMF. Routes of both
+ * dialects (WCS and /v1) call these, so the rules live once.
+ */
+import { CallIdConflictError, CallNotFoundError, CallNotLiveError, LaunchError } from '../core/call-errors.ts';
+import { newCallRecord, sameRequest } from '../core/call-record.ts';
+import { isFinal } from '../core/call-state.ts';
+import type { CallSpec, TaskCommand } from '../core/call-types.ts';
+import type { CallRecord, CallStore, Logger, TaskLauncher } from '../core/ports.ts';
+import { attachTaskRef, recordEvent } from '../recorder.ts';
+
+export interface CallServiceDeps {
+  store: CallStore;
+  launcher: TaskLauncher;
+  logger: Logger;
+  now: () => Date;
+}
+
+export class CallService {
+  constructor(private readonly deps: CallServiceDeps) {}
+
+  /**
+   * Stores the call, then launches its task. The record comes first so that the task's first event always finds
+   * it, and so that the callId and stream key are claimed before any SIP traffic.
+   * @returns `created: false` when the same request was already accepted (a client retry).
+   */
+  async start(spec: CallSpec): Promise<{ created: boolean; record: CallRecord }> {
+    const { store, launcher, logger } = this.deps;
+    const at = this.deps.now().toISOString();
+    const { record, secret } = newCallRecord(spec, at);
+    const outcome = await store.create(record, secret);
+    if (outcome !== 'created') {
+      if (!sameRequest(outcome, await store.getSecret(spec.callId), spec)) throw new CallIdConflictError(spec.callId);
+      return { created: false, record: outcome };
+    }
+    let taskRef: string;
+    try {
+      ({ taskRef } = await launcher.launch(spec));
+    } catch (error) {
+      logger.error('task launch failed', { callId: spec.callId, error });
+      const message = error instanceof Error ? error.message : String(error);
+      await recordEvent(store, { type: 'launch-failed', callId: spec.callId, at: this.deps.now().toISOString(), message });
+      throw error instanceof LaunchError ? error : new LaunchError('could not start a media task', { cause: error });
+    }
+    const attached = await attachTaskRef(store, spec.callId, taskRef);
+    logger.info('call started', { callId: spec.callId, taskRef });
+    // A hangup that arrived while the launch was in flight had no task to stop yet.
+    if (attached.record?.desired === 'ended') await launcher.stop(spec.callId, taskRef);
+    return { created: true, record: attached.record ?? { ...record, taskRef } };
+  }
+
+  async get(callId: string): Promise<CallRecord> {
+    const record = await this.deps.store.get(callId);
+    if (!record) throw new CallNotFoundError(callId);
+    return record;
+  }
+
+  /**
+   * Records the wish to end the call, then asks the launcher to stop the task. The stop is repeated on every
+   * request while the call is live, so a client retry also retries a stop that failed.
+   */
+  async hangup(callId: string): Promise<CallRecord> {
+    const { store, launcher } = this.deps;
+    const result = await recordEvent(store, { type: 'hangup-requested', callId, at: this.deps.now().toISOString() });
+    const record = result.record;
+    if (!record) throw new CallNotFoundError(callId);
+    if (!isFinal(record.state)) {
+      try {
+        await launcher.stop(callId, record.taskRef);
+      } catch (error) {
+        throw error instanceof LaunchError ? error : new LaunchError('could not stop the media task', { cause: error });
+      }
+    }
+    return record;
+  }
+
+  async sendDtmf(callId: string, digits: string, method?: 'rfc4733' | 'info'): Promise<CallRecord> {
+    const record = await this.get(callId);
+    if (isFinal(record.state)) throw new CallNotLiveError(callId, record.state);
+    const command: TaskCommand = { type: 'dtmf', digits, ...(method ? { method } : {}) };
+    try {
+      await this.deps.launcher.sendCommand(callId, command, record.taskRef);
+    } catch (error) {
+      throw error instanceof LaunchError ? error : new LaunchError('could not reach the media task', { cause: error });
+    }
+    return record;
+  }
+}

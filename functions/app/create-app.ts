@@ -1,0 +1,184 @@
+/**
+ * The HTTP API: Web Call Server compatible routes (so existing WCS scripts keep working) and a native /v1 API.
+ * Built from its dependencies only; entry points decide where it runs (Lambda: `handle(createApp(...))`, local:
+ * `serve(createApp(...))`).
+ */
+import { OpenAPIHono } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import {
+  CallIdConflictError,
+  CallNotFoundError,
+  CallNotLiveError,
+  ConcurrentUpdateError,
+  LaunchError,
+  RequestTooLargeError,
+  StreamKeyInUseError,
+  UnauthorizedError,
+  ValidationError,
+} from '../core/call-errors.ts';
+import { equalStrings, toCallView } from '../core/call-record.ts';
+import {
+  callIdRequestSchema,
+  callIdSchema,
+  callRequestSchema,
+  dtmfRequestSchema,
+  parseOrThrow,
+  toCallSpec,
+  wcsCallRequestSchema,
+  wcsDtmfRequestSchema,
+} from '../core/call-spec-schema.ts';
+import type { CallSpec } from '../core/call-types.ts';
+import type { CallStore, Logger, TaskLauncher } from '../core/ports.ts';
+import { listQuerySchema, routes } from './api-schemas.ts';
+import { CallService } from './call-service.ts';
+
+export const MAX_BODY_BYTES = 64 * 1024;
+
+export interface AppDeps {
+  store: CallStore;
+  launcher: TaskLauncher;
+  /** When set, every route but /openapi.json needs `Authorization: Bearer <apiKey>`. */
+  apiKey?: string;
+  logger: Logger;
+  now?: () => Date;
+  newCallId?: () => string;
+}
+
+export function createApp(deps: AppDeps) {
+  const now = deps.now ?? (() => new Date());
+  const newCallId = deps.newCallId ?? (() => crypto.randomUUID());
+  const calls = new CallService({ store: deps.store, launcher: deps.launcher, logger: deps.logger, now });
+  const app = new OpenAPIHono();
+
+  app.onError((error, c) => toErrorResponse(c, error, deps.logger));
+  app.notFound((c) => c.json({ error: { code: 'not_found', message: `no route ${c.req.method} ${c.req.path}` } }, 404));
+
+  for (const route of routes) app.openAPIRegistry.registerPath(route);
+  app.doc('/openapi.json', { openapi: '3.0.0', info: { title: 'SIP to RTMP gateway', version: '1' } });
+  if (deps.apiKey) {
+    const expected = `Bearer ${deps.apiKey}`;
+    app.use('*', async (c, next) => {
+      if (c.req.path === '/openapi.json') return next();
+      if (!equalStrings(c.req.header('authorization') ?? '', expected)) throw new UnauthorizedError();
+      return next();
+    });
+  }
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: () => {
+        throw new RequestTooLargeError(MAX_BODY_BYTES);
+      },
+    }),
+  );
+
+  const startCall = async (spec: CallSpec) => {
+    const { created, record } = await calls.start(spec);
+    return { created, view: toCallView(record) };
+  };
+
+  // --- native API ---
+  app.post('/v1/calls', async (c) => {
+    const spec = toCallSpec(parseOrThrow(callRequestSchema, await readJson(c)), newCallId);
+    const { created, view } = await startCall(spec);
+    return c.json(view, created ? 201 : 200);
+  });
+  app.get('/v1/calls', async (c) => {
+    const query = parseOrThrow(listQuerySchema, c.req.query());
+    const records = await deps.store.list({
+      ...(query.state ? { state: query.state } : {}),
+      ...(query.live ? { live: query.live === 'true' } : {}),
+    });
+    return c.json({ calls: records.map(toCallView) });
+  });
+  app.get('/v1/calls/:callId', async (c) => c.json(toCallView(await calls.get(pathCallId(c)))));
+  app.delete('/v1/calls/:callId', async (c) => c.json(toCallView(await calls.hangup(pathCallId(c))), 202));
+  app.post('/v1/calls/:callId/dtmf', async (c) => {
+    const callId = pathCallId(c);
+    const { dtmf, method } = parseOrThrow(dtmfRequestSchema, await readJson(c));
+    return c.json(toCallView(await calls.sendDtmf(callId, dtmf, method)), 202);
+  });
+
+  // --- Web Call Server dialects: /RESTCall (WCS 4, as in the integration article) and /rest-api/call (WCS 5) ---
+  const wcsStart = async (c: Context) => {
+    const spec = toCallSpec(parseOrThrow(wcsCallRequestSchema, await readJson(c)), newCallId);
+    return c.json((await startCall(spec)).view, 200);
+  };
+  const wcsDtmf = async (c: Context) => {
+    const request = parseOrThrow(wcsDtmfRequestSchema, await readJson(c));
+    const digits = (request.dtmf ?? request.dumf) as string;
+    // RFC 2833 was obsoleted by RFC 4733, same payload format; INFO sends application/dtmf-relay.
+    const method = request.type?.toUpperCase() === 'INFO' ? 'info' : 'rfc4733';
+    return c.json(toCallView(await calls.sendDtmf(request.callId, digits, method)), 200);
+  };
+  app.post('/RESTCall/call', wcsStart);
+  app.post('/RESTCall/sendDTMF', wcsDtmf);
+  app.post('/rest-api/call/startup', wcsStart);
+  app.post('/rest-api/call/send_dtmf', wcsDtmf);
+  app.post('/rest-api/call/terminate', async (c) => {
+    const { callId } = parseOrThrow(callIdRequestSchema, await readJson(c));
+    return c.json(toCallView(await calls.hangup(callId)), 200);
+  });
+  app.post('/rest-api/call/find', async (c) => {
+    const { callId } = parseOrThrow(callIdRequestSchema, await readJson(c));
+    return c.json([toCallView(await calls.get(callId))], 200);
+  });
+  app.post('/rest-api/call/find_all', async (c) => c.json((await deps.store.list({ live: true })).map(toCallView), 200));
+
+  return app;
+}
+
+function pathCallId(c: Context): string {
+  const result = callIdSchema.safeParse(c.req.param('callId'));
+  if (!result.success) throw new ValidationError('callId must be 1–64 characters of A–Z a–z 0–9 _ -', 'callId');
+  return result.data;
+}
+
+/**
+ * Reads the body as JSON whatever the Content-Type says: WCS samples send application/json, but scripts written
+ * with `curl -d` send form-urlencoded headers with a JSON body, and WCS accepted those.
+ */
+async function readJson(c: Context): Promise<unknown> {
+  const text = await c.req.text();
+  if (text.trim() === '') throw new ValidationError('request body must be a JSON object');
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new ValidationError('request body is not valid JSON', undefined, { cause: error });
+  }
+}
+
+const STATUS: [new (...args: never[]) => Error, ContentfulStatusCode, string][] = [
+  [ValidationError, 400, 'invalid_request'],
+  [UnauthorizedError, 401, 'unauthorized'],
+  [CallNotFoundError, 404, 'not_found'],
+  [CallIdConflictError, 409, 'call_id_conflict'],
+  [StreamKeyInUseError, 409, 'stream_key_in_use'],
+  [CallNotLiveError, 409, 'call_not_live'],
+  [RequestTooLargeError, 413, 'body_too_large'],
+  [LaunchError, 503, 'task_unavailable'],
+  // Lost every retry against concurrent writers of the same call: transient, the client may retry.
+  [ConcurrentUpdateError, 503, 'busy'],
+];
+
+/** The one place where errors become HTTP answers. Unknown errors are bugs: logged, answered without detail. */
+function toErrorResponse(c: Context, error: Error, logger: Logger) {
+  for (const [type, status, code] of STATUS) {
+    if (error instanceof type) {
+      if (status === 401) c.header('WWW-Authenticate', 'Bearer');
+      if (status >= 500) logger.warn('request failed', { path: c.req.path, error });
+      const field = error instanceof ValidationError ? error.field : undefined;
+      return c.json({ error: { code, message: error.message, ...(field ? { field } : {}) } }, status);
+    }
+  }
+  if (error instanceof HTTPException) {
+    const status = error.status as ContentfulStatusCode;
+    return c.json({ error: { code: status === 400 ? 'invalid_request' : 'http_error', message: error.message } }, status);
+  }
+  logger.error('unhandled error', { path: c.req.path, error });
+  return c.json({ error: { code: 'internal', message: 'internal error' } }, 500);
+}

@@ -1,0 +1,252 @@
+/**
+ * Validation of call requests. The input is Web Call Server's `/RESTCall/call` body (booleans and ports may arrive
+ * as strings, as WCS's own samples send them) plus our optional fields; the output is the normalized `CallSpec`.
+ *
+ * Every string ends up in a SIP header, an SDP line or ffmpeg's argument list, so each field is checked against the
+ * grammar of where it lands: RFC 3261 section 25.1 `user` for URI user parts, hostnames/IP literals for the domain,
+ * and no CR/LF anywhere (a CR/LF in a header value would let a caller inject SIP headers, RFC 3261 section 7.3.1).
+ * RTMP targets may not be link-local or cloud metadata addresses: the task runs with the platform's network
+ * identity, and an attacker-chosen destination there would be an SSRF.
+ */
+import { z } from 'zod';
+import type { CallSpec } from './call-types.ts';
+import { ValidationError } from './call-errors.ts';
+
+const CONTROL_OR_SPACE = /[\u0000-\u0020\u007f-\u009f\u2028\u2029]/;
+/** RFC 3261 `user`: unreserved / escaped / user-unreserved, i.e. no `@ : < > " \ [ ] { } | ^ ` or whitespace. */
+const SIP_USER = /^(?:[A-Za-z0-9\-_.!~*'()&=+$,;?/]|%[0-9A-Fa-f]{2})+$/;
+const HOST_LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+export const DEFAULT_MAX_DURATION_SECONDS = 14_400;
+export const DEFAULT_RTP_TIMEOUT_SECONDS = 30;
+
+/** `"true"`/`"false"` as WCS clients send them, or JSON booleans. */
+const flexibleBoolean = z
+  .union([z.boolean(), z.enum(['true', 'false'])], { error: 'must be true or false' })
+  .transform((value) => value === true || value === 'true');
+
+/** A whole number in range, as a JSON number or a decimal string ("5060"). */
+const flexibleInt = (min: number, max: number) =>
+  z
+    .union([z.number(), z.string().regex(/^\d{1,10}$/, 'must be a whole number')], { error: 'must be a number' })
+    .transform(Number)
+    .pipe(z.number().int(`must be a whole number`).min(min, `must be ≥ ${min}`).max(max, `must be ≤ ${max}`));
+
+const sipUser = (max = 128) =>
+  z
+    .string({ error: 'must be a string' })
+    .min(1, 'must not be empty')
+    .max(max, `must be at most ${max} characters`)
+    .regex(SIP_USER, 'may only contain characters allowed in a SIP URI user part (no spaces, CR/LF, <>"@: etc.)');
+
+/** A DNS hostname or an IPv4/IPv6 literal (brackets optional for IPv6). */
+export function isHostOrIp(host: string): boolean {
+  if (host.length === 0 || host.length > 253) return false;
+  if (IPV4.test(host)) return true;
+  if (host.includes(':')) return parseIpv6(host.replace(/^\[(.*)\]$/, '$1')) !== undefined;
+  const labels = host.replace(/\.$/, '').split('.');
+  // An all-numeric last label would make resolvers treat the name as an (odd) IPv4 form.
+  return labels.every((label) => HOST_LABEL.test(label)) && !/^\d+$/.test(labels[labels.length - 1] ?? '');
+}
+
+const sipDomain = z
+  .string({ error: 'must be a string' })
+  .refine(isHostOrIp, 'must be a hostname or an IPv4/IPv6 address (at most 253 characters)');
+
+const sipPassword = z
+  .string({ error: 'must be a string' })
+  .max(128, 'must be at most 128 characters')
+  .refine((value) => !/[\r\n\u0000]/.test(value), 'must not contain CR, LF or NUL');
+
+const callId = z.string({ error: 'must be a string' }).regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1–64 characters of A–Z a–z 0–9 _ -');
+
+export const dtmfSchema = z
+  .string({ error: 'must be a string' })
+  .regex(/^[0-9*#A-Da-d,w]{1,64}$/, 'must be 1–64 of 0–9 * # A–D , w');
+
+const rtmpStream = z
+  .string({ error: 'must be a string' })
+  .min(1, 'must not be empty')
+  .max(256, 'must be at most 256 characters')
+  .refine((value) => !CONTROL_OR_SPACE.test(value), 'must not contain whitespace or control characters')
+  // The stream name ends up in ffmpeg's argument list; a leading dash would read as an option.
+  .refine((value) => !value.startsWith('-'), 'must not start with "-"');
+
+const rtmpUrl = z
+  .string({ error: 'must be a string' })
+  .max(1024, 'must be at most 1024 characters')
+  .superRefine((value, ctx) => {
+    const problem = rtmpUrlProblem(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
+const connectionSchema = z.strictObject({
+  sipLogin: sipUser(),
+  sipPassword: sipPassword.default(''),
+  sipAuthenticationName: sipUser().optional(),
+  sipDomain,
+  sipPort: flexibleInt(1, 65_535).default(5060),
+  sipRegisterRequired: flexibleBoolean.default(false),
+  appKey: z
+    .string({ error: 'must be a string' })
+    .max(128, 'must be at most 128 characters')
+    .refine((value) => !CONTROL_OR_SPACE.test(value), 'must not contain whitespace or control characters')
+    .optional(),
+  transport: z.enum(['udp', 'tcp', 'tls'], { error: 'must be udp, tcp or tls' }).default('udp'),
+});
+
+const callFields = {
+  callee: sipUser(),
+  rtmpUrl,
+  rtmpStream,
+  hasAudio: flexibleBoolean.default(true),
+  hasVideo: flexibleBoolean.default(true),
+  dtmf: dtmfSchema.optional(),
+  maxDurationSeconds: flexibleInt(1, 86_400).default(DEFAULT_MAX_DURATION_SECONDS),
+  rtpTimeoutSeconds: flexibleInt(1, 3_600).default(DEFAULT_RTP_TIMEOUT_SECONDS),
+  connection: connectionSchema,
+};
+
+/** The WCS `/RESTCall/call` and `/rest-api/call/startup` body: callId required, as WCS requires it. */
+export const wcsCallRequestSchema = z.strictObject({ callId, ...callFields });
+/** `POST /v1/calls`: callId optional (generated when absent), and an idempotency key when given. */
+export const callRequestSchema = z.strictObject({ callId: callId.optional(), ...callFields });
+
+export type CallRequest = z.input<typeof callRequestSchema>;
+type ParsedCallRequest = z.output<typeof callRequestSchema>;
+
+/** `{callId, dtmf, type}`; WCS's own article spells the digits field `dumf`, so that is accepted too. */
+export const wcsDtmfRequestSchema = z
+  .strictObject({
+    callId,
+    dtmf: dtmfSchema.optional(),
+    dumf: dtmfSchema.optional(),
+    type: z.enum(['RFC2833', 'INFO', 'rfc2833', 'info'], { error: 'must be RFC2833 or INFO' }).optional(),
+  })
+  .superRefine((value, ctx) => {
+    if (value.dtmf === undefined && value.dumf === undefined) ctx.addIssue({ code: 'custom', path: ['dtmf'], message: 'is required' });
+  });
+
+export const dtmfRequestSchema = z.strictObject({
+  dtmf: dtmfSchema,
+  method: z.enum(['rfc4733', 'info'], { error: 'must be rfc4733 or info' }).optional(),
+});
+
+export const callIdRequestSchema = z.strictObject({ callId });
+export const callIdSchema = callId;
+
+/** Normalizes a parsed request into the spec one media task runs. */
+export function toCallSpec(parsed: ParsedCallRequest, generatedCallId: () => string): CallSpec {
+  const { connection, callId: requestedId, dtmf, ...rest } = parsed;
+  const { sipAuthenticationName, appKey, ...conn } = connection;
+  return {
+    callId: requestedId ?? generatedCallId(),
+    ...rest,
+    ...(dtmf === undefined ? {} : { dtmf }),
+    connection: { ...conn, sipAuthenticationName: sipAuthenticationName ?? conn.sipLogin, ...(appKey === undefined ? {} : { appKey }) },
+  };
+}
+
+/** Validates `body` with `schema`, throwing a `ValidationError` that names the first offending field. */
+export function parseOrThrow<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
+  const result = schema.safeParse(body);
+  if (result.success) return result.data;
+  throw toValidationError(result.error, body);
+}
+
+export function toValidationError(error: z.ZodError, body?: unknown): ValidationError {
+  const issue = error.issues[0];
+  if (!issue) return new ValidationError('invalid request');
+  const path = issue.path.map(String);
+  if (issue.code === 'unrecognized_keys') {
+    const field = [...path, String(issue.keys[0])].join('.');
+    return new ValidationError(`unknown field ${field}`, field);
+  }
+  const field = path.join('.');
+  // zod 4 leaves the input out of issues (so passwords stay out of them); look the value up to tell "missing".
+  if (issue.code === 'invalid_type' && valueAt(body, issue.path) === undefined) return new ValidationError(`${field || 'body'} is required`, field || undefined);
+  if (!field && issue.code === 'invalid_type') return new ValidationError('request body must be a JSON object');
+  return new ValidationError(field ? `${field} ${issue.message}` : issue.message, field || undefined);
+}
+
+function valueAt(body: unknown, path: readonly PropertyKey[]): unknown {
+  let value = body;
+  for (const key of path) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value;
+}
+
+/** Why `value` is not an acceptable RTMP target, or undefined. */
+export function rtmpUrlProblem(value: string): string | undefined {
+  // WHATWG URL parsing silently drops tabs and newlines, so check the raw string first.
+  if (CONTROL_OR_SPACE.test(value)) return 'must not contain whitespace or control characters';
+  const match = /^(rtmps?):\/\/([^/?#]*)/i.exec(value);
+  if (!match) return 'must be an rtmp:// or rtmps:// URL';
+  const authority = match[2] ?? '';
+  if (authority.includes('@')) return 'must not contain credentials (user@)';
+  let url: URL;
+  try {
+    // Parsed as http so that numeric host forms (2852039166, 0xa9fea9fe, 0251.0376...) are normalized to dotted
+    // IPv4 the way a resolver would read them, before the blocklist is checked.
+    url = new URL(`http://${authority}`);
+  } catch {
+    return 'has an invalid host';
+  }
+  const host = url.hostname.toLowerCase().replace(/\.$/, '');
+  if (!host || !isHostOrIp(host)) return 'has an invalid host';
+  if (isBlockedHost(host)) return 'must not target link-local or cloud metadata addresses';
+  return undefined;
+}
+
+const BLOCKED_NAMES = new Set(['metadata.google.internal', 'metadata', 'instance-data', 'instance-data.ec2.internal']);
+
+function isBlockedHost(host: string): boolean {
+  if (BLOCKED_NAMES.has(host)) return true;
+  if (IPV4.test(host)) return isBlockedIpv4(host);
+  const groups = host.startsWith('[') ? parseIpv6(host.slice(1, -1)) : undefined;
+  if (!groups) return false;
+  const [g0 = 0, g1 = 0, g2 = 0, g3 = 0, g4 = 0, g5 = 0, g6 = 0, g7 = 0] = groups;
+  if ((g0 & 0xffc0) === 0xfe80) return true; // fe80::/10 link-local
+  if (g0 === 0xfd00 && g1 === 0x0ec2 && g2 === 0 && g3 === 0 && g4 === 0 && g5 === 0 && g6 === 0 && g7 === 0x254) return true;
+  // IPv4-mapped (::ffff:a.b.c.d) and IPv4-compatible forms reach the embedded IPv4 address.
+  if (g0 === 0 && g1 === 0 && g2 === 0 && g3 === 0 && g4 === 0 && (g5 === 0xffff || g5 === 0)) {
+    return isBlockedIpv4(`${g6 >> 8}.${g6 & 0xff}.${g7 >> 8}.${g7 & 0xff}`);
+  }
+  return false;
+}
+
+function isBlockedIpv4(address: string): boolean {
+  const [a, b] = address.split('.').map(Number);
+  return (a === 169 && b === 254) || address === '100.100.100.200';
+}
+
+/** Eight 16-bit groups, or undefined when `text` is not an IPv6 address. */
+function parseIpv6(text: string): number[] | undefined {
+  let url: URL;
+  try {
+    url = new URL(`http://[${text}]/`);
+  } catch {
+    return undefined;
+  }
+  const canonical = url.hostname.slice(1, -1);
+  const [head = '', tail] = canonical.split('::');
+  const part = (s: string) => (s ? s.split(':').map((g) => parseInt(g, 16)) : []);
+  const left = part(head);
+  const right = tail === undefined ? [] : part(tail);
+  const zeros = new Array<number>(8 - left.length - right.length).fill(0);
+  return [...left, ...zeros, ...right];
+}
+
+/**
+ * Validates a spec handed to a media task (normalized `CallSpec` JSON, or a WCS body). The task re-checks what
+ * the API checked: its environment is an input too, and it is the process that writes SIP and spawns ffmpeg.
+ * @throws ValidationError naming the field.
+ */
+export function parseCallSpec(raw: unknown): CallSpec {
+  return toCallSpec(parseOrThrow(wcsCallRequestSchema, raw), () => {
+    throw new ValidationError('callId is required', 'callId');
+  });
+}

@@ -1,0 +1,114 @@
+/**
+ * The call state machine, as a pure function over the stored record. The recorder (locally, and in the
+ * EventBridge Lambda on AWS) applies it to every event; the API applies it to control-plane requests.
+ *
+ * ```
+ *   create ──► dialing ──► ringing ──► answered ──► streaming
+ *                │  ╲         │  ╲         │            │
+ *                │   ╲────────┼───╲────────┼──►─────────┤   (forward skips allowed: dialing → streaming)
+ *                ▼            ▼            ▼            ▼
+ *            ┌───────────────────────────────────────────────┐
+ *            │  ended (by local|remote|limit)  │   failed     │   final, absorbing: nothing leaves them
+ *            └───────────────────────────────────────────────┘
+ *   task-crashed  (control plane: task exited, record not final) ─► failed / crashed
+ *   launch-failed (control plane: no task started)               ─► failed / internal
+ *   hangup-requested (DELETE)   ─► desired = ended, effect stop-task; the state moves when the task reports
+ *   stats                       ─► stats only, never the state
+ * ```
+ *
+ * Ordering rules — an event's `seq` decides, never its arrival time (EventBridge and stdout pipes may
+ * duplicate and reorder):
+ * 1. A final record ignores every state and control event: the first final event applied wins
+ *    (e.g. `failed` arriving after `ended` changes nothing).
+ * 2. A final event (`ended`/`failed`) on a live record always applies, whatever its seq: it is the task's
+ *    last word, and losing it would leave a call "streaming" forever.
+ * 3. A non-final state event applies only if `seq > lastSeq` and it moves forward (dialing < ringing <
+ *    answered < streaming); otherwise it is a duplicate or a late arrival and is ignored.
+ * 4. Stats apply if `seq > statsSeq`, in any state (a last stats event may trail `ended`). They have their own
+ *    counter so that a stats event never makes a late state event look stale.
+ * An ignored event returns the record unchanged (`changed: false`): the caller skips the write, which is what
+ * makes recording idempotent.
+ */
+import type { CallState, StateEvent } from './call-types.ts';
+import { FINAL_STATES } from './call-types.ts';
+import type { CallRecord } from './ports.ts';
+
+/** Events raised by the control plane rather than by the media task; they carry no seq. */
+export type ControlEvent =
+  | { type: 'hangup-requested'; callId: string; at: string }
+  | { type: 'task-crashed'; callId: string; at: string; message: string }
+  | { type: 'launch-failed'; callId: string; at: string; message: string };
+
+export type CallEvent = StateEvent | ControlEvent;
+
+export type Effect =
+  /** Publish or log the change. */
+  | { type: 'state-changed'; from: CallState; to: CallState }
+  /** Ask the launcher to end the call and stop its task. */
+  | { type: 'stop-task' };
+
+export interface TransitionResult {
+  record: CallRecord;
+  effects: Effect[];
+  changed: boolean;
+  /** Why the event was ignored, for logs. */
+  ignored?: string;
+}
+
+const RANK: Record<CallState, number> = { dialing: 0, ringing: 1, answered: 2, streaming: 3, ended: 4, failed: 4 };
+
+export function isFinal(state: CallState): boolean {
+  return FINAL_STATES.includes(state);
+}
+
+export function transition(record: CallRecord, event: CallEvent): TransitionResult {
+  const ignore = (reason: string): TransitionResult => ({ record, effects: [], changed: false, ignored: reason });
+  if (event.callId !== record.callId) return ignore(`event for call ${event.callId}`);
+
+  switch (event.type) {
+    case 'stats': {
+      if (event.seq <= record.statsSeq) return ignore('stale or duplicate stats');
+      const { rtpPackets, rtpLost, jitterMs, bytesOut } = event;
+      return changed({ ...record, statsSeq: event.seq, stats: { rtpPackets, rtpLost, jitterMs, bytesOut, at: event.at } }, event.at);
+    }
+    case 'hangup-requested': {
+      if (isFinal(record.state)) return ignore(`call already ${record.state}`);
+      if (record.desired === 'ended') return ignore('hangup already requested');
+      return changed({ ...record, desired: 'ended' }, event.at, [{ type: 'stop-task' }]);
+    }
+    case 'task-crashed':
+    case 'launch-failed': {
+      if (isFinal(record.state)) return ignore(`call already ${record.state}`);
+      const reason = event.type === 'task-crashed' ? 'crashed' : 'internal';
+      return enter({ ...record, failure: { reason, message: event.message } }, 'failed', event.at);
+    }
+    case 'ended':
+    case 'failed': {
+      if (isFinal(record.state)) return ignore(`call already ${record.state}`);
+      const lastSeq = Math.max(record.lastSeq, event.seq);
+      if (event.type === 'ended') {
+        const { by, reason, sipCode, durationSeconds } = event;
+        return enter({ ...record, lastSeq, ended: { by, reason, durationSeconds, ...(sipCode === undefined ? {} : { sipCode }) } }, 'ended', event.at);
+      }
+      const { reason, message, sipCode } = event;
+      return enter({ ...record, lastSeq, failure: { reason, message, ...(sipCode === undefined ? {} : { sipCode }) } }, 'failed', event.at);
+    }
+    default: {
+      if (isFinal(record.state)) return ignore(`call already ${record.state}`);
+      if (event.seq <= record.lastSeq) return ignore(`seq ${event.seq} ≤ lastSeq ${record.lastSeq}`);
+      if (RANK[event.type] <= RANK[record.state]) return ignore(`${event.type} would not move ${record.state} forward`);
+      return enter({ ...record, lastSeq: event.seq }, event.type, event.at);
+    }
+  }
+}
+
+function enter(record: CallRecord, to: CallState, at: string): TransitionResult {
+  const from = record.state;
+  return changed({ ...record, state: to, stateTimes: { ...record.stateTimes, [to]: at } }, at, [{ type: 'state-changed', from, to }]);
+}
+
+function changed(record: CallRecord, at: string, effects: Effect[] = []): TransitionResult {
+  // updatedAt never goes backwards either, even when a reordered event carries an older time.
+  const updatedAt = at > record.updatedAt ? at : record.updatedAt;
+  return { record: { ...record, updatedAt }, effects, changed: true };
+}

@@ -1,0 +1,41 @@
+import { resolve } from 'node:path';
+
+/** Environment variables of the local server, read once. */
+export const LOCAL_ENV = {
+  port: 'PORT',
+  host: 'HOST',
+  dataDir: 'DATA_DIR',
+  apiKey: 'API_KEY',
+  publicAddress: 'PUBLIC_ADDRESS',
+  ffmpegPath: 'FFMPEG_PATH',
+} as const;
+
+export interface LocalConfig {
+  port: number;
+  host: string;
+  dataDir: string;
+  apiKey?: string;
+  /** Where media tasks bind SIP/RTP and what they advertise; a LAN or public IP when the SIP peer is remote. */
+  bindAddress: string;
+  publicAddress: string;
+  ffmpegPath?: string;
+}
+
+export class LocalConfigError extends Error {
+  override name = 'LocalConfigError';
+}
+
+export function readLocalConfig(env: NodeJS.ProcessEnv = process.env): LocalConfig {
+  const port = Number(env[LOCAL_ENV.port] ?? 9091);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new LocalConfigError(`${LOCAL_ENV.port} must be a port number, not ${env[LOCAL_ENV.port]}`);
+  const publicAddress = env[LOCAL_ENV.publicAddress] ?? '127.0.0.1';
+  return {
+    port,
+    host: env[LOCAL_ENV.host] ?? '127.0.0.1',
+    dataDir: resolve(env[LOCAL_ENV.dataDir] ?? '.data'),
+    apiKey: env[LOCAL_ENV.apiKey] || undefined,
+    bindAddress: publicAddress === '127.0.0.1' ? '127.0.0.1' : '0.0.0.0',
+    publicAddress,
+    ffmpegPath: env[LOCAL_ENV.ffmpegPath] || undefined,
+  };
+}

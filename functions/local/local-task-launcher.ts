@@ -1,0 +1,108 @@
+import { fileURLToPath } from 'node:url';
+import type { CallSpec, StateEvent, TaskCommand } from '../core/call-types.ts';
+import { FINAL_STATES } from '../core/call-types.ts';
+import { LaunchError } from '../core/call-errors.ts';
+import type { Logger, TaskLauncher } from '../core/ports.ts';
+import { OwnedProcess } from '../../media-task/process/owned-process.ts';
+import { TASK_ENV } from '../../media-task/config.ts';
+
+const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const MEDIA_TASK_ENTRY = fileURLToPath(new URL('../../media-task/main.ts', import.meta.url));
+/** Variables a task inherits; the server's own environment (API keys and the like) stays out. */
+const INHERITED_ENV = ['PATH', 'HOME', 'LANG', 'TMPDIR', 'LOG_LEVEL', 'NODE_OPTIONS'];
+
+export interface LocalTaskLauncherOptions {
+  /** Every state event a task prints on stdout. */
+  onEvent: (event: StateEvent) => Promise<void>;
+  /** A task exited without having reported a final state. */
+  onCrash: (callId: string, message: string) => Promise<void>;
+  logger: Logger;
+  bindAddress: string;
+  publicAddress: string;
+  ffmpegPath?: string;
+  /** How long a task may take to hang up after SIGTERM before it is killed. */
+  stopGraceMs?: number;
+}
+
+interface RunningTask {
+  process: OwnedProcess;
+  sawFinal: boolean;
+}
+
+/**
+ * Runs each call's media task as a child process (the same entry point as the container), feeds its stdout
+ * events to the recorder, and marks a task that dies without a final state as crashed.
+ */
+export class LocalTaskLauncher implements TaskLauncher {
+  private readonly tasks = new Map<string, RunningTask>();
+
+  constructor(private readonly options: LocalTaskLauncherOptions) {}
+
+  async launch(spec: CallSpec): Promise<{ taskRef: string }> {
+    const { logger } = this.options;
+    const env: NodeJS.ProcessEnv = Object.fromEntries(INHERITED_ENV.filter((name) => process.env[name] !== undefined).map((name) => [name, process.env[name]]));
+    // The spec travels in the environment, not in argv: argument lists are world-readable in `ps`.
+    env[TASK_ENV.callSpec] = JSON.stringify(spec);
+    env[TASK_ENV.eventSink] = 'stdout';
+    env[TASK_ENV.bindAddress] = this.options.bindAddress;
+    env[TASK_ENV.publicAddress] = this.options.publicAddress;
+    if (this.options.ffmpegPath) env[TASK_ENV.ffmpegPath] = this.options.ffmpegPath;
+
+    const task: RunningTask = { process: undefined as unknown as OwnedProcess, sawFinal: false };
+    try {
+      task.process = await OwnedProcess.start({
+        name: `media-task ${spec.callId}`,
+        command: process.execPath,
+        args: ['--import', 'tsx', MEDIA_TASK_ENTRY],
+        cwd: PROJECT_ROOT,
+        env,
+        stdin: true,
+        onLine: (line, stream) => (stream === 'stdout' ? this.onTaskLine(spec.callId, task, line) : process.stderr.write(line + '\n')),
+      });
+    } catch (error) {
+      throw new LaunchError(`media task did not start: ${(error as Error).message}`, { cause: error });
+    }
+    this.tasks.set(spec.callId, task);
+    task.process.onExit((exit) => {
+      this.tasks.delete(spec.callId);
+      if (task.sawFinal) return;
+      const message = `media task exited without a final state (code ${exit.code}, signal ${exit.signal})`;
+      logger.warn(message, { callId: spec.callId });
+      void this.options.onCrash(spec.callId, message).catch((error: unknown) => logger.error('could not record crash', { callId: spec.callId, error }));
+    });
+    return { taskRef: `local:${task.process.pid}` };
+  }
+
+  async stop(callId: string): Promise<void> {
+    await this.tasks.get(callId)?.process.close('SIGTERM', this.options.stopGraceMs ?? 12_000);
+  }
+
+  async sendCommand(callId: string, command: TaskCommand): Promise<void> {
+    this.tasks.get(callId)?.process.writeLine(JSON.stringify(command));
+  }
+
+  /** Hangs up every live call (server shutdown) and waits for the tasks to exit. */
+  async stopAll(): Promise<void> {
+    await Promise.all([...this.tasks.keys()].map((callId) => this.stop(callId)));
+  }
+
+  get liveTasks(): number {
+    return this.tasks.size;
+  }
+
+  private onTaskLine(callId: string, task: RunningTask, line: string): void {
+    let event: StateEvent;
+    try {
+      event = JSON.parse(line) as StateEvent;
+    } catch {
+      this.options.logger.warn('task printed a non-event line', { callId, line: line.slice(0, 200) });
+      return;
+    }
+    if (event.callId !== callId) {
+      this.options.logger.warn('task reported an event for another call; ignored', { callId });
+      return;
+    }
+    if ((FINAL_STATES as readonly string[]).includes(event.type)) task.sawFinal = true;
+    void this.options.onEvent(event).catch((error: unknown) => this.options.logger.error('could not record event', { callId, error }));
+  }
+}

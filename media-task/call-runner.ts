@@ -1,0 +1,230 @@
+import type { CallSpec, CallStats, StateEventBody, TaskCommand } from '../functions/core/call-types.ts';
+import type { Logger } from './log.ts';
+import { FfmpegPipeline } from './pipeline/ffmpeg-pipeline.ts';
+import { RtpEndpoint } from './rtp/rtp-endpoint.ts';
+import type { LocalMedia, NegotiatedMedia, NegotiatedStream } from './sip/sdp.ts';
+import { startSipCall, type SipCall } from './sip/sip-call.ts';
+
+export interface CallRunnerOptions {
+  spec: CallSpec;
+  /** Local interface for the SIP and RTP sockets. */
+  bindAddress: string;
+  /** Advertised in Contact and SDP: a Fargate task's public IP is not on any of its interfaces. */
+  publicAddress: string;
+  report: (event: StateEventBody) => Promise<void>;
+  logger: Logger;
+  ffmpegPath?: string;
+  statsIntervalMs?: number;
+  inviteTimeoutMs?: number;
+}
+
+type FinalEvent = Extract<StateEventBody, { type: 'ended' } | { type: 'failed' }>;
+
+const PAUSE_MS = 500;
+const INACTIVITY_CHECK_MS = 1_000;
+
+/**
+ * Runs one call from INVITE to final state: SIP dialog, RTP endpoints, the ffmpeg pipeline, DTMF, the limits
+ * that protect a pay-per-use user (max duration, RTP inactivity) and the state events. `done` resolves once the
+ * final event has been reported and everything the call opened is closed.
+ */
+export class CallRunner {
+  readonly done: Promise<FinalEvent>;
+  private resolveDone!: (event: FinalEvent) => void;
+  private sip: SipCall | undefined;
+  private pipeline: FfmpegPipeline | undefined;
+  private readonly endpoints: { audio?: RtpEndpoint; video?: RtpEndpoint } = {};
+  private media: NegotiatedMedia = {};
+  private answeredAt: number | undefined;
+  /** Set when we decide to end the call, so the SIP `ended` that follows carries our reason, not a plain hang-up. */
+  private pendingFinal: FinalEvent | undefined;
+  private final: FinalEvent | undefined;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private streamingReported = false;
+  private stopping = false;
+
+  constructor(private readonly options: CallRunnerOptions) {
+    this.done = new Promise((resolve) => (this.resolveDone = resolve));
+  }
+
+  async start(): Promise<void> {
+    const { spec, logger } = this.options;
+    await this.options.report({ type: 'dialing' });
+    try {
+      this.endpoints.audio = await RtpEndpoint.bind({ kind: 'audio', bindAddress: this.options.bindAddress, logger: logger.child({ media: 'audio' }) });
+      this.endpoints.video = await RtpEndpoint.bind({ kind: 'video', bindAddress: this.options.bindAddress, logger: logger.child({ media: 'video' }) });
+    } catch (error) {
+      await this.finish({ type: 'failed', reason: 'internal', message: `could not bind RTP ports: ${(error as Error).message}` });
+      return;
+    }
+    const local: LocalMedia = {
+      address: this.options.publicAddress,
+      audio: { port: this.endpoints.audio.port, direction: spec.hasAudio ? 'sendrecv' : 'recvonly' },
+      video: { port: this.endpoints.video.port, direction: spec.hasVideo ? 'sendrecv' : 'recvonly' },
+    };
+    const { connection } = spec;
+    const sip = startSipCall({
+      transport: connection.transport,
+      target: { user: spec.callee, host: connection.sipDomain, port: connection.sipPort },
+      from: { user: connection.sipLogin, domain: connection.sipDomain },
+      credentials: { username: connection.sipAuthenticationName || connection.sipLogin, password: connection.sipPassword },
+      register: connection.sipRegisterRequired,
+      bindAddress: this.options.bindAddress,
+      publicAddress: this.options.publicAddress,
+      local,
+      inviteTimeoutMs: this.options.inviteTimeoutMs,
+      logger: logger.child({ component: 'sip' }),
+    });
+    this.sip = sip;
+    sip.on('ringing', () => void this.options.report({ type: 'ringing' }));
+    sip.on('answered', (media) => void this.onAnswered(media));
+    sip.on('mediaChanged', (media) => this.onMediaChanged(media));
+    sip.on('ended', (ended) =>
+      void this.finish(
+        this.pendingFinal ?? { type: 'ended', by: ended.by, reason: ended.reason, sipCode: ended.sipCode, durationSeconds: this.durationSeconds() },
+      ),
+    );
+    sip.on('failed', (failed) => void this.finish({ type: 'failed', ...failed }));
+    this.timers.push(
+      setTimeout(() => this.endCall({ type: 'ended', by: 'limit', reason: 'max-duration', durationSeconds: 0 }), spec.maxDurationSeconds * 1000),
+    );
+  }
+
+  /** Hang up (BYE, or CANCEL before answer): SIGTERM, an API hang-up, or a limit. */
+  hangup(): void {
+    this.endCall({ type: 'ended', by: 'local', reason: 'hangup', durationSeconds: 0 });
+  }
+
+  command(command: TaskCommand): void {
+    if (command.type === 'hangup') this.hangup();
+    else void this.sendDtmf(command.digits, command.method);
+  }
+
+  private async onAnswered(media: NegotiatedMedia): Promise<void> {
+    const { spec, logger } = this.options;
+    this.answeredAt = Date.now();
+    this.media = media;
+    await this.options.report({ type: 'answered' });
+    if (!media.audio && !media.video) {
+      this.endCall({ type: 'failed', reason: 'sip', message: 'the peer accepted no media stream' });
+      return;
+    }
+    try {
+      const output = { rtmpUrl: spec.rtmpUrl, rtmpStream: spec.rtmpStream };
+      const pipeline = await FfmpegPipeline.start({ media, output, ffmpegPath: this.options.ffmpegPath, logger: logger.child({ component: 'ffmpeg' }) });
+      this.pipeline = pipeline;
+      if (this.stopping) {
+        await pipeline.stop();
+        return;
+      }
+      pipeline.on('streaming', () => {
+        if (this.streamingReported) return;
+        this.streamingReported = true;
+        void this.options.report({ type: 'streaming' });
+      });
+      pipeline.on('died', (death) =>
+        this.endCall({ type: 'failed', reason: death.classification, message: death.message }),
+      );
+      this.connectMedia(media);
+    } catch (error) {
+      this.endCall({ type: 'failed', reason: 'ffmpeg', message: `ffmpeg did not start: ${(error as Error).message}` });
+      return;
+    }
+    this.timers.push(setInterval(() => this.checkInactivity(), INACTIVITY_CHECK_MS));
+    this.timers.push(setInterval(() => void this.options.report({ type: 'stats', ...this.stats() }), this.options.statsIntervalMs ?? 10_000));
+    if (spec.dtmf) void this.sendDtmf(spec.dtmf);
+  }
+
+  private onMediaChanged(media: NegotiatedMedia): void {
+    this.options.logger.info('peer changed the media', { audio: media.audio?.peerDirection, video: media.video?.peerDirection });
+    this.media = media;
+    if (this.pipeline) this.connectMedia(media);
+  }
+
+  /** Points each endpoint at ffmpeg and starts comfort silence where we offered sendrecv and the peer listens. */
+  private connectMedia(media: NegotiatedMedia): void {
+    for (const kind of ['audio', 'video'] as const) {
+      const endpoint = this.endpoints[kind];
+      const stream = media[kind];
+      const ffmpegPort = this.pipeline?.inputPorts[kind];
+      if (!endpoint || !stream || ffmpegPort === undefined) continue;
+      endpoint.connect(stream, ffmpegPort);
+    }
+    const audio = media.audio;
+    const peerListens = audio && (audio.peerDirection === 'sendrecv' || audio.peerDirection === 'recvonly');
+    if (this.options.spec.hasAudio && audio && peerListens) this.endpoints.audio?.startComfortSilence(audio);
+    else this.endpoints.audio?.stopComfortSilence();
+  }
+
+  private checkInactivity(): void {
+    const timeoutMs = this.options.spec.rtpTimeoutSeconds * 1000;
+    const expecting = (stream: NegotiatedStream | undefined) =>
+      stream !== undefined && (stream.peerDirection === 'sendrecv' || stream.peerDirection === 'sendonly');
+    // On hold (a=inactive / a=recvonly from the peer) silence is expected and must not end the broadcast.
+    if (!expecting(this.media.audio) && !expecting(this.media.video)) return;
+    const lastPacketAt = Math.max(this.answeredAt ?? 0, this.endpoints.audio?.lastPacketAt ?? 0, this.endpoints.video?.lastPacketAt ?? 0);
+    if (Date.now() - lastPacketAt > timeoutMs) {
+      this.endCall({ type: 'ended', by: 'limit', reason: 'rtp-timeout', durationSeconds: 0 });
+    }
+  }
+
+  private async sendDtmf(digits: string, method?: 'rfc4733' | 'info'): Promise<void> {
+    const audio = this.media.audio;
+    try {
+      if (method !== 'info' && audio?.telephoneEvent && this.endpoints.audio) {
+        await this.endpoints.audio.sendDtmf(digits, audio);
+        return;
+      }
+      for (const digit of digits) {
+        if (digit === ',' || digit === 'w') await new Promise((resolve) => setTimeout(resolve, PAUSE_MS));
+        else await this.sip?.sendInfoDtmf(digit, 160);
+      }
+    } catch (error) {
+      this.options.logger.warn('DTMF not sent', { error });
+    }
+  }
+
+  private stats(): CallStats {
+    const audio = this.endpoints.audio?.stats();
+    const video = this.endpoints.video?.stats();
+    return {
+      rtpPackets: (audio?.packets ?? 0) + (video?.packets ?? 0),
+      rtpLost: (audio?.lost ?? 0) + (video?.lost ?? 0),
+      jitterMs: Math.max(audio?.jitterMs ?? 0, video?.jitterMs ?? 0),
+      bytesOut: this.pipeline?.bytesOut ?? 0,
+    };
+  }
+
+  private durationSeconds(): number {
+    return this.answeredAt === undefined ? 0 : Math.round((Date.now() - this.answeredAt) / 100) / 10;
+  }
+
+  /** Our side decides to end the call: remember why, then hang up; `finish` runs when SIP confirms. */
+  private endCall(final: FinalEvent): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.pendingFinal = final;
+    if (!this.sip) {
+      void this.finish(final);
+      return;
+    }
+    void this.sip.hangup().finally(() => this.finish(final));
+  }
+
+  private async finish(final: FinalEvent): Promise<void> {
+    if (this.final) return;
+    this.stopping = true;
+    const event: FinalEvent = final.type === 'ended' ? { ...final, durationSeconds: this.durationSeconds() } : final;
+    this.final = event;
+    for (const timer of this.timers) clearTimeout(timer);
+    const stats = this.stats();
+    await this.pipeline?.stop();
+    await this.sip?.hangup();
+    this.endpoints.audio?.close();
+    this.endpoints.video?.close();
+    this.options.logger.info('call finished', { ...event, ...stats });
+    await this.options.report({ type: 'stats', ...stats, bytesOut: this.pipeline?.bytesOut ?? stats.bytesOut });
+    await this.options.report(event);
+    this.resolveDone(event);
+  }
+}

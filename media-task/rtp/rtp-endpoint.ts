@@ -1,0 +1,225 @@
+/**
+ * The RTP side of one media kind of one call. Owns the UDP sockets bound before the offer is sent (RTP on an
+ * even port, RTCP on the next one, RFC 3550 11), receives the peer's stream, keeps its statistics, forwards it as
+ * one continuous stream to the local ffmpeg, and sends our comfort silence and DTMF back (symmetric RTP, RFC 4961:
+ * to wherever the peer's packets come from, else to the address in its SDP).
+ */
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { silentLogger, type Logger } from '../log.ts';
+import { TypedEmitter } from '../typed-emitter.ts';
+import type { NegotiatedStream } from '../sip/sdp.ts';
+import { parseRtp, rewriteRtp } from './rtp-packet.ts';
+import { RtpRewriter } from './rtp-rewriter.ts';
+import { RtpSender } from './rtp-sender.ts';
+import { RtpStats, type RtpStatsSnapshot } from './rtp-stats.ts';
+
+export class RtpBindError extends Error {
+  override name = 'RtpBindError';
+  constructor(
+    message: string,
+    readonly bindAddress: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export interface RtpEndpointOptions {
+  kind: 'audio' | 'video';
+  bindAddress: string;
+  /** Inclusive; an even port inside it is picked. Without it the OS picks. */
+  portRange?: { min: number; max: number };
+  logger?: Logger;
+}
+
+export type RtpEndpointEvents = {
+  /** The first RTP packet from the peer: the moment media starts, for latency figures and timeouts. */
+  firstPacket: [{ at: number; address: string; port: number }];
+  /** A new SSRC or restarted numbering (re-INVITE, peer restart); the stream to ffmpeg stays continuous. */
+  sourceChanged: [{ ssrc: number; address: string; port: number }];
+};
+
+const DEFAULT_CLOCK = { audio: 8000, video: 90000 } as const;
+
+export class RtpEndpoint extends TypedEmitter<RtpEndpointEvents> {
+  private stream: NegotiatedStream | undefined;
+  private clockRate = 0;
+  private receiver: RtpStats | undefined;
+  private rewriter: RtpRewriter | undefined;
+  private forwardSocket: Socket | undefined;
+  private forwardTarget: { address: string; port: number } | undefined;
+  private learned: { address: string; port: number } | undefined;
+  private currentSsrc: number | undefined;
+  private readonly sender: RtpSender;
+  private closed = false;
+  /** The even RTP port to put in the SDP offer; RTCP is on port + 1. */
+  readonly port: number;
+
+  private constructor(
+    readonly kind: 'audio' | 'video',
+    private readonly rtp: Socket,
+    private readonly rtcp: Socket,
+    private readonly logger: Logger,
+  ) {
+    super((error, event) => logger.error('rtp endpoint listener failed', { event: String(event), error }));
+    this.port = rtp.address().port;
+    this.sender = new RtpSender((packet) => this.sendToPeer(packet));
+    rtp.on('message', (message, rinfo) => this.onRtp(message, rinfo));
+    // RTCP from the peer is read only so the kernel buffer never fills; ffmpeg needs no sender reports for one stream per kind.
+    rtcp.on('message', () => {});
+    for (const socket of [rtp, rtcp]) socket.on('error', (error) => logger.warn('rtp socket error', { kind, error }));
+  }
+
+  /** Binds the RTP/RTCP pair; `port` is the even RTP port to put in the SDP offer. */
+  // `override` only because TypeScript sees Function.prototype.bind on the constructor; nothing calls that one.
+  static override async bind(options: RtpEndpointOptions): Promise<RtpEndpoint> {
+    const logger = (options.logger ?? silentLogger).child({ component: 'rtp', kind: options.kind });
+    const range = options.portRange;
+    for (let attempt = 0; attempt < 100; attempt++) {
+      let port = 0;
+      if (range) {
+        const evens = Math.floor((range.max - 1 - range.min) / 2) + 1;
+        if (evens < 1) throw new RtpBindError(`port range ${range.min}-${range.max} holds no RTP/RTCP pair`, options.bindAddress);
+        port = (range.min + (range.min & 1)) + 2 * Math.floor(Math.random() * evens);
+        if (port + 1 > range.max) continue;
+      }
+      const rtp = await bindSocket(options.bindAddress, port);
+      if (!rtp) continue;
+      const rtpPort = rtp.address().port;
+      const rtcp = rtpPort % 2 === 0 ? await bindSocket(options.bindAddress, rtpPort + 1) : undefined;
+      if (!rtcp) {
+        rtp.close();
+        continue;
+      }
+      const endpoint = new RtpEndpoint(options.kind, rtp, rtcp, logger);
+      logger.debug('rtp bound', { port: rtpPort });
+      return endpoint;
+    }
+    throw new RtpBindError('no free RTP/RTCP port pair', options.bindAddress);
+  }
+
+  /** Where our packets go: the peer's source once it has sent, its SDP address until then. */
+  get peerAddress(): { address: string; port: number } | undefined {
+    return this.learned ?? (this.stream ? { address: this.stream.remoteAddress, port: this.stream.remotePort } : undefined);
+  }
+
+  /** The negotiated stream (from the answer, or a re-INVITE); safe to call again. */
+  setRemote(stream: NegotiatedStream): void {
+    this.stream = stream;
+    // Only early media seen under a guessed clock is reset; a re-INVITE keeps its clock and our continuous stream.
+    if (this.clockRate !== stream.clockRate) {
+      this.clockRate = stream.clockRate;
+      this.receiver = new RtpStats(stream.clockRate);
+      this.rewriter = new RtpRewriter(stream.clockRate);
+    }
+  }
+
+  /** Starts forwarding the peer's media packets to ffmpeg's RTP input; packets before this are counted, not kept. */
+  forwardTo(port: number, address = '127.0.0.1'): void {
+    if (this.closed) return;
+    this.forwardTarget = { address, port };
+    if (!this.forwardSocket) {
+      // A socket of its own, so what ffmpeg sends back (RTCP receiver reports) never mixes with the peer's RTP.
+      this.forwardSocket = createSocket('udp4');
+      this.forwardSocket.on('error', (error) => this.logger.debug('forward socket error', { error }));
+      this.forwardSocket.on('message', () => {});
+      this.forwardSocket.bind(0, '127.0.0.1');
+    }
+  }
+
+  /** Packets, loss and jitter (ms) of the peer's stream, RFC 3550 A.3/A.8; `lastPacketAt` for the inactivity timeout. */
+  stats(): RtpStatsSnapshot {
+    return this.receiver?.snapshot() ?? { packets: 0, lost: 0, jitterMs: 0 };
+  }
+
+  get lastPacketAt(): number | undefined {
+    return this.receiver?.snapshot().lastPacketAt;
+  }
+
+  /** setRemote + forwardTo, for the answer and for every re-INVITE after it. */
+  connect(stream: NegotiatedStream, ffmpegPort: number): void {
+    this.setRemote(stream);
+    this.forwardTo(ffmpegPort);
+  }
+
+  /** 20 ms silence frames at the negotiated PT until close(); false if the codec or direction rules it out. */
+  startComfortSilence(stream: NegotiatedStream): boolean {
+    if (this.closed) return false;
+    if (!this.stream) this.setRemote(stream);
+    return this.sender.startSilence(stream);
+  }
+
+  stopComfortSilence(): void {
+    this.sender.stopSilence();
+  }
+
+  /** RFC 4733 events on our outgoing stream; resolves when the last end packet has left. */
+  sendDtmf(digits: string, stream: NegotiatedStream): Promise<void> {
+    if (!this.stream) this.setRemote(stream);
+    return this.sender.sendDtmf(digits, stream);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.sender.close();
+    for (const socket of [this.rtp, this.rtcp, this.forwardSocket]) {
+      try {
+        socket?.close();
+      } catch {
+        // Already closed by an error; nothing left to release.
+      }
+    }
+  }
+
+  private sendToPeer(packet: Buffer): void {
+    const to = this.peerAddress;
+    if (!to || this.closed) return;
+    this.rtp.send(packet, to.port, to.address);
+  }
+
+  private onRtp(message: Buffer, rinfo: RemoteInfo): void {
+    if (this.closed) return;
+    const packet = parseRtp(message);
+    if (!packet) return;
+    const now = performance.now();
+    const wall = Date.now();
+    if (!this.receiver) this.setRemote({ ...placeholderStream(this.kind), remoteAddress: rinfo.address, remotePort: rinfo.port });
+    const stream = this.stream!;
+    const isMedia = packet.payloadType === stream.payloadType || stream.payloadType < 0;
+    this.receiver!.record(packet.ssrc, packet.sequence, packet.timestamp, now, wall, isMedia);
+    this.learned = { address: rinfo.address, port: rinfo.port };
+    if (this.currentSsrc === undefined) {
+      this.currentSsrc = packet.ssrc;
+      this.emit('firstPacket', { at: wall, address: rinfo.address, port: rinfo.port });
+    } else if (this.currentSsrc !== packet.ssrc) {
+      this.currentSsrc = packet.ssrc;
+      this.logger.info('rtp source changed', { ssrc: packet.ssrc });
+      this.emit('sourceChanged', { ssrc: packet.ssrc, address: rinfo.address, port: rinfo.port });
+    }
+    // Only the negotiated codec goes to ffmpeg: its SDP knows no other payload type (telephone-event, CN).
+    if (!isMedia || !this.forwardTarget || !this.forwardSocket) return;
+    const out = this.rewriter!.map(packet.ssrc, packet.sequence, packet.timestamp, now);
+    this.forwardSocket.send(rewriteRtp(message, out.sequence, out.timestamp, out.ssrc), this.forwardTarget.port, this.forwardTarget.address);
+  }
+}
+
+/** Before the answer is known (early media), count and learn, but forward nothing typed. */
+function placeholderStream(kind: 'audio' | 'video'): NegotiatedStream {
+  return { kind, remoteAddress: '', remotePort: 0, payloadType: -1, codec: '', clockRate: DEFAULT_CLOCK[kind], channels: 1, peerDirection: 'sendrecv' };
+}
+
+function bindSocket(address: string, port: number): Promise<Socket | undefined> {
+  return new Promise((resolve) => {
+    const socket = createSocket('udp4');
+    const onError = () => {
+      socket.close();
+      resolve(undefined);
+    };
+    socket.once('error', onError);
+    socket.bind(port, address, () => {
+      socket.off('error', onError);
+      resolve(socket);
+    });
+  });
+}

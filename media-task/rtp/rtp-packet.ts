@@ -1,0 +1,65 @@
+/** RTP fixed header (RFC 3550 section 5.1): parse and build, nothing else. */
+export interface RtpHeader {
+  marker: boolean;
+  payloadType: number;
+  sequence: number;
+  timestamp: number;
+  ssrc: number;
+}
+
+export interface RtpPacket extends RtpHeader {
+  /** Offset of the payload in the datagram (after CSRCs and header extension). */
+  payloadOffset: number;
+  payloadEnd: number;
+}
+
+/** undefined when the datagram is not RTP version 2 or is truncated. */
+export function parseRtp(datagram: Buffer): RtpPacket | undefined {
+  if (datagram.length < 12) return undefined;
+  const b0 = datagram[0]!;
+  if (b0 >> 6 !== 2) return undefined;
+  const b1 = datagram[1]!;
+  // RTCP shares the version bits; its packet types 200-204 land on PT 72-76 with the marker set (RFC 5761 4).
+  if ((b1 & 0x7f) >= 72 && (b1 & 0x7f) <= 76) return undefined;
+  let offset = 12 + (b0 & 0x0f) * 4;
+  if (b0 & 0x10) {
+    if (datagram.length < offset + 4) return undefined;
+    offset += 4 + datagram.readUInt16BE(offset + 2) * 4;
+  }
+  let end = datagram.length;
+  if (b0 & 0x20) end -= datagram[datagram.length - 1]!;
+  if (offset > end) return undefined;
+  return {
+    marker: (b1 & 0x80) !== 0,
+    payloadType: b1 & 0x7f,
+    sequence: datagram.readUInt16BE(2),
+    timestamp: datagram.readUInt32BE(4),
+    ssrc: datagram.readUInt32BE(8),
+    payloadOffset: offset,
+    payloadEnd: end,
+  };
+}
+
+export function buildRtp(header: RtpHeader, payload: Buffer): Buffer {
+  const packet = Buffer.allocUnsafe(12 + payload.length);
+  packet[0] = 0x80;
+  packet[1] = (header.marker ? 0x80 : 0) | (header.payloadType & 0x7f);
+  packet.writeUInt16BE(header.sequence & 0xffff, 2);
+  packet.writeUInt32BE(header.timestamp >>> 0, 4);
+  packet.writeUInt32BE(header.ssrc >>> 0, 8);
+  payload.copy(packet, 12);
+  return packet;
+}
+
+/** Rewrites sequence, timestamp and SSRC in place of a copy; CSRCs, extensions and payload are kept. */
+export function rewriteRtp(datagram: Buffer, sequence: number, timestamp: number, ssrc: number): Buffer {
+  const copy = Buffer.from(datagram);
+  copy.writeUInt16BE(sequence & 0xffff, 2);
+  copy.writeUInt32BE(timestamp >>> 0, 4);
+  copy.writeUInt32BE(ssrc >>> 0, 8);
+  return copy;
+}
+
+export function randomUint32(): number {
+  return (Math.random() * 0x1_0000_0000) >>> 0;
+}

@@ -1,0 +1,378 @@
+/**
+ * Our typed face of the npm package `sip`, the only module that imports it. The package supplies the
+ * transports (UDP/TCP/TLS) and RFC 3261 section 17 transactions, including timer A/B/E/F retransmission and the
+ * ACK for non-2xx answers; everything above the transaction layer (dialogs, auth, SDP) is ours.
+ */
+import { randomBytes } from 'node:crypto';
+import { createSocket } from 'node:dgram';
+import { lookup } from 'node:dns/promises';
+import { createServer, isIP } from 'node:net';
+import sip, {
+  type PackageAddress,
+  type PackageMessage,
+  type PackageOptions,
+  type PackageRemote,
+  type PackageTransaction,
+  type PackageTransactionLayer,
+  type PackageTransport,
+  type PackageUri,
+  type PackageVia,
+} from 'sip';
+import type { Logger } from '../log.ts';
+import { SipHeaderError, SipTransportError } from './sip-errors.ts';
+
+export type SipTransportName = 'udp' | 'tcp' | 'tls';
+
+export interface SipAddress {
+  name?: string;
+  uri: string;
+  params: Record<string, string | null>;
+}
+
+export interface SipHeaders {
+  from: SipAddress;
+  to: SipAddress;
+  callId: string;
+  cseq: { seq: number; method: string };
+  contact?: SipAddress[];
+  route?: SipAddress[];
+  recordRoute?: SipAddress[];
+  /** Every other header by lower-case name; repeated headers joined with ', '. */
+  extra: Record<string, string>;
+}
+
+export interface OutgoingRequest {
+  method: string;
+  uri: string;
+  headers: SipHeaders;
+  body?: string;
+}
+
+export interface IncomingRequest {
+  method: string;
+  uri: string;
+  headers: SipHeaders;
+  body: string;
+  remote: { address: string; port: number };
+}
+
+export interface IncomingResponse {
+  status: number;
+  reason: string;
+  headers: SipHeaders;
+  body: string;
+  /** WWW-Authenticate and Proxy-Authenticate values, one string per challenge. */
+  challenges: { www: string[]; proxy: string[] };
+  /** Made up by the transaction layer (timer B/F 408, transport failure 503), not received. */
+  local: boolean;
+}
+
+export interface ClientTransaction {
+  /** RFC 3261 section 9.1 CANCEL for this INVITE; the callback gets the CANCEL's own final answer. */
+  cancel(onResponse?: (response: IncomingResponse) => void): void;
+}
+
+export interface SipStackOptions {
+  transport: SipTransportName;
+  bindAddress: string;
+  /** 0 or absent: a free port is chosen. */
+  bindPort?: number;
+  publicAddress: string;
+  /** TLS only: extra trusted CA (PEM) and the name the server certificate must carry (default: the hop's IP). */
+  tls?: { ca?: string; servername?: string };
+  logger: Logger;
+}
+
+export interface SipStack {
+  readonly transport: SipTransportName;
+  readonly localPort: number;
+  readonly publicAddress: string;
+  /** Sends a request in a new client transaction; every response (provisional, final, 2xx retransmission) reaches `onResponse`. */
+  request(request: OutgoingRequest, onResponse: (response: IncomingResponse) => void): ClientTransaction;
+  /** ACK for a 2xx (RFC 3261 section 13.2.2.4): no transaction; call again for each 2xx retransmission. */
+  ack(request: OutgoingRequest): void;
+  respond(request: IncomingRequest, status: number, reason: string, extra?: { headers?: Record<string, string>; contact?: SipAddress[]; body?: string }): void;
+  onRequest(handler: (request: IncomingRequest) => void): void;
+  close(): void;
+}
+
+const MAX_FORWARDS = '70';
+
+/** Opens the SIP socket (the package binds it); resolves once the port is chosen. */
+export async function openSipStack(options: SipStackOptions): Promise<SipStack> {
+  // The package treats port 0 as "5060" and leaves bind errors unhandled, so we choose a free port first.
+  const port = options.bindPort || (await freePort(options.transport === 'udp' ? 'udp' : 'tcp', options.bindAddress));
+  const log = options.logger;
+  const packageRequests = new WeakMap<IncomingRequest, PackageMessage>();
+  let handler: (request: IncomingRequest) => void = () => {};
+  let closed = false;
+
+  const packageOptions: PackageOptions = {
+    address: options.bindAddress,
+    port,
+    publicAddress: options.publicAddress,
+    hostname: options.publicAddress,
+    udp: options.transport === 'udp',
+    tcp: options.transport === 'tcp',
+    // Node verifies the server certificate by default; `servername` also sets SNI since we dial resolved IPs.
+    tls: options.transport === 'tls' ? { minVersion: 'TLSv1.2', ...options.tls } : undefined,
+    tls_port: port,
+    rport: true,
+    logger: {
+      send: (message) => log.debug('sip sent', { line: firstLine(message), callId: message.headers['call-id'] }),
+      recv: (message, remote) =>
+        log.debug('sip received', { line: firstLine(message), callId: message.headers['call-id'], from: `${remote.address}:${remote.port}` }),
+    },
+  };
+
+  // The package's own `create()` routes by DNS SRV and treats any URI whose host equals our public address as
+  // its own flow token (so 127.0.0.1 could never call 127.0.0.1); we use its transport and transaction layers and
+  // do the routing here: always our configured transport, the next hop from the Route set or Request-URI.
+  let transport: PackageTransport;
+  let transactions: PackageTransactionLayer;
+  const onMessage = (message: PackageMessage, remote: PackageRemote) => {
+    if (closed) return;
+    try {
+      const existing = message.method ? transactions.getServer(message) : transactions.getClient(message);
+      if (existing) {
+        existing.message?.(message, remote);
+        return;
+      }
+      if (!message.method) return;
+      if (message.method !== 'ACK') transactions.createServerTransaction(message, transport.get(remote));
+      const request: IncomingRequest = {
+        method: message.method,
+        uri: sip.stringifyUri(message.uri ?? ''),
+        headers: fromPackageHeaders(message.headers),
+        body: message.content ?? '',
+        remote: { address: remote.address, port: remote.port },
+      };
+      packageRequests.set(request, message);
+      handler(request);
+    } catch (error) {
+      log.warn('dropped an incoming SIP message', { error });
+    }
+  };
+  try {
+    transport = sip.makeTransport(packageOptions, onMessage);
+    transactions = sip.makeTransactionLayer(packageOptions, transport.open.bind(transport));
+  } catch (error) {
+    throw new SipTransportError(`could not open the SIP ${options.transport} socket on ${options.bindAddress}:${port}`, { cause: error });
+  }
+  const protocol = options.transport.toUpperCase();
+
+  /** RFC 3261 section 8.1.2: the first Route entry if there is one (loose routing), else the Request-URI. */
+  const nextHop = async (message: PackageMessage): Promise<PackageRemote> => {
+    const route = message.headers.route as PackageAddress[] | undefined;
+    const uri = sip.parseUri(route?.[0]?.uri ?? message.uri ?? '');
+    if (!uri) throw new SipTransportError(`cannot route to ${JSON.stringify(route?.[0]?.uri ?? message.uri)}`);
+    const address = isIP(uri.host) ? uri.host : (await lookup(uri.host, { family: 4 })).address;
+    return { protocol, address, port: uri.port || (protocol === 'TLS' ? 5061 : 5060) };
+  };
+
+  const send = (message: PackageMessage, onResponse?: (response: PackageMessage) => void) => {
+    if (closed) return;
+    if (!message.method) {
+      transactions.getServer(message)?.send?.(message);
+      return;
+    }
+    const fail = (error: unknown) => {
+      log.warn('SIP request not sent', { method: message.method, error });
+      if (message.method !== 'ACK') onResponse?.(sip.makeResponse(message, 503, ''));
+    };
+    if (message.method !== 'CANCEL') (message.headers.via as PackageVia[]).unshift({ params: {} });
+    nextHop(message).then((hop) => {
+      if (closed) return;
+      if (message.method === 'ACK') {
+        (message.headers.via as PackageVia[])[0]!.params.branch = sip.generateBranch();
+        const connection = transport.open(hop, (error) => log.warn('SIP connection error', { error }));
+        try {
+          connection.send(message);
+        } finally {
+          connection.release();
+        }
+        return;
+      }
+      let transaction: PackageTransaction | undefined;
+      const connection = transport.open(hop, (error) => {
+        log.warn('SIP connection error', { error });
+        transaction?.message?.(sip.makeResponse(message, 503, ''));
+      });
+      transaction = transactions.createClientTransaction(connection, message, (response) => onResponse?.(response));
+    }, fail).catch(fail);
+  };
+
+  const toResponse = (message: PackageMessage, sentVia: unknown): IncomingResponse => ({
+    status: message.status ?? 0,
+    reason: message.reason ?? '',
+    headers: fromPackageHeaders(message.headers),
+    body: message.content ?? '',
+    challenges: {
+      www: authValues(message.headers['www-authenticate']),
+      proxy: authValues(message.headers['proxy-authenticate']),
+    },
+    // Timeouts (timer B/F) and transport failures come back as made-up responses sharing our request's Via array.
+    local: message.headers.via === sentVia,
+  });
+
+  return {
+    transport: options.transport,
+    localPort: port,
+    publicAddress: options.publicAddress,
+    request(request, onResponse) {
+      const message = toPackageRequest(request);
+      send(message, (response) => {
+        if (!closed) onResponse(toResponse(response, message.headers.via));
+      });
+      return {
+        cancel(onCancelResponse) {
+          const via = (message.headers.via as PackageVia[] | undefined)?.[0];
+          if (!via) return;
+          const cancel: PackageMessage = {
+            method: 'CANCEL',
+            uri: message.uri,
+            headers: {
+              via: [{ ...via, params: { ...via.params } }],
+              to: message.headers.to,
+              from: message.headers.from,
+              'call-id': message.headers['call-id'],
+              cseq: { seq: (message.headers.cseq as { seq: number }).seq, method: 'CANCEL' },
+              route: message.headers.route,
+              'max-forwards': MAX_FORWARDS,
+            },
+          };
+          send(cancel, (response) => {
+            if (!closed) onCancelResponse?.(toResponse(response, cancel.headers.via));
+          });
+        },
+      };
+    },
+    ack(request) {
+      send(toPackageRequest(request));
+    },
+    respond(request, status, reason, extra = {}) {
+      const original = packageRequests.get(request);
+      if (!original) throw new SipTransportError('respond() needs a request received by this stack');
+      const headers: Record<string, unknown> = { ...extra.headers };
+      if (extra.contact) headers.contact = extra.contact.map(toPackageAddress);
+      if (extra.body) headers['content-type'] ??= 'application/sdp';
+      assertSafe(headers);
+      const response = sip.makeResponse(original, status, reason, { headers, content: extra.body });
+      const to = response.headers.to as PackageAddress;
+      // RFC 3261 section 8.2.6.2: a final answer outside a dialog needs a To tag of our own.
+      if (status >= 200 && !to.params.tag) response.headers.to = { ...to, params: { ...to.params, tag: randomToken() } };
+      send(response);
+    },
+    onRequest(next) {
+      handler = next;
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      try {
+        transactions.destroy();
+        transport.destroy();
+      } catch (error) {
+        log.warn('closing the SIP stack failed', { error });
+      }
+    },
+  };
+}
+
+/** Call-IDs and tags: RFC 3261 sections 8.1.1.4 and 19.3 want them unguessable and globally unique. */
+export function randomToken(): string {
+  return randomBytes(12).toString('base64url');
+}
+
+/** RFC 3261 section 25.1 forbids bare CR/LF in header values; any would let a value start a header of its own. */
+export function assertSafe(value: unknown, path = 'header'): void {
+  if (typeof value === 'string') {
+    if (/[\r\n\0]/.test(value)) throw new SipHeaderError(`${path} contains CR, LF or NUL`, path);
+  } else if (Array.isArray(value)) {
+    value.forEach((item, index) => assertSafe(item, `${path}[${index}]`));
+  } else if (value && typeof value === 'object') {
+    for (const [key, item] of Object.entries(value)) assertSafe(item, `${path}.${key}`);
+  }
+}
+
+function toPackageRequest(request: OutgoingRequest): PackageMessage {
+  const { headers } = request;
+  const packageHeaders: Record<string, unknown> = {
+    via: [],
+    'max-forwards': MAX_FORWARDS,
+    to: toPackageAddress(headers.to),
+    from: toPackageAddress(headers.from),
+    'call-id': headers.callId,
+    cseq: { ...headers.cseq },
+  };
+  if (headers.route?.length) packageHeaders.route = headers.route.map(toPackageAddress);
+  if (headers.contact) packageHeaders.contact = headers.contact.map(toPackageAddress);
+  for (const [name, value] of Object.entries(headers.extra)) packageHeaders[name.toLowerCase()] = value;
+  assertSafe(packageHeaders);
+  assertSafe(request.uri, 'Request-URI');
+  assertSafe(request.method, 'method');
+  if (/\s/.test(request.uri)) throw new SipHeaderError('Request-URI contains whitespace', 'Request-URI');
+  // The package resolves the next hop from a parsed URI; a route's URI stays a string it parses itself.
+  return { method: request.method, uri: request.uri, headers: packageHeaders, content: request.body ?? '' };
+}
+
+function toPackageAddress(address: SipAddress): PackageAddress {
+  return { name: address.name, uri: address.uri, params: { ...address.params } };
+}
+
+function fromPackageAddress(value: unknown): SipAddress {
+  const address = (value ?? { uri: '', params: {} }) as PackageAddress;
+  const params: Record<string, string | null> = {};
+  for (const [key, item] of Object.entries(address.params ?? {})) params[key] = item === null || item === undefined ? null : String(item);
+  return { name: address.name, uri: sip.stringifyUri(address.uri as string | PackageUri), params };
+}
+
+const STRUCTURED = new Set(['via', 'to', 'from', 'call-id', 'cseq', 'contact', 'route', 'record-route', 'content-length', 'www-authenticate', 'proxy-authenticate', 'authorization', 'proxy-authorization']);
+
+function fromPackageHeaders(headers: Record<string, unknown>): SipHeaders {
+  const extra: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (!STRUCTURED.has(name) && value !== undefined) extra[name] = typeof value === 'string' ? value : JSON.stringify(value);
+  }
+  const list = (value: unknown) => (Array.isArray(value) ? value.map(fromPackageAddress) : undefined);
+  const cseq = (headers.cseq ?? { seq: 0, method: '' }) as { seq: number; method: string };
+  return {
+    from: fromPackageAddress(headers.from),
+    to: fromPackageAddress(headers.to),
+    callId: String(headers['call-id'] ?? ''),
+    cseq: { seq: Number(cseq.seq), method: String(cseq.method) },
+    contact: list(headers.contact),
+    route: list(headers.route),
+    recordRoute: list(headers['record-route']),
+    extra,
+  };
+}
+
+function authValues(value: unknown): string[] {
+  if (!Array.isArray(value)) return [];
+  return value.map((item) => sip.stringifyAuthHeader(item as Record<string, string>));
+}
+
+function firstLine(message: PackageMessage): string {
+  return message.method ? `${message.method} ${sip.stringifyUri(message.uri ?? '')}` : `${message.status} ${message.reason ?? ''}`;
+}
+
+function freePort(kind: 'udp' | 'tcp', address: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    if (kind === 'udp') {
+      const socket = createSocket(address.includes(':') ? 'udp6' : 'udp4');
+      socket.once('error', (error) => reject(new SipTransportError(`no free UDP port on ${address}`, { cause: error })));
+      socket.bind(0, address, () => {
+        const { port } = socket.address();
+        socket.close(() => resolve(port));
+      });
+    } else {
+      const server = createServer();
+      server.once('error', (error) => reject(new SipTransportError(`no free TCP port on ${address}`, { cause: error })));
+      server.listen(0, address, () => {
+        const bound = server.address();
+        server.close(() => (bound && typeof bound === 'object' ? resolve(bound.port) : reject(new SipTransportError('no address'))));
+      });
+    }
+  });
+}

@@ -1,0 +1,145 @@
+import { describe, expect, it } from 'vitest';
+import { ValidationError } from '../../functions/core/call-errors.ts';
+import { equalStrings, sameRequest, splitSecret, streamKeyOf, toCallView, newCallRecord } from '../../functions/core/call-record.ts';
+import { callRequestSchema, isHostOrIp, parseCallSpec, parseOrThrow, rtmpUrlProblem, toCallSpec, wcsCallRequestSchema } from '../../functions/core/call-spec-schema.ts';
+
+const seed = {
+  callId: 'Xq2tlLcX89tTjaji',
+  callee: '10050',
+  rtmpUrl: 'rtmp://45.101.139.105:1935/live',
+  rtmpStream: 'lifestream1',
+  hasAudio: 'true',
+  hasVideo: 'false',
+  connection: { sipLogin: '10051', sipPassword: '15001', sipAuthenticationName: '10051', sipDomain: '87.222.225.52', sipPort: '5080', sipRegisterRequired: 'false', appKey: 'callApp' },
+};
+
+describe('call request schema', () => {
+  it('normalizes the article body: string booleans and ports, defaults filled in', () => {
+    const spec = toCallSpec(parseOrThrow(wcsCallRequestSchema, seed), () => 'unused');
+    expect(spec).toEqual({
+      callId: 'Xq2tlLcX89tTjaji',
+      callee: '10050',
+      rtmpUrl: 'rtmp://45.101.139.105:1935/live',
+      rtmpStream: 'lifestream1',
+      hasAudio: true,
+      hasVideo: false,
+      maxDurationSeconds: 14_400,
+      rtpTimeoutSeconds: 30,
+      connection: { sipLogin: '10051', sipPassword: '15001', sipAuthenticationName: '10051', sipDomain: '87.222.225.52', sipPort: 5080, sipRegisterRequired: false, transport: 'udp', appKey: 'callApp' },
+    });
+  });
+
+  it.each([
+    ['JSON booleans and numbers', { hasAudio: false, hasVideo: true }, { sipPort: 5060, sipRegisterRequired: true }],
+    ['a Twilio-style hostname domain over TLS', {}, { sipDomain: 'acme.sip.twilio.com', transport: 'tls', sipPort: '5061' }],
+    ['an IPv6 domain with brackets', {}, { sipDomain: '[2001:db8::1]' }],
+    ['an IPv6 domain without brackets', {}, { sipDomain: '2001:db8::1' }],
+    ['an E.164 callee', { callee: '+15551234567' }, {}],
+    ['a callee with URI parameters', { callee: '311705123;phone-context=example.com' }, {}],
+    ['an escaped callee', { callee: 'conf%20room' }, {}],
+    ['rtmps with a path and query', { rtmpUrl: 'rtmps://live.example.com:443/app/sub?token=abc' }, {}],
+    ['loopback RTMP (local nginx-rtmp)', { rtmpUrl: 'rtmp://127.0.0.1:1935/live' }, {}],
+    ['IPv6 RTMP host', { rtmpUrl: 'rtmp://[2001:db8::2]:1935/live' }, {}],
+    ['dtmf with pauses', { dtmf: '311705123#,,w*' }, {}],
+    ['a password with spaces and quotes', {}, { sipPassword: 'a "b" c<>' }],
+    ['an empty password (no auth)', {}, { sipPassword: '' }],
+    ['no sipAuthenticationName: falls back to sipLogin', {}, { sipAuthenticationName: undefined }],
+  ])('accepts %s', (_name, top, connection) => {
+    const body = { ...seed, ...top, connection: { ...seed.connection, ...connection } };
+    const spec = toCallSpec(parseOrThrow(wcsCallRequestSchema, body), () => 'x');
+    expect(spec.callId).toBe(seed.callId);
+    expect(spec.connection.sipAuthenticationName).toBe('10051'); // given, or defaulted to sipLogin
+  });
+
+  it('generates a callId when the native body has none', () => {
+    const { callId: _omit, ...body } = seed;
+    expect(toCallSpec(parseOrThrow(callRequestSchema, body), () => 'gen-1').callId).toBe('gen-1');
+  });
+
+  it('names the nested field of the first problem', () => {
+    const error = (() => {
+      try {
+        parseOrThrow(wcsCallRequestSchema, { ...seed, connection: { ...seed.connection, sipPort: '70000' } });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(error).toBeInstanceOf(ValidationError);
+    expect(error).toMatchObject({ field: 'connection.sipPort', message: expect.stringContaining('65535') });
+  });
+
+  it('parseCallSpec accepts a normalized spec (what the launcher hands the task) and refuses a hostile one', () => {
+    const spec = toCallSpec(parseOrThrow(wcsCallRequestSchema, seed), () => 'x');
+    expect(parseCallSpec(JSON.parse(JSON.stringify(spec)))).toEqual(spec);
+    expect(() => parseCallSpec({ ...spec, callee: 'a\r\nb' })).toThrow(ValidationError);
+    expect(() => parseCallSpec({ ...spec, callId: undefined })).toThrow(/callId/);
+  });
+});
+
+describe('hosts and RTMP targets', () => {
+  it.each([
+    ['example.com', true],
+    ['sub-1.example.co.uk.', true],
+    ['10.0.0.1', true],
+    ['[::1]', true],
+    ['fe80::1', true],
+    ['999.1.1.1', false],
+    ['1.2.3', false],
+    ['a..b', false],
+    ['a_b.com', false],
+    ['-a.com', false],
+    ['a'.repeat(64) + '.com', false],
+    ['', false],
+  ])('isHostOrIp(%j) = %s', (host, valid) => expect(isHostOrIp(host)).toBe(valid));
+
+  it.each([
+    'rtmp://169.254.169.254/live',
+    'rtmp://169.254.0.1:1935/live',
+    'rtmp://0251.0376.0251.0376/live',
+    'rtmp://0xa9fea9fe/live',
+    'rtmp://[::ffff:a9fe:a9fe]/live',
+    'rtmp://[FE80::abcd]/live',
+    'rtmp://[febf::1]/live',
+    'rtmp://[fd00:ec2:0::254]/live',
+    'rtmps://metadata.google.internal:443/x',
+  ])('blocks %s', (url) => expect(rtmpUrlProblem(url)).toMatch(/link-local|metadata/));
+
+  it.each(['rtmp://169.253.1.1/live', 'rtmp://[fec0::1]/live', 'rtmp://100.100.100.201/live', 'rtmp://metadata.google.internal.example.com/live'])(
+    'allows the neighbour %s',
+    (url) => expect(rtmpUrlProblem(url)).toBeUndefined(),
+  );
+});
+
+describe('call records', () => {
+  const spec = toCallSpec(parseOrThrow(wcsCallRequestSchema, seed), () => 'x');
+
+  it('keeps the password out of the record and the view', () => {
+    const { record, secret } = newCallRecord(spec, '2026-01-01T00:00:00.000Z');
+    expect(secret).toEqual({ sipPassword: '15001' });
+    expect(JSON.stringify(record)).not.toContain('15001');
+    expect(JSON.stringify(toCallView({ ...record, spec: { ...record.spec, connection: { ...record.spec.connection, sipPassword: 'leak' } as never } }))).not.toContain('leak');
+  });
+
+  it('treats differently spelled URLs of one publish point as one stream key', () => {
+    const key = streamKeyOf({ rtmpUrl: 'rtmp://45.101.139.105:1935/live', rtmpStream: 'a' });
+    expect(streamKeyOf({ rtmpUrl: 'RTMP://45.101.139.105/live/', rtmpStream: 'a' })).toBe(key);
+    expect(streamKeyOf({ rtmpUrl: 'rtmp://45.101.139.105/live', rtmpStream: 'A' })).not.toBe(key);
+    expect(streamKeyOf({ rtmpUrl: 'rtmps://h/live', rtmpStream: 'a' })).toBe('rtmps://h:443/live/a');
+  });
+
+  it('recognizes the same request, password included', () => {
+    const { record, secret } = newCallRecord(spec, '2026-01-01T00:00:00.000Z');
+    expect(sameRequest(record, secret, spec)).toBe(true);
+    expect(sameRequest(record, secret, { ...spec, connection: { ...spec.connection, sipPassword: 'x' } })).toBe(false);
+    expect(sameRequest(record, secret, { ...spec, hasVideo: true })).toBe(false);
+    expect(splitSecret(spec).spec.connection).not.toHaveProperty('sipPassword');
+  });
+
+  it.each([
+    ['', '', true],
+    ['abc', 'abc', true],
+    ['abc', 'abd', false],
+    ['abc', 'ab', false],
+    ['', 'a', false],
+  ])('equalStrings(%j, %j) = %s', (a, b, equal) => expect(equalStrings(a, b)).toBe(equal));
+});

@@ -1,0 +1,153 @@
+/**
+ * One behavioural suite for every `CallStore` implementation (in-memory fake, dynalite, DynamoDB Local).
+ */
+import { describe, expect, it } from 'vitest';
+import { CallNotFoundError, ConcurrentUpdateError, StreamKeyInUseError } from '../../functions/core/call-errors.ts';
+import { newCallRecord } from '../../functions/core/call-record.ts';
+import type { CallSpec } from '../../functions/core/call-types.ts';
+import type { CallRecord, CallStore } from '../../functions/core/ports.ts';
+
+let counter = 0;
+
+export function makeSpec(overrides: Partial<CallSpec> = {}): CallSpec {
+  counter += 1;
+  return {
+    callId: `call-${Date.now().toString(36)}-${counter}`,
+    callee: '10000',
+    rtmpUrl: 'rtmp://127.0.0.1:1935/live',
+    rtmpStream: `stream-${Date.now().toString(36)}-${counter}`,
+    hasAudio: true,
+    hasVideo: true,
+    maxDurationSeconds: 14_400,
+    rtpTimeoutSeconds: 30,
+    connection: {
+      sipLogin: '10000',
+      sipPassword: 'hunter2-secret',
+      sipAuthenticationName: '10000',
+      sipDomain: '162.255.36.11',
+      sipPort: 5060,
+      sipRegisterRequired: false,
+      transport: 'udp',
+      appKey: 'callApp',
+    },
+    ...overrides,
+  };
+}
+
+export function makeRecord(overrides: Partial<CallSpec> = {}, at = new Date().toISOString()) {
+  return newCallRecord(makeSpec(overrides), at);
+}
+
+const finish = (record: CallRecord): CallRecord => ({ ...record, state: 'ended', ended: { by: 'local', reason: 'bye', durationSeconds: 3 } });
+
+export function callStoreSuite(name: string, getStore: () => CallStore) {
+  describe(`CallStore contract: ${name}`, () => {
+    it('creates a call once; a second create returns the stored record', async () => {
+      const store = getStore();
+      const { record, secret } = makeRecord();
+      expect(await store.create(record, secret)).toBe('created');
+      const again = await store.create({ ...record, state: 'streaming' }, { sipPassword: 'other' });
+      expect(again).toMatchObject({ callId: record.callId, state: 'dialing', version: 1 });
+      expect(await store.get(record.callId)).toEqual({ ...record, version: 1 });
+      expect(await store.getSecret(record.callId)).toEqual({ sipPassword: 'hunter2-secret' });
+    });
+
+    it('keeps the password out of every record it returns', async () => {
+      const store = getStore();
+      const { record, secret } = makeRecord();
+      await store.create(record, secret);
+      const got = await store.get(record.callId);
+      const listed = await store.list();
+      const updated = await store.update({ ...got!, state: 'ringing' }, 1);
+      for (const value of [got, listed, updated]) expect(JSON.stringify(value)).not.toContain('hunter2-secret');
+    });
+
+    it('answers undefined for an unknown call', async () => {
+      const store = getStore();
+      expect(await store.get('no-such-call')).toBeUndefined();
+      expect(await store.getSecret('no-such-call')).toBeUndefined();
+    });
+
+    it('updates with the right version and refuses a stale one', async () => {
+      const store = getStore();
+      const { record, secret } = makeRecord();
+      await store.create(record, secret);
+      const v2 = await store.update({ ...record, state: 'ringing' }, 1);
+      expect(v2.version).toBe(2);
+      await expect(store.update({ ...record, state: 'answered' }, 1)).rejects.toBeInstanceOf(ConcurrentUpdateError);
+      expect(await store.get(record.callId)).toMatchObject({ state: 'ringing', version: 2 });
+      expect(await store.getSecret(record.callId)).toEqual(secret);
+    });
+
+    it('lets exactly one of two racing writers of the same version win', async () => {
+      const store = getStore();
+      const { record, secret } = makeRecord();
+      await store.create(record, secret);
+      const results = await Promise.allSettled([
+        store.update({ ...record, state: 'ringing' }, 1),
+        store.update({ ...record, state: 'failed', failure: { reason: 'sip', message: '486' } }, 1),
+      ]);
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      const rejected = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+      expect(rejected.reason).toBeInstanceOf(ConcurrentUpdateError);
+    });
+
+    it('refuses to update a call that does not exist', async () => {
+      const store = getStore();
+      const { record } = makeRecord();
+      await expect(store.update(record, 1)).rejects.toBeInstanceOf(CallNotFoundError);
+    });
+
+    it('removes optional fields that the new record no longer has', async () => {
+      const store = getStore();
+      const { record, secret } = makeRecord();
+      await store.create({ ...record, taskRef: 'task-1' }, secret);
+      const { taskRef: _dropped, ...rest } = { ...record, taskRef: 'task-1' };
+      await store.update(rest, 1);
+      expect((await store.get(record.callId))?.taskRef).toBeUndefined();
+    });
+
+    it('lists all, live and by state; final calls leave the live list', async () => {
+      const store = getStore();
+      const a = makeRecord({}, '2026-01-01T00:00:01.000Z');
+      const b = makeRecord({}, '2026-01-01T00:00:02.000Z');
+      await store.create(a.record, a.secret);
+      await store.create(b.record, b.secret);
+      await store.update(finish(b.record), 1);
+      const ids = (records: CallRecord[]) => records.map((r) => r.callId).filter((id) => id === a.record.callId || id === b.record.callId);
+      expect(ids(await store.list())).toEqual([a.record.callId, b.record.callId]);
+      expect(ids(await store.list({ live: true }))).toEqual([a.record.callId]);
+      expect(ids(await store.list({ live: false }))).toEqual([b.record.callId]);
+      expect(ids(await store.list({ state: 'ended' }))).toEqual([b.record.callId]);
+      expect(ids(await store.list({ live: true, state: 'dialing' }))).toEqual([a.record.callId]);
+      for (const listed of await store.list()) expect(listed.callId).toMatch(/^[A-Za-z0-9_-]+$/);
+    });
+
+    it('refuses a second live call on the same stream key, however the URL is spelled', async () => {
+      const store = getStore();
+      const first = makeRecord({ rtmpUrl: 'rtmp://Example.com/live', rtmpStream: `key-${counter}` });
+      await store.create(first.record, first.secret);
+      const second = makeRecord({ rtmpUrl: 'rtmp://example.com:1935/live/', rtmpStream: first.record.spec.rtmpStream });
+      await expect(store.create(second.record, second.secret)).rejects.toMatchObject({ name: 'StreamKeyInUseError', ownerCallId: first.record.callId });
+      expect(await store.get(second.record.callId)).toBeUndefined();
+    });
+
+    it('frees the stream key once the call is final', async () => {
+      const store = getStore();
+      const first = makeRecord();
+      await store.create(first.record, first.secret);
+      await store.update(finish(first.record), 1);
+      const second = makeRecord({ rtmpStream: first.record.spec.rtmpStream });
+      expect(await store.create(second.record, second.secret)).toBe('created');
+    });
+
+    it('lets only one of two racing creates on one stream key through', async () => {
+      const store = getStore();
+      const a = makeRecord();
+      const b = makeRecord({ rtmpStream: a.record.spec.rtmpStream });
+      const results = await Promise.allSettled([store.create(a.record, a.secret), store.create(b.record, b.secret)]);
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      expect((results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason).toBeInstanceOf(StreamKeyInUseError);
+    });
+  });
+}

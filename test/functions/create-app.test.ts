@@ -1,0 +1,322 @@
+import { describe, expect, it } from 'vitest';
+import { createApp } from '../../functions/app/create-app.ts';
+import { silentLogger } from '../../media-task/log.ts';
+import { FakeLauncher, MemoryCallStore } from './fakes.ts';
+
+const PASSWORD = 'S3cret-pa55word';
+
+/** The body from the WCS integration article, with a unique stream per test. */
+function seedBody(overrides: Record<string, unknown> = {}, connection: Record<string, unknown> = {}) {
+  return {
+    callId: 'Xq2tlLcX89tTjaji',
+    callee: '10000',
+    rtmpUrl: 'rtmp://45.101.139.105:1935/live',
+    rtmpStream: 'lifestream1',
+    hasAudio: 'true',
+    hasVideo: 'true',
+    connection: {
+      sipLogin: '10000',
+      sipPassword: PASSWORD,
+      sipAuthenticationName: '10000',
+      sipDomain: '162.255.36.11',
+      sipPort: '5060',
+      sipRegisterRequired: 'false',
+      appKey: 'callApp',
+      ...connection,
+    },
+    ...overrides,
+  };
+}
+
+function setup(options: { apiKey?: string } = {}) {
+  const store = new MemoryCallStore();
+  const launcher = new FakeLauncher();
+  let n = 0;
+  const app = createApp({ store, launcher, logger: silentLogger, newCallId: () => `generated-${++n}`, ...options });
+  const answers: string[] = [];
+  const request = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
+    const init: RequestInit = { method, headers: { 'content-type': 'application/json', ...headers } };
+    if (body !== undefined) init.body = typeof body === 'string' ? body : JSON.stringify(body);
+    const response = await app.request(path, init);
+    const text = await response.text();
+    answers.push(text);
+    return { status: response.status, json: text ? JSON.parse(text) : undefined, headers: response.headers };
+  };
+  return { app, store, launcher, request, answers };
+}
+
+const hostile = ['a\r\nVia: evil', 'a b', 'a\tb', 'a<b', 'a>b', 'a"b', 'a\u0000b', 'a@b', 'a:b', 'x'.repeat(129)];
+type Case = [string, Record<string, unknown>, Record<string, unknown>, string];
+const cases: Case[] = [
+  ...['callee'].flatMap((field) => hostile.map((value): Case => [`${field} = ${JSON.stringify(value).slice(0, 20)}`, { [field]: value }, {}, field])),
+  ...['sipLogin', 'sipAuthenticationName'].flatMap((field) =>
+    hostile.map((value): Case => [`${field} = ${JSON.stringify(value).slice(0, 20)}`, {}, { [field]: value }, `connection.${field}`]),
+  ),
+  ...['a\r\nb.com', 'a b.com', 'a<b>.com', 'exa_mple.com', '-bad.com', 'x'.repeat(254), '1.2.3.4.5', '[::1', ''].map(
+    (value): Case => [`sipDomain = ${JSON.stringify(value).slice(0, 20)}`, {}, { sipDomain: value }, 'connection.sipDomain'],
+  ),
+  ['sipPassword with CR/LF', {}, { sipPassword: 'a\r\nb' }, 'connection.sipPassword'],
+  ['sipPassword too long', {}, { sipPassword: 'p'.repeat(129) }, 'connection.sipPassword'],
+  ['sipPort 0', {}, { sipPort: '0' }, 'connection.sipPort'],
+  ['sipPort 65536', {}, { sipPort: 65536 }, 'connection.sipPort'],
+  ['sipPort "50x"', {}, { sipPort: '50x' }, 'connection.sipPort'],
+  ['sipPort -1', {}, { sipPort: -1 }, 'connection.sipPort'],
+  ['sipPort 5060.5', {}, { sipPort: 5060.5 }, 'connection.sipPort'],
+  ['sipRegisterRequired "yes"', {}, { sipRegisterRequired: 'yes' }, 'connection.sipRegisterRequired'],
+  ['transport "sctp"', {}, { transport: 'sctp' }, 'connection.transport'],
+  ['unknown connection field', {}, { proxy: 'x' }, 'connection.proxy'],
+  ['appKey with space', {}, { appKey: 'a b' }, 'connection.appKey'],
+  ['rtmpUrl file:', { rtmpUrl: 'file:///etc/passwd' }, {}, 'rtmpUrl'],
+  ['rtmpUrl http:', { rtmpUrl: 'http://example.com/live' }, {}, 'rtmpUrl'],
+  ['rtmpUrl with userinfo', { rtmpUrl: 'rtmp://user:pw@example.com/live' }, {}, 'rtmpUrl'],
+  ['rtmpUrl link-local', { rtmpUrl: 'rtmp://169.254.169.254/live' }, {}, 'rtmpUrl'],
+  ['rtmpUrl link-local as a decimal integer', { rtmpUrl: 'rtmp://2852039166/live' }, {}, 'rtmpUrl'],
+  ['rtmpUrl link-local in hex', { rtmpUrl: 'rtmp://0xa9.0xfe.0xa9.0xfe/live' }, {}, 'rtmpUrl'],
+  ['rtmpUrl GCP metadata', { rtmpUrl: 'rtmp://metadata.google.internal/live' }, {}, 'rtmpUrl'],
+  ['rtmpUrl GCP metadata, trailing dot', { rtmpUrl: 'rtmp://METADATA.google.internal./live' }, {}, 'rtmpUrl'],
+  ['rtmpUrl Alibaba metadata', { rtmpUrl: 'rtmp://100.100.100.200/live' }, {}, 'rtmpUrl'],
+  ['rtmpUrl AWS IPv6 metadata', { rtmpUrl: 'rtmp://[fd00:ec2::254]/live' }, {}, 'rtmpUrl'],
+  ['rtmpUrl IPv6 link-local', { rtmpUrl: 'rtmp://[fe80::1]/live' }, {}, 'rtmpUrl'],
+  ['rtmpUrl IPv4-mapped link-local', { rtmpUrl: 'rtmp://[::ffff:169.254.169.254]/live' }, {}, 'rtmpUrl'],
+  ['rtmpUrl with CR/LF', { rtmpUrl: 'rtmp://example.com/li\r\nve' }, {}, 'rtmpUrl'],
+  ['rtmpUrl with a tab the URL parser would drop', { rtmpUrl: 'rtmp://exam\tple.com/live' }, {}, 'rtmpUrl'],
+  ['rtmpUrl without host', { rtmpUrl: 'rtmp:///live' }, {}, 'rtmpUrl'],
+  ['rtmpStream empty', { rtmpStream: '' }, {}, 'rtmpStream'],
+  ['rtmpStream with space', { rtmpStream: 'a b' }, {}, 'rtmpStream'],
+  ['rtmpStream like an ffmpeg option', { rtmpStream: '-y' }, {}, 'rtmpStream'],
+  ['rtmpStream too long', { rtmpStream: 's'.repeat(257) }, {}, 'rtmpStream'],
+  ['dtmf with letters', { dtmf: '123x' }, {}, 'dtmf'],
+  ['dtmf too long', { dtmf: '1'.repeat(65) }, {}, 'dtmf'],
+  ['callId with slash', { callId: 'a/b' }, {}, 'callId'],
+  ['callId too long', { callId: 'a'.repeat(65) }, {}, 'callId'],
+  ['hasAudio "yes"', { hasAudio: 'yes' }, {}, 'hasAudio'],
+  ['hasVideo as number', { hasVideo: 1 }, {}, 'hasVideo'],
+  ['callee as number', { callee: 10000 }, {}, 'callee'],
+  ['maxDurationSeconds 0', { maxDurationSeconds: 0 }, {}, 'maxDurationSeconds'],
+  ['rtpTimeoutSeconds "abc"', { rtpTimeoutSeconds: 'abc' }, {}, 'rtpTimeoutSeconds'],
+  ['unknown top-level field', { extra: true }, {}, 'extra'],
+  ['connection as string', { connection: 'x' }, {}, 'connection'],
+];
+
+describe('validation: hostile and broken bodies are refused before anything launches', () => {
+  it.each(cases)('%s → 400 naming the field', async (_name, top, connection, field) => {
+    const { request, launcher, store } = setup();
+    for (const path of ['/RESTCall/call', '/v1/calls']) {
+      const response = await request('POST', path, seedBody(top, connection));
+      expect(response.status).toBe(400);
+      expect(response.json.error).toMatchObject({ code: 'invalid_request', field });
+    }
+    expect(launcher.calls).toEqual([]);
+    expect(await store.list()).toEqual([]);
+  });
+
+  it.each([
+    ['broken JSON', '{"callId": "a",', 400],
+    ['a JSON array', '[1,2]', 400],
+    ['an empty body', '', 400],
+    ['a 3 MB body', JSON.stringify({ ...seedBody(), padding: 'x'.repeat(3 * 1024 * 1024) }), 413],
+  ] as const)('%s → %s with a JSON error', async (_name, body, status) => {
+    const { request, launcher } = setup();
+    const response = await request('POST', '/RESTCall/call', body);
+    expect(response.status).toBe(status);
+    expect(response.json.error.code).toEqual(expect.any(String));
+    expect(launcher.calls).toEqual([]);
+  });
+
+  it('requires callId on the WCS route but generates one on /v1', async () => {
+    const { request } = setup();
+    const { callId: _omit, ...body } = seedBody();
+    expect((await request('POST', '/RESTCall/call', body)).json.error.field).toBe('callId');
+    const created = await request('POST', '/v1/calls', body);
+    expect(created.status).toBe(201);
+    expect(created.json.callId).toBe('generated-1');
+  });
+});
+
+describe('starting calls', () => {
+  it('accepts the seed body with string booleans and ports, stores then launches a normalized spec', async () => {
+    const { request, launcher, store } = setup();
+    const response = await request('POST', '/RESTCall/call', seedBody());
+    expect(response.status).toBe(200);
+    expect(response.json).toMatchObject({ callId: 'Xq2tlLcX89tTjaji', state: 'dialing', hasAudio: true, connection: { sipPort: 5060 } });
+    expect(launcher.launches).toEqual([
+      {
+        op: 'launch',
+        spec: expect.objectContaining({ maxDurationSeconds: 14_400, rtpTimeoutSeconds: 30, connection: expect.objectContaining({ sipPassword: PASSWORD, transport: 'udp', sipRegisterRequired: false }) }),
+      },
+    ]);
+    expect((await store.get('Xq2tlLcX89tTjaji'))?.taskRef).toBe('task-Xq2tlLcX89tTjaji');
+  });
+
+  it('answers a retry of the same body with the existing call and launches once', async () => {
+    const { request, launcher } = setup();
+    expect((await request('POST', '/v1/calls', seedBody())).status).toBe(201);
+    const again = await request('POST', '/v1/calls', seedBody());
+    expect(again.status).toBe(200);
+    expect(again.json.callId).toBe('Xq2tlLcX89tTjaji');
+    expect(launcher.launches).toHaveLength(1);
+  });
+
+  it.each([
+    ['another callee', { callee: '10001' }, {}],
+    ['another password', {}, { sipPassword: 'other' }],
+    ['another stream', { rtmpStream: 'other' }, {}],
+  ])('refuses the same callId with %s (409)', async (_name, top, connection) => {
+    const { request, launcher } = setup();
+    await request('POST', '/v1/calls', seedBody());
+    const conflict = await request('POST', '/v1/calls', seedBody(top, connection));
+    expect(conflict.status).toBe(409);
+    expect(conflict.json.error.code).toBe('call_id_conflict');
+    expect(launcher.launches).toHaveLength(1);
+  });
+
+  it('refuses a second live call on the same stream key (409), and allows it once the first ended', async () => {
+    const { request, launcher, store } = setup();
+    await request('POST', '/v1/calls', seedBody());
+    const second = await request('POST', '/v1/calls', seedBody({ callId: 'second', rtmpUrl: 'rtmp://45.101.139.105/live/' }));
+    expect(second.status).toBe(409);
+    expect(second.json.error.code).toBe('stream_key_in_use');
+    expect(launcher.launches).toHaveLength(1);
+    const first = (await store.get('Xq2tlLcX89tTjaji'))!;
+    await store.update({ ...first, state: 'ended', ended: { by: 'remote', reason: 'BYE', durationSeconds: 1 } }, first.version);
+    expect((await request('POST', '/v1/calls', seedBody({ callId: 'second' }))).status).toBe(201);
+  });
+
+  it('says "must be a string", not "is required", for a value of the wrong type', async () => {
+    const { request } = setup();
+    expect((await request('POST', '/v1/calls', seedBody({ callee: 10000 }))).json.error.message).toBe('callee must be a string');
+    expect((await request('POST', '/v1/calls', seedBody({ callee: undefined }))).json.error.message).toBe('callee is required');
+  });
+
+  it('stops the task when a hangup arrived while its launch was in flight', async () => {
+    const { request, launcher } = setup();
+    let release!: () => void;
+    const launch = launcher.launch.bind(launcher);
+    launcher.launch = async (spec) => {
+      await new Promise<void>((resolve) => (release = resolve));
+      return launch(spec);
+    };
+    const creating = request('POST', '/v1/calls', seedBody());
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect((await request('DELETE', '/v1/calls/Xq2tlLcX89tTjaji')).status).toBe(202);
+    release();
+    expect((await creating).status).toBe(201);
+    expect(launcher.calls.map((call) => call.op)).toEqual(['stop', 'launch', 'stop']);
+    expect(launcher.calls.at(-1)).toMatchObject({ taskRef: 'task-Xq2tlLcX89tTjaji' });
+  });
+
+  it('marks the call failed and answers 503 when the launcher fails', async () => {
+    const { request, launcher, store } = setup();
+    launcher.failLaunch = true;
+    const response = await request('POST', '/v1/calls', seedBody());
+    expect(response.status).toBe(503);
+    expect(await store.get('Xq2tlLcX89tTjaji')).toMatchObject({ state: 'failed', failure: { reason: 'internal' } });
+  });
+});
+
+describe('controlling calls', () => {
+  it('DELETE records the hangup wish and asks the launcher to stop; 202', async () => {
+    const { request, launcher, store } = setup();
+    await request('POST', '/v1/calls', seedBody());
+    const response = await request('DELETE', '/v1/calls/Xq2tlLcX89tTjaji');
+    expect(response.status).toBe(202);
+    expect(response.json.desiredState).toBe('ended');
+    expect(launcher.calls.at(-1)).toEqual({ op: 'stop', callId: 'Xq2tlLcX89tTjaji', taskRef: 'task-Xq2tlLcX89tTjaji' });
+    expect((await store.get('Xq2tlLcX89tTjaji'))?.desired).toBe('ended');
+  });
+
+  it('WCS terminate does the same; an unknown call is 404', async () => {
+    const { request, launcher } = setup();
+    await request('POST', '/rest-api/call/startup', seedBody());
+    expect((await request('POST', '/rest-api/call/terminate', { callId: 'Xq2tlLcX89tTjaji' })).status).toBe(200);
+    expect(launcher.calls.at(-1)).toMatchObject({ op: 'stop' });
+    expect((await request('POST', '/rest-api/call/terminate', { callId: 'nope' })).status).toBe(404);
+    expect((await request('DELETE', '/v1/calls/nope')).status).toBe(404);
+  });
+
+  it.each([
+    ['/RESTCall/sendDTMF with the article\'s "dumf" spelling', '/RESTCall/sendDTMF', { callId: 'Xq2tlLcX89tTjaji', type: 'RFC2833', dumf: '311705123#' }, 'rfc4733'],
+    ['/RESTCall/sendDTMF with dtmf', '/RESTCall/sendDTMF', { callId: 'Xq2tlLcX89tTjaji', type: 'INFO', dtmf: '311705123#' }, 'info'],
+    ['/rest-api/call/send_dtmf', '/rest-api/call/send_dtmf', { callId: 'Xq2tlLcX89tTjaji', type: 'RFC2833', dtmf: '311705123#' }, 'rfc4733'],
+    ['/v1/calls/{id}/dtmf', '/v1/calls/Xq2tlLcX89tTjaji/dtmf', { dtmf: '311705123#', method: 'rfc4733' }, 'rfc4733'],
+  ])('%s sends the digits to the task', async (_name, path, body, method) => {
+    const { request, launcher } = setup();
+    await request('POST', '/RESTCall/call', seedBody());
+    const response = await request('POST', path, body);
+    expect(response.status).toBeLessThan(300);
+    expect(launcher.calls.at(-1)).toEqual({ op: 'command', callId: 'Xq2tlLcX89tTjaji', command: { type: 'dtmf', digits: '311705123#', method }, taskRef: 'task-Xq2tlLcX89tTjaji' });
+  });
+
+  it('refuses DTMF with bad digits (400), for unknown (404) and finished calls (409)', async () => {
+    const { request, launcher, store } = setup();
+    await request('POST', '/RESTCall/call', seedBody());
+    expect((await request('POST', '/RESTCall/sendDTMF', { callId: 'Xq2tlLcX89tTjaji', dtmf: '1\r\n2' })).json.error.field).toBe('dtmf');
+    expect((await request('POST', '/RESTCall/sendDTMF', { callId: 'Xq2tlLcX89tTjaji' })).json.error.field).toBe('dtmf');
+    expect((await request('POST', '/rest-api/call/send_dtmf', { callId: 'nope', dtmf: '1' })).status).toBe(404);
+    const record = (await store.get('Xq2tlLcX89tTjaji'))!;
+    await store.update({ ...record, state: 'failed', failure: { reason: 'sip', message: '486' } }, record.version);
+    expect((await request('POST', '/v1/calls/Xq2tlLcX89tTjaji/dtmf', { dtmf: '1' })).status).toBe(409);
+    expect(launcher.calls.filter((call) => call.op === 'command')).toEqual([]);
+  });
+
+  it('finds calls: GET, WCS find and find_all, list by state', async () => {
+    const { request } = setup();
+    await request('POST', '/v1/calls', seedBody());
+    await request('POST', '/v1/calls', seedBody({ callId: 'two', rtmpStream: 'two' }));
+    expect((await request('GET', '/v1/calls/two')).json.callId).toBe('two');
+    expect((await request('GET', '/v1/calls/bad%20id')).json.error.field).toBe('callId');
+    expect((await request('POST', '/rest-api/call/find', { callId: 'two' })).json).toMatchObject([{ callId: 'two' }]);
+    expect((await request('POST', '/rest-api/call/find_all')).json).toHaveLength(2);
+    expect((await request('GET', '/v1/calls?state=dialing')).json.calls).toHaveLength(2);
+    expect((await request('GET', '/v1/calls?state=ended')).json.calls).toHaveLength(0);
+    expect((await request('GET', '/v1/calls?state=bogus')).json.error.field).toBe('state');
+  });
+});
+
+describe('secrets and access', () => {
+  it('never returns the SIP password, in any answer', async () => {
+    const { request, answers } = setup();
+    await request('POST', '/RESTCall/call', seedBody());
+    await request('POST', '/RESTCall/call', seedBody());
+    await request('POST', '/RESTCall/call', seedBody({ callee: 'other' }));
+    await request('POST', '/v1/calls', seedBody({ callId: 'b', rtmpStream: 'b' }));
+    await request('GET', '/v1/calls/Xq2tlLcX89tTjaji');
+    await request('GET', '/v1/calls');
+    await request('POST', '/rest-api/call/find', { callId: 'b' });
+    await request('POST', '/rest-api/call/find_all');
+    await request('POST', '/RESTCall/sendDTMF', { callId: 'b', dtmf: '1' });
+    await request('DELETE', '/v1/calls/b');
+    await request('POST', '/RESTCall/call', seedBody({}, { sipPassword: 'bad\r\npassword' + PASSWORD }));
+    expect(answers.length).toBeGreaterThan(10);
+    for (const answer of answers) {
+      expect(answer).not.toContain(PASSWORD);
+      // Errors may name the field; nothing else may carry it.
+      if (!answer.startsWith('{"error"')) expect(answer).not.toMatch(/sipPassword|secret/i);
+    }
+  });
+
+  it('requires the bearer API key when configured', async () => {
+    const { request, launcher } = setup({ apiKey: 'k3y' });
+    const denied = await request('POST', '/RESTCall/call', seedBody());
+    expect(denied.status).toBe(401);
+    expect(denied.headers.get('www-authenticate')).toBe('Bearer');
+    expect((await request('GET', '/v1/calls', undefined, { authorization: 'Bearer k3x' })).status).toBe(401);
+    expect((await request('GET', '/v1/calls', undefined, { authorization: 'Bearer k3y' })).status).toBe(200);
+    expect((await request('GET', '/openapi.json')).status).toBe(200);
+    expect(launcher.calls).toEqual([]);
+  });
+
+  it('serves an OpenAPI document generated from the request schemas', async () => {
+    const { request } = setup();
+    const { status, json } = await request('GET', '/openapi.json');
+    expect(status).toBe(200);
+    expect(Object.keys(json.paths)).toEqual(expect.arrayContaining(['/v1/calls', '/v1/calls/{callId}', '/RESTCall/call', '/rest-api/call/send_dtmf']));
+    const body = json.paths['/RESTCall/call'].post.requestBody.content['application/json'].schema;
+    expect(JSON.stringify(body)).toContain('sipDomain');
+  });
+
+  it('answers unknown routes with a JSON 404', async () => {
+    const { request } = setup();
+    expect((await request('GET', '/nope')).json.error.code).toBe('not_found');
+  });
+});

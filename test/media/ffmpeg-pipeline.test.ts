@@ -1,0 +1,235 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createLogger, silentLogger } from '../../media-task/log.ts';
+import { FfmpegPipeline, type PipelineDeath } from '../../media-task/pipeline/ffmpeg-pipeline.ts';
+import type { NegotiatedStream } from '../../media-task/sip/sdp.ts';
+import { RtpEndpoint } from '../../media-task/rtp/rtp-endpoint.ts';
+import type { OwnedProcess } from '../../media-task/process/owned-process.ts';
+import { freePort } from '../support/free-port.ts';
+import { measureTone, probe } from '../support/media-check.ts';
+import { NginxRtmp, waitFor } from '../support/nginx-rtmp.ts';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startToneSource } from './rtp-source.ts';
+
+const logger = process.env.LOG_LEVEL ? createLogger({ test: 'pipeline' }) : silentLogger;
+
+const pcmu: NegotiatedStream = {
+  kind: 'audio',
+  remoteAddress: '127.0.0.1',
+  remotePort: 9, // the source never listens; symmetric RTP must not matter here
+  payloadType: 0,
+  codec: 'PCMU',
+  clockRate: 8000,
+  channels: 1,
+  peerDirection: 'sendrecv',
+};
+
+const h264: NegotiatedStream = {
+  kind: 'video',
+  remoteAddress: '127.0.0.1',
+  remotePort: 9,
+  payloadType: 96,
+  codec: 'H264',
+  clockRate: 90000,
+  channels: 1,
+  fmtp: 'packetization-mode=1',
+  peerDirection: 'sendrecv',
+};
+
+describe('RTP → FfmpegPipeline → nginx-rtmp', () => {
+  const cleanups: Array<() => unknown> = [];
+  const own = <T>(value: T, cleanup: (value: T) => unknown): T => {
+    cleanups.push(() => cleanup(value));
+    return value;
+  };
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  it('publishes a PCMU 1 kHz call as AAC at 1 kHz, streaming within 1.5 s of the first RTP packet', async () => {
+    const nginx = own(await NginxRtmp.start(), (n) => n.stop());
+    const endpoint = own(await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', logger }), (e) => e.close());
+    endpoint.setRemote(pcmu);
+    const pipeline = own(
+      await FfmpegPipeline.start({ media: { audio: pcmu }, output: { rtmpUrl: nginx.url, rtmpStream: 'tone' }, logger }),
+      (p) => p.stop(),
+    );
+    endpoint.forwardTo(pipeline.inputPorts.audio!);
+    const firstPacket = new Promise<number>((resolve) => endpoint.once('firstPacket', ({ at }) => resolve(at)));
+    const streaming = new Promise<number>((resolve) => pipeline.once('streaming', ({ at }) => resolve(at)));
+    const died: PipelineDeath[] = [];
+    pipeline.on('died', (death) => died.push(death));
+
+    const seconds = 4;
+    const source = own(await startToneSource({ audioPort: endpoint.port, seconds }), (s) => s.close());
+    const latencyMs = (await streaming) - (await firstPacket);
+    console.log(`first RTP packet → streaming: ${latencyMs} ms`);
+    expect(latencyMs).toBeLessThan(1500);
+    await source.exited;
+    await pipeline.stop();
+    expect(died).toEqual([]);
+    expect(pipeline.bytesOut).toBeGreaterThan(10_000);
+
+    const file = await nginx.waitForRecording('tone');
+    const probed = await probe(file);
+    expect(probed.streams).toEqual([expect.objectContaining({ type: 'audio', codec: 'aac', sampleRate: 44100 })]);
+    expect(Math.abs(probed.durationSeconds - seconds)).toBeLessThan(1);
+    const tone = await measureTone(file);
+    console.log(`recorded: ${probed.durationSeconds.toFixed(2)} s, tone ${tone.frequencyHz.toFixed(1)} Hz, rms ${tone.rms.toFixed(3)}`);
+    expect(tone.frequencyHz).toBeGreaterThan(950);
+    expect(tone.frequencyHz).toBeLessThan(1050);
+    const stats = endpoint.stats();
+    expect(stats.packets).toBeGreaterThan(seconds * 50 * 0.9);
+    expect(stats.lost).toBe(0);
+  });
+
+  it('keeps streaming across a new SSRC (re-INVITE): one continuous recording', async () => {
+    const nginx = own(await NginxRtmp.start(), (n) => n.stop());
+    const endpoint = own(await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', logger }), (e) => e.close());
+    endpoint.setRemote(pcmu);
+    const pipeline = own(
+      await FfmpegPipeline.start({ media: { audio: pcmu }, output: { rtmpUrl: nginx.url, rtmpStream: 'reinvite' }, logger }),
+      (p) => p.stop(),
+    );
+    endpoint.forwardTo(pipeline.inputPorts.audio!);
+    const changes: number[] = [];
+    endpoint.on('sourceChanged', ({ ssrc }) => changes.push(ssrc));
+    const died: PipelineDeath[] = [];
+    pipeline.on('died', (death) => died.push(death));
+    // Two ffmpeg runs pick two random SSRCs, sequence numbers and timestamps, like a phone after a re-INVITE.
+    const first = own(await startToneSource({ audioPort: endpoint.port, seconds: 2 }), (s) => s.close());
+    await first.exited;
+    const bytesBefore = pipeline.bytesOut;
+    const second = own(await startToneSource({ audioPort: endpoint.port, seconds: 2, frequency: 1000 }), (s) => s.close());
+    await second.exited;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(changes).toHaveLength(1);
+    expect(pipeline.running).toBe(true);
+    expect(pipeline.bytesOut).toBeGreaterThan(bytesBefore + 20_000);
+    await pipeline.stop();
+    expect(died).toEqual([]);
+    const file = await nginx.waitForRecording('reinvite');
+    const probed = await probe(file);
+    console.log(`re-INVITE recording: ${probed.durationSeconds.toFixed(2)} s`);
+    expect(probed.durationSeconds).toBeGreaterThan(3.3);
+    const tone = await measureTone(file);
+    expect(Math.abs(tone.frequencyHz - 1000)).toBeLessThan(50);
+  });
+
+  it('publishes PCMU + H.264 as AAC + H.264 copied', async () => {
+    const nginx = own(await NginxRtmp.start(), (n) => n.stop());
+    const audio = own(await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', logger }), (e) => e.close());
+    const video = own(await RtpEndpoint.bind({ kind: 'video', bindAddress: '127.0.0.1', logger }), (e) => e.close());
+    audio.setRemote(pcmu);
+    video.setRemote(h264);
+    const pipeline = own(
+      await FfmpegPipeline.start({ media: { audio: pcmu, video: h264 }, output: { rtmpUrl: nginx.url, rtmpStream: 'av' }, logger }),
+      (p) => p.stop(),
+    );
+    audio.forwardTo(pipeline.inputPorts.audio!);
+    video.forwardTo(pipeline.inputPorts.video!);
+    const firstPacket = new Promise<number>((resolve) => audio.once('firstPacket', ({ at }) => resolve(at)));
+    const streaming = new Promise<number>((resolve) => pipeline.once('streaming', ({ at }) => resolve(at)));
+    const source = own(await startToneSource({ audioPort: audio.port, videoPort: video.port, seconds: 4 }), (s) => s.close());
+    console.log(`audio+video: first RTP packet → streaming: ${(await streaming) - (await firstPacket)} ms`);
+    await source.exited;
+    await pipeline.stop();
+    const file = await nginx.waitForRecording('av');
+    const probed = await probe(file);
+    expect(probed.streams).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ type: 'audio', codec: 'aac' }),
+        expect.objectContaining({ type: 'video', codec: 'h264', width: 320, height: 240 }),
+      ]),
+    );
+    expect(Math.abs(probed.durationSeconds - 4)).toBeLessThan(1);
+    expect(video.stats().packets).toBeGreaterThan(50);
+  });
+
+  it('publishes H.264 with sprop-parameter-sets without probing: streaming fast, mid-GOP join', async () => {
+    const nginx = own(await NginxRtmp.start(), (n) => n.stop());
+    const audio = own(await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', logger }), (e) => e.close());
+    const video = own(await RtpEndpoint.bind({ kind: 'video', bindAddress: '127.0.0.1', logger }), (e) => e.close());
+    const dir = await mkdtemp(join(tmpdir(), 'sprop-'));
+    own(dir, (d) => rm(d, { recursive: true, force: true }));
+    const sdpFile = join(dir, 'source.sdp');
+    // The source's own SDP carries the sprop-parameter-sets a phone would put in its answer.
+    const source = own(await startToneSource({ audioPort: audio.port, videoPort: video.port, seconds: 5, sdpFile }), (s) => s.close());
+    await waitFor(async () => /sprop-parameter-sets=/.test(await readFile(sdpFile, 'utf8').catch(() => '')), 5_000, 'source SDP');
+    const fmtp = /a=fmtp:96 (.+)/.exec(await readFile(sdpFile, 'utf8'))![1]!.trim();
+    const withSprop = { ...h264, fmtp };
+    audio.setRemote(pcmu);
+    video.setRemote(withSprop);
+    const pipeline = own(
+      await FfmpegPipeline.start({ media: { audio: pcmu, video: withSprop }, output: { rtmpUrl: nginx.url, rtmpStream: 'sprop' }, logger }),
+      (p) => p.stop(),
+    );
+    const streaming = new Promise<number>((resolve) => pipeline.once('streaming', ({ at }) => resolve(at)));
+    const forwardedAt = Date.now();
+    audio.forwardTo(pipeline.inputPorts.audio!);
+    video.forwardTo(pipeline.inputPorts.video!);
+    console.log(`audio+video with sprop: forwarding start → streaming: ${(await streaming) - forwardedAt} ms`);
+    await source.exited;
+    await pipeline.stop();
+    const probed = await probe(await nginx.waitForRecording('sprop'));
+    expect(probed.streams).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ type: 'audio', codec: 'aac' }),
+        expect.objectContaining({ type: 'video', codec: 'h264', width: 320, height: 240 }),
+      ]),
+    );
+  });
+
+  it.each([
+    ['PCMA', 8, 8000, 44100],
+    ['G722', 9, 8000, 44100],
+    ['OPUS', 111, 48000, 48000],
+  ])('%s: our comfort silence, looped through RtpEndpoint → ffmpeg, records as silent AAC', async (codec, payloadType, clockRate, aacRate) => {
+    const nginx = own(await NginxRtmp.start(), (n) => n.stop());
+    const receiver = own(await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', logger }), (e) => e.close());
+    const sender = own(await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', logger }), (e) => e.close());
+    const negotiated: NegotiatedStream = { ...pcmu, codec, payloadType, clockRate, channels: codec === 'OPUS' ? 2 : 1 };
+    receiver.setRemote({ ...negotiated, remotePort: sender.port });
+    const pipeline = own(
+      await FfmpegPipeline.start({ media: { audio: negotiated }, output: { rtmpUrl: nginx.url, rtmpStream: codec }, logger }),
+      (p) => p.stop(),
+    );
+    receiver.forwardTo(pipeline.inputPorts.audio!);
+    const streaming = new Promise((resolve) => pipeline.once('streaming', resolve));
+    const died: PipelineDeath[] = [];
+    pipeline.on('died', (death) => died.push(death));
+    expect(sender.startComfortSilence({ ...negotiated, remotePort: receiver.port })).toBe(true);
+    await streaming;
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    await pipeline.stop();
+    sender.close();
+    expect(died).toEqual([]);
+    const file = await nginx.waitForRecording(codec);
+    const probed = await probe(file);
+    expect(probed.streams).toEqual([expect.objectContaining({ type: 'audio', codec: 'aac', sampleRate: aacRate })]);
+    expect(probed.durationSeconds).toBeGreaterThan(1.5);
+    const tone = await measureTone(file, { trimSeconds: 0.1 });
+    expect(tone.rms).toBeLessThan(0.001);
+  });
+
+  it('dies classified "rtmp" when no RTMP server listens', async () => {
+    const port = await freePort();
+    const endpoint = own(await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', logger }), (e) => e.close());
+    endpoint.setRemote(pcmu);
+    const pipeline = own(
+      await FfmpegPipeline.start({ media: { audio: pcmu }, output: { rtmpUrl: `rtmp://127.0.0.1:${port}/live`, rtmpStream: 'secret-key' }, logger }),
+      (p) => p.stop(),
+    );
+    endpoint.forwardTo(pipeline.inputPorts.audio!);
+    const died = new Promise<PipelineDeath>((resolve) => pipeline.once('died', resolve));
+    const startedAt = Date.now();
+    own(await startToneSource({ audioPort: endpoint.port, seconds: 3 }), (s: OwnedProcess) => s.close());
+    const death = await died;
+    expect(death.classification).toBe('rtmp');
+    console.log(`RTMP refused: died after ${Date.now() - startedAt} ms: ${death.message}`);
+    expect(death.message).toMatch(/refused/i);
+    expect(death.lastLines.join('\n')).not.toContain('secret-key');
+    await pipeline.stop(); // after a death, stop is a no-op that still resolves
+  });
+});

@@ -1,0 +1,124 @@
+import { describe, expect, it } from 'vitest';
+import { DtmfError, dtmfEventCode, dtmfPayload, parseDtmfPayload, planDtmf } from '../../media-task/rtp/dtmf.ts';
+import { buildRtp, parseRtp } from '../../media-task/rtp/rtp-packet.ts';
+import { RtpRewriter } from '../../media-task/rtp/rtp-rewriter.ts';
+import { RtpStats } from '../../media-task/rtp/rtp-stats.ts';
+import { silenceFrame } from '../../media-task/rtp/silence.ts';
+
+describe('RTP packets', () => {
+  it('round-trips the fixed header', () => {
+    const packet = buildRtp({ marker: true, payloadType: 101, sequence: 65535, timestamp: 0xffffffff, ssrc: 0x12345678 }, Buffer.from([1, 2, 3]));
+    expect(parseRtp(packet)).toEqual({ marker: true, payloadType: 101, sequence: 65535, timestamp: 0xffffffff, ssrc: 0x12345678, payloadOffset: 12, payloadEnd: 15 });
+  });
+
+  it.each([
+    ['too short', Buffer.alloc(8)],
+    ['version 1', Buffer.from([0x40, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])],
+    ['RTCP sender report (PT 200)', Buffer.from([0x80, 200, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0])],
+  ])('rejects %s', (_name, datagram) => {
+    expect(parseRtp(datagram)).toBeUndefined();
+  });
+});
+
+describe('RtpStats (RFC 3550 A.3, A.8)', () => {
+  it('counts loss from sequence gaps across a wrap, jitter 0 for perfectly paced packets', () => {
+    const stats = new RtpStats(8000);
+    const sequences = [65533, 65534, 65535, 0, 2, 3]; // 1 lost across the wrap
+    sequences.forEach((seq, i) => stats.record(1, seq, i * 160, i * 20, 1000 + i * 20));
+    expect(stats.snapshot()).toEqual({ packets: 6, lost: 1, jitterMs: 0, lastPacketAt: 1100 });
+  });
+
+  it('estimates jitter in ms from alternating 10 ms early/late arrivals', () => {
+    const stats = new RtpStats(8000);
+    for (let i = 0; i < 500; i++) stats.record(1, i, i * 160, i * 20 + (i % 2 ? 10 : 0), 0);
+    // |D| is 10 ms every packet, so J converges to 10 ms.
+    expect(stats.snapshot().jitterMs).toBeCloseTo(10, 1);
+  });
+
+  it('adds a new SSRC as a new source instead of counting the jump as loss', () => {
+    const stats = new RtpStats(8000);
+    for (let i = 0; i < 10; i++) stats.record(1, 100 + i, i * 160, i * 20, 0);
+    for (let i = 0; i < 10; i++) stats.record(2, 40000 + i, 999999 + i * 160, 200 + i * 20, 0);
+    expect(stats.snapshot()).toMatchObject({ packets: 20, lost: 0 });
+  });
+});
+
+describe('RtpRewriter', () => {
+  it('keeps one continuous sequence/timestamp/SSRC across an SSRC change', () => {
+    const rewriter = new RtpRewriter(8000);
+    const first = [0, 1, 2].map((i) => rewriter.map(0xaaaa, 5000 + i, 70000 + i * 160, i * 20));
+    const second = [0, 1].map((i) => rewriter.map(0xbbbb, 123 + i, 9 + i * 160, 100 + i * 20));
+    const all = [...first, ...second];
+    expect(new Set(all.map((p) => p.ssrc)).size).toBe(1);
+    for (let i = 1; i < all.length; i++) expect((all[i]!.sequence - all[i - 1]!.sequence) & 0xffff).toBe(1);
+    // 60 ms of wall time between the last old and first new packet → 480 ticks.
+    expect((second[0]!.timestamp - first[2]!.timestamp) >>> 0).toBe(480);
+    expect(second.map((p) => p.reanchored)).toEqual([true, false]);
+  });
+
+  it('passes a small gap through as loss and re-anchors a restarted numbering on the same SSRC', () => {
+    const rewriter = new RtpRewriter(8000);
+    const a = rewriter.map(1, 10, 0, 0);
+    const b = rewriter.map(1, 12, 320, 40);
+    expect((b.sequence - a.sequence) & 0xffff).toBe(2);
+    const c = rewriter.map(1, 30000, 5, 60);
+    expect(c.reanchored).toBe(true);
+    expect((c.sequence - b.sequence) & 0xffff).toBe(1);
+  });
+});
+
+describe('RFC 4733 DTMF plan', () => {
+  it.each([
+    ['0', 0],
+    ['9', 9],
+    ['*', 10],
+    ['#', 11],
+    ['A', 12],
+    ['d', 15],
+  ])('%s is event %i', (char, code) => expect(dtmfEventCode(char)).toBe(code));
+
+  it('plans 8 updates and 3 end packets per digit, 160 ms tone, 100 ms gap, 500 ms per pause', () => {
+    const { packets, totalMs } = planDtmf('1,2', 8000);
+    expect(packets).toHaveLength(22);
+    const one = packets.filter((p) => p.event === 1);
+    expect(one.map((p) => p.atMs)).toEqual([0, 20, 40, 60, 80, 100, 120, 140, 160, 160, 160]);
+    expect(one.map((p) => p.duration)).toEqual([160, 320, 480, 640, 800, 960, 1120, 1280, 1280, 1280, 1280]);
+    expect(one.map((p) => p.marker)).toEqual([true, ...Array(10).fill(false)]);
+    expect(one.map((p) => p.end)).toEqual([...Array(8).fill(false), true, true, true]);
+    expect(packets.find((p) => p.event === 2)!.atMs).toBe(260 + 500);
+    expect(totalMs).toBe(260 + 500 + 260);
+  });
+
+  it('scales durations to a 48 kHz telephone-event clock', () => {
+    expect(planDtmf('5', 48000).packets.at(-1)!.duration).toBe(7680);
+  });
+
+  it('refuses a non-DTMF character before sending anything', () => {
+    expect(() => planDtmf('12x', 8000)).toThrow(DtmfError);
+  });
+
+  it('encodes the payload with E bit, volume and duration', () => {
+    const payload = dtmfPayload({ event: 11, end: true, duration: 1280 });
+    expect([...payload]).toEqual([11, 0x8a, 0x05, 0x00]);
+    expect(parseDtmfPayload(payload)).toEqual({ event: 11, end: true, volume: 10, duration: 1280 });
+  });
+});
+
+describe('silence frames', () => {
+  it.each([
+    ['PCMU', 8000, 160, 0xff, 160],
+    ['PCMA', 8000, 160, 0xd5, 160],
+    ['G722', 8000, 160, 0xff, 160],
+  ])('%s: %i Hz → %i bytes of %i, +%i per frame', (codec, rate, length, byte, step) => {
+    const frame = silenceFrame(codec, rate)!;
+    expect(frame.payload.length).toBe(length);
+    expect(frame.payload.every((b) => b === byte)).toBe(true);
+    expect(frame.timestampStep).toBe(step);
+  });
+
+  it('Opus: the 3-byte silence frame, 960 ticks', () => {
+    expect(silenceFrame('OPUS', 48000)).toEqual({ payload: Buffer.from([0xf8, 0xff, 0xfe]), timestampStep: 960 });
+  });
+
+  it('has none for video', () => expect(silenceFrame('H264', 90000)).toBeUndefined());
+});

@@ -1,0 +1,208 @@
+import { createSocket, type Socket } from 'node:dgram';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseDtmfPayload, DtmfError } from '../../media-task/rtp/dtmf.ts';
+import type { NegotiatedStream } from '../../media-task/sip/sdp.ts';
+import { RtpEndpoint } from '../../media-task/rtp/rtp-endpoint.ts';
+import { buildRtp, parseRtp, type RtpPacket } from '../../media-task/rtp/rtp-packet.ts';
+
+interface Received extends RtpPacket {
+  payload: Buffer;
+  at: number;
+  from: number;
+}
+
+/** A UDP socket playing the SIP peer's media port, recording every RTP packet it gets. */
+async function peerSocket(): Promise<{ socket: Socket; port: number; packets: Received[] }> {
+  const socket = createSocket('udp4');
+  const packets: Received[] = [];
+  socket.on('message', (message, rinfo) => {
+    const packet = parseRtp(message);
+    if (packet) packets.push({ ...packet, payload: message.subarray(packet.payloadOffset, packet.payloadEnd), at: performance.now(), from: rinfo.port });
+  });
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  return { socket, port: socket.address().port, packets };
+}
+
+const stream = (remotePort: number, extra: Partial<NegotiatedStream> = {}): NegotiatedStream => ({
+  kind: 'audio',
+  remoteAddress: '127.0.0.1',
+  remotePort,
+  payloadType: 0,
+  codec: 'PCMU',
+  clockRate: 8000,
+  channels: 1,
+  peerDirection: 'sendrecv',
+  telephoneEvent: { payloadType: 101, clockRate: 8000 },
+  ...extra,
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('RtpEndpoint', () => {
+  const cleanups: Array<() => void> = [];
+  afterEach(() => {
+    for (const cleanup of cleanups.splice(0)) cleanup();
+  });
+  const bind = async (options: Partial<Parameters<typeof RtpEndpoint.bind>[0]> = {}) => {
+    const endpoint = await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', ...options });
+    cleanups.push(() => endpoint.close());
+    return endpoint;
+  };
+  const peer = async () => {
+    const p = await peerSocket();
+    cleanups.push(() => p.socket.close());
+    return p;
+  };
+
+  it('binds an even RTP port inside the range, with RTCP on the next one', async () => {
+    const endpoint = await bind({ portRange: { min: 41000, max: 41999 } });
+    expect(endpoint.port % 2).toBe(0);
+    expect(endpoint.port).toBeGreaterThanOrEqual(41000);
+    expect(endpoint.port).toBeLessThan(41999);
+    endpoint.close();
+    endpoint.close();
+  });
+
+  it('sends comfort silence at 50 packets/s with the negotiated PT, one SSRC, consecutive sequence, +160 per frame', async () => {
+    const { port, packets } = await peer();
+    const endpoint = await bind();
+    expect(endpoint.startComfortSilence(stream(port))).toBe(true);
+    await sleep(1000);
+    endpoint.close();
+    const count = packets.length;
+    await sleep(100);
+    expect(packets.length).toBe(count); // close stopped it
+    console.log(`comfort silence: ${count} packets in 1 s`);
+    expect(count).toBeGreaterThanOrEqual(47);
+    expect(count).toBeLessThanOrEqual(52);
+    expect(new Set(packets.map((p) => p.payloadType))).toEqual(new Set([0]));
+    expect(new Set(packets.map((p) => p.ssrc)).size).toBe(1);
+    expect(packets.every((p) => p.payload.length === 160 && p.payload.every((b) => b === 0xff))).toBe(true);
+    expect(packets[0]!.marker).toBe(true);
+    for (let i = 1; i < packets.length; i++) {
+      expect((packets[i]!.sequence - packets[i - 1]!.sequence) & 0xffff).toBe(1);
+      expect((packets[i]!.timestamp - packets[i - 1]!.timestamp) >>> 0).toBe(160);
+    }
+    expect(packets.every((p) => p.from === endpoint.port)).toBe(true); // symmetric: sent from the port we offered
+  });
+
+  it('sends "123#" as RFC 4733 events in the silence stream: marker, 160 ms durations, 3 end packets, 100 ms gaps', async () => {
+    const { port, packets } = await peer();
+    const endpoint = await bind();
+    const negotiated = stream(port);
+    endpoint.startComfortSilence(negotiated);
+    await sleep(100);
+    const started = performance.now();
+    await endpoint.sendDtmf('123#', negotiated);
+    const elapsed = performance.now() - started;
+    await sleep(60);
+    endpoint.close();
+    console.log(`sendDtmf('123#') resolved after ${elapsed.toFixed(0)} ms`);
+    expect(elapsed).toBeGreaterThan(4 * 260 - 30);
+    expect(elapsed).toBeLessThan(4 * 260 + 150);
+
+    expect(new Set(packets.map((p) => p.ssrc)).size).toBe(1);
+    for (let i = 1; i < packets.length; i++) expect((packets[i]!.sequence - packets[i - 1]!.sequence) & 0xffff).toBe(1);
+    const events = packets.filter((p) => p.payloadType === 101);
+    const decoded = events.map((p) => ({ ...parseDtmfPayload(p.payload), marker: p.marker, timestamp: p.timestamp, at: p.at }));
+    const digits: number[] = [];
+    for (const event of decoded) if (event.marker) digits.push(event.event);
+    expect(digits).toEqual([1, 2, 3, 11]);
+    for (const digit of [1, 2, 3, 11]) {
+      const mine = decoded.filter((e) => e.event === digit);
+      expect(mine).toHaveLength(11);
+      expect(new Set(mine.map((e) => e.timestamp)).size).toBe(1);
+      expect(mine.filter((e) => e.end)).toHaveLength(3);
+      expect(mine.filter((e) => e.end).every((e) => e.duration === 1280)).toBe(true);
+      expect(mine.slice(0, 8).every((e) => !e.end)).toBe(true);
+      expect(mine.map((e) => e.duration)).toEqual([...mine.map((e) => e.duration)].sort((a, b) => a - b));
+    }
+    // Event timestamps 260 ms apart in the 8 kHz clock.
+    const starts = decoded.filter((e) => e.marker).map((e) => e.timestamp);
+    for (let i = 1; i < starts.length; i++) expect((starts[i]! - starts[i - 1]!) >>> 0).toBe(2080);
+    // No silence inside an event, silence in the gaps between them.
+    const firstEvent = packets.indexOf(events[0]!);
+    const lastEvent = packets.lastIndexOf(events.at(-1)!);
+    const between = packets.slice(firstEvent, lastEvent).filter((p) => p.payloadType === 0);
+    expect(between.length).toBeGreaterThanOrEqual(3 * 4);
+    for (const silence of between) {
+      const previous = events.filter((e) => e.at <= silence.at).at(-1)!;
+      expect(parseDtmfPayload(previous.payload).end).toBe(true);
+    }
+  });
+
+  it('treats , and w as 500 ms pauses', async () => {
+    const { port, packets } = await peer();
+    const endpoint = await bind();
+    await endpoint.sendDtmf('1,w2', stream(port));
+    const markers = packets.filter((p) => p.marker);
+    expect(((markers[1]!.timestamp - markers[0]!.timestamp) >>> 0) / 8).toBe(260 + 1000);
+  });
+
+  it('refuses DTMF the peer did not negotiate, bad digits, and after close', async () => {
+    const endpoint = await bind();
+    await expect(endpoint.sendDtmf('1', { ...stream(9), telephoneEvent: undefined })).rejects.toThrow(DtmfError);
+    await expect(endpoint.sendDtmf('1x', stream(9))).rejects.toThrow(DtmfError);
+    const pending = endpoint.sendDtmf('123', stream(9));
+    endpoint.close();
+    await expect(pending).rejects.toThrow(DtmfError);
+    await expect(endpoint.sendDtmf('1', stream(9))).rejects.toThrow(DtmfError);
+  });
+
+  it('sends no silence to a peer that only sends', async () => {
+    const endpoint = await bind();
+    expect(endpoint.startComfortSilence(stream(9, { peerDirection: 'sendonly' }))).toBe(false);
+  });
+
+  it('answers to where the peer sends from (symmetric RTP), not to its SDP address', async () => {
+    const sdpPeer = await peer();
+    const realPeer = await peer();
+    const endpoint = await bind();
+    endpoint.setRemote(stream(sdpPeer.port));
+    endpoint.startComfortSilence(stream(sdpPeer.port));
+    await sleep(100);
+    expect(sdpPeer.packets.length).toBeGreaterThan(0);
+    realPeer.socket.send(buildRtp({ marker: false, payloadType: 0, sequence: 1, timestamp: 0, ssrc: 7 }, Buffer.alloc(160, 0xff)), endpoint.port, '127.0.0.1');
+    await sleep(50);
+    const before = sdpPeer.packets.length;
+    await sleep(200);
+    expect(sdpPeer.packets.length - before).toBeLessThanOrEqual(1);
+    expect(realPeer.packets.length).toBeGreaterThanOrEqual(8);
+  });
+
+  it('forwards media as one continuous stream across an SSRC change, drops telephone-events, keeps stats', async () => {
+    const ffmpeg = await peer();
+    const phone = await peer();
+    const endpoint = await bind();
+    endpoint.setRemote(stream(phone.port));
+    endpoint.forwardTo(ffmpeg.port);
+    const changes: number[] = [];
+    endpoint.on('sourceChanged', ({ ssrc }) => changes.push(ssrc));
+    const send = (ssrc: number, sequence: number, timestamp: number, payloadType = 0) =>
+      phone.socket.send(buildRtp({ marker: false, payloadType, sequence, timestamp, ssrc }, Buffer.alloc(160, 0x7f)), endpoint.port, '127.0.0.1');
+    for (let i = 0; i < 10; i++) {
+      send(0x1111, 60000 + i, 1000 + i * 160);
+      await sleep(2);
+    }
+    send(0x1111, 60010, 2600, 101); // an RFC 4733 event: counted, not forwarded
+    await sleep(20);
+    for (let i = 0; i < 10; i++) {
+      send(0x2222, 7 + i, 5_000_000 + i * 160);
+      await sleep(2);
+    }
+    await sleep(50);
+    expect(changes).toEqual([0x2222]);
+    const out = ffmpeg.packets;
+    expect(out).toHaveLength(20);
+    expect(new Set(out.map((p) => p.ssrc)).size).toBe(1);
+    expect(out.every((p) => p.payloadType === 0)).toBe(true);
+    const gaps = out.slice(1).map((p, i) => (p.sequence - out[i]!.sequence) & 0xffff);
+    expect(gaps).toEqual([...Array(9).fill(1), 1, ...Array(9).fill(1)]);
+    const tsStep = (out[10]!.timestamp - out[9]!.timestamp) >>> 0;
+    expect(tsStep).toBeGreaterThan(0);
+    expect(tsStep).toBeLessThan(8000);
+    const stats = endpoint.stats();
+    expect(stats).toMatchObject({ packets: 21, lost: 0 });
+    expect(stats.lastPacketAt).toBeGreaterThan(Date.now() - 1000);
+  });
+});

@@ -1,0 +1,92 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { SipCall } from '../../media-task/sip/sip-call.ts';
+import { SippPeer } from '../support/sipp.ts';
+import { callTo, next } from './call-helpers.ts';
+
+describe('SIP call against a sipp UAS over UDP', () => {
+  let peer: SippPeer | undefined;
+  let call: SipCall | undefined;
+
+  afterEach(async () => {
+    await call?.hangup();
+    await peer?.close();
+    peer = undefined;
+    call = undefined;
+  });
+
+  it('answer with PCMU: answered carries the stream, hangup sends BYE, the scenario passes', async () => {
+    peer = await SippPeer.start({ scenario: 'answer-pcmu.xml' });
+    call = callTo(peer);
+    const ringing = next(call, 'ringing');
+    ringing.catch(() => {});
+    const [media] = await next(call, 'answered');
+    await ringing;
+    expect(media.audio).toEqual({
+      kind: 'audio',
+      remoteAddress: '127.0.0.1',
+      remotePort: 6000,
+      payloadType: 0,
+      codec: 'PCMU',
+      clockRate: 8000,
+      channels: 1,
+      peerDirection: 'sendrecv',
+      telephoneEvent: { payloadType: 101, clockRate: 8000 },
+    });
+    const ended = next(call, 'ended');
+    await call.hangup();
+    expect((await ended)[0]).toEqual({ by: 'local', reason: 'hangup', sipCode: 200 });
+    expect((await peer.finished()).code).toBe(0);
+    const log = await peer.messages();
+    expect(log).toMatch(/INVITE sip:service@127\.0\.0\.1:\d+ SIP\/2\.0/);
+    expect(log).toMatch(/Via: SIP\/2\.0\/UDP 127\.0\.0\.1:\d+;branch=z9hG4bK\w+;rport/);
+    expect(log).toMatch(/ACK sip:sipp@127\.0\.0\.1:\d+;transport=UDP SIP\/2\.0/);
+    expect(log).toMatch(/BYE sip:sipp@127\.0\.0\.1:\d+;transport=UDP SIP\/2\.0/);
+    expect(log).toMatch(/m=audio 40000 RTP\/AVP 0 8 9 111 101/);
+    const [bye] = await peer.received('BYE ');
+    expect(bye).toMatch(/^Route: *<sip:127\.0\.0\.1:\d+;lr;hop=near-uac>, *<sip:127\.0\.0\.1:\d+;lr;hop=near-uas>\r?$/m);
+    expect(bye).toMatch(/^CSeq: 2 BYE\r?$/m);
+    expect(bye).toMatch(/^To: .*;tag=\w*SIPpTag01\w*\r?$/m);
+  });
+
+  it('486 Busy Here fails with reason sip and the code', async () => {
+    peer = await SippPeer.start({ scenario: 'busy-486.xml' });
+    call = callTo(peer);
+    const [failed] = await next(call, 'failed');
+    expect(failed).toMatchObject({ reason: 'sip', sipCode: 486 });
+    await call.hangup();
+    expect((await peer.finished()).code).toBe(0);
+  });
+
+  it('no final answer within inviteTimeoutMs: CANCEL, 487, failed timeout', async () => {
+    peer = await SippPeer.start({ scenario: 'ring-no-answer.xml' });
+    call = callTo(peer, { inviteTimeoutMs: 3000 });
+    await next(call, 'ringing');
+    const started = Date.now();
+    const [failed] = await next(call, 'failed');
+    expect(failed.reason).toBe('timeout');
+    expect(Date.now() - started).toBeGreaterThan(2000);
+    expect((await peer.finished()).code).toBe(0);
+    expect(await peer.messages()).toMatch(/CANCEL sip:service@127\.0\.0\.1:\d+ SIP\/2\.0/);
+  });
+
+  it('hangup while ringing cancels and ends with reason cancelled', async () => {
+    peer = await SippPeer.start({ scenario: 'ring-no-answer.xml' });
+    call = callTo(peer);
+    await next(call, 'ringing');
+    const ended = next(call, 'ended');
+    await call.hangup();
+    expect((await ended)[0]).toEqual({ by: 'local', reason: 'cancelled' });
+    expect((await peer.finished()).code).toBe(0);
+  });
+
+  it('a UAS that stays silent until the INVITE retransmission still gets answered', async () => {
+    peer = await SippPeer.start({ scenario: 'answer-retransmission.xml' });
+    call = callTo(peer);
+    const [media] = await next(call, 'answered');
+    expect(media.audio).toMatchObject({ codec: 'PCMA', payloadType: 8 });
+    await call.hangup();
+    expect((await peer.finished()).code).toBe(0);
+    const invites = (await peer.messages()).match(/^INVITE sip:/gm) ?? [];
+    expect(invites.length).toBeGreaterThanOrEqual(2);
+  });
+});

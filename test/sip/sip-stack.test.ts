@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { SipHeaderError } from '../../media-task/sip/sip-errors.ts';
+import { assertSafe } from '../../media-task/sip/sip-stack.ts';
+import { escapeUser, startSipCall } from '../../media-task/sip/sip-call.ts';
+import { freePort } from '../support/free-port.ts';
+import { next, testLogger } from './call-helpers.ts';
+
+describe('header safety', () => {
+  it.each([
+    ['CR LF in a string header', { extra: { subject: 'hi\r\nX-Evil: 1' } }, 'header.extra.subject'],
+    ['LF in an address parameter', { from: { uri: 'sip:a@b', params: { tag: 'x\ny' } } }, 'header.from.params.tag'],
+    ['NUL in a route', { route: [{ uri: 'sip:p\0@b', params: {} }] }, 'header.route[0].uri'],
+  ])('%s is refused before sending', (_name, headers, path) => {
+    expect(() => assertSafe(headers)).toThrow(SipHeaderError);
+    try {
+      assertSafe(headers);
+    } catch (error) {
+      expect(error).toMatchObject({ name: 'SipHeaderError', header: path });
+    }
+  });
+
+  it('plain values pass', () => {
+    expect(() => assertSafe({ extra: { subject: 'a b; c=d' }, from: { uri: 'sip:a@b', params: { tag: null } } })).not.toThrow();
+  });
+
+  it.each([
+    ['alice', 'alice'],
+    ['+15551234567', '+15551234567'],
+    ['a b', 'a%20b'],
+    ['x\r\nVia: evil', 'x%0D%0AVia%3A%20evil'],
+    ['é', '%C3%A9'],
+  ])('user part %j is escaped to %j (RFC 3261 section 25.1)', (user, escaped) => {
+    expect(escapeUser(user)).toBe(escaped);
+  });
+
+  it('a domain with CR/LF makes the call fail (internal) instead of throwing or sending', async () => {
+    const port = await freePort();
+    const call = startSipCall({
+      transport: 'udp',
+      target: { user: 'bob', host: '127.0.0.1', port },
+      from: { user: 'alice', domain: 'example.com\r\nX-Evil: 1' },
+      register: false,
+      bindAddress: '127.0.0.1',
+      publicAddress: '127.0.0.1',
+      local: { address: '127.0.0.1', audio: { port: 40000, direction: 'recvonly' } },
+      logger: testLogger,
+    });
+    const [failed] = await next(call, 'failed', 5000);
+    expect(failed).toMatchObject({ reason: 'internal' });
+    expect(failed.message).toMatch(/SipHeaderError/);
+    await call.hangup();
+  });
+});

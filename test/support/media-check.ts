@@ -1,0 +1,98 @@
+/**
+ * What a recorded file really holds: ffprobe for codecs, rates and duration; ffmpeg-decoded PCM for the
+ * dominant frequency of a test tone.
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { OwnedProcess } from '../../media-task/process/owned-process.ts';
+
+export interface ProbedStream {
+  type: string;
+  codec: string;
+  sampleRate?: number;
+  channels?: number;
+  width?: number;
+  height?: number;
+}
+
+export interface Probe {
+  durationSeconds: number;
+  streams: ProbedStream[];
+}
+
+export async function probe(path: string): Promise<Probe> {
+  const { stdout } = await run('ffprobe', ['-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', path]);
+  const json = JSON.parse(stdout) as {
+    format?: { duration?: string };
+    streams?: Array<{ codec_type: string; codec_name: string; sample_rate?: string; channels?: number; width?: number; height?: number; duration?: string }>;
+  };
+  const streams = (json.streams ?? []).map((s) => ({
+    type: s.codec_type,
+    codec: s.codec_name,
+    ...(s.sample_rate ? { sampleRate: Number(s.sample_rate) } : {}),
+    ...(s.channels ? { channels: s.channels } : {}),
+    ...(s.width ? { width: s.width, height: s.height } : {}),
+  }));
+  return { durationSeconds: Number(json.format?.duration ?? NaN), streams };
+}
+
+export interface ToneMeasure {
+  frequencyHz: number;
+  /** RMS of the measured window, 0..1 of full scale: near 0 means silence. */
+  rms: number;
+  seconds: number;
+}
+
+/**
+ * Dominant frequency of the first audio stream, by counting zero crossings with hysteresis (so codec noise
+ * around zero does not count) over the file minus its first and last `trimSeconds` (encoder start, fade-out).
+ */
+export async function measureTone(path: string, { trimSeconds = 0.3 } = {}): Promise<ToneMeasure> {
+  const rate = 48000;
+  // Through a file: OwnedProcess reads output as text lines, and PCM is not text.
+  const dir = await mkdtemp(join(tmpdir(), 'media-check-'));
+  let stdout: Buffer;
+  try {
+    const pcm = join(dir, 'tone.raw');
+    await run('ffmpeg', ['-v', 'error', '-i', path, '-map', '0:a:0', '-ac', '1', '-ar', String(rate), '-f', 's16le', pcm]);
+    stdout = await readFile(pcm);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  const total = Math.floor(stdout.length / 2);
+  const skip = Math.min(Math.floor(trimSeconds * rate), Math.floor(total / 4));
+  const from = skip;
+  const to = total - skip;
+  let sumSquares = 0;
+  for (let i = from; i < to; i++) sumSquares += (stdout.readInt16LE(i * 2) / 32768) ** 2;
+  const count = Math.max(1, to - from);
+  const rms = Math.sqrt(sumSquares / count);
+  const threshold = rms * 0.3 * 32768;
+  let crossings = 0;
+  let state = 0;
+  let first = -1;
+  let last = -1;
+  for (let i = from; i < to; i++) {
+    const sample = stdout.readInt16LE(i * 2);
+    const next = sample > threshold ? 1 : sample < -threshold ? -1 : state;
+    if (next !== state && state !== 0 && next === 1) {
+      // Upward crossings only, measured between the first and last one so partial periods do not skew it.
+      if (first < 0) first = i;
+      last = i;
+      crossings++;
+    }
+    state = next;
+  }
+  const periods = crossings - 1;
+  const frequencyHz = periods > 0 ? (periods * rate) / (last - first) : 0;
+  return { frequencyHz, rms, seconds: count / rate };
+}
+
+async function run(command: string, args: string[]): Promise<{ stdout: string }> {
+  const lines: string[] = [];
+  const process = await OwnedProcess.start({ name: command, command, args, onLine: (line, stream) => stream === 'stdout' && lines.push(line) });
+  const exit = await process.exited;
+  if (exit.code !== 0) throw new Error(`${command} exited ${exit.code}: ${process.lastLines().join('\n')}`);
+  return { stdout: lines.join('\n') };
+}
