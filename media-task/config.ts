@@ -13,6 +13,8 @@ export const TASK_ENV = {
   /** `stdout` (local) — where state events go. */
   eventSink: 'EVENT_SINK',
   ffmpegPath: 'FFMPEG_PATH',
+  /** How long the callee may ring before we CANCEL (default 60). */
+  inviteTimeoutSeconds: 'INVITE_TIMEOUT_SECONDS',
 } as const;
 
 export interface TaskConfig {
@@ -21,6 +23,7 @@ export interface TaskConfig {
   publicAddress: string;
   eventSink: 'stdout';
   ffmpegPath?: string;
+  inviteTimeoutMs: number;
 }
 
 export class TaskConfigError extends Error {
@@ -41,11 +44,16 @@ export function readTaskConfig(env: NodeJS.ProcessEnv = process.env): TaskConfig
   const sink = env[TASK_ENV.eventSink] ?? 'stdout';
   if (sink !== 'stdout') throw new TaskConfigError(`${TASK_ENV.eventSink} must be "stdout", not ${JSON.stringify(sink)}`);
   const bindAddress = env[TASK_ENV.bindAddress] ?? '0.0.0.0';
+  const inviteTimeoutSeconds = Number(env[TASK_ENV.inviteTimeoutSeconds] ?? 60);
+  if (!(inviteTimeoutSeconds > 0 && inviteTimeoutSeconds <= 600)) {
+    throw new TaskConfigError(`${TASK_ENV.inviteTimeoutSeconds} must be a number of seconds from 1 to 600`);
+  }
   return {
     rawSpec,
     bindAddress,
     publicAddress: env[TASK_ENV.publicAddress] ?? (bindAddress === '0.0.0.0' ? '127.0.0.1' : bindAddress),
     eventSink: sink,
     ffmpegPath: env[TASK_ENV.ffmpegPath] || undefined,
+    inviteTimeoutMs: inviteTimeoutSeconds * 1000,
   };
 }

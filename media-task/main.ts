@@ -25,6 +25,7 @@ async function main(): Promise<number> {
     bindAddress: config.bindAddress,
     publicAddress: config.publicAddress,
     ffmpegPath: config.ffmpegPath,
+    inviteTimeoutMs: config.inviteTimeoutMs,
     report: (event) => reporter.report(event),
     logger,
   });

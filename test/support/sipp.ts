@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { OwnedProcess, type ProcessExit } from '../../media-task/process/owned-process.ts';
-import { freePort } from './free-port.ts';
+import { freePort, freeRtpPort } from './free-port.ts';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/sipp/', import.meta.url));
 const SIPP = process.env.SIPP_BIN ?? '/usr/bin/sipp';
@@ -20,6 +20,10 @@ export interface SippOptions {
   calls?: number;
   /** `-key name value` pairs, read in scenarios as [name]. */
   keys?: Record<string, string>;
+  /** Scenarios that stream RTP (`rtp_stream`): media on 127.0.0.1 from a free port instead of sipp's fixed 6000. */
+  media?: boolean;
+  /** sipp's working directory: `rtp_stream` files are read (and cached) at load time, relative to it. */
+  cwd?: string;
 }
 
 /**
@@ -35,6 +39,7 @@ export class SippPeer {
 
   static async start(options: SippOptions): Promise<SippPeer> {
     const port = await freePort();
+    const mediaArgs = options.media ? ['-mi', '127.0.0.1', '-mp', String(await freeRtpPort())] : [];
     const transport = options.transport ?? 'udp';
     const directory = await mkdtemp(join(tmpdir(), 'sipp-'));
     const args = [
@@ -48,9 +53,10 @@ export class SippPeer {
       '-timeout_error',
       '-trace_msg', '-message_file', join(directory, 'messages.log'),
       '-trace_err', '-error_file', join(directory, 'errors.log'),
+      ...mediaArgs,
       ...Object.entries(options.keys ?? {}).flatMap(([name, value]) => ['-key', name, value]),
     ];
-    const owned = await OwnedProcess.start({ name: `sipp ${options.scenario}`, command: SIPP, args });
+    const owned = await OwnedProcess.start({ name: `sipp ${options.scenario}`, command: SIPP, args, cwd: options.cwd });
     const peer = new SippPeer(port, owned, directory);
     try {
       await waitUntilBound(port, transport, owned);

@@ -1,0 +1,142 @@
+/**
+ * The media task end to end, as a process, against a real SIP peer (sipp) and a real RTMP server (nginx-rtmp):
+ * what arrives at the RTMP server is checked with ffprobe and a tone measurement.
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { StateEvent } from '../../functions/core/call-types.ts';
+import { measureTone, probe } from '../support/media-check.ts';
+import { makeToneWav, MediaTaskProcess, testCallSpec } from '../support/media-task.ts';
+import { NginxRtmp } from '../support/nginx-rtmp.ts';
+import { SippPeer } from '../support/sipp.ts';
+
+let dir: string;
+let nginx: NginxRtmp;
+const cleanup: Array<() => Promise<unknown>> = [];
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'media-task-e2e-'));
+  await makeToneWav(join(dir, 'tone-1khz.wav'));
+  nginx = await NginxRtmp.start();
+});
+
+afterAll(async () => {
+  await nginx?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+afterEach(async () => {
+  for (const close of cleanup.splice(0).reverse()) await close();
+});
+
+async function sipp(scenario: string, keys: Record<string, string> = {}) {
+  const peer = await SippPeer.start({ scenario, media: true, cwd: dir, keys, timeoutSeconds: 40 });
+  cleanup.push(() => peer.close());
+  return peer;
+}
+
+async function task(...args: Parameters<typeof MediaTaskProcess.start>) {
+  const started = await MediaTaskProcess.start(...args);
+  cleanup.push(() => started.close());
+  return started;
+}
+
+const seconds = (from: StateEvent, to: StateEvent) => (Date.parse(to.at) - Date.parse(from.at)) / 1000;
+
+describe('media task against a sipp UAS streaming a 1 kHz PCMU tone', () => {
+  it('publishes AAC at 1 kHz for as long as the call lasts, and SIGTERM sends BYE and exits 0', async () => {
+    const peer = await sipp('uas-tone.xml');
+    const spec = testCallSpec({ rtmpUrl: nginx.url, rtmpStream: 'tone1', connection: { sipPort: peer.port } });
+    const run = await task(spec);
+    const answered = await run.waitForEvent('answered');
+    const streaming = await run.waitForEvent('streaming');
+    expect(seconds(answered, streaming)).toBeLessThan(1.5);
+    await new Promise((resolve) => setTimeout(resolve, 4_000));
+    run.terminate();
+    const final = await run.final(10_000);
+    expect(await run.exited).toMatchObject({ code: 0 });
+    expect(run.types()).toEqual(['dialing', 'ringing', 'answered', 'streaming', 'ended']);
+    expect(final).toMatchObject({ type: 'ended', by: 'local' });
+    expect((await peer.finished()).code).toBe(0); // sipp's scenario ends only with our BYE answered
+    expect(await peer.received('BYE ')).toHaveLength(1);
+
+    const recording = await nginx.waitForRecording('tone1');
+    const probed = await probe(recording);
+    expect(probed.streams.map((stream) => stream.codec)).toEqual(['aac']);
+    const measured = await measureTone(recording);
+    expect(measured.frequencyHz).toBeGreaterThan(950);
+    expect(measured.frequencyHz).toBeLessThan(1050);
+    const callSeconds = final.type === 'ended' ? final.durationSeconds : 0;
+    expect(Math.abs(probed.durationSeconds - callSeconds)).toBeLessThan(1);
+    // Sequence numbers increase by one, so the control plane can order what EventBridge reorders.
+    expect(run.events.map((event) => event.seq)).toEqual(run.events.map((_, index) => index + 1));
+    expect(run.logLines.join('\n')).not.toContain(spec.connection.sipPassword);
+  });
+
+  it('ends cleanly when the peer hangs up, with the duration of the call', async () => {
+    const peer = await sipp('uas-tone-remote-bye.xml');
+    const run = await task(testCallSpec({ rtmpUrl: nginx.url, rtmpStream: 'remotebye', connection: { sipPort: peer.port } }));
+    const final = await run.final();
+    expect(final).toMatchObject({ type: 'ended', by: 'remote' });
+    expect(final.type === 'ended' && final.durationSeconds).toBeGreaterThan(2);
+    expect(await run.exited).toMatchObject({ code: 0 });
+    expect((await peer.finished()).code).toBe(0);
+    expect((await probe(await nginx.waitForRecording('remotebye'))).durationSeconds).toBeGreaterThan(2);
+  });
+
+  it('keeps the broadcast alive across a hold re-INVITE (a=sendonly), answering a=recvonly', async () => {
+    const peer = await sipp('uas-tone-hold.xml');
+    const run = await task(testCallSpec({ rtmpUrl: nginx.url, rtmpStream: 'hold1', connection: { sipPort: peer.port } }));
+    await run.waitForEvent('streaming');
+    await new Promise((resolve) => setTimeout(resolve, 5_000));
+    expect(run.types()).not.toContain('ended');
+    run.terminate();
+    await run.final();
+    expect((await peer.finished()).code).toBe(0); // the scenario checks our a=recvonly answer
+    const probed = await probe(await nginx.waitForRecording('hold1'));
+    expect(probed.durationSeconds).toBeGreaterThan(4);
+    expect(run.logLines.some((line) => line.includes('peer changed the media'))).toBe(true);
+  });
+
+  it('fails with the SIP code when the peer answers 486 Busy, and streams nothing', async () => {
+    const peer = await sipp('busy-486.xml');
+    const run = await task(testCallSpec({ rtmpUrl: nginx.url, rtmpStream: 'busy1', connection: { sipPort: peer.port } }));
+    expect(await run.final()).toMatchObject({ type: 'failed', reason: 'sip', sipCode: 486 });
+    expect(run.types()).not.toContain('answered');
+    expect(existsSync(nginx.recordingPath('busy1'))).toBe(false);
+  });
+
+  it('fails with timeout (after CANCEL) when the callee never answers', async () => {
+    const peer = await sipp('ring-no-answer.xml');
+    const run = await task(testCallSpec({ connection: { sipPort: peer.port } }), { INVITE_TIMEOUT_SECONDS: '2' });
+    expect(await run.final()).toMatchObject({ type: 'failed', reason: 'timeout' });
+    expect(run.types()).toEqual(['dialing', 'ringing', 'failed']);
+    expect(await peer.received('CANCEL ')).toHaveLength(1);
+  });
+
+  it('fails with reason rtmp and hangs up (BYE) when the RTMP server refuses', async () => {
+    const peer = await sipp('uas-tone.xml');
+    const run = await task(testCallSpec({ rtmpUrl: 'rtmp://127.0.0.1:1/live', connection: { sipPort: peer.port } }));
+    expect(await run.final()).toMatchObject({ type: 'failed', reason: 'rtmp' });
+    expect(run.types()).not.toContain('streaming');
+    expect((await peer.finished()).code).toBe(0);
+  });
+
+  it('hangs up with reason rtp-timeout when no RTP arrives', async () => {
+    const peer = await SippPeer.start({ scenario: 'answer-pcmu.xml', timeoutSeconds: 30 });
+    cleanup.push(() => peer.close());
+    const run = await task(testCallSpec({ rtmpUrl: nginx.url, rtmpStream: 'silent1', rtpTimeoutSeconds: 2, connection: { sipPort: peer.port } }));
+    expect(await run.final()).toMatchObject({ type: 'ended', by: 'limit', reason: 'rtp-timeout' });
+    expect((await peer.finished()).code).toBe(0);
+  });
+
+  it('hangs up at maxDurationSeconds with reason max-duration', async () => {
+    const peer = await sipp('uas-tone.xml');
+    const run = await task(testCallSpec({ rtmpUrl: nginx.url, rtmpStream: 'max1', maxDurationSeconds: 3, connection: { sipPort: peer.port } }));
+    expect(await run.final()).toMatchObject({ type: 'ended', by: 'limit', reason: 'max-duration' });
+    expect((await peer.finished()).code).toBe(0);
+  });
+});
