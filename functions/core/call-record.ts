@@ -78,6 +78,8 @@ export function toCallView(record: CallRecord) {
     ...(record.ended ? { ended: record.ended } : {}),
     ...(record.failure ? { failure: record.failure } : {}),
     ...(record.stats ? { stats: record.stats } : {}),
+    // The ECS task ARN or local pid: what an operator needs to find the task's logs.
+    ...(record.taskRef ? { taskRef: record.taskRef } : {}),
   };
 }
 

@@ -81,6 +81,19 @@ const rtmpUrl = z
     if (problem) ctx.addIssue({ code: 'custom', message: problem });
   });
 
+/** Up to 5 publishing points per call, the seed's rtmpUrl/rtmpStream included. */
+export const MAX_EXTRA_DESTINATIONS = 4;
+
+const destinations = z
+  .array(z.strictObject({ url: rtmpUrl, stream: rtmpStream }), { error: 'must be an array of {url, stream}' })
+  .max(MAX_EXTRA_DESTINATIONS, `must hold at most ${MAX_EXTRA_DESTINATIONS} entries (rtmpUrl/rtmpStream is the first destination)`);
+
+/** Drawn on the slate through a text file (never through the filter graph), so only control characters are refused. */
+const title = z
+  .string({ error: 'must be a string' })
+  .max(100, 'must be at most 100 characters')
+  .refine((value) => !/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(value), 'must not contain control characters');
+
 const connectionSchema = z.strictObject({
   sipLogin: sipUser(),
   sipPassword: sipPassword.default(''),
@@ -106,12 +119,25 @@ const callFields = {
   maxDurationSeconds: flexibleInt(1, 86_400).default(DEFAULT_MAX_DURATION_SECONDS),
   rtpTimeoutSeconds: flexibleInt(1, 3_600).default(DEFAULT_RTP_TIMEOUT_SECONDS),
   connection: connectionSchema,
+  video: z.enum(['slate', 'waveform', 'none'], { error: 'must be slate, waveform or none' }).optional(),
+  title: title.optional(),
+  destinations: destinations.optional(),
 };
 
+/** The same URL + stream twice would make two publishers fight over one stream name. */
+function noDuplicateTargets(value: { rtmpUrl: string; rtmpStream: string; destinations?: Array<{ url: string; stream: string }> | undefined }, ctx: z.RefinementCtx): void {
+  const seen = new Set([`${value.rtmpUrl.replace(/\/+$/, '')}/${value.rtmpStream.replace(/^\/+/, '')}`]);
+  value.destinations?.forEach((destination, index) => {
+    const key = `${destination.url.replace(/\/+$/, '')}/${destination.stream.replace(/^\/+/, '')}`;
+    if (seen.has(key)) ctx.addIssue({ code: 'custom', path: ['destinations', index], message: 'repeats another destination' });
+    seen.add(key);
+  });
+}
+
 /** The WCS `/RESTCall/call` and `/rest-api/call/startup` body: callId required, as WCS requires it. */
-export const wcsCallRequestSchema = z.strictObject({ callId, ...callFields });
+export const wcsCallRequestSchema = z.strictObject({ callId, ...callFields }).superRefine(noDuplicateTargets);
 /** `POST /v1/calls`: callId optional (generated when absent), and an idempotency key when given. */
-export const callRequestSchema = z.strictObject({ callId: callId.optional(), ...callFields });
+export const callRequestSchema = z.strictObject({ callId: callId.optional(), ...callFields }).superRefine(noDuplicateTargets);
 
 export type CallRequest = z.input<typeof callRequestSchema>;
 type ParsedCallRequest = z.output<typeof callRequestSchema>;
@@ -138,12 +164,15 @@ export const callIdSchema = callId;
 
 /** Normalizes a parsed request into the spec one media task runs. */
 export function toCallSpec(parsed: ParsedCallRequest, generatedCallId: () => string): CallSpec {
-  const { connection, callId: requestedId, dtmf, ...rest } = parsed;
+  const { connection, callId: requestedId, dtmf, video, title, destinations, ...rest } = parsed;
   const { sipAuthenticationName, appKey, ...conn } = connection;
   return {
     callId: requestedId ?? generatedCallId(),
     ...rest,
     ...(dtmf === undefined ? {} : { dtmf }),
+    ...(video === undefined ? {} : { video }),
+    ...(title === undefined ? {} : { title }),
+    ...(destinations === undefined || destinations.length === 0 ? {} : { destinations }),
     connection: { ...conn, sipAuthenticationName: sipAuthenticationName ?? conn.sipLogin, ...(appKey === undefined ? {} : { appKey }) },
   };
 }

@@ -17,6 +17,19 @@ export interface SipConnection {
   appKey?: string;
 }
 
+/**
+ * What fills the published video track when the peer sends none: big CDNs refuse audio-only ingest.
+ * `slate` = a still (colour + the call's title) encoded once and looped; `waveform` = the call's audio drawn
+ * live (costs an encoder); `none` = audio-only FLV.
+ */
+export type VideoMode = 'slate' | 'waveform' | 'none';
+
+/** One more RTMP(S) publishing point for the same call. */
+export interface RtmpDestination {
+  url: string;
+  stream: string;
+}
+
 /** One validated call, as one media task runs it. */
 export interface CallSpec {
   callId: string;
@@ -32,6 +45,15 @@ export interface CallSpec {
   maxDurationSeconds: number;
   rtpTimeoutSeconds: number;
   connection: SipConnection;
+  /**
+   * Absent: `slate` when `hasVideo` (the default) and the peer sends no video, `none` when the request said
+   * `hasVideo: false` (an audio-only broadcast was asked for).
+   */
+  video?: VideoMode;
+  /** Shown on the slate. */
+  title?: string;
+  /** Publishing points after the first one (`rtmpUrl`/`rtmpStream`); each fed by one shared encode. */
+  destinations?: RtmpDestination[];
 }
 
 export type CallState = 'dialing' | 'ringing' | 'answered' | 'streaming' | 'ended' | 'failed';
@@ -51,11 +73,27 @@ export type FailureReason =
   | 'crashed' // the task died without a final state
   | 'internal';
 
+/** `connecting` (first attempt), `live` (bytes reach the server), `retrying` (dropped or refused; backing off). */
+export type DestinationState = 'connecting' | 'live' | 'retrying';
+
+/** One publishing point as the task sees it; the URL is shown without its stream name (often the secret key). */
+export interface DestinationStatus {
+  url: string;
+  state: DestinationState;
+  /** Times the connection was (re)started after the first attempt. */
+  reconnects: number;
+  bytesOut: number;
+  /** The last failure ffmpeg printed for it, masked. */
+  lastError?: string;
+}
+
 export interface CallStats {
   rtpPackets: number;
   rtpLost: number;
   jitterMs: number;
   bytesOut: number;
+  /** Per destination, in spec order (first = rtmpUrl/rtmpStream). Absent from tasks that predate it. */
+  destinations?: DestinationStatus[];
 }
 
 export type StateEventBody =

@@ -37,6 +37,30 @@ export interface CallRecord {
   stats?: CallStats & { at: string };
   /** The launcher's handle for the running task (ECS task ARN, local pid...). */
   taskRef?: string;
+  /** Where state changes are POSTed (functions/webhooks/status-notifier.ts); control plane only, the task never sees it. */
+  statusCallback?: StatusCallbackTarget;
+  /** The latest status-callback delivery attempts, oldest first, capped so the item stays small. */
+  deliveries?: DeliveryLogEntry[];
+}
+
+export interface StatusCallbackTarget {
+  url: string;
+  /** States to report; absent → every state. */
+  events?: CallState[];
+}
+
+/** One attempt to POST one state change to `statusCallback`. */
+export interface DeliveryLogEntry {
+  /** The state the delivery reports. */
+  state: CallState;
+  /** The record version the change produced: increases with every change of the call. */
+  sequence: number;
+  attempt: number;
+  at: string;
+  /** `retrying`: this attempt failed and another follows; `failed`: no more attempts. */
+  outcome: 'delivered' | 'retrying' | 'failed';
+  httpStatus?: number;
+  error?: string;
 }
 
 export interface CallListFilter {
