@@ -1,0 +1,44 @@
+import { readFile } from 'node:fs/promises';
+
+const CLOCK_TICKS_PER_SECOND = 100; // getconf CLK_TCK on Linux
+
+export interface ProcessSample {
+  /** User + system CPU seconds consumed so far. */
+  cpuSeconds: number;
+  /** Resident set size now, in MiB. */
+  rssMiB: number;
+}
+
+/** CPU time and RSS of one process from /proc; undefined once it is gone. */
+export async function sampleProcess(pid: number): Promise<ProcessSample | undefined> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name, which may itself contain spaces and parentheses.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const cpuTicks = Number(fields[11]) + Number(fields[12]);
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const rssKiB = Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+    return { cpuSeconds: cpuTicks / CLOCK_TICKS_PER_SECOND, rssMiB: rssKiB / 1024 };
+  } catch {
+    return undefined;
+  }
+}
+
+/** A process and its descendants (the media task and its ffmpeg). */
+export async function processTree(pid: number): Promise<number[]> {
+  const tree = [pid];
+  for (let index = 0; index < tree.length; index++) {
+    const children = await readFile(`/proc/${tree[index]}/task/${tree[index]}/children`, 'utf8').catch(() => '');
+    tree.push(...children.split(' ').filter(Boolean).map(Number));
+  }
+  return tree;
+}
+
+/** Summed sample of a whole process tree. */
+export async function sampleTree(pid: number): Promise<ProcessSample> {
+  const samples = await Promise.all((await processTree(pid)).map(sampleProcess));
+  return samples.reduce<ProcessSample>(
+    (sum, sample) => ({ cpuSeconds: sum.cpuSeconds + (sample?.cpuSeconds ?? 0), rssMiB: sum.rssMiB + (sample?.rssMiB ?? 0) }),
+    { cpuSeconds: 0, rssMiB: 0 },
+  );
+}
