@@ -72,6 +72,8 @@ export function startSipCall(options: SipCallOptions): SipCall {
 const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE';
 /** RFC 3261 section 17.1.1.2: 64*T1, how long a transaction may take. */
 const TRANSACTION_TIMEOUT_MS = 32_000;
+/** How long a CANCEL may wait for the 487 before we call the INVITE over. */
+const CANCEL_GRACE_MS = 4_000;
 const T1 = 500;
 const T2 = 4000;
 
@@ -261,9 +263,12 @@ class SipCallSession extends TypedEmitter<SipCallEvents> implements SipCall {
   private requestCancel(reason: 'timeout' | 'local'): void {
     if (this.state !== 'inviting' || this.cancelFor) return;
     this.cancelFor = reason;
-    if (this.provisionalSeen) this.sendCancel();
-    // Without a 487 (or with no provisional ever) the INVITE transaction may never end on its own.
-    this.schedule(() => this.finishCancel(), TRANSACTION_TIMEOUT_MS);
+    // No provisional response means nothing rings (or the peer is unreachable) and a CANCEL may not be sent
+    // (RFC 3261 section 9.1): end now rather than wait out timer B, which outlasts ECS's stop grace period.
+    if (!this.provisionalSeen) return this.finishCancel();
+    this.sendCancel();
+    // A peer that never answers the CANCEL with 487 must not hold the task past its shutdown deadline.
+    this.schedule(() => this.finishCancel(), CANCEL_GRACE_MS);
   }
 
   private sendCancel(): void {

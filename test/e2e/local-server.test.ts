@@ -6,7 +6,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { useCleanup } from '../support/cleanup.ts';
 import { probe } from '../support/media-check.ts';
 import { makeToneWav } from '../support/media-task.ts';
 import { LocalServer } from '../support/local-server.ts';
@@ -15,7 +16,7 @@ import { SippPeer } from '../support/sipp.ts';
 
 let dir: string;
 let nginx: NginxRtmp;
-const cleanup: Array<() => Promise<unknown>> = [];
+const { owned, defer } = useCleanup();
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'local-e2e-'));
@@ -28,20 +29,14 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-afterEach(async () => {
-  for (const close of cleanup.splice(0).reverse()) await close();
-});
-
 async function startServer(name: string) {
   const server = await LocalServer.start(join(dir, name));
-  cleanup.push(() => server.stop());
+  defer(() => server.stop());
   return server;
 }
 
 async function startSipp(calls = 1) {
-  const peer = await SippPeer.start({ scenario: 'uas-tone.xml', media: true, cwd: dir, calls, timeoutSeconds: 120 });
-  cleanup.push(() => peer.close());
-  return peer;
+  return owned(await SippPeer.start({ scenario: 'uas-tone.xml', media: true, cwd: dir, calls, timeoutSeconds: 120 }));
 }
 
 /** The seed's body, strings and all, aimed at the local peer and RTMP server. */
@@ -100,7 +95,7 @@ describe('npm start (local mode)', () => {
 
   it('hangs up live calls (BYE) when the server is stopped, and keeps the record for the next start', async () => {
     const server = await LocalServer.start(join(dir, 'shutdown'));
-    cleanup.push(() => server.process.close('SIGKILL', 1000));
+    defer(() => server.process.close('SIGKILL', 1000));
     const peer = await startSipp();
     await server.request('POST', '/v1/calls', seedBody('shutdown1', peer.port, 'shutdown1'));
     await server.waitForCall('shutdown1', (call) => call.state === 'streaming');

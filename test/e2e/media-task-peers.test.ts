@@ -3,15 +3,16 @@
  * phone) and a registrar/proxy with digest auth (kamailio), publishing to nginx-rtmp.
  */
 import { existsSync } from 'node:fs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBaresip } from '../support/baresip.ts';
 import { startKamailio, type KamailioPeer } from '../support/kamailio.ts';
+import { useCleanup } from '../support/cleanup.ts';
 import { measureTone, probe } from '../support/media-check.ts';
 import { MediaTaskProcess, testCallSpec } from '../support/media-task.ts';
 import { NginxRtmp, waitFor } from '../support/nginx-rtmp.ts';
 
 let nginx: NginxRtmp;
-const cleanup: Array<() => Promise<unknown>> = [];
+const { owned } = useCleanup();
 
 beforeAll(async () => {
   nginx = await NginxRtmp.start();
@@ -20,15 +21,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await nginx?.stop();
 });
-
-afterEach(async () => {
-  for (const close of cleanup.splice(0).reverse()) await close();
-});
-
-function owned<T extends { close(): Promise<unknown> }>(resource: T): T {
-  cleanup.push(() => resource.close());
-  return resource;
-}
 
 describe('media task against baresip', () => {
   it('streams the phone audio, sends the spec DTMF as RFC 4733, and ends when the phone hangs up', async () => {

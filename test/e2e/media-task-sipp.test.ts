@@ -6,8 +6,10 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StateEvent } from '../../functions/core/call-types.ts';
+import { useCleanup } from '../support/cleanup.ts';
+import { freePort } from '../support/free-port.ts';
 import { measureTone, probe } from '../support/media-check.ts';
 import { makeToneWav, MediaTaskProcess, testCallSpec } from '../support/media-task.ts';
 import { NginxRtmp } from '../support/nginx-rtmp.ts';
@@ -15,7 +17,7 @@ import { SippPeer } from '../support/sipp.ts';
 
 let dir: string;
 let nginx: NginxRtmp;
-const cleanup: Array<() => Promise<unknown>> = [];
+const { owned } = useCleanup();
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'media-task-e2e-'));
@@ -28,20 +30,12 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-afterEach(async () => {
-  for (const close of cleanup.splice(0).reverse()) await close();
-});
-
 async function sipp(scenario: string, keys: Record<string, string> = {}) {
-  const peer = await SippPeer.start({ scenario, media: true, cwd: dir, keys, timeoutSeconds: 40 });
-  cleanup.push(() => peer.close());
-  return peer;
+  return owned(await SippPeer.start({ scenario, media: true, cwd: dir, keys, timeoutSeconds: 40 }));
 }
 
 async function task(...args: Parameters<typeof MediaTaskProcess.start>) {
-  const started = await MediaTaskProcess.start(...args);
-  cleanup.push(() => started.close());
-  return started;
+  return owned(await MediaTaskProcess.start(...args));
 }
 
 const seconds = (from: StateEvent, to: StateEvent) => (Date.parse(to.at) - Date.parse(from.at)) / 1000;
@@ -125,9 +119,18 @@ describe('media task against a sipp UAS streaming a 1 kHz PCMU tone', () => {
     expect((await peer.finished()).code).toBe(0);
   });
 
+  it('exits 0 within 10 s of SIGTERM even when the peer never responded', async () => {
+    const run = await task(testCallSpec({ connection: { sipPort: await freePort() } }));
+    await run.waitForEvent('dialing');
+    const started = Date.now();
+    run.terminate();
+    expect(await run.final(10_000)).toMatchObject({ type: 'ended', by: 'local', reason: 'hangup' });
+    expect(await run.exited).toMatchObject({ code: 0 });
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
   it('hangs up with reason rtp-timeout when no RTP arrives', async () => {
-    const peer = await SippPeer.start({ scenario: 'answer-pcmu.xml', timeoutSeconds: 30 });
-    cleanup.push(() => peer.close());
+    const peer = owned(await SippPeer.start({ scenario: 'answer-pcmu.xml', timeoutSeconds: 30 }));
     const run = await task(testCallSpec({ rtmpUrl: nginx.url, rtmpStream: 'silent1', rtpTimeoutSeconds: 2, connection: { sipPort: peer.port } }));
     expect(await run.final()).toMatchObject({ type: 'ended', by: 'limit', reason: 'rtp-timeout' });
     expect((await peer.finished()).code).toBe(0);

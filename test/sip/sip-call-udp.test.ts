@@ -1,7 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SipCall } from '../../media-task/sip/sip-call.ts';
 import { SippPeer } from '../support/sipp.ts';
+import { freePort } from '../support/free-port.ts';
 import { callTo, next } from './call-helpers.ts';
+
+/** A call to a 127.0.0.1 port nobody listens on: the INVITE gets no response, ever. */
+const startSipCallTo = (port: number, overrides = {}) => callTo({ port } as SippPeer, overrides);
 
 describe('SIP call against a sipp UAS over UDP', () => {
   let peer: SippPeer | undefined;
@@ -77,6 +81,26 @@ describe('SIP call against a sipp UAS over UDP', () => {
     await call.hangup();
     expect((await ended)[0]).toEqual({ by: 'local', reason: 'cancelled' });
     expect((await peer.finished()).code).toBe(0);
+  });
+
+  it('an unreachable peer (no response at all) fails with timeout at inviteTimeoutMs, not at timer B', async () => {
+    const port = await freePort();
+    call = startSipCallTo(port, { inviteTimeoutMs: 1000 });
+    const started = Date.now();
+    const [failed] = await next(call, 'failed');
+    expect(failed.reason).toBe('timeout');
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+
+  it('hangup before any response ends at once with reason cancelled (nothing to CANCEL yet)', async () => {
+    const port = await freePort();
+    call = startSipCallTo(port);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const ended = next(call, 'ended');
+    const started = Date.now();
+    await call.hangup();
+    expect((await ended)[0]).toEqual({ by: 'local', reason: 'cancelled' });
+    expect(Date.now() - started).toBeLessThan(1000);
   });
 
   it('a UAS that stays silent until the INVITE retransmission still gets answered', async () => {
