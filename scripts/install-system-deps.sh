@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages the gateway needs (`runtime`: ffmpeg) or its tests need too (`test`: the
-# real SIP peers, nginx-rtmp, sox, Java for DynamoDB Local). Does nothing when they are there; needs root or sudo.
+# real SIP peers, nginx-rtmp, sox, Chromium for the console test, Java for DynamoDB Local). Does nothing when they are there; needs root or sudo.
 set -euo pipefail
 mode=${1:-test}
 packages=(ffmpeg)
 if [ "$mode" = test ]; then
-  packages+=(sip-tester baresip-core kamailio nginx-light libnginx-mod-rtmp sox)
+  packages+=(sip-tester baresip-core kamailio nginx-light libnginx-mod-rtmp sox chromium)
   command -v java >/dev/null 2>&1 || packages+=(openjdk-17-jre-headless)
 fi
 missing=()

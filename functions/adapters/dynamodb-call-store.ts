@@ -26,8 +26,10 @@ const LOCK_PREFIX = 'stream#';
 const LOCK_GRACE_MS = 30_000;
 const RECORD_FIELDS = [
   'spec', 'streamKey', 'state', 'desired', 'lastSeq', 'statsSeq', 'version',
-  'createdAt', 'updatedAt', 'stateTimes', 'ended', 'failure', 'stats', 'taskRef',
+  'createdAt', 'updatedAt', 'stateTimes', 'ended', 'failure', 'stats', 'taskRef', 'statusCallback', 'deliveries',
 ] as const satisfies readonly (keyof CallRecord)[];
+/** What the live index projects (the CDK stack builds the same index from this): never `secret`. */
+export const LIVE_INDEX_PROJECTION: readonly string[] = ['kind', ...RECORD_FIELDS.filter((f) => f !== 'createdAt')];
 
 export interface DynamoDbCallStoreOptions {
   client: DynamoDBClient;

@@ -5,15 +5,19 @@
 import { CallIdConflictError, CallNotFoundError, CallNotLiveError, LaunchError } from '../core/call-errors.ts';
 import { newCallRecord, sameRequest } from '../core/call-record.ts';
 import { isFinal } from '../core/call-state.ts';
-import type { CallSpec, TaskCommand } from '../core/call-types.ts';
-import type { CallRecord, CallStore, Logger, TaskLauncher } from '../core/ports.ts';
-import { attachTaskRef, recordEvent } from '../recorder.ts';
+import type { CallSpec, CallState, TaskCommand } from '../core/call-types.ts';
+import type { CallRecord, CallStore, Logger, StatusCallbackTarget, TaskLauncher } from '../core/ports.ts';
+import { attachTaskRef, recordEvent, type RecordResult } from '../recorder.ts';
+
+/** Told about state changes the API itself causes (creation, launch failure); the recorder reports the rest. */
+export type StateChangeListener = (record: CallRecord, change: { from?: CallState; to: CallState }) => void | Promise<void>;
 
 export interface CallServiceDeps {
   store: CallStore;
   launcher: TaskLauncher;
   logger: Logger;
   now: () => Date;
+  onStateChange?: StateChangeListener;
 }
 
 export class CallService {
@@ -24,22 +28,25 @@ export class CallService {
    * it, and so that the callId and stream key are claimed before any SIP traffic.
    * @returns `created: false` when the same request was already accepted (a client retry).
    */
-  async start(spec: CallSpec): Promise<{ created: boolean; record: CallRecord }> {
+  async start(spec: CallSpec, statusCallback?: StatusCallbackTarget): Promise<{ created: boolean; record: CallRecord }> {
     const { store, launcher, logger } = this.deps;
     const at = this.deps.now().toISOString();
-    const { record, secret } = newCallRecord(spec, at);
-    const outcome = await store.create(record, secret);
+    const fresh = newCallRecord(spec, at);
+    const record = statusCallback ? { ...fresh.record, statusCallback } : fresh.record;
+    const outcome = await store.create(record, fresh.secret);
     if (outcome !== 'created') {
       if (!sameRequest(outcome, await store.getSecret(spec.callId), spec)) throw new CallIdConflictError(spec.callId);
       return { created: false, record: outcome };
     }
+    // The task's own `dialing` event does not move the record (it is created dialing), so the API reports it.
+    await this.deps.onStateChange?.(record, { to: 'dialing' });
     let taskRef: string;
     try {
       ({ taskRef } = await launcher.launch(spec));
     } catch (error) {
       logger.error('task launch failed', { callId: spec.callId, error });
       const message = error instanceof Error ? error.message : String(error);
-      await recordEvent(store, { type: 'launch-failed', callId: spec.callId, at: this.deps.now().toISOString(), message });
+      await this.reportChanges(await recordEvent(store, { type: 'launch-failed', callId: spec.callId, at: this.deps.now().toISOString(), message }));
       throw error instanceof LaunchError ? error : new LaunchError('could not start a media task', { cause: error });
     }
     const attached = await attachTaskRef(store, spec.callId, taskRef);
@@ -84,5 +91,11 @@ export class CallService {
       throw error instanceof LaunchError ? error : new LaunchError('could not reach the media task', { cause: error });
     }
     return record;
+  }
+
+  private async reportChanges(result: RecordResult): Promise<void> {
+    for (const effect of result.effects) {
+      if (effect.type === 'state-changed' && result.record) await this.deps.onStateChange?.(result.record, effect);
+    }
   }
 }

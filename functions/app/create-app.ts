@@ -30,10 +30,13 @@ import {
   wcsCallRequestSchema,
   wcsDtmfRequestSchema,
 } from '../core/call-spec-schema.ts';
-import type { CallSpec } from '../core/call-types.ts';
 import type { CallStore, Logger, TaskLauncher } from '../core/ports.ts';
 import { listQuerySchema, routes } from './api-schemas.ts';
-import { CallService } from './call-service.ts';
+import { CallService, type StateChangeListener } from './call-service.ts';
+import { mountConsole } from '../console/console-routes.ts';
+import { takeStatusCallback } from '../webhooks/status-callback-schema.ts';
+import type { WebhookConfig } from '../webhooks/webhook-config.ts';
+import { mountWebhooks, WebhookSignatureError } from '../webhooks/webhook-routes.ts';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
@@ -45,12 +48,17 @@ export interface AppDeps {
   logger: Logger;
   now?: () => Date;
   newCallId?: () => string;
+  /** Signing keys and the Twilio template (functions/webhooks/webhook-config.ts); absent → all off. */
+  webhooks?: WebhookConfig;
+  /** State changes the API causes itself; the entry point hands them to the status notifier. */
+  onStateChange?: StateChangeListener;
 }
 
 export function createApp(deps: AppDeps) {
   const now = deps.now ?? (() => new Date());
   const newCallId = deps.newCallId ?? (() => crypto.randomUUID());
-  const calls = new CallService({ store: deps.store, launcher: deps.launcher, logger: deps.logger, now });
+  const webhooks = deps.webhooks ?? {};
+  const calls = new CallService({ store: deps.store, launcher: deps.launcher, logger: deps.logger, now, ...(deps.onStateChange ? { onStateChange: deps.onStateChange } : {}) });
   const app = new OpenAPIHono();
 
   app.onError((error, c) => toErrorResponse(c, error, deps.logger));
@@ -61,7 +69,7 @@ export function createApp(deps: AppDeps) {
   if (deps.apiKey) {
     const expected = `Bearer ${deps.apiKey}`;
     app.use('*', async (c, next) => {
-      if (c.req.path === '/openapi.json') return next();
+      if (c.req.path === '/openapi.json' || isPublicPath(c.req.path)) return next();
       if (!equalStrings(c.req.header('authorization') ?? '', expected)) throw new UnauthorizedError();
       return next();
     });
@@ -76,15 +84,19 @@ export function createApp(deps: AppDeps) {
     }),
   );
 
-  const startCall = async (spec: CallSpec) => {
-    const { created, record } = await calls.start(spec);
+  const startCall = async (body: unknown, schema: typeof callRequestSchema | typeof wcsCallRequestSchema) => {
+    const { rest, statusCallback } = takeStatusCallback(body, webhooks.statusSigningKey !== undefined);
+    const spec = toCallSpec(parseOrThrow(schema, rest), newCallId);
+    const { created, record } = await calls.start(spec, statusCallback);
     return { created, view: toCallView(record) };
   };
 
+  mountConsole(app);
+  mountWebhooks(app, { calls, config: webhooks, logger: deps.logger, now });
+
   // --- native API ---
   app.post('/v1/calls', async (c) => {
-    const spec = toCallSpec(parseOrThrow(callRequestSchema, await readJson(c)), newCallId);
-    const { created, view } = await startCall(spec);
+    const { created, view } = await startCall(await readJson(c), callRequestSchema);
     return c.json(view, created ? 201 : 200);
   });
   app.get('/v1/calls', async (c) => {
@@ -97,6 +109,10 @@ export function createApp(deps: AppDeps) {
   });
   app.get('/v1/calls/:callId', async (c) => c.json(toCallView(await calls.get(pathCallId(c)))));
   app.delete('/v1/calls/:callId', async (c) => c.json(toCallView(await calls.hangup(pathCallId(c))), 202));
+  app.get('/v1/calls/:callId/deliveries', async (c) => {
+    const record = await calls.get(pathCallId(c));
+    return c.json({ statusCallback: record.statusCallback ?? null, deliveries: record.deliveries ?? [] });
+  });
   app.post('/v1/calls/:callId/dtmf', async (c) => {
     const callId = pathCallId(c);
     const { dtmf, method } = parseOrThrow(dtmfRequestSchema, await readJson(c));
@@ -105,8 +121,7 @@ export function createApp(deps: AppDeps) {
 
   // --- Web Call Server dialects: /RESTCall (WCS 4, as in the integration article) and /rest-api/call (WCS 5) ---
   const wcsStart = async (c: Context) => {
-    const spec = toCallSpec(parseOrThrow(wcsCallRequestSchema, await readJson(c)), newCallId);
-    return c.json((await startCall(spec)).view, 200);
+    return c.json((await startCall(await readJson(c), wcsCallRequestSchema)).view, 200);
   };
   const wcsDtmf = async (c: Context) => {
     const request = parseOrThrow(wcsDtmfRequestSchema, await readJson(c));
@@ -132,6 +147,14 @@ export function createApp(deps: AppDeps) {
   return app;
 }
 
+/**
+ * Paths outside the bearer-key check: webhooks authenticate by signature, and the console's page and script are
+ * static (the console sends the API key the user types with every API call).
+ */
+function isPublicPath(path: string): boolean {
+  return path === '/' || path.startsWith('/console/') || path.startsWith('/webhooks/');
+}
+
 function pathCallId(c: Context): string {
   const result = callIdSchema.safeParse(c.req.param('callId'));
   if (!result.success) throw new ValidationError('callId must be 1–64 characters of A–Z a–z 0–9 _ -', 'callId');
@@ -155,6 +178,7 @@ async function readJson(c: Context): Promise<unknown> {
 const STATUS: [new (...args: never[]) => Error, ContentfulStatusCode, string][] = [
   [ValidationError, 400, 'invalid_request'],
   [UnauthorizedError, 401, 'unauthorized'],
+  [WebhookSignatureError, 403, 'bad_signature'],
   [CallNotFoundError, 404, 'not_found'],
   [CallIdConflictError, 409, 'call_id_conflict'],
   [StreamKeyInUseError, 409, 'stream_key_in_use'],

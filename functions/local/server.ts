@@ -12,37 +12,50 @@ import { createLogger } from '../../media-task/log.ts';
 import { EmbeddedDynamoDb } from './embedded-dynamodb.ts';
 import { readLocalConfig } from './local-config.ts';
 import { LocalTaskLauncher } from './local-task-launcher.ts';
+import { StatusNotifier } from '../webhooks/status-notifier.ts';
+import { describeWebhookConfig, readWebhookConfig } from '../webhooks/webhook-config.ts';
 
 const TABLE = 'calls';
 
 async function main(): Promise<void> {
   const logger = createLogger({ component: 'local-server' });
   const config = readLocalConfig();
+  const webhooks = readWebhookConfig();
   const db = await EmbeddedDynamoDb.start(join(config.dataDir, 'dynamodb'));
   const store = new DynamoDbCallStore({ client: db.client(), tableName: TABLE });
   await store.ensureTable();
 
   const now = () => new Date().toISOString();
+  // Status callbacks go out after the recorder applied a change, one queue per call.
+  const notifier = webhooks.statusSigningKey ? new StatusNotifier({ store, signingKey: webhooks.statusSigningKey, logger }) : undefined;
   // Tasks of a previous run died with it: their calls cannot continue, so they end with a reason.
   for (const call of await store.list({ live: true })) {
-    await recordEvent(store, { type: 'task-crashed', callId: call.callId, at: now(), message: 'the local server restarted during the call' });
+    notifier?.enqueueEffects(await recordEvent(store, { type: 'task-crashed', callId: call.callId, at: now(), message: 'the local server restarted during the call' }));
   }
 
   const launcher = new LocalTaskLauncher({
-    onEvent: async (event) => void (await recordEvent(store, event)),
-    onCrash: async (callId, message) => void (await recordEvent(store, { type: 'task-crashed', callId, at: now(), message })),
+    onEvent: async (event) => notifier?.enqueueEffects(await recordEvent(store, event)),
+    onCrash: async (callId, message) => notifier?.enqueueEffects(await recordEvent(store, { type: 'task-crashed', callId, at: now(), message })),
     logger,
     bindAddress: config.bindAddress,
     publicAddress: config.publicAddress,
     ffmpegPath: config.ffmpegPath,
   });
-  const app = createApp({ store, launcher, apiKey: config.apiKey, logger });
+  const app = createApp({
+    store,
+    launcher,
+    apiKey: config.apiKey,
+    logger,
+    webhooks,
+    ...(notifier ? { onStateChange: (record, change) => notifier.enqueue(record, change) } : {}),
+  });
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
     logger.info(`listening on http://${config.host}:${info.port}`, {
       port: info.port,
       host: config.host,
       auth: config.apiKey ? 'bearer API key' : 'none (bound to loopback only unless HOST is set)',
       dataDir: config.dataDir,
+      webhooks: describeWebhookConfig(webhooks),
     });
   });
 
@@ -52,6 +65,8 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info('hanging up live calls before exit', { signal, liveTasks: launcher.liveTasks });
     await launcher.stopAll();
+    // The final states the tasks just reported still have callbacks to deliver.
+    await notifier?.drain();
     server.close();
     await db.close();
     process.exit(0);

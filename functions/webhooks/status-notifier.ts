@@ -10,6 +10,7 @@
  */
 import { ConcurrentUpdateError } from '../core/call-errors.ts';
 import { toCallView } from '../core/call-record.ts';
+import type { Effect } from '../core/call-state.ts';
 import type { CallState } from '../core/call-types.ts';
 import type { CallRecord, CallStore, DeliveryLogEntry, Logger } from '../core/ports.ts';
 import { SIGNATURE_HEADER, signBody } from './signature.ts';
@@ -156,6 +157,11 @@ export class StatusNotifier {
         if (this.queues.get(callId) === next) this.queues.delete(callId);
       });
     this.queues.set(callId, next);
+  }
+
+  /** Queues the `state-changed` effects of one recorder result (`recordEvent`'s answer). */
+  enqueueEffects(result: { record?: CallRecord; effects: Effect[] }): void {
+    for (const effect of result.effects) if (effect.type === 'state-changed' && result.record) this.enqueue(result.record, effect);
   }
 
   /** Resolves once every queued delivery has finished (shutdown, tests). */

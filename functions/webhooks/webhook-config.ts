@@ -12,10 +12,10 @@ export const WEBHOOK_ENV = {
   /** The Twilio account's auth token; enables `POST /webhooks/twilio/*`. */
   twilioAuthToken: 'TWILIO_AUTH_TOKEN',
   /**
-   * The public URL of `/webhooks/twilio` exactly as configured in Twilio (the signature covers it). Needed behind
-   * a proxy or API Gateway stage, where the URL the app sees is not the one Twilio called.
+   * The gateway's public base URL as Twilio calls it (`https://abc.execute-api.eu-west-1.amazonaws.com/prod`).
+   * Twilio's signature covers the full URL; behind a proxy or an API Gateway stage the URL the app sees differs.
    */
-  twilioWebhookUrl: 'TWILIO_WEBHOOK_URL',
+  publicBaseUrl: 'PUBLIC_BASE_URL',
   /** e.g. `mydomain.sip.twilio.com`: the SIP domain whose Voice URL joins callers to the conference they dial. */
   twilioSipDomain: 'TWILIO_SIP_DOMAIN',
   twilioSipLogin: 'TWILIO_SIP_LOGIN',
@@ -28,7 +28,7 @@ export const WEBHOOK_ENV = {
 /** How a Twilio conference becomes a broadcast. */
 export interface TwilioTemplate {
   authToken: string;
-  webhookUrl?: string;
+  publicBaseUrl?: string;
   sipDomain: string;
   sipLogin: string;
   sipPassword: string;
@@ -71,7 +71,7 @@ export function readWebhookConfig(env: NodeJS.ProcessEnv = process.env): Webhook
     if (problem) throw new WebhookConfigError(`${WEBHOOK_ENV.twilioRtmpUrl} ${problem}`);
     config.twilio = {
       authToken,
-      ...(get(WEBHOOK_ENV.twilioWebhookUrl) ? { webhookUrl: get(WEBHOOK_ENV.twilioWebhookUrl) } : {}),
+      ...(get(WEBHOOK_ENV.publicBaseUrl) ? { publicBaseUrl: get(WEBHOOK_ENV.publicBaseUrl)!.replace(/\/+$/, '') } : {}),
       sipDomain: require(WEBHOOK_ENV.twilioSipDomain),
       sipLogin: require(WEBHOOK_ENV.twilioSipLogin),
       sipPassword: get(WEBHOOK_ENV.twilioSipPassword) ?? '',
