@@ -15,13 +15,27 @@ export const TASK_ENV = {
   ffmpegPath: 'FFMPEG_PATH',
   /** How long the callee may ring before we CANCEL (default 60). */
   inviteTimeoutSeconds: 'INVITE_TIMEOUT_SECONDS',
+  /** AWS: the call to run; its spec and KMS-encrypted password are read from TABLE_NAME (instead of CALL_SPEC). */
+  callId: 'CALL_ID',
+  tableName: 'TABLE_NAME',
+  /** AWS: the KMS key that encrypted the SIP password. */
+  kmsKeyId: 'KMS_KEY_ID',
+  /** AWS: the custom bus state events go to when EVENT_SINK is `eventbridge`. */
+  eventBusName: 'EVENT_BUS_NAME',
+  /** Set by ECS in every container; without PUBLIC_ADDRESS the task asks EC2 for its ENI's public IP. */
+  ecsMetadataUri: 'ECS_CONTAINER_METADATA_URI_V4',
 } as const;
 
 export interface TaskConfig {
   rawSpec: unknown;
+  /** AWS mode (CALL_ID set): where the spec is read from, instead of rawSpec. */
+  stored?: { callId: string; tableName: string; kmsKeyId: string };
   bindAddress: string;
   publicAddress: string;
-  eventSink: 'stdout';
+  eventSink: 'stdout' | 'eventbridge';
+  eventBusName?: string;
+  /** Only when PUBLIC_ADDRESS is unset on ECS: the public address must be discovered. */
+  ecsMetadataUri?: string;
   ffmpegPath?: string;
   inviteTimeoutMs: number;
 }
@@ -34,15 +48,20 @@ export class TaskConfigError extends Error {
 export function readTaskConfig(env: NodeJS.ProcessEnv = process.env): TaskConfig {
   const inline = env[TASK_ENV.callSpec];
   const file = env[TASK_ENV.callSpecFile];
-  if (!inline && !file) throw new TaskConfigError(`set ${TASK_ENV.callSpec} or ${TASK_ENV.callSpecFile}`);
+  const stored = readStoredSource(env);
+  if (!inline && !file && !stored) throw new TaskConfigError(`set ${TASK_ENV.callSpec}, ${TASK_ENV.callSpecFile} or ${TASK_ENV.callId}`);
   let rawSpec: unknown;
   try {
-    rawSpec = JSON.parse(inline ?? readFileSync(file as string, 'utf8'));
+    if (!stored) rawSpec = JSON.parse(inline ?? readFileSync(file as string, 'utf8'));
   } catch (error) {
     throw new TaskConfigError(`${inline ? TASK_ENV.callSpec : TASK_ENV.callSpecFile} is not readable JSON: ${(error as Error).message}`);
   }
   const sink = env[TASK_ENV.eventSink] ?? 'stdout';
-  if (sink !== 'stdout') throw new TaskConfigError(`${TASK_ENV.eventSink} must be "stdout", not ${JSON.stringify(sink)}`);
+  if (sink !== 'stdout' && sink !== 'eventbridge') {
+    throw new TaskConfigError(`${TASK_ENV.eventSink} must be "stdout" or "eventbridge", not ${JSON.stringify(sink)}`);
+  }
+  const eventBusName = env[TASK_ENV.eventBusName] || undefined;
+  if (sink === 'eventbridge' && !eventBusName) throw new TaskConfigError(`${TASK_ENV.eventBusName} is required with ${TASK_ENV.eventSink}=eventbridge`);
   const bindAddress = env[TASK_ENV.bindAddress] ?? '0.0.0.0';
   const inviteTimeoutSeconds = Number(env[TASK_ENV.inviteTimeoutSeconds] ?? 60);
   if (!(inviteTimeoutSeconds > 0 && inviteTimeoutSeconds <= 600)) {
@@ -50,10 +69,24 @@ export function readTaskConfig(env: NodeJS.ProcessEnv = process.env): TaskConfig
   }
   return {
     rawSpec,
+    ...(stored ? { stored } : {}),
     bindAddress,
     publicAddress: env[TASK_ENV.publicAddress] ?? (bindAddress === '0.0.0.0' ? '127.0.0.1' : bindAddress),
     eventSink: sink,
+    ...(eventBusName ? { eventBusName } : {}),
+    ...(!env[TASK_ENV.publicAddress] && env[TASK_ENV.ecsMetadataUri] ? { ecsMetadataUri: env[TASK_ENV.ecsMetadataUri] } : {}),
     ffmpegPath: env[TASK_ENV.ffmpegPath] || undefined,
     inviteTimeoutMs: inviteTimeoutSeconds * 1000,
   };
+}
+
+/** CALL_ID mode needs the table and the key too; a partial set is a deployment mistake worth naming. */
+function readStoredSource(env: NodeJS.ProcessEnv): TaskConfig['stored'] {
+  const callId = env[TASK_ENV.callId];
+  if (!callId) return undefined;
+  const tableName = env[TASK_ENV.tableName];
+  const kmsKeyId = env[TASK_ENV.kmsKeyId];
+  if (!tableName) throw new TaskConfigError(`${TASK_ENV.tableName} is required with ${TASK_ENV.callId}`);
+  if (!kmsKeyId) throw new TaskConfigError(`${TASK_ENV.kmsKeyId} is required with ${TASK_ENV.callId}`);
+  return { callId, tableName, kmsKeyId };
 }

@@ -10,6 +10,7 @@ import { CallRunner } from './call-runner.ts';
 import { readTaskConfig } from './config.ts';
 import { EventReporter, stdoutEventSink } from './events/event-reporter.ts';
 import { createLogger } from './log.ts';
+import { prepareAwsMode } from './aws/aws-mode.ts';
 
 /** ECS waits 30 s between SIGTERM and SIGKILL; we promise 10 s, BYE and ffmpeg's trailer included. */
 const SHUTDOWN_DEADLINE_MS = 10_000;
@@ -17,13 +18,14 @@ const SHUTDOWN_DEADLINE_MS = 10_000;
 async function main(): Promise<number> {
   let logger = createLogger({ component: 'media-task' });
   const config = readTaskConfig();
-  const spec = parseCallSpec(config.rawSpec);
+  const aws = await prepareAwsMode(config, logger);
+  const spec = aws?.spec ?? parseCallSpec(config.rawSpec);
   logger = logger.child({ callId: spec.callId });
-  const reporter = new EventReporter(spec.callId, stdoutEventSink, (error) => logger.error('state event not delivered', { error }));
+  const reporter = new EventReporter(spec.callId, aws?.sink ?? stdoutEventSink, (error) => logger.error('state event not delivered', { error }));
   const runner = new CallRunner({
     spec,
     bindAddress: config.bindAddress,
-    publicAddress: config.publicAddress,
+    publicAddress: aws?.publicAddress ?? config.publicAddress,
     ffmpegPath: config.ffmpegPath,
     inviteTimeoutMs: config.inviteTimeoutMs,
     report: (event) => reporter.report(event),
@@ -48,8 +50,10 @@ async function main(): Promise<number> {
     }
   });
 
+  const stopWatching = aws?.watch?.(runner);
   await runner.start();
   const final = await runner.done;
+  stopWatching?.();
   await reporter.flushed();
   logger.info('task done', { state: final.type });
   return 0;

@@ -1,0 +1,40 @@
+/**
+ * The SIP password at rest on AWS: encrypted before it reaches DynamoDB, decrypted only by the API (to compare a
+ * retried request) and by the call's task. `EncryptingCallStore` wraps any `CallStore`, so the DynamoDB adapter
+ * and the core stay unaware of it, and local mode keeps storing it as is (its store is on the user's disk).
+ */
+import type { CallListFilter, CallRecord, CallSecret, CallStore } from '../core/ports.ts';
+
+/** Encrypts small secrets bound to one call: a ciphertext decrypts only with the callId it was made for. */
+export interface SecretCipher {
+  encrypt(plaintext: string, callId: string): Promise<string>;
+  decrypt(ciphertext: string, callId: string): Promise<string>;
+}
+
+export class EncryptingCallStore implements CallStore {
+  constructor(
+    private readonly inner: CallStore,
+    private readonly cipher: SecretCipher,
+  ) {}
+
+  async create(record: CallRecord, secret: CallSecret): Promise<'created' | CallRecord> {
+    return this.inner.create(record, { sipPassword: await this.cipher.encrypt(secret.sipPassword, record.callId) });
+  }
+
+  async getSecret(callId: string): Promise<CallSecret | undefined> {
+    const stored = await this.inner.getSecret(callId);
+    return stored && { sipPassword: await this.cipher.decrypt(stored.sipPassword, callId) };
+  }
+
+  get(callId: string): Promise<CallRecord | undefined> {
+    return this.inner.get(callId);
+  }
+
+  list(filter?: CallListFilter): Promise<CallRecord[]> {
+    return this.inner.list(filter);
+  }
+
+  update(next: CallRecord, expectedVersion: number): Promise<CallRecord> {
+    return this.inner.update(next, expectedVersion);
+  }
+}

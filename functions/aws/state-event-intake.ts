@@ -1,0 +1,66 @@
+/**
+ * The recorder Lambda's logic: an EventBridge event from a media task → `recordEvent`, the same recorder local
+ * mode feeds from task stdout. Delivery is at-least-once and unordered; `recordEvent` is idempotent and orders by
+ * `seq`. A malformed event throws, so Lambda's retries and then the DLQ keep it for inspection instead of
+ * dropping it silently.
+ */
+import type { EventBridgeEvent } from 'aws-lambda';
+import { z } from 'zod';
+import type { StateEvent } from '../core/call-types.ts';
+import type { CallStore, Logger } from '../core/ports.ts';
+import { recordEvent } from '../recorder.ts';
+
+const base = { callId: z.string().min(1).max(64), seq: z.number().int().positive(), at: z.iso.datetime({ offset: true }) };
+const stats = { rtpPackets: z.number(), rtpLost: z.number(), jitterMs: z.number(), bytesOut: z.number() };
+
+/** The wire form of `StateEvent` (functions/core/call-types.ts); `parseStateEvent`'s return type keeps them in step. */
+const stateEventSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.enum(['dialing', 'ringing', 'answered', 'streaming']), ...base }),
+  z.object({
+    type: z.literal('ended'),
+    by: z.enum(['local', 'remote', 'limit']),
+    reason: z.string(),
+    sipCode: z.number().int().optional(),
+    durationSeconds: z.number(),
+    ...base,
+  }),
+  z.object({
+    type: z.literal('failed'),
+    reason: z.enum(['sip', 'auth', 'timeout', 'rtmp', 'ffmpeg', 'crashed', 'internal']),
+    message: z.string(),
+    sipCode: z.number().int().optional(),
+    ...base,
+  }),
+  z.object({ type: z.literal('stats'), ...stats, ...base }),
+]);
+
+export class MalformedStateEventError extends Error {
+  override readonly name = 'MalformedStateEventError';
+  constructor(
+    message: string,
+    readonly eventId: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface RecorderHandlerDeps {
+  store: CallStore;
+  logger: Logger;
+}
+
+export function createRecorderHandler({ store, logger }: RecorderHandlerDeps) {
+  return async (event: EventBridgeEvent<string, unknown>): Promise<void> => {
+    const stateEvent = parseStateEvent(event);
+    const result = await recordEvent(store, stateEvent);
+    const fields = { callId: stateEvent.callId, type: stateEvent.type, seq: stateEvent.seq, eventId: event.id };
+    if (result.applied) logger.info('state event recorded', { ...fields, state: result.record?.state });
+    else logger.info('state event ignored', { ...fields, why: result.ignored });
+  };
+}
+
+function parseStateEvent(event: EventBridgeEvent<string, unknown>): StateEvent {
+  const parsed = stateEventSchema.safeParse(event.detail);
+  if (!parsed.success) throw new MalformedStateEventError(`event ${event.id} is not a state event: ${parsed.error.message}`, event.id);
+  return parsed.data;
+}

@@ -1,0 +1,97 @@
+/**
+ * The reconciler Lambda's logic. ECS reports every task that stops ("ECS Task State Change", lastStatus
+ * STOPPED); a task that stopped while its call is not final died without saying how the call ended (killed,
+ * out of memory, image pull failure, a crash before the first event). Such a call is marked `failed` with the
+ * stop reason, or `ended` when a hang-up had been requested (a StopTask that hit the task before it reported).
+ *
+ * A task that exits normally has handed its final event to EventBridge before exiting, but that event and
+ * this one travel through different rules in no set order. When the container exited 0 we therefore give the
+ * final event a few seconds to land before judging.
+ */
+import type { EventBridgeEvent } from 'aws-lambda';
+import { isFinal } from '../core/call-state.ts';
+import type { StateEvent } from '../core/call-types.ts';
+import type { CallRecord, CallStore, Logger } from '../core/ports.ts';
+import { recordEvent } from '../recorder.ts';
+
+/** The fields of the ECS event detail that we read. */
+export interface EcsTaskStateChange {
+  taskArn: string;
+  clusterArn?: string;
+  lastStatus: string;
+  startedBy?: string;
+  stoppedReason?: string;
+  stopCode?: string;
+  stoppedAt?: string;
+  containers?: { name?: string; exitCode?: number; reason?: string }[];
+}
+
+export interface ReconcilerDeps {
+  store: CallStore;
+  logger: Logger;
+  /** How long to wait for the final event of a task that exited 0. */
+  finalEventGraceMs: number;
+  sleep?: (ms: number) => Promise<void>;
+  now?: () => Date;
+}
+
+export type ReconcileOutcome = 'not-stopped' | 'not-ours' | 'unknown-call' | 'already-final' | 'other-task' | 'marked-failed' | 'marked-ended';
+
+export function createReconcilerHandler(deps: ReconcilerDeps) {
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const now = deps.now ?? (() => new Date());
+  return async (event: EventBridgeEvent<'ECS Task State Change', EcsTaskStateChange>): Promise<ReconcileOutcome> => {
+    const task = event.detail;
+    if (task.lastStatus !== 'STOPPED') return 'not-stopped';
+    // RunTask sets startedBy to the callId (functions/adapters/ecs-task-launcher.ts).
+    const callId = task.startedBy;
+    if (!callId) return 'not-ours';
+    const log = (outcome: ReconcileOutcome, fields: Record<string, unknown> = {}) => {
+      deps.logger.info('stopped task reconciled', { callId, taskArn: task.taskArn, outcome, ...fields });
+      return outcome;
+    };
+
+    let record = await deps.store.get(callId);
+    if (!record) return log('unknown-call');
+    if (record.taskRef && record.taskRef !== task.taskArn) return log('other-task', { recordTaskRef: record.taskRef });
+    if (isFinal(record.state)) return log('already-final');
+    const exitCodes = (task.containers ?? []).map((c) => c.exitCode);
+    if (deps.finalEventGraceMs > 0 && exitCodes.length > 0 && exitCodes.every((code) => code === 0)) {
+      await sleep(deps.finalEventGraceMs);
+      record = await deps.store.get(callId);
+      if (!record) return log('unknown-call');
+      if (isFinal(record.state)) return log('already-final', { afterGrace: true });
+    }
+
+    const at = task.stoppedAt ?? now().toISOString();
+    const message = stopMessage(task);
+    if (record.desired === 'ended') {
+      await recordEvent(deps.store, hungUpEvent(record, at, message));
+      return log('marked-ended', { stopReason: message });
+    }
+    await recordEvent(deps.store, { type: 'task-crashed', callId, at, message });
+    return log('marked-failed', { stopReason: message });
+  };
+}
+
+/** "Essential container in task exited (exit code 137, OutOfMemoryError: ...)" and the like. */
+export function stopMessage(task: EcsTaskStateChange): string {
+  const container = task.containers?.find((c) => c.exitCode !== undefined || c.reason) ?? task.containers?.[0];
+  const details = [
+    task.stopCode,
+    container?.exitCode === undefined ? undefined : `exit code ${container.exitCode}`,
+    container?.reason,
+  ].filter(Boolean);
+  return `media task stopped without a final state: ${task.stoppedReason ?? 'no reason given'}${details.length ? ` (${details.join(', ')})` : ''}`;
+}
+
+/**
+ * The hang-up the client asked for did happen, only the task could not say so (stopped before its first event,
+ * or while hanging up). A final event applies whatever its seq (call-state.ts rule 2); lastSeq + 1 keeps it
+ * after everything the task did report.
+ */
+function hungUpEvent(record: CallRecord, at: string, message: string): StateEvent {
+  const answeredAt = record.stateTimes.answered ?? record.stateTimes.streaming;
+  const durationSeconds = answeredAt ? Math.max(0, Math.round((Date.parse(at) - Date.parse(answeredAt)) / 1000)) : 0;
+  return { type: 'ended', by: 'local', reason: `hang-up; ${message}`, durationSeconds, callId: record.callId, seq: record.lastSeq + 1, at };
+}

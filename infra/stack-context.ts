@@ -1,0 +1,50 @@
+import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { GatewayStackProps } from './gateway-stack.ts';
+
+export class StackContextError extends Error {
+  override readonly name = 'StackContextError';
+}
+
+/** The values CloudWatch Logs accepts for a retention period. */
+const RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+
+/** Fargate's valid sizes for the small end (CPU units → MiB of memory). */
+const FARGATE_MEMORY: Record<number, number[]> = {
+  256: [512, 1024, 2048],
+  512: [1024, 2048, 3072, 4096],
+  1024: [2048, 3072, 4096, 5120, 6144, 7168, 8192],
+  2048: Array.from({ length: 13 }, (_, i) => 4096 + i * 1024),
+};
+
+/** Reads `-c key=value` context (strings on the command line, numbers in cdk.json) and fails naming the key. */
+export function readStackContext(get: (key: string) => unknown): Omit<GatewayStackProps, 'env'> {
+  const number = (key: string): number | undefined => {
+    const raw = get(key);
+    if (raw === undefined) return undefined;
+    const value = Number(raw);
+    if (!Number.isInteger(value)) throw new StackContextError(`context ${key} must be a whole number, not ${JSON.stringify(raw)}`);
+    return value;
+  };
+  const taskCpu = number('taskCpu') ?? 256;
+  const taskMemoryMiB = number('taskMemoryMiB') ?? 512;
+  if (!FARGATE_MEMORY[taskCpu]?.includes(taskMemoryMiB)) {
+    throw new StackContextError(`taskCpu=${taskCpu} with taskMemoryMiB=${taskMemoryMiB} is not a Fargate size (see FARGATE_MEMORY in infra/stack-context.ts)`);
+  }
+  const architecture = get('taskArchitecture') ?? 'ARM64';
+  if (architecture !== 'ARM64' && architecture !== 'X86_64') throw new StackContextError('context taskArchitecture must be ARM64 or X86_64');
+  const from = number('mediaPortFrom') ?? 32768;
+  const to = number('mediaPortTo') ?? 60999;
+  if (!(from >= 1024 && from <= to && to <= 65535)) throw new StackContextError('context mediaPortFrom..mediaPortTo must be a range within 1024–65535');
+  const peerCidr = String(get('peerCidr') ?? '0.0.0.0/0');
+  if (!/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(peerCidr)) throw new StackContextError('context peerCidr must be an IPv4 CIDR');
+  const logRetentionDays = number('logRetentionDays') ?? 30;
+  if (!RETENTION_DAYS.includes(logRetentionDays)) throw new StackContextError(`context logRetentionDays must be one of ${RETENTION_DAYS.join(', ')}`);
+  return {
+    taskCpu,
+    taskMemoryMiB,
+    taskArchitecture: architecture,
+    mediaPorts: { from, to },
+    peerCidr,
+    logRetention: logRetentionDays as RetentionDays,
+  };
+}

@@ -1,0 +1,58 @@
+/**
+ * What the media task does differently on AWS, composed in one place for main.ts: the spec comes from DynamoDB by
+ * CALL_ID (password decrypted with KMS), events go to EventBridge, the public address is discovered from ECS
+ * metadata + EC2, and a watcher polls the call's item for hang-up and DTMF. Each part is used only when its
+ * variables are set, so local mode creates no AWS client at all.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { DynamoDbCallStore } from '../../functions/adapters/dynamodb-call-store.ts';
+import { DynamoDbCommandMailbox } from '../../functions/adapters/dynamodb-command-mailbox.ts';
+import { EventBridgePublisher } from '../../functions/adapters/eventbridge-publisher.ts';
+import { KmsSecretCipher } from '../../functions/adapters/kms-secret-cipher.ts';
+import { EncryptingCallStore } from '../../functions/aws/secret-cipher.ts';
+import type { CallSpec } from '../../functions/core/call-types.ts';
+import type { TaskConfig } from '../config.ts';
+import type { EventSink } from '../events/event-reporter.ts';
+import { eventBridgeEventSink } from '../events/eventbridge-event-sink.ts';
+import type { Logger } from '../log.ts';
+import { discoverPublicAddress } from './public-address.ts';
+import { RecordWatcher, type WatchedCall } from './record-watcher.ts';
+import { loadStoredSpec } from './stored-spec.ts';
+
+export interface AwsMode {
+  spec?: CallSpec;
+  sink?: EventSink;
+  publicAddress?: string;
+  /** Starts watching the call's item; returns the function that stops it. */
+  watch?: (call: WatchedCall) => () => void;
+}
+
+/** Undefined when no AWS variable is set (local mode). */
+export async function prepareAwsMode(config: TaskConfig, logger: Logger): Promise<AwsMode | undefined> {
+  if (!config.stored && config.eventSink !== 'eventbridge' && !config.ecsMetadataUri) return undefined;
+  const mode: AwsMode = {};
+  if (config.eventSink === 'eventbridge' && config.eventBusName) {
+    mode.sink = eventBridgeEventSink(new EventBridgePublisher({ client: new EventBridgeClient({}), eventBusName: config.eventBusName }));
+  }
+  if (config.ecsMetadataUri) {
+    const { privateAddress, publicAddress } = await discoverPublicAddress({ metadataUri: config.ecsMetadataUri, ec2: new EC2Client({}) });
+    logger.info('public address discovered', { privateAddress, publicAddress });
+    mode.publicAddress = publicAddress;
+  }
+  if (config.stored) {
+    const { callId, tableName, kmsKeyId } = config.stored;
+    const client = new DynamoDBClient({});
+    const store = new EncryptingCallStore(new DynamoDbCallStore({ client, tableName }), new KmsSecretCipher({ kms: new KMSClient({}), keyId: kmsKeyId }));
+    mode.spec = await loadStoredSpec(store, callId);
+    const mailbox = new DynamoDbCommandMailbox({ client, tableName });
+    mode.watch = (call) => {
+      const watcher = new RecordWatcher({ callId, store, mailbox, call, logger });
+      watcher.start();
+      return () => watcher.stop();
+    };
+  }
+  return mode;
+}

@@ -1,0 +1,116 @@
+/**
+ * The media task's AWS mode as main.ts composes it: configuration from the environment ECS gives the container,
+ * the spec from DynamoDB (dynalite) by CALL_ID with the password decrypted, the public address from a task
+ * metadata endpoint (a local HTTP server serving the v4 fixture) and EC2, events to EventBridge, and the watcher.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { DescribeNetworkInterfacesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoDbCallStore } from '../../functions/adapters/dynamodb-call-store.ts';
+import { KmsSecretCipher } from '../../functions/adapters/kms-secret-cipher.ts';
+import { readApiConfig, readReconcilerConfig } from '../../functions/aws/aws-config.ts';
+import { EncryptingCallStore } from '../../functions/aws/secret-cipher.ts';
+import { newCallRecord } from '../../functions/core/call-record.ts';
+import type { CallSpec, TaskCommand } from '../../functions/core/call-types.ts';
+import { recordEvent } from '../../functions/recorder.ts';
+import { prepareAwsMode } from '../../media-task/aws/aws-mode.ts';
+import { readTaskConfig, TASK_ENV } from '../../media-task/config.ts';
+import { silentLogger } from '../../media-task/log.ts';
+import { startDynalite, type DynamoDbServer } from '../support/dynamodb.ts';
+import { fakeKms, KEY_ARN } from './kms-fake.ts';
+
+const spec: CallSpec = {
+  callId: 'task-1',
+  callee: '10001',
+  rtmpUrl: 'rtmp://203.0.113.10/live',
+  rtmpStream: 'task-1',
+  hasAudio: true,
+  hasVideo: false,
+  maxDurationSeconds: 600,
+  rtpTimeoutSeconds: 30,
+  connection: { sipLogin: '10000', sipPassword: 'task-secret', sipAuthenticationName: '10000', sipDomain: 'sip.example.net', sipPort: 5060, sipRegisterRequired: false, transport: 'udp' },
+};
+
+describe('media task configuration', () => {
+  it('reads AWS mode from CALL_ID, TABLE_NAME and KMS_KEY_ID, and names what is missing', () => {
+    const env = { [TASK_ENV.callId]: 'c1', [TASK_ENV.tableName]: 't', [TASK_ENV.kmsKeyId]: 'k', [TASK_ENV.eventSink]: 'eventbridge', [TASK_ENV.eventBusName]: 'bus' };
+    expect(readTaskConfig(env)).toMatchObject({ stored: { callId: 'c1', tableName: 't', kmsKeyId: 'k' }, eventSink: 'eventbridge', eventBusName: 'bus', rawSpec: undefined });
+    expect(() => readTaskConfig({ ...env, [TASK_ENV.kmsKeyId]: '' })).toThrow(/KMS_KEY_ID is required/);
+    expect(() => readTaskConfig({ ...env, [TASK_ENV.tableName]: '' })).toThrow(/TABLE_NAME is required/);
+    expect(() => readTaskConfig({ ...env, [TASK_ENV.eventBusName]: '' })).toThrow(/EVENT_BUS_NAME is required/);
+    expect(() => readTaskConfig({ [TASK_ENV.eventSink]: 'sqs', [TASK_ENV.callSpec]: '{}' })).toThrow(/"stdout" or "eventbridge"/);
+  });
+
+  it('discovers the public address only on ECS and only when PUBLIC_ADDRESS is not given', () => {
+    const base = { [TASK_ENV.callSpec]: '{}', [TASK_ENV.ecsMetadataUri]: 'http://169.254.170.2/v4/x' };
+    expect(readTaskConfig(base).ecsMetadataUri).toBe('http://169.254.170.2/v4/x');
+    expect(readTaskConfig({ ...base, [TASK_ENV.publicAddress]: '198.51.100.1' }).ecsMetadataUri).toBeUndefined();
+    expect(readTaskConfig({ [TASK_ENV.callSpec]: '{}' })).toMatchObject({ eventSink: 'stdout', rawSpec: {} });
+  });
+
+  it('Lambda configuration fails fast naming the variable', () => {
+    expect(() => readApiConfig({ TABLE_NAME: 't' })).toThrow('environment variable KMS_KEY_ID is required');
+    expect(() => readReconcilerConfig({ TABLE_NAME: 't', FINAL_EVENT_GRACE_SECONDS: '600' })).toThrow(/0–60/);
+  });
+});
+
+describe('prepareAwsMode', () => {
+  let server: DynamoDbServer;
+  let metadata: Server;
+  const saved = { ...process.env };
+  const ec2 = mockClient(EC2Client);
+  const eventBridge = mockClient(EventBridgeClient);
+  fakeKms();
+
+  beforeAll(async () => {
+    server = await startDynalite();
+    const inner = new DynamoDbCallStore({ client: server.client(), tableName: 'calls' });
+    await inner.ensureTable();
+    const { record, secret } = newCallRecord(spec, '2026-11-23T18:00:00.000Z');
+    await new EncryptingCallStore(inner, new KmsSecretCipher({ kms: new KMSClient({ region: 'eu-west-1' }), keyId: KEY_ARN })).create(record, secret);
+    const body = readFileSync(new URL('../fixtures/aws/task-metadata-v4.json', import.meta.url));
+    metadata = createServer((request, response) => response.writeHead(request.url?.endsWith('/task') ? 200 : 404).end(body));
+    await new Promise<void>((resolve) => metadata.listen(0, '127.0.0.1', resolve));
+    Object.assign(process.env, { AWS_REGION: 'eu-west-1', AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_ENDPOINT_URL_DYNAMODB: server.endpoint });
+    ec2.on(DescribeNetworkInterfacesCommand).resolves({ NetworkInterfaces: [{ Association: { PublicIp: '198.51.100.77' } }] });
+    eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e' }] });
+  });
+  afterAll(async () => {
+    process.env = saved;
+    metadata.close();
+    await server.close();
+  });
+
+  it('loads the spec by callId, discovers the public IP, publishes to the bus and watches the record', async () => {
+    const config = readTaskConfig({
+      [TASK_ENV.callId]: 'task-1',
+      [TASK_ENV.tableName]: 'calls',
+      [TASK_ENV.kmsKeyId]: KEY_ARN,
+      [TASK_ENV.eventSink]: 'eventbridge',
+      [TASK_ENV.eventBusName]: 'gw-calls',
+      [TASK_ENV.ecsMetadataUri]: `http://127.0.0.1:${(metadata.address() as AddressInfo).port}/v4/abc`,
+    });
+    const mode = (await prepareAwsMode(config, silentLogger))!;
+    expect(mode.spec).toEqual(spec);
+    expect(mode.publicAddress).toBe('198.51.100.77');
+
+    await mode.sink!({ type: 'dialing', callId: 'task-1', seq: 1, at: '2026-11-23T18:00:01.000Z' });
+    expect(eventBridge.commandCalls(PutEventsCommand)[0]!.args[0].input.Entries![0]).toMatchObject({ EventBusName: 'gw-calls' });
+
+    const seen: (TaskCommand | 'hangup')[] = [];
+    const stop = mode.watch!({ hangup: () => void seen.push('hangup'), command: (c) => void seen.push(c) });
+    const store = new DynamoDbCallStore({ client: server.client(), tableName: 'calls' });
+    await recordEvent(store, { type: 'hangup-requested', callId: 'task-1', at: '2026-11-23T18:00:02.000Z' });
+    await expect.poll(() => seen, { timeout: 5_000, interval: 100 }).toEqual(['hangup']);
+    stop();
+  });
+
+  it('is off in local mode: no AWS variable, no AWS client', async () => {
+    expect(await prepareAwsMode(readTaskConfig({ [TASK_ENV.callSpec]: '{}' }), silentLogger)).toBeUndefined();
+  });
+});

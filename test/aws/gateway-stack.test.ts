@@ -1,0 +1,210 @@
+/**
+ * The synthesized CloudFormation template (infra/): assertions on stacks built in-process, and one `cdk synth`
+ * through the CLI and cdk.json as CI and users run it — offline, with local esbuild bundling and no Docker (the
+ * media task image is only staged at synth, never built).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import { App } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoDbCallStore, LIVE_INDEX } from '../../functions/adapters/dynamodb-call-store.ts';
+import { STATE_EVENT_DETAIL_TYPE, STATE_EVENT_SOURCE } from '../../functions/adapters/eventbridge-publisher.ts';
+import { LAMBDA_ENV } from '../../functions/aws/aws-config.ts';
+import { GatewayStack, type GatewayStackProps } from '../../infra/gateway-stack.ts';
+import { readStackContext } from '../../infra/stack-context.ts';
+import { TASK_ENV } from '../../media-task/config.ts';
+
+type Resources = Record<string, { Type: string; Properties: Record<string, unknown> }>;
+
+function synth(props: GatewayStackProps = {}) {
+  // The CLI synth below bundles for real; these skip bundling for speed.
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const stack = new GatewayStack(app, 'Gw', props);
+  const template = Template.fromStack(stack);
+  return { template, resources: template.toJSON().Resources as Resources };
+}
+
+/** Policy statements of the role whose logical id starts with `rolePrefix`. */
+function statementsOf(resources: Resources, rolePrefix: string): { Action: string | string[]; Resource: unknown; Condition?: unknown }[] {
+  return Object.values(resources)
+    .filter((r) => r.Type === 'AWS::IAM::Policy')
+    .filter((r) => (r.Properties.Roles as { Ref: string }[]).some((role) => role.Ref.startsWith(rolePrefix)))
+    .flatMap((r) => (r.Properties.PolicyDocument as { Statement: never[] }).Statement);
+}
+const actionsOf = (statements: { Action: string | string[] }[]) => statements.flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action])).sort();
+
+let main: ReturnType<typeof synth>;
+beforeAll(() => {
+  main = synth();
+});
+
+describe('GatewayStack template', () => {
+  it('has the call table as DynamoDbCallStore.ensureTable creates it locally, plus PITR, on-demand and TTL', async () => {
+    const client = new DynamoDBClient({ region: 'eu-west-1' });
+    const dynamodb = mockClient(client);
+    dynamodb.on(CreateTableCommand).resolves({});
+    dynamodb.on(DescribeTableCommand).resolves({ Table: { TableStatus: 'ACTIVE', GlobalSecondaryIndexes: [] } });
+    dynamodb.on(UpdateTimeToLiveCommand).resolves({});
+    await new DynamoDbCallStore({ client, tableName: 't' }).ensureTable();
+    const created = dynamodb.commandCalls(CreateTableCommand)[0]!.args[0].input;
+    const localIndex = created.GlobalSecondaryIndexes![0]!;
+
+    main.template.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: created.KeySchema,
+      BillingMode: 'PAY_PER_REQUEST',
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: LIVE_INDEX,
+          KeySchema: localIndex.KeySchema,
+          Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: Match.arrayWith([...localIndex.Projection!.NonKeyAttributes!]) },
+        },
+      ],
+    });
+    const table = Object.values(main.resources).find((r) => r.Type === 'AWS::DynamoDB::Table')!;
+    const projected = ((table.Properties.GlobalSecondaryIndexes as { Projection: { NonKeyAttributes: string[] } }[])[0]!).Projection.NonKeyAttributes;
+    expect([...projected].sort()).toEqual([...localIndex.Projection!.NonKeyAttributes!].sort());
+    expect(projected).not.toContain('secret');
+  });
+
+  it('runs the media task on Fargate ARM64 at 0.25 vCPU / 0.5 GB, with no secret in its definition', () => {
+    main.template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      Cpu: '256',
+      Memory: '512',
+      NetworkMode: 'awsvpc',
+      RequiresCompatibilities: ['FARGATE'],
+      RuntimePlatform: { CpuArchitecture: 'ARM64', OperatingSystemFamily: 'LINUX' },
+    });
+    const taskDefinition = Object.values(main.resources).find((r) => r.Type === 'AWS::ECS::TaskDefinition')!;
+    const [container] = taskDefinition.Properties.ContainerDefinitions as { Environment: { Name: string }[]; Secrets?: unknown; StopTimeout: number }[];
+    expect(container!.Environment.map((e) => e.Name).sort()).toEqual(
+      [TASK_ENV.bindAddress, TASK_ENV.eventSink, TASK_ENV.tableName, TASK_ENV.eventBusName, TASK_ENV.kmsKeyId].sort(),
+    );
+    expect(container!.Secrets).toBeUndefined();
+    expect(JSON.stringify(taskDefinition)).not.toMatch(/password/i);
+    expect(JSON.stringify(main.template.toJSON())).not.toMatch(/sipPassword/);
+    expect(container!.StopTimeout).toBe(30);
+  });
+
+  it('sizes and architecture come from context', () => {
+    const props = readStackContext((key) => ({ taskCpu: '512', taskMemoryMiB: '1024', taskArchitecture: 'X86_64' })[key]);
+    synth(props).template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      Cpu: '512',
+      Memory: '1024',
+      RuntimePlatform: { CpuArchitecture: 'X86_64' },
+    });
+    expect(() => readStackContext((key) => ({ taskCpu: '256', taskMemoryMiB: '4096' })[key])).toThrow(/not a Fargate size/);
+    expect(() => readStackContext((key) => ({ taskArchitecture: 'arm' })[key])).toThrow(/ARM64 or X86_64/);
+    expect(() => readStackContext((key) => ({ logRetentionDays: '31' })[key])).toThrow(/logRetentionDays/);
+  });
+
+  it('lets SIP and RTP in on the task ports, from the configured peers only', () => {
+    main.template.hasResourceProperties('AWS::EC2::SecurityGroup', {
+      SecurityGroupIngress: Match.arrayWith([
+        Match.objectLike({ IpProtocol: 'udp', FromPort: 32768, ToPort: 60999, CidrIp: '0.0.0.0/0' }),
+        Match.objectLike({ IpProtocol: 'tcp', FromPort: 32768, ToPort: 60999, CidrIp: '0.0.0.0/0' }),
+      ]),
+    });
+    synth({ peerCidr: '203.0.113.0/24', mediaPorts: { from: 40000, to: 40999 } }).template.hasResourceProperties('AWS::EC2::SecurityGroup', {
+      SecurityGroupIngress: Match.arrayWith([Match.objectLike({ IpProtocol: 'udp', FromPort: 40000, ToPort: 40999, CidrIp: '203.0.113.0/24' })]),
+    });
+    // Public subnets only: no NAT gateway to pay for.
+    main.template.resourceCountIs('AWS::EC2::NatGateway', 0);
+  });
+
+  it('routes state events to the recorder and stopped tasks to the reconciler, each with a DLQ', () => {
+    main.template.resourceCountIs('AWS::Events::EventBus', 1);
+    main.template.resourceCountIs('AWS::SQS::Queue', 2);
+    main.template.hasResourceProperties('AWS::Events::Rule', {
+      EventBusName: Match.anyValue(),
+      EventPattern: { source: [STATE_EVENT_SOURCE], 'detail-type': [STATE_EVENT_DETAIL_TYPE] },
+      Targets: [Match.objectLike({ DeadLetterConfig: { Arn: Match.anyValue() }, RetryPolicy: Match.anyValue() })],
+    });
+    main.template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.ecs'],
+        'detail-type': ['ECS Task State Change'],
+        detail: { clusterArn: [Match.anyValue()], lastStatus: ['STOPPED'] },
+      },
+      Targets: [Match.objectLike({ DeadLetterConfig: { Arn: Match.anyValue() } })],
+    });
+    // Failed asynchronous invocations (after Lambda's own retries) land in the DLQ too.
+    const withDlq = Object.values(main.resources).filter((r) => r.Type === 'AWS::Lambda::Function' && r.Properties.DeadLetterConfig);
+    expect(withDlq).toHaveLength(2);
+  });
+
+  it('builds three arm64 Node Lambdas with log retention, the API behind an HTTP API with throttling', () => {
+    main.template.resourcePropertiesCountIs('AWS::Lambda::Function', { Runtime: 'nodejs22.x', Architectures: ['arm64'], Handler: 'index.handler' }, 3);
+    main.template.resourcePropertiesCountIs('AWS::Logs::LogGroup', { RetentionInDays: 30 }, 4);
+    main.template.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'HTTP' });
+    main.template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: '$default' });
+    main.template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      StageName: '$default',
+      AutoDeploy: true,
+      DefaultRouteSettings: { ThrottlingRateLimit: 10, ThrottlingBurstLimit: 20 },
+    });
+    main.template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ [LAMBDA_ENV.apiKeySecretArn]: Match.anyValue(), [LAMBDA_ENV.subnetIds]: Match.anyValue() }) },
+    });
+    for (const output of ['ApiUrl', 'ApiKeySecretArn', 'TableName', 'EventBusName']) main.template.hasOutput(output, {});
+  });
+
+  it('grants each role only what its code calls', () => {
+    const api = statementsOf(main.resources, 'ApiFunctionServiceRole');
+    expect(actionsOf(api)).toEqual(
+      [
+        'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:Scan', 'dynamodb:UpdateItem',
+        'ecs:RunTask', 'ecs:StopTask', 'ecs:TagResource', 'iam:PassRole', 'kms:Decrypt', 'kms:Encrypt', 'secretsmanager:GetSecretValue',
+      ].sort(),
+    );
+    expect(api.find((s) => s.Action === 'ecs:RunTask')!.Condition).toEqual({ ArnEquals: { 'ecs:cluster': { 'Fn::GetAtt': [expect.stringMatching(/^MediaCluster/), 'Arn'] } } });
+    expect(api.find((s) => s.Action === 'iam:PassRole')!.Condition).toEqual({ StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } });
+
+    const task = statementsOf(main.resources, 'MediaTaskDefinitionTaskRole');
+    expect(actionsOf(task)).toEqual(['dynamodb:GetItem', 'ec2:DescribeNetworkInterfaces', 'events:PutEvents', 'kms:Decrypt']);
+    for (const prefix of ['RecorderFunctionServiceRole', 'ReconcilerFunctionServiceRole']) {
+      const actions = actionsOf(statementsOf(main.resources, prefix));
+      expect(actions).toEqual(expect.arrayContaining(['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'sqs:SendMessage']));
+      expect(actions.filter((a) => /kms|ecs|secretsmanager/.test(a))).toEqual([]);
+    }
+    const everything = Object.values(main.resources).filter((r) => r.Type === 'AWS::IAM::Policy').flatMap((r) => actionsOf((r.Properties.PolicyDocument as { Statement: never[] }).Statement));
+    expect(everything.filter((a) => a.endsWith(':*') || a === '*')).toEqual([]);
+  });
+});
+
+describe('npx cdk synth (cdk.json, offline)', () => {
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  let outdir: string;
+  let result: ReturnType<typeof spawnSync>;
+  beforeAll(() => {
+    outdir = mkdtempSync(join(tmpdir(), 'cdk-synth-'));
+    // No credentials and no Docker: CI has neither. `cli-telemetry: false` in cdk.json keeps it offline.
+    const env = { ...process.env, AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '', AWS_PROFILE: '', PATH: process.env.PATH };
+    result = spawnSync(process.execPath, [join(root, 'node_modules/aws-cdk/bin/cdk'), 'synth', '--quiet', '--no-notices', '-o', outdir], { cwd: root, env, encoding: 'utf8', timeout: 90_000 });
+  }, 100_000);
+  afterAll(() => rmSync(outdir, { recursive: true, force: true }));
+
+  it('succeeds, bundles the three Lambdas with local esbuild and only stages the image build context', () => {
+    expect(result.status, String(result.stderr)).toBe(0);
+    const manifestFile = readdirSync(outdir).find((f) => f.endsWith('.assets.json'))!;
+    const manifest = JSON.parse(readFileSync(join(outdir, manifestFile), 'utf8')) as {
+      files: Record<string, { source: { path: string; packaging: string } }>;
+      dockerImages: Record<string, { source: { directory: string; dockerFile: string; platform?: string } }>;
+    };
+    const bundles = Object.values(manifest.files).filter((f) => f.source.packaging === 'zip');
+    expect(bundles).toHaveLength(3);
+    for (const bundle of bundles) expect(existsSync(join(outdir, bundle.source.path, 'index.mjs'))).toBe(true);
+    const [image] = Object.values(manifest.dockerImages);
+    expect(image!.source).toMatchObject({ dockerFile: 'media-task/Dockerfile', platform: 'linux/arm64' });
+    // .dockerignore keeps the staged context to what the image build reads.
+    expect(readdirSync(join(outdir, image!.source.directory)).sort()).toEqual(['.dockerignore', 'functions', 'media-task', 'package-lock.json', 'package.json']);
+    expect(existsSync(join(outdir, image!.source.directory, 'functions', 'local'))).toBe(false);
+  });
+});
