@@ -37,6 +37,15 @@ export function readStackContext(get: (key: string) => unknown): Omit<GatewaySta
   if (!(from >= 1024 && from <= to && to <= 65535)) throw new StackContextError('context mediaPortFrom..mediaPortTo must be a range within 1024–65535');
   const peerCidr = String(get('peerCidr') ?? '0.0.0.0/0');
   if (!/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(peerCidr)) throw new StackContextError('context peerCidr must be an IPv4 CIDR');
+  const genericTrigger = get('genericTrigger') ?? false;
+  if (genericTrigger !== true && genericTrigger !== false && genericTrigger !== 'true' && genericTrigger !== 'false') {
+    throw new StackContextError('context genericTrigger must be true or false');
+  }
+  const twilioSecretArn = get('twilioSecretArn');
+  // The complete ARN (with Secrets Manager's 6-character suffix): IAM grants on a partial ARN would need a wildcard.
+  if (twilioSecretArn !== undefined && !(typeof twilioSecretArn === 'string' && /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+-[A-Za-z0-9]{6}$/.test(twilioSecretArn))) {
+    throw new StackContextError('context twilioSecretArn must be the complete ARN of a Secrets Manager secret (as create-secret prints it)');
+  }
   const logRetentionDays = number('logRetentionDays') ?? 30;
   if (!RETENTION_DAYS.includes(logRetentionDays)) throw new StackContextError(`context logRetentionDays must be one of ${RETENTION_DAYS.join(', ')}`);
   return {
@@ -46,5 +55,7 @@ export function readStackContext(get: (key: string) => unknown): Omit<GatewaySta
     mediaPorts: { from, to },
     peerCidr,
     logRetention: logRetentionDays as RetentionDays,
+    genericTrigger: genericTrigger === true || genericTrigger === 'true',
+    ...(twilioSecretArn ? { twilioSecretArn } : {}),
   };
 }

@@ -1,11 +1,13 @@
 /**
- * Lambda entry point of the HTTP API: `handle(createApp(...))` with the AWS adapters. The API key is read from
- * Secrets Manager once per cold start (top-level await), so it is in neither the template nor the environment.
+ * Lambda entry point of the HTTP API: `handle(createApp(...))` with the AWS adapters. The API key and the webhook
+ * keys are read from Secrets Manager once per cold start (top-level await), so they are in neither the template nor
+ * the environment. The state changes the API causes go to the recorder for their callbacks (status-callbacks.ts).
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ECSClient } from '@aws-sdk/client-ecs';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { KMSClient } from '@aws-sdk/client-kms';
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { handle } from 'hono/aws-lambda';
 import { DynamoDbCallStore } from '../adapters/dynamodb-call-store.ts';
 import { DynamoDbCommandMailbox } from '../adapters/dynamodb-command-mailbox.ts';
@@ -13,13 +15,19 @@ import { EcsTaskLauncher } from '../adapters/ecs-task-launcher.ts';
 import { KmsSecretCipher } from '../adapters/kms-secret-cipher.ts';
 import { createApp } from '../app/create-app.ts';
 import { createLogger } from '../../media-task/log.ts';
+import { describeWebhookConfig } from '../webhooks/webhook-config.ts';
 import { readApiConfig } from './aws-config.ts';
 import { EncryptingCallStore } from './secret-cipher.ts';
+import { statusCallbackRelay } from './status-callbacks.ts';
+import { loadWebhookConfig, readSecretString } from './webhook-secrets.ts';
 
 const config = readApiConfig();
+const logger = createLogger({ component: 'api' });
 const dynamodb = new DynamoDBClient({});
-const { SecretString: apiKey } = await new SecretsManagerClient({}).send(new GetSecretValueCommand({ SecretId: config.apiKeySecretArn }));
-if (!apiKey) throw new Error(`secret ${config.apiKeySecretArn} has no string value`);
+const secrets = new SecretsManagerClient({});
+const read = (secretId: string) => readSecretString(secrets, secretId);
+const [apiKey, webhooks] = await Promise.all([read(config.apiKeySecretArn), loadWebhookConfig(read, config.webhookSecrets)]);
+logger.info('cold start', { webhooks: describeWebhookConfig(webhooks) });
 
 export const handler = handle(
   createApp({
@@ -37,6 +45,8 @@ export const handler = handle(
       securityGroups: config.securityGroupIds,
     }),
     apiKey,
-    logger: createLogger({ component: 'api' }),
+    logger,
+    webhooks,
+    onStateChange: statusCallbackRelay({ client: new EventBridgeClient({}), eventBusName: config.eventBusName, logger }),
   }),
 );

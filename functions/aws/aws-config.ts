@@ -1,7 +1,9 @@
 /**
  * Environment of the Lambda functions: variable names defined once, used here and by the CDK stack
  * (infra/gateway-stack.ts), and read once per cold start. A missing variable fails the cold start, naming it.
+ * Secrets travel as Secrets Manager ARNs only (functions/aws/webhook-secrets.ts reads them), never as values.
  */
+import { WEBHOOK_ENV } from '../webhooks/webhook-config.ts';
 
 export const LAMBDA_ENV = {
   tableName: 'TABLE_NAME',
@@ -17,6 +19,14 @@ export const LAMBDA_ENV = {
   securityGroupIds: 'SECURITY_GROUP_IDS',
   /** Reconciler: seconds to wait before judging a task that exited 0 without a recorded final state. */
   finalEventGraceSeconds: 'FINAL_EVENT_GRACE_SECONDS',
+  /** API: the bus it hands its own state changes to, for the recorder to deliver (functions/aws/status-callbacks.ts). */
+  eventBusName: 'EVENT_BUS_NAME',
+  /** Generated secret: the key that signs status callbacks (all three Lambdas). */
+  statusSigningKeySecretArn: 'STATUS_CALLBACK_SIGNING_KEY_SECRET_ARN',
+  /** API, optional: generated secret verifying `POST /webhooks/trigger`; absent → the route answers 404. */
+  triggerSigningKeySecretArn: 'TRIGGER_SIGNING_KEY_SECRET_ARN',
+  /** API, optional: the operator's JSON secret holding the `TWILIO_*` values of WEBHOOK_ENV; absent → Twilio off. */
+  twilioSecretArn: 'TWILIO_SECRET_ARN',
 } as const;
 
 export class AwsConfigError extends Error {
@@ -32,15 +42,28 @@ export interface ApiConfig {
   containerName: string;
   subnetIds: string[];
   securityGroupIds: string[];
+  eventBusName: string;
+  webhookSecrets: WebhookSecretIds;
+}
+
+/** Where the webhook keys live; read by `loadWebhookConfig` (functions/aws/webhook-secrets.ts). */
+export interface WebhookSecretIds {
+  statusSigningKey: string;
+  triggerSigningKey?: string;
+  twilio?: string;
+  /** Not a secret: the API's own URL, which Twilio's signature covers (WEBHOOK_ENV.publicBaseUrl). */
+  publicBaseUrl?: string;
 }
 
 export interface RecorderConfig {
   tableName: string;
+  statusSigningKeySecretArn: string;
 }
 
 export interface ReconcilerConfig {
   tableName: string;
   finalEventGraceMs: number;
+  statusSigningKeySecretArn: string;
 }
 
 export function readApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
@@ -53,23 +76,39 @@ export function readApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     containerName: required(env, LAMBDA_ENV.containerName),
     subnetIds: list(env, LAMBDA_ENV.subnetIds),
     securityGroupIds: list(env, LAMBDA_ENV.securityGroupIds),
+    eventBusName: required(env, LAMBDA_ENV.eventBusName),
+    webhookSecrets: {
+      statusSigningKey: required(env, LAMBDA_ENV.statusSigningKeySecretArn),
+      ...optional(env, 'triggerSigningKey', LAMBDA_ENV.triggerSigningKeySecretArn),
+      ...optional(env, 'twilio', LAMBDA_ENV.twilioSecretArn),
+      ...optional(env, 'publicBaseUrl', WEBHOOK_ENV.publicBaseUrl),
+    },
   };
 }
 
 export function readRecorderConfig(env: NodeJS.ProcessEnv = process.env): RecorderConfig {
-  return { tableName: required(env, LAMBDA_ENV.tableName) };
+  return { tableName: required(env, LAMBDA_ENV.tableName), statusSigningKeySecretArn: required(env, LAMBDA_ENV.statusSigningKeySecretArn) };
 }
 
 export function readReconcilerConfig(env: NodeJS.ProcessEnv = process.env): ReconcilerConfig {
   const grace = Number(env[LAMBDA_ENV.finalEventGraceSeconds] ?? 5);
   if (!(grace >= 0 && grace <= 60)) throw new AwsConfigError(`${LAMBDA_ENV.finalEventGraceSeconds} must be 0–60 seconds`);
-  return { tableName: required(env, LAMBDA_ENV.tableName), finalEventGraceMs: grace * 1000 };
+  return {
+    tableName: required(env, LAMBDA_ENV.tableName),
+    finalEventGraceMs: grace * 1000,
+    statusSigningKeySecretArn: required(env, LAMBDA_ENV.statusSigningKeySecretArn),
+  };
 }
 
 function required(env: NodeJS.ProcessEnv, name: string): string {
   const value = env[name];
   if (!value) throw new AwsConfigError(`environment variable ${name} is required`);
   return value;
+}
+
+function optional<K extends string>(env: NodeJS.ProcessEnv, key: K, name: string): { [P in K]?: string } {
+  const value = env[name];
+  return (value ? { [key]: value } : {}) as { [P in K]?: string };
 }
 
 function list(env: NodeJS.ProcessEnv, name: string): string[] {

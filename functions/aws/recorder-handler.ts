@@ -1,12 +1,17 @@
-/** Lambda entry point: state events from the gateway's EventBridge bus → the call records. */
+/** Lambda entry point: state events from the gateway's EventBridge bus → the call records, then status callbacks. */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DynamoDbCallStore } from '../adapters/dynamodb-call-store.ts';
 import { createLogger } from '../../media-task/log.ts';
 import { readRecorderConfig } from './aws-config.ts';
 import { createRecorderHandler } from './state-event-intake.ts';
+import { readSecretString } from './webhook-secrets.ts';
 
 const config = readRecorderConfig();
+// Once per cold start (top-level await), so the key is in neither the template nor the environment.
+const statusSigningKey = await readSecretString(new SecretsManagerClient({}), config.statusSigningKeySecretArn);
 export const handler = createRecorderHandler({
   store: new DynamoDbCallStore({ client: new DynamoDBClient({}), tableName: config.tableName }),
   logger: createLogger({ component: 'recorder' }),
+  statusSigningKey,
 });

@@ -1,14 +1,18 @@
 /**
  * The recorder Lambda's logic: an EventBridge event from a media task → `recordEvent`, the same recorder local
- * mode feeds from task stdout. Delivery is at-least-once and unordered; `recordEvent` is idempotent and orders by
- * `seq`. A malformed event throws, so Lambda's retries and then the DLQ keep it for inspection instead of
- * dropping it silently.
+ * mode feeds from task stdout, then the status callbacks of the changes it made. Delivery is at-least-once and
+ * unordered; `recordEvent` is idempotent and orders by `seq`, and a redelivered event changes nothing, so its
+ * callbacks are not sent twice. A malformed event throws, so Lambda's retries and then the DLQ keep it for
+ * inspection instead of dropping it silently. The API's hand-offs (functions/aws/status-callbacks.ts) arrive here
+ * too: they are delivered as they are.
  */
 import type { EventBridgeEvent } from 'aws-lambda';
 import { z } from 'zod';
 import type { StateEvent } from '../core/call-types.ts';
 import type { CallStore, Logger } from '../core/ports.ts';
 import { recordEvent } from '../recorder.ts';
+import { notifyStateChange } from '../webhooks/status-notifier.ts';
+import { deliverStatusCallbacks, isRelayedChange, parseRelayedChange } from './status-callbacks.ts';
 
 const base = { callId: z.string().min(1).max(64), seq: z.number().int().positive(), at: z.iso.datetime({ offset: true }) };
 const stats = { rtpPackets: z.number(), rtpLost: z.number(), jitterMs: z.number(), bytesOut: z.number() };
@@ -47,15 +51,24 @@ export class MalformedStateEventError extends Error {
 export interface RecorderHandlerDeps {
   store: CallStore;
   logger: Logger;
+  statusSigningKey: string;
 }
 
-export function createRecorderHandler({ store, logger }: RecorderHandlerDeps) {
+export function createRecorderHandler({ store, logger, statusSigningKey }: RecorderHandlerDeps) {
+  const notifyDeps = { store, logger, signingKey: statusSigningKey };
   return async (event: EventBridgeEvent<string, unknown>): Promise<void> => {
+    if (isRelayedChange(event)) {
+      const relayed = parseRelayedChange(event);
+      if ('problem' in relayed) throw new MalformedStateEventError(`event ${event.id} is not a status callback hand-off: ${relayed.problem}`, event.id);
+      await notifyStateChange(relayed.record, relayed.change, notifyDeps);
+      return;
+    }
     const stateEvent = parseStateEvent(event);
     const result = await recordEvent(store, stateEvent);
     const fields = { callId: stateEvent.callId, type: stateEvent.type, seq: stateEvent.seq, eventId: event.id };
     if (result.applied) logger.info('state event recorded', { ...fields, state: result.record?.state });
     else logger.info('state event ignored', { ...fields, why: result.ignored });
+    await deliverStatusCallbacks(result, notifyDeps);
   };
 }
 

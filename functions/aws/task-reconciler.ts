@@ -13,6 +13,7 @@ import { isFinal } from '../core/call-state.ts';
 import type { StateEvent } from '../core/call-types.ts';
 import type { CallRecord, CallStore, Logger } from '../core/ports.ts';
 import { recordEvent } from '../recorder.ts';
+import { deliverStatusCallbacks } from './status-callbacks.ts';
 
 /** The fields of the ECS event detail that we read. */
 export interface EcsTaskStateChange {
@@ -31,6 +32,8 @@ export interface ReconcilerDeps {
   logger: Logger;
   /** How long to wait for the final event of a task that exited 0. */
   finalEventGraceMs: number;
+  /** Signs the callbacks of the `failed`/`ended` this records, as the recorder does for the task's own events. */
+  statusSigningKey: string;
   sleep?: (ms: number) => Promise<void>;
   now?: () => Date;
 }
@@ -40,6 +43,7 @@ export type ReconcileOutcome = 'not-stopped' | 'not-ours' | 'unknown-call' | 'al
 export function createReconcilerHandler(deps: ReconcilerDeps) {
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const now = deps.now ?? (() => new Date());
+  const notifyDeps = { store: deps.store, logger: deps.logger, signingKey: deps.statusSigningKey };
   return async (event: EventBridgeEvent<'ECS Task State Change', EcsTaskStateChange>): Promise<ReconcileOutcome> => {
     const task = event.detail;
     if (task.lastStatus !== 'STOPPED') return 'not-stopped';
@@ -66,10 +70,10 @@ export function createReconcilerHandler(deps: ReconcilerDeps) {
     const at = task.stoppedAt ?? now().toISOString();
     const message = stopMessage(task);
     if (record.desired === 'ended') {
-      await recordEvent(deps.store, hungUpEvent(record, at, message));
+      await deliverStatusCallbacks(await recordEvent(deps.store, hungUpEvent(record, at, message)), notifyDeps);
       return log('marked-ended', { stopReason: message });
     }
-    await recordEvent(deps.store, { type: 'task-crashed', callId, at, message });
+    await deliverStatusCallbacks(await recordEvent(deps.store, { type: 'task-crashed', callId, at, message }), notifyDeps);
     return log('marked-failed', { stopReason: message });
   };
 }

@@ -16,6 +16,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbCallStore, LIVE_INDEX } from '../../functions/adapters/dynamodb-call-store.ts';
 import { STATE_EVENT_DETAIL_TYPE, STATE_EVENT_SOURCE } from '../../functions/adapters/eventbridge-publisher.ts';
 import { LAMBDA_ENV } from '../../functions/aws/aws-config.ts';
+import { STATUS_CALLBACK_DETAIL_TYPE, STATUS_CALLBACK_SOURCE } from '../../functions/aws/status-callbacks.ts';
+import { WEBHOOK_ENV } from '../../functions/webhooks/webhook-config.ts';
 import { GatewayStack, type GatewayStackProps } from '../../infra/gateway-stack.ts';
 import { readStackContext } from '../../infra/stack-context.ts';
 import { TASK_ENV } from '../../media-task/config.ts';
@@ -161,21 +163,98 @@ describe('GatewayStack template', () => {
     expect(actionsOf(api)).toEqual(
       [
         'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:Scan', 'dynamodb:UpdateItem',
-        'ecs:RunTask', 'ecs:StopTask', 'ecs:TagResource', 'iam:PassRole', 'kms:Decrypt', 'kms:Encrypt', 'secretsmanager:GetSecretValue',
+        'ecs:RunTask', 'ecs:StopTask', 'ecs:TagResource', 'events:PutEvents', 'iam:PassRole', 'kms:Decrypt', 'kms:Encrypt', 'secretsmanager:GetSecretValue',
       ].sort(),
     );
+    // Each principal may put events under its own source only: the recorder signs whatever the API's source carries.
+    expect(api.find((s) => s.Action === 'events:PutEvents')!.Condition).toEqual({ StringEquals: { 'events:source': STATUS_CALLBACK_SOURCE } });
     expect(api.find((s) => s.Action === 'ecs:RunTask')!.Condition).toEqual({ ArnEquals: { 'ecs:cluster': { 'Fn::GetAtt': [expect.stringMatching(/^MediaCluster/), 'Arn'] } } });
     expect(api.find((s) => s.Action === 'iam:PassRole')!.Condition).toEqual({ StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } });
 
     const task = statementsOf(main.resources, 'MediaTaskDefinitionTaskRole');
     expect(actionsOf(task)).toEqual(['dynamodb:GetItem', 'ec2:DescribeNetworkInterfaces', 'events:PutEvents', 'kms:Decrypt']);
+    expect(task.find((s) => s.Action === 'events:PutEvents')!.Condition).toEqual({ StringEquals: { 'events:source': STATE_EVENT_SOURCE } });
     for (const prefix of ['RecorderFunctionServiceRole', 'ReconcilerFunctionServiceRole']) {
       const actions = actionsOf(statementsOf(main.resources, prefix));
       expect(actions).toEqual(expect.arrayContaining(['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'sqs:SendMessage']));
-      expect(actions.filter((a) => /kms|ecs|secretsmanager/.test(a))).toEqual([]);
+      expect(actions.filter((a) => /kms|ecs|events|secretsmanager/.test(a))).toEqual(['secretsmanager:GetSecretValue']);
     }
     const everything = Object.values(main.resources).filter((r) => r.Type === 'AWS::IAM::Policy').flatMap((r) => actionsOf((r.Properties.PolicyDocument as { Statement: never[] }).Statement));
     expect(everything.filter((a) => a.endsWith(':*') || a === '*')).toEqual([]);
+  });
+});
+
+describe('webhook secrets', () => {
+  const TWILIO_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:gateway/twilio-AbCdEf';
+  let full: ReturnType<typeof synth>;
+  beforeAll(() => {
+    full = synth(readStackContext((key) => ({ genericTrigger: 'true', twilioSecretArn: TWILIO_ARN })[key]));
+  });
+  const logicalId = (resources: Resources, prefix: string) => Object.keys(resources).find((id) => id.startsWith(prefix) && resources[id]!.Type === 'AWS::SecretsManager::Secret');
+  const secretReads = (resources: Resources, rolePrefix: string) =>
+    statementsOf(resources, rolePrefix).filter((s) => s.Action === 'secretsmanager:GetSecretValue').flatMap((s) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]));
+  const functionEnv = (resources: Resources, prefix: string) => {
+    const [fn] = Object.entries(resources).filter(([id, r]) => id.startsWith(prefix) && r.Type === 'AWS::Lambda::Function');
+    return (fn![1].Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+  };
+
+  it('generates the status callback key always, the trigger key on request, and only references the Twilio secret', () => {
+    main.template.resourceCountIs('AWS::SecretsManager::Secret', 2);
+    full.template.resourceCountIs('AWS::SecretsManager::Secret', 3);
+    for (const secret of Object.values(full.resources).filter((r) => r.Type === 'AWS::SecretsManager::Secret')) {
+      expect(secret.Properties.GenerateSecretString).toMatchObject({ PasswordLength: 40 });
+      expect(secret.Properties.SecretString).toBeUndefined();
+    }
+    main.template.hasOutput('StatusCallbackSigningKeySecretArn', {});
+    full.template.hasOutput('TriggerSigningKeySecretArn', {});
+    expect(() => readStackContext((key) => ({ twilioSecretArn: 'gateway/twilio' })[key])).toThrow(/complete ARN/);
+    expect(() => readStackContext((key) => ({ genericTrigger: 'yes' })[key])).toThrow(/true or false/);
+  });
+
+  it('grants each function exactly the secrets it reads', () => {
+    const ref = (resources: Resources, prefix: string) => ({ Ref: logicalId(resources, prefix) });
+    expect(secretReads(full.resources, 'ApiFunctionServiceRole')).toEqual([
+      ref(full.resources, 'ApiKey'), ref(full.resources, 'StatusCallbackSigningKey'), ref(full.resources, 'TriggerSigningKey'), TWILIO_ARN,
+    ]);
+    expect(secretReads(main.resources, 'ApiFunctionServiceRole')).toEqual([ref(main.resources, 'ApiKey'), ref(main.resources, 'StatusCallbackSigningKey')]);
+    for (const prefix of ['RecorderFunctionServiceRole', 'ReconcilerFunctionServiceRole']) {
+      expect(secretReads(full.resources, prefix)).toEqual([ref(full.resources, 'StatusCallbackSigningKey')]);
+    }
+  });
+
+  it('passes secrets to the Lambdas as ARNs only, and the API its own URL for Twilio signatures', () => {
+    const secretNames = [WEBHOOK_ENV.statusSigningKey, WEBHOOK_ENV.triggerSigningKey, WEBHOOK_ENV.twilioAuthToken, WEBHOOK_ENV.twilioSipPassword];
+    for (const fn of Object.values(full.resources).filter((r) => r.Type === 'AWS::Lambda::Function')) {
+      const variables = (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+      expect(Object.keys(variables).filter((name) => (secretNames as string[]).includes(name))).toEqual([]);
+      expect(JSON.stringify(variables)).not.toMatch(/SecretString|resolve:secretsmanager/);
+    }
+    const api = functionEnv(full.resources, 'ApiFunction');
+    expect(api).toMatchObject({
+      [LAMBDA_ENV.statusSigningKeySecretArn]: { Ref: logicalId(full.resources, 'StatusCallbackSigningKey') },
+      [LAMBDA_ENV.triggerSigningKeySecretArn]: { Ref: logicalId(full.resources, 'TriggerSigningKey') },
+      [LAMBDA_ENV.twilioSecretArn]: TWILIO_ARN,
+    });
+    expect(JSON.stringify(api[WEBHOOK_ENV.publicBaseUrl])).toMatch(/"Ref":"HttpApi[0-9A-F]+".*execute-api/);
+    const apiByDefault = functionEnv(main.resources, 'ApiFunction');
+    for (const name of [LAMBDA_ENV.triggerSigningKeySecretArn, LAMBDA_ENV.twilioSecretArn, WEBHOOK_ENV.publicBaseUrl]) expect(apiByDefault[name]).toBeUndefined();
+    for (const prefix of ['RecorderFunction', 'ReconcilerFunction']) {
+      expect(functionEnv(main.resources, prefix)[LAMBDA_ENV.statusSigningKeySecretArn]).toEqual({ Ref: logicalId(main.resources, 'StatusCallbackSigningKey') });
+    }
+  });
+
+  it('gives the functions that deliver callbacks time for every retry, and routes the API hand-offs to the recorder', () => {
+    for (const prefix of ['RecorderFunction', 'ReconcilerFunction']) {
+      const [fn] = Object.entries(main.resources).filter(([id, r]) => id.startsWith(prefix) && r.Type === 'AWS::Lambda::Function');
+      expect(fn![1].Properties.Timeout).toBeGreaterThanOrEqual(95);
+    }
+    const recorderArn = { 'Fn::GetAtt': [expect.stringMatching(/^RecorderFunction/), 'Arn'] };
+    main.template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: { source: [STATUS_CALLBACK_SOURCE], 'detail-type': [STATUS_CALLBACK_DETAIL_TYPE] },
+      Targets: [Match.objectLike({ Arn: Match.anyValue(), DeadLetterConfig: { Arn: Match.anyValue() } })],
+    });
+    const rule = Object.values(main.resources).find((r) => r.Type === 'AWS::Events::Rule' && JSON.stringify(r.Properties.EventPattern).includes(STATUS_CALLBACK_SOURCE))!;
+    expect((rule.Properties.Targets as { Arn: unknown }[])[0]!.Arn).toEqual(recorderArn);
   });
 });
 

@@ -13,6 +13,8 @@ const stopped = JSON.parse(readFileSync(new URL('../fixtures/aws/ecs-task-state-
 const TASK_ARN = stopped.detail.taskArn;
 const CALL = 'fixture-call-1';
 const at = '2026-11-23T18:05:00.000Z';
+// These calls ask for no callbacks; lambda-handlers.test.ts delivers the reconciler's through a real receiver.
+const SIGNING_KEY = 'reconciler-test-signing-key';
 
 const withDetail = (detail: Partial<EcsTaskStateChange>): TaskEvent => ({ ...stopped, detail: { ...stopped.detail, ...detail } });
 const exitedCleanly = withDetail({ containers: [{ name: 'media', exitCode: 0 }], stopCode: 'EssentialContainerExited' });
@@ -45,14 +47,14 @@ describe('reconciler: ECS task stopped', () => {
     ['RUNNING, not STOPPED → ignored', withDetail({ lastStatus: 'RUNNING' }), streaming, 'not-stopped', { state: 'streaming' }],
   ])('%s', async (_name, event, prepare, outcome, expected) => {
     const store = await storeWithCall(prepare);
-    const handler = createReconcilerHandler({ store, logger: silentLogger, finalEventGraceMs: 0 });
+    const handler = createReconcilerHandler({ store, logger: silentLogger, statusSigningKey: SIGNING_KEY, finalEventGraceMs: 0 });
     expect(await handler(event)).toBe(outcome);
     expect(await store.get(CALL)).toMatchObject(expected);
   });
 
   it('ignores tasks it did not start and calls it does not know', async () => {
     const store = await storeWithCall();
-    const handler = createReconcilerHandler({ store, logger: silentLogger, finalEventGraceMs: 0 });
+    const handler = createReconcilerHandler({ store, logger: silentLogger, statusSigningKey: SIGNING_KEY, finalEventGraceMs: 0 });
     expect(await handler(withDetail({ startedBy: undefined }))).toBe('not-ours');
     expect(await handler(withDetail({ startedBy: 'other-call' }))).toBe('unknown-call');
   });
@@ -63,6 +65,7 @@ describe('reconciler: ECS task stopped', () => {
     const handler = createReconcilerHandler({
       store,
       logger: silentLogger,
+      statusSigningKey: SIGNING_KEY,
       finalEventGraceMs: 5_000,
       sleep: async (ms) => {
         waited.push(ms);
@@ -76,7 +79,7 @@ describe('reconciler: ECS task stopped', () => {
 
   it('marks a cleanly exited task failed when its final event never lands', async () => {
     const store = await storeWithCall(streaming);
-    const handler = createReconcilerHandler({ store, logger: silentLogger, finalEventGraceMs: 5_000, sleep: async () => {} });
+    const handler = createReconcilerHandler({ store, logger: silentLogger, statusSigningKey: SIGNING_KEY, finalEventGraceMs: 5_000, sleep: async () => {} });
     expect(await handler(exitedCleanly)).toBe('marked-failed');
     expect(await store.get(CALL)).toMatchObject({ state: 'failed', failure: { reason: 'crashed', message: expect.stringContaining('exit code 0') } });
   });
