@@ -3,6 +3,7 @@
  * plain objects out. We offer only what the media pipeline can decode, never rtcp-mux, and answer a peer's
  * re-offer on the same ports so the RTP sockets the caller bound stay valid for the whole call.
  */
+import { isIPv4 } from 'node:net';
 
 export type LocalDirection = 'sendrecv' | 'recvonly';
 export type PeerDirection = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
@@ -208,8 +209,12 @@ function parseSdp(sdp: string): ParsedSdp {
   return parsed;
 }
 
+/**
+ * The first offered codec of a usable m-line. Port 0 is a rejection (RFC 3264 section 6); a port beyond 65535 or
+ * an address that is not IPv4 (IPv6, a hostname, "999.1.1.1") is a stream our IPv4 RTP sockets cannot reach.
+ */
 function negotiate(section: MediaSection, offered: readonly Codec[]): NegotiatedStream | undefined {
-  if (section.port === 0 || !section.address) return undefined;
+  if (section.port < 1 || section.port > 65535 || !section.address || !isIPv4(section.address)) return undefined;
   let chosen: NegotiatedStream | undefined;
   let telephoneEvent: NegotiatedStream['telephoneEvent'];
   for (const format of section.formats) {

@@ -51,6 +51,12 @@ export type SipFailureReason = 'sip' | 'auth' | 'timeout' | 'internal';
 
 export type SipCallEvents = {
   ringing: [];
+  /**
+   * The 2xx arrived and was ACKed. An unreadable SDP answer, or m-lines with no codec we offered, port 0, a port
+   * beyond 65535 or a non-IPv4 address, leave the matching stream out: `{}` when nothing is usable, and the
+   * caller decides (the call runner hangs up with "the peer accepted no media stream"). A 2xx whose Contact
+   * cannot be a Request-URI is `failed` with reason 'sip' instead, since no ACK or BYE could reach the peer.
+   */
   answered: [NegotiatedMedia];
   mediaChanged: [NegotiatedMedia];
   ended: [{ by: 'local' | 'remote'; sipCode?: number; reason: string }];
@@ -241,8 +247,14 @@ class SipCallSession extends TypedEmitter<SipCallEvents> implements SipCall {
       return;
     }
     this.dialog.establish(response);
-    this.ack = this.dialog.request('ACK', request.headers.cseq.seq, undefined, { 'user-agent': USER_AGENT });
-    this.stack!.ack(this.ack);
+    const ack = this.dialog.request('ACK', request.headers.cseq.seq, undefined, { 'user-agent': USER_AGENT });
+    try {
+      this.stack!.ack(ack);
+    } catch (error) {
+      // The peer's Contact cannot be a Request-URI (SipHeaderError): neither ACK nor BYE can reach it.
+      return this.finish({ type: 'failed', body: { reason: 'sip', message: `unusable 2xx to INVITE: ${describe(error)}` } });
+    }
+    this.ack = ack;
     this.clearTimers();
     if (this.cancelFor) {
       // Our CANCEL crossed the 2xx: the call exists now and has to be ended with a BYE.

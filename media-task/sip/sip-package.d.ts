@@ -1,5 +1,5 @@
 /**
- * The part of the untyped npm package `sip` (0.0.6) that sip-stack.ts uses. Only sip-stack.ts may import it:
+ * The part of the untyped npm package `sip` (0.0.6) that sip-stack.ts uses: parser, stringifier, transactions. Only sip-stack.ts may import it:
  * the rest of the project sees our own message types.
  */
 declare module 'sip' {
@@ -40,36 +40,14 @@ declare module 'sip' {
     port: number;
     local?: { address: string; port: number };
   }
+  /** The transaction layer reads only `max-forwards` (for the ACK of a non-2xx; default 70). */
   export interface PackageOptions {
-    address?: string;
-    port?: number;
-    publicAddress?: string;
-    hostname?: string;
-    udp?: boolean;
-    tcp?: boolean;
-    tls?: import('node:tls').TlsOptions & import('node:tls').ConnectionOptions;
-    tls_port?: number;
-    rport?: boolean;
-    logger?: {
-      send?(message: PackageMessage, target: PackageRemote): void;
-      recv?(message: PackageMessage, remote: PackageRemote): void;
-      error?(error: unknown): void;
-    };
-  }
-  export interface PackageStack {
-    send(message: PackageMessage, onResponse?: (response: PackageMessage) => void): void;
-    destroy(): void;
-    hostname(): string;
+    'max-forwards'?: number;
   }
   export interface PackageConnection {
     send(message: PackageMessage): void;
     release(): void;
     protocol: string;
-  }
-  export interface PackageTransport {
-    open(target: PackageRemote, onError?: (error: unknown) => void): PackageConnection;
-    get(target: PackageRemote, onError?: (error: unknown) => void): PackageConnection | undefined;
-    destroy(): void;
   }
   export interface PackageTransaction {
     message?(message: PackageMessage, remote?: PackageRemote): void;
@@ -88,13 +66,13 @@ declare module 'sip' {
     destroy(): void;
   }
   interface SipPackage {
-    makeTransport(
+    makeTransactionLayer(
       options: PackageOptions,
-      onMessage: (message: PackageMessage, remote: PackageRemote) => void,
-    ): PackageTransport;
-    makeTransactionLayer(options: PackageOptions, open: PackageTransport['open']): PackageTransactionLayer;
+      open: (target: PackageRemote, onError?: (error: unknown) => void) => PackageConnection,
+    ): PackageTransactionLayer;
+    /** One whole message (headers, blank line, body); undefined when the start line or a header line is unreadable. */
+    parse(message: string): PackageMessage | undefined;
     generateBranch(): string;
-    create(options: PackageOptions, onRequest: (request: PackageMessage, remote: PackageRemote) => void): PackageStack;
     makeResponse(
       request: PackageMessage,
       status: number,

@@ -4,22 +4,22 @@
  * ACK for non-2xx answers; everything above the transaction layer (dialogs, auth, SDP) is ours.
  */
 import { randomBytes } from 'node:crypto';
-import { createSocket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { createServer, isIP } from 'node:net';
 import sip, {
   type PackageAddress,
+  type PackageConnection,
   type PackageMessage,
-  type PackageOptions,
   type PackageRemote,
   type PackageTransaction,
   type PackageTransactionLayer,
-  type PackageTransport,
   type PackageUri,
   type PackageVia,
 } from 'sip';
 import type { Logger } from '../log.ts';
 import { SipHeaderError, SipTransportError } from './sip-errors.ts';
+import type { SipFrame } from './sip-framing.ts';
+import { openWireTransport, type Flow, type Remote, type WireProtocol } from './sip-transport.ts';
 
 export type SipTransportName = 'udp' | 'tcp' | 'tls';
 
@@ -98,68 +98,74 @@ export interface SipStack {
 
 const MAX_FORWARDS = '70';
 
-/** Opens the SIP socket (the package binds it); resolves once the port is chosen. */
+/** Opens the SIP socket; resolves once it is bound, rejects with SipTransportError when it cannot be. */
 export async function openSipStack(options: SipStackOptions): Promise<SipStack> {
-  // The package treats port 0 as "5060" and leaves bind errors unhandled, so we choose a free port first.
-  const port = options.bindPort || (await freePort(options.transport === 'udp' ? 'udp' : 'tcp', options.bindAddress));
   const log = options.logger;
+  const protocol = options.transport.toUpperCase() as WireProtocol;
+  // Nothing listens for TLS (we hold no certificate); the port only names our end in Via and Contact.
+  const bindPort = options.bindPort || (protocol === 'TLS' ? await freeTcpPort(options.bindAddress) : 0);
   const packageRequests = new WeakMap<IncomingRequest, PackageMessage>();
   let handler: (request: IncomingRequest) => void = () => {};
   let closed = false;
 
-  const packageOptions: PackageOptions = {
-    address: options.bindAddress,
-    port,
-    publicAddress: options.publicAddress,
-    hostname: options.publicAddress,
-    udp: options.transport === 'udp',
-    tcp: options.transport === 'tcp',
-    // Node verifies the server certificate by default; `servername` also sets SNI since we dial resolved IPs.
-    tls: options.transport === 'tls' ? { minVersion: 'TLSv1.2', ...options.tls } : undefined,
-    tls_port: port,
-    rport: true,
-    logger: {
-      send: (message) => log.debug('sip sent', { line: firstLine(message), callId: message.headers['call-id'] }),
-      recv: (message, remote) =>
-        log.debug('sip received', { line: firstLine(message), callId: message.headers['call-id'], from: `${remote.address}:${remote.port}` }),
-    },
-  };
-
   // The package's own `create()` routes by DNS SRV and treats any URI whose host equals our public address as
-  // its own flow token (so 127.0.0.1 could never call 127.0.0.1); we use its transport and transaction layers and
-  // do the routing here: always our configured transport, the next hop from the Route set or Request-URI.
-  let transport: PackageTransport;
+  // its own flow token (so 127.0.0.1 could never call 127.0.0.1), and its transports choke on hostile input (see
+  // sip-framing.ts): we use its parser and transaction layer only, over our own sockets and routing.
   let transactions: PackageTransactionLayer;
   const onMessage = (message: PackageMessage, remote: PackageRemote) => {
     if (closed) return;
     try {
+      log.debug('sip received', { line: firstLine(message), callId: message.headers['call-id'], from: `${remote.address}:${remote.port}` });
       const existing = message.method ? transactions.getServer(message) : transactions.getClient(message);
       if (existing) {
         existing.message?.(message, remote);
         return;
       }
       if (!message.method) return;
-      if (message.method !== 'ACK') transactions.createServerTransaction(message, transport.get(remote));
-      const request: IncomingRequest = {
-        method: message.method,
-        uri: sip.stringifyUri(message.uri ?? ''),
-        headers: fromPackageHeaders(message.headers),
-        body: message.content ?? '',
-        remote: { address: remote.address, port: remote.port },
-      };
+      if (message.method !== 'ACK') transactions.createServerTransaction(message, connectionOn(wire.get(remote as Remote)));
+      const request = toIncomingRequest(message, remote);
       packageRequests.set(request, message);
       handler(request);
     } catch (error) {
       log.warn('dropped an incoming SIP message', { error });
     }
   };
-  try {
-    transport = sip.makeTransport(packageOptions, onMessage);
-    transactions = sip.makeTransactionLayer(packageOptions, transport.open.bind(transport));
-  } catch (error) {
-    throw new SipTransportError(`could not open the SIP ${options.transport} socket on ${options.bindAddress}:${port}`, { cause: error });
+  const wire = await openWireTransport({
+    protocol,
+    address: options.bindAddress,
+    port: bindPort,
+    // Node verifies the server certificate by default; `servername` also sets SNI since we dial resolved IPs.
+    tls: protocol === 'TLS' ? { minVersion: 'TLSv1.2', ...options.tls } : undefined,
+    onFrame: (frame, remote) => {
+      const message = decodeFrame(frame, remote);
+      if (message) onMessage(message, remote);
+      else log.debug('dropped an unreadable SIP message', { from: `${remote.address}:${remote.port}` });
+    },
+    onDropped: (reason, remote, error) => log.debug(reason, { from: remote && `${remote.address}:${remote.port}`, error }),
+  });
+  const port = wire.port;
+
+  /** The package's connection shape over one of our flows; requests get our Via sent-by (RFC 3261 section 18.1.1). */
+  function connectionOn(flow: Flow | undefined): PackageConnection {
+    if (!flow) throw new SipTransportError('no connection to answer on');
+    return {
+      protocol: flow.protocol,
+      send(message) {
+        const via = (message.headers.via as PackageVia[] | undefined)?.[0];
+        if (message.method && via) {
+          via.host = options.publicAddress;
+          via.port = port;
+          via.protocol = flow.protocol;
+          if (flow.protocol === 'UDP') via.params.rport = null;
+        }
+        log.debug('sip sent', { line: firstLine(message), callId: message.headers['call-id'] });
+        flow.send(sip.stringify(message));
+      },
+      release: () => flow.release(),
+    };
   }
-  const protocol = options.transport.toUpperCase();
+  const open = (remote: PackageRemote, onError?: (error: unknown) => void) => connectionOn(wire.open(remote as Remote, onError));
+  transactions = sip.makeTransactionLayer({}, open);
 
   /** RFC 3261 section 8.1.2: the first Route entry if there is one (loose routing), else the Request-URI. */
   const nextHop = async (message: PackageMessage): Promise<PackageRemote> => {
@@ -185,7 +191,7 @@ export async function openSipStack(options: SipStackOptions): Promise<SipStack> 
       if (closed) return;
       if (message.method === 'ACK') {
         (message.headers.via as PackageVia[])[0]!.params.branch = sip.generateBranch();
-        const connection = transport.open(hop, (error) => log.warn('SIP connection error', { error }));
+        const connection = open(hop, (error) => log.warn('SIP connection error', { error }));
         try {
           connection.send(message);
         } finally {
@@ -194,7 +200,7 @@ export async function openSipStack(options: SipStackOptions): Promise<SipStack> 
         return;
       }
       let transaction: PackageTransaction | undefined;
-      const connection = transport.open(hop, (error) => {
+      const connection = open(hop, (error) => {
         log.warn('SIP connection error', { error });
         transaction?.message?.(sip.makeResponse(message, 503, ''));
       });
@@ -202,18 +208,15 @@ export async function openSipStack(options: SipStackOptions): Promise<SipStack> 
     }, fail).catch(fail);
   };
 
-  const toResponse = (message: PackageMessage, sentVia: unknown): IncomingResponse => ({
-    status: message.status ?? 0,
-    reason: message.reason ?? '',
-    headers: fromPackageHeaders(message.headers),
-    body: message.content ?? '',
-    challenges: {
-      www: authValues(message.headers['www-authenticate']),
-      proxy: authValues(message.headers['proxy-authenticate']),
-    },
-    // Timeouts (timer B/F) and transport failures come back as made-up responses sharing our request's Via array.
-    local: message.headers.via === sentVia,
-  });
+  /** Responses also arrive from the package's timers and socket events, where nothing would catch a throw. */
+  const deliver = (action: () => void) => {
+    if (closed) return;
+    try {
+      action();
+    } catch (error) {
+      log.error('handling a SIP response failed', { error });
+    }
+  };
 
   return {
     transport: options.transport,
@@ -221,9 +224,7 @@ export async function openSipStack(options: SipStackOptions): Promise<SipStack> 
     publicAddress: options.publicAddress,
     request(request, onResponse) {
       const message = toPackageRequest(request);
-      send(message, (response) => {
-        if (!closed) onResponse(toResponse(response, message.headers.via));
-      });
+      send(message, (response) => deliver(() => onResponse(toIncomingResponse(response, message.headers.via))));
       return {
         cancel(onCancelResponse) {
           const via = (message.headers.via as PackageVia[] | undefined)?.[0];
@@ -241,9 +242,7 @@ export async function openSipStack(options: SipStackOptions): Promise<SipStack> 
               'max-forwards': MAX_FORWARDS,
             },
           };
-          send(cancel, (response) => {
-            if (!closed) onCancelResponse?.(toResponse(response, cancel.headers.via));
-          });
+          send(cancel, (response) => deliver(() => onCancelResponse?.(toIncomingResponse(response, cancel.headers.via))));
         },
       };
     },
@@ -271,7 +270,7 @@ export async function openSipStack(options: SipStackOptions): Promise<SipStack> 
       closed = true;
       try {
         transactions.destroy();
-        transport.destroy();
+        wire.close();
       } catch (error) {
         log.warn('closing the SIP stack failed', { error });
       }
@@ -324,7 +323,8 @@ function fromPackageAddress(value: unknown): SipAddress {
   const address = (value ?? { uri: '', params: {} }) as PackageAddress;
   const params: Record<string, string | null> = {};
   for (const [key, item] of Object.entries(address.params ?? {})) params[key] = item === null || item === undefined ? null : String(item);
-  return { name: address.name, uri: sip.stringifyUri(address.uri as string | PackageUri), params };
+  // A Route/Record-Route URI the package could not parse comes back undefined: keep it as an empty URI.
+  return { name: address.name, uri: address.uri ? sip.stringifyUri(address.uri as string | PackageUri) : '', params };
 }
 
 const STRUCTURED = new Set(['via', 'to', 'from', 'call-id', 'cseq', 'contact', 'route', 'record-route', 'content-length', 'www-authenticate', 'proxy-authenticate', 'authorization', 'proxy-authorization']);
@@ -353,26 +353,87 @@ function authValues(value: unknown): string[] {
   return value.map((item) => sip.stringifyAuthHeader(item as Record<string, string>));
 }
 
+/** RFC 3261 section 8.1.1.5: a CSeq number is below 2**31. */
+const MAX_CSEQ = 2 ** 31 - 1;
+
+/**
+ * One framed message through the package's parser, or undefined when it lacks what RFC 3261 section 8.1.1 makes
+ * mandatory (Via, Call-ID, To, From, CSeq), has a status outside 100-699 or a CSeq that is not a 31-bit number.
+ */
+function decodeFrame(frame: SipFrame, remote: Pick<Remote, 'protocol' | 'address' | 'port'>): PackageMessage | undefined {
+  let message: PackageMessage | undefined;
+  try {
+    message = sip.parse(frame.head + '\r\n\r\n');
+  } catch {
+    return undefined;
+  }
+  if (!message) return undefined;
+  const { headers } = message;
+  const via = headers.via as PackageVia[] | undefined;
+  const cseq = headers.cseq as { seq?: unknown; method?: unknown } | undefined;
+  const wellFormed =
+    (message.method ? typeof message.uri === 'string' : Number.isInteger(message.status) && message.status! >= 100 && message.status! <= 699) &&
+    Array.isArray(via) && via.length > 0 && typeof via[0]?.params === 'object' &&
+    typeof headers['call-id'] === 'string' && headers['call-id'] !== '' &&
+    isAddress(headers.to) && isAddress(headers.from) &&
+    Number.isInteger(cseq?.seq) && (cseq!.seq as number) <= MAX_CSEQ && typeof cseq?.method === 'string';
+  if (!wellFormed) return undefined;
+  message.content = frame.body;
+  if (message.method) {
+    // RFC 3261 section 18.2.1 (and RFC 3581 for rport): where the request really came from.
+    via![0]!.params.received = remote.address;
+    if (remote.protocol === 'UDP' && Object.hasOwn(via![0]!.params, 'rport')) via![0]!.params.rport = remote.port;
+  }
+  return message;
+}
+
+function isAddress(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && typeof (value as PackageAddress).params === 'object';
+}
+
+/** The parse path of incoming messages, in our own types: for tests that feed it hostile input. */
+export function parseSipFrame(frame: SipFrame): IncomingRequest | IncomingResponse | undefined {
+  const message = decodeFrame(frame, { protocol: 'UDP', address: '192.0.2.1', port: 5060 });
+  if (!message) return undefined;
+  return message.method ? toIncomingRequest(message, { address: '192.0.2.1', port: 5060 }) : toIncomingResponse(message, undefined);
+}
+
+function toIncomingRequest(message: PackageMessage, remote: { address: string; port: number }): IncomingRequest {
+  return {
+    method: message.method!,
+    uri: sip.stringifyUri(message.uri ?? ''),
+    headers: fromPackageHeaders(message.headers),
+    body: message.content ?? '',
+    remote: { address: remote.address, port: remote.port },
+  };
+}
+
+function toIncomingResponse(message: PackageMessage, sentVia: unknown): IncomingResponse {
+  return {
+    status: message.status ?? 0,
+    reason: message.reason ?? '',
+    headers: fromPackageHeaders(message.headers),
+    body: message.content ?? '',
+    challenges: {
+      www: authValues(message.headers['www-authenticate']),
+      proxy: authValues(message.headers['proxy-authenticate']),
+    },
+    // Timeouts (timer B/F) and transport failures come back as made-up responses sharing our request's Via array.
+    local: sentVia !== undefined && message.headers.via === sentVia,
+  };
+}
+
 function firstLine(message: PackageMessage): string {
   return message.method ? `${message.method} ${sip.stringifyUri(message.uri ?? '')}` : `${message.status} ${message.reason ?? ''}`;
 }
 
-function freePort(kind: 'udp' | 'tcp', address: string): Promise<number> {
+function freeTcpPort(address: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    if (kind === 'udp') {
-      const socket = createSocket(address.includes(':') ? 'udp6' : 'udp4');
-      socket.once('error', (error) => reject(new SipTransportError(`no free UDP port on ${address}`, { cause: error })));
-      socket.bind(0, address, () => {
-        const { port } = socket.address();
-        socket.close(() => resolve(port));
-      });
-    } else {
-      const server = createServer();
-      server.once('error', (error) => reject(new SipTransportError(`no free TCP port on ${address}`, { cause: error })));
-      server.listen(0, address, () => {
-        const bound = server.address();
-        server.close(() => (bound && typeof bound === 'object' ? resolve(bound.port) : reject(new SipTransportError('no address'))));
-      });
-    }
+    const server = createServer();
+    server.once('error', (error) => reject(new SipTransportError(`no free TCP port on ${address}`, { cause: error })));
+    server.listen(0, address, () => {
+      const bound = server.address();
+      server.close(() => (bound && typeof bound === 'object' ? resolve(bound.port) : reject(new SipTransportError('no address'))));
+    });
   });
 }
