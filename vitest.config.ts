@@ -5,9 +5,9 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     // Needs a running LocalStack: `npm run test:localstack` (vitest.localstack.config.ts).
     exclude: [...configDefaults.exclude, 'test/localstack/**'],
-    // Integration suites start real peers (sipp, nginx-rtmp, ffmpeg); on 2 cores they must not all run at once.
-    maxWorkers: 2,
-    minWorkers: 1,
+    // Integration suites start real peers (sipp, nginx-rtmp, ffmpeg) and time what they see; on 2 cores two such
+    // files at once (20 parallel calls beside a CDN fan-out) starve each other, so files run one at a time.
+    fileParallelism: false,
     testTimeout: 60_000,
     hookTimeout: 60_000,
   },

@@ -1,6 +1,8 @@
-import type { CallSpec, CallStats, StateEventBody, TaskCommand } from '../functions/core/call-types.ts';
+import type { CallSpec, CallStats, StateEventBody, TaskCommand, VideoMode } from '../functions/core/call-types.ts';
 import type { Logger } from './log.ts';
+import type { VideoFill } from './pipeline/ffmpeg-args.ts';
 import { FfmpegPipeline } from './pipeline/ffmpeg-pipeline.ts';
+import { ensureSlateClip } from './pipeline/slate.ts';
 import { RtpEndpoint } from './rtp/rtp-endpoint.ts';
 import type { LocalMedia, NegotiatedMedia, NegotiatedStream } from './sip/sdp.ts';
 import { startSipCall, type SipCall } from './sip/sip-call.ts';
@@ -22,6 +24,8 @@ type FinalEvent = Extract<StateEventBody, { type: 'ended' } | { type: 'failed' }
 
 const PAUSE_MS = 500;
 const INACTIVITY_CHECK_MS = 1_000;
+const MAX_ENCODER_RESTARTS = 3;
+const ENCODER_RESTART_DELAY_MS = 300;
 
 /**
  * Runs one call from INVITE to final state: SIP dialog, RTP endpoints, the ffmpeg pipeline, DTMF, the limits
@@ -41,7 +45,10 @@ export class CallRunner {
   private final: FinalEvent | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
   private streamingReported = false;
+  private encoderRestarts = 0;
   private stopping = false;
+  /** Encoded while the phone rings; undefined when the call needs no slate. */
+  private slate: Promise<string | undefined> | undefined;
 
   constructor(private readonly options: CallRunnerOptions) {
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
@@ -50,6 +57,13 @@ export class CallRunner {
   async start(): Promise<void> {
     const { spec, logger } = this.options;
     await this.options.report({ type: 'dialing' });
+    if (videoMode(spec) === 'slate') {
+      this.slate = ensureSlateClip({ title: spec.title, ffmpegPath: this.options.ffmpegPath, logger: logger.child({ component: 'slate' }) }).catch((error: unknown) => {
+        // A call without its slate still streams its audio; the CDN may refuse it, the destination status will say.
+        logger.error('slate not available; publishing audio only', { error });
+        return undefined;
+      });
+    }
     try {
       this.endpoints.audio = await RtpEndpoint.bind({ kind: 'audio', bindAddress: this.options.bindAddress, logger: logger.child({ media: 'audio' }) });
       this.endpoints.video = await RtpEndpoint.bind({ kind: 'video', bindAddress: this.options.bindAddress, logger: logger.child({ media: 'video' }) });
@@ -101,7 +115,7 @@ export class CallRunner {
   }
 
   private async onAnswered(media: NegotiatedMedia): Promise<void> {
-    const { spec, logger } = this.options;
+    const { spec } = this.options;
     this.answeredAt = Date.now();
     this.media = media;
     await this.options.report({ type: 'answered' });
@@ -109,30 +123,57 @@ export class CallRunner {
       this.endCall({ type: 'failed', reason: 'sip', message: 'the peer accepted no media stream' });
       return;
     }
+    if (!(await this.startPipeline())) return;
+    this.timers.push(setInterval(() => this.checkInactivity(), INACTIVITY_CHECK_MS));
+    this.timers.push(setInterval(() => void this.options.report({ type: 'stats', ...this.stats() }), this.options.statsIntervalMs ?? 10_000));
+    if (spec.dtmf) void this.sendDtmf(spec.dtmf);
+  }
+
+  /**
+   * Starts (or restarts) the encoder for the negotiated media and points the RTP endpoints at it; false when the
+   * call is over. An encoder that dies for its own reasons (not a refusing RTMP server) is restarted a few times:
+   * the broadcast resumes within about a second instead of the call failing.
+   */
+  private async startPipeline(): Promise<boolean> {
+    const { spec, logger } = this.options;
     try {
-      const output = { rtmpUrl: spec.rtmpUrl, rtmpStream: spec.rtmpStream };
-      const pipeline = await FfmpegPipeline.start({ media, output, ffmpegPath: this.options.ffmpegPath, logger: logger.child({ component: 'ffmpeg' }) });
+      const outputs = [{ rtmpUrl: spec.rtmpUrl, rtmpStream: spec.rtmpStream }, ...(spec.destinations ?? []).map((d) => ({ rtmpUrl: d.url, rtmpStream: d.stream }))];
+      const fill = await this.videoFill();
+      const pipeline = await FfmpegPipeline.start({ media: this.media, outputs, fill, ffmpegPath: this.options.ffmpegPath, logger: logger.child({ component: 'ffmpeg' }) });
       this.pipeline = pipeline;
       if (this.stopping) {
         await pipeline.stop();
-        return;
+        return false;
       }
       pipeline.on('streaming', () => {
         if (this.streamingReported) return;
         this.streamingReported = true;
         void this.options.report({ type: 'streaming' });
       });
-      pipeline.on('died', (death) =>
-        this.endCall({ type: 'failed', reason: death.classification, message: death.message }),
-      );
-      this.connectMedia(media);
+      // A destination that drops or comes back is news for whoever watches the broadcast: report it now.
+      pipeline.on('destinations', () => void this.options.report({ type: 'stats', ...this.stats() }));
+      pipeline.on('died', (death) => {
+        if (death.classification === 'ffmpeg' && this.encoderRestarts < MAX_ENCODER_RESTARTS && !this.stopping) {
+          this.encoderRestarts++;
+          logger.warn('encoder died; restarting it', { restart: this.encoderRestarts, cause: death.message });
+          void pipeline.stop().then(() => setTimeout(() => void this.startPipeline(), ENCODER_RESTART_DELAY_MS));
+          return;
+        }
+        this.endCall({ type: 'failed', reason: death.classification, message: death.message });
+      });
+      this.connectMedia(this.media);
+      return true;
     } catch (error) {
       this.endCall({ type: 'failed', reason: 'ffmpeg', message: `ffmpeg did not start: ${(error as Error).message}` });
-      return;
+      return false;
     }
-    this.timers.push(setInterval(() => this.checkInactivity(), INACTIVITY_CHECK_MS));
-    this.timers.push(setInterval(() => void this.options.report({ type: 'stats', ...this.stats() }), this.options.statsIntervalMs ?? 10_000));
-    if (spec.dtmf) void this.sendDtmf(spec.dtmf);
+  }
+
+  private async videoFill(): Promise<VideoFill> {
+    const mode = videoMode(this.options.spec);
+    if (mode === 'waveform') return { kind: 'waveform' };
+    const clipPath = mode === 'slate' ? await this.slate : undefined;
+    return clipPath ? { kind: 'slate', clipPath } : { kind: 'none' };
   }
 
   private onMediaChanged(media: NegotiatedMedia): void {
@@ -192,6 +233,7 @@ export class CallRunner {
       rtpLost: (audio?.lost ?? 0) + (video?.lost ?? 0),
       jitterMs: Math.max(audio?.jitterMs ?? 0, video?.jitterMs ?? 0),
       bytesOut: this.pipeline?.bytesOut ?? 0,
+      ...(this.pipeline ? { destinations: this.pipeline.destinationStatus() } : {}),
     };
   }
 
@@ -218,13 +260,23 @@ export class CallRunner {
     this.final = event;
     for (const timer of this.timers) clearTimeout(timer);
     const stats = this.stats();
+    this.options.logger.info('call finished', { ...event, ...stats });
+    // The final state goes out before the clean-up: on a loaded host, stopping ffmpeg can outlast the task's
+    // shutdown deadline, and a call whose final event was never sent would be recorded as crashed.
+    await this.options.report({ type: 'stats', ...stats });
+    await this.options.report(event);
     await this.pipeline?.stop();
     await this.sip?.hangup();
     this.endpoints.audio?.close();
     this.endpoints.video?.close();
-    this.options.logger.info('call finished', { ...event, ...stats });
-    await this.options.report({ type: 'stats', ...stats, bytesOut: this.pipeline?.bytesOut ?? stats.bytesOut });
-    await this.options.report(event);
     this.resolveDone(event);
   }
+}
+
+/**
+ * `video` absent: a slate, since the big CDNs refuse audio-only ingest, unless the request said `hasVideo: false`
+ * (an audio-only broadcast asked for explicitly). Only used when the peer sends no video of its own.
+ */
+export function videoMode(spec: CallSpec): VideoMode {
+  return spec.video ?? (spec.hasVideo ? 'slate' : 'none');
 }

@@ -32,7 +32,9 @@ export function createLogger(
   const write = options.write ?? ((line: string) => process.stderr.write(line + '\n'));
   const log = (level: Level, message: string, fields?: Record<string, unknown>) => {
     if (LEVELS[level] < threshold) return;
-    write(JSON.stringify({ time: new Date().toISOString(), level, message, ...(maskSecrets({ ...base, ...fields }) as object) }));
+    const time = new Date().toISOString();
+    // A field named like a reserved key must not replace the log line's own time, level or message.
+    write(JSON.stringify({ time, level, message, ...(maskSecrets({ ...base, ...fields }) as object), ...{ time, level, message } }));
   };
   return {
     debug: (message, fields) => log('debug', message, fields),

@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline';
 import type { TaskCommand } from '../functions/core/call-types.ts';
 import { parseCallSpec } from '../functions/core/call-spec-schema.ts';
 import { CallRunner } from './call-runner.ts';
-import { readTaskConfig } from './config.ts';
+import { readTaskConfig, TASK_ENV } from './config.ts';
 import { EventReporter, stdoutEventSink } from './events/event-reporter.ts';
 import { createLogger } from './log.ts';
 import { prepareAwsMode } from './aws/aws-mode.ts';
@@ -18,6 +18,8 @@ const SHUTDOWN_DEADLINE_MS = 10_000;
 async function main(): Promise<number> {
   let logger = createLogger({ component: 'media-task' });
   const config = readTaskConfig();
+  // Children (ffmpeg) inherit the environment; the spec holds the SIP password, so it leaves it once read.
+  delete process.env[TASK_ENV.callSpec];
   const aws = await prepareAwsMode(config, logger);
   const spec = aws?.spec ?? parseCallSpec(config.rawSpec);
   logger = logger.child({ callId: spec.callId });

@@ -15,7 +15,14 @@ import { notifyStateChange } from '../webhooks/status-notifier.ts';
 import { deliverStatusCallbacks, isRelayedChange, parseRelayedChange } from './status-callbacks.ts';
 
 const base = { callId: z.string().min(1).max(64), seq: z.number().int().positive(), at: z.iso.datetime({ offset: true }) };
-const stats = { rtpPackets: z.number(), rtpLost: z.number(), jitterMs: z.number(), bytesOut: z.number() };
+const destination = z.object({
+  url: z.string(),
+  state: z.enum(['connecting', 'live', 'retrying']),
+  reconnects: z.number(),
+  bytesOut: z.number(),
+  lastError: z.string().optional(),
+});
+const stats = { rtpPackets: z.number(), rtpLost: z.number(), jitterMs: z.number(), bytesOut: z.number(), destinations: z.array(destination).max(5).optional() };
 
 /** The wire form of `StateEvent` (functions/core/call-types.ts); `parseStateEvent`'s return type keeps them in step. */
 const stateEventSchema = z.discriminatedUnion('type', [

@@ -68,8 +68,9 @@ export function transition(record: CallRecord, event: CallEvent): TransitionResu
   switch (event.type) {
     case 'stats': {
       if (event.seq <= record.statsSeq) return ignore('stale or duplicate stats');
-      const { rtpPackets, rtpLost, jitterMs, bytesOut } = event;
-      return changed({ ...record, statsSeq: event.seq, stats: { rtpPackets, rtpLost, jitterMs, bytesOut, at: event.at } }, event.at);
+      const { rtpPackets, rtpLost, jitterMs, bytesOut, destinations } = event;
+      const stats = { rtpPackets, rtpLost, jitterMs, bytesOut, ...(destinations ? { destinations } : {}), at: event.at };
+      return changed({ ...record, statsSeq: event.seq, stats }, event.at);
     }
     case 'hangup-requested': {
       if (isFinal(record.state)) return ignore(`call already ${record.state}`);

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import { DynamoDbCallStore } from '../adapters/dynamodb-call-store.ts';
 import { createApp } from '../app/create-app.ts';
+import type { CallEvent } from '../core/call-state.ts';
 import { recordEvent } from '../recorder.ts';
 import { createLogger } from '../../media-task/log.ts';
 import { EmbeddedDynamoDb } from './embedded-dynamodb.ts';
@@ -29,13 +30,18 @@ async function main(): Promise<void> {
   // Status callbacks go out after the recorder applied a change, one queue per call.
   const notifier = webhooks.statusSigningKey ? new StatusNotifier({ store, signingKey: webhooks.statusSigningKey, logger }) : undefined;
   // Tasks of a previous run died with it: their calls cannot continue, so they end with a reason.
+  // `notifier?.enqueueEffects(await recordEvent(...))` would skip the recording itself when callbacks are off.
+  const record = async (event: CallEvent) => {
+    const result = await recordEvent(store, event);
+    notifier?.enqueueEffects(result);
+  };
   for (const call of await store.list({ live: true })) {
-    notifier?.enqueueEffects(await recordEvent(store, { type: 'task-crashed', callId: call.callId, at: now(), message: 'the local server restarted during the call' }));
+    await record({ type: 'task-crashed', callId: call.callId, at: now(), message: 'the local server restarted during the call' });
   }
 
   const launcher = new LocalTaskLauncher({
-    onEvent: async (event) => notifier?.enqueueEffects(await recordEvent(store, event)),
-    onCrash: async (callId, message) => notifier?.enqueueEffects(await recordEvent(store, { type: 'task-crashed', callId, at: now(), message })),
+    onEvent: record,
+    onCrash: (callId, message) => record({ type: 'task-crashed', callId, at: now(), message }),
     logger,
     bindAddress: config.bindAddress,
     publicAddress: config.publicAddress,

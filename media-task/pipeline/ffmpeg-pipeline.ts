@@ -1,17 +1,27 @@
 /**
- * The owner of one call's ffmpeg: picks its local RTP ports, writes its input SDP, spawns it (through
- * OwnedProcess), turns its `-progress` output into `streaming`/`progress` events and an unrequested exit into
- * `died`, classified so the call can fail with 'rtmp' (the server refused or vanished) or 'ffmpeg'.
+ * The media output of one call: one encoding ffmpeg (RTP in, MPEG-TS out to local UDP relay ports) and one
+ * Destination per publishing point (a republisher ffmpeg each, restarted on its own). Picks the local ports,
+ * writes the encoder's input SDP, spawns and reaps everything through OwnedProcess.
+ *
+ *   peer RTP ─► RtpEndpoint ─► encoder ─tee─► udp:relay1 ─► republisher 1 ─► rtmp(s)://first
+ *                                          └► udp:relay2 ─► republisher 2 ─► rtmp(s)://second ...
+ *
+ * Events: `streaming` once any destination carries media; `destination` on every destination state change;
+ * `died` when the encoder dies ('ffmpeg') or when every destination failed before any carried media ('rtmp':
+ * a wrong URL or key is not an outage to ride out). After one destination has been live, outages are retried
+ * for as long as the call lasts.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { DestinationStatus } from '../../functions/core/call-types.ts';
 import type { Logger } from '../log.ts';
 import { OwnedProcess, type ProcessExit } from '../process/owned-process.ts';
 import { TypedEmitter } from '../typed-emitter.ts';
 import type { NegotiatedMedia } from '../sip/sdp.ts';
-import { buildFfmpegArgs, type PipelinePorts, type RtmpOutput } from './ffmpeg-args.ts';
-import { freeUdpPortPair } from './udp-ports.ts';
+import { Destination, stopFfmpeg } from './destination.ts';
+import { buildEncoderArgs, type PipelinePorts, type RtmpOutput, type VideoFill } from './ffmpeg-args.ts';
+import { freeUdpPort, freeUdpPortPair } from './udp-ports.ts';
 
 export type DeathCause = 'rtmp' | 'ffmpeg';
 
@@ -21,171 +31,167 @@ export interface PipelineDeath {
   message: string;
   code: number | null;
   signal: NodeJS.Signals | null;
-  /** ffmpeg's last stderr lines, with the RTMP target masked. */
+  /** The last stderr lines of the encoder, or of the first destination's republisher, targets masked. */
   lastLines: string[];
 }
 
 export type FfmpegPipelineEvents = {
-  /** The first bytes reached the RTMP server. */
+  /** The first bytes reached an RTMP server. */
   streaming: [{ at: number; bytesOut: number }];
   progress: [{ bytesOut: number }];
+  /** Every destination's status, in output order, whenever one changes state. */
+  destinations: [DestinationStatus[]];
   died: [PipelineDeath];
 };
 
 export interface FfmpegPipelineOptions {
   media: NegotiatedMedia;
-  output: RtmpOutput;
+  /** First = the call's rtmpUrl/rtmpStream. */
+  outputs: readonly RtmpOutput[];
+  /** What fills the video track when the peer sends none; default none (audio-only FLV). */
+  fill?: VideoFill;
   ffmpegPath?: string;
   logger: Logger;
 }
 
-const STOP_GRACE_MS = 5_000;
-const FIRST_SIGNAL_MS = 300;
 const TAIL = 20;
-/** What ffmpeg prints when the RTMP side fails: refused connection, handshake or publish rejected, server gone. */
-const RTMP_FAILURE = /connection refused|input\/output error|server error|broken pipe|connection reset|connection timed out|cannot open connection|handshake|error number -10053|failed to (connect|resolve)|no route to host|name or service not known|end of file/i;
-
-/** Decides whether ffmpeg died of the RTMP server or of itself, from the lines it left. */
-export function classifyDeath(lines: readonly string[], target: string, maskedTarget: string): DeathCause {
-  return lines.some(
-    (line) => RTMP_FAILURE.test(line) && (line.includes(target) || line.includes(maskedTarget) || /rtmp|tcp:\/\/|tls/i.test(line)),
-  )
-    ? 'rtmp'
-    : 'ffmpeg';
-}
 
 export class FfmpegPipeline extends TypedEmitter<FfmpegPipelineEvents> {
-  private written = 0;
   private streamingAt: number | undefined;
   private stopping: Promise<void> | undefined;
-  /** Our first SIGINT may end ffmpeg before OwnedProcess.close() is called: that exit is still a requested one. */
-  private stopRequested = false;
+  private dead = false;
   private readonly stderrTail: string[] = [];
+  /** Set right after construction: the encoder's output lines need the pipeline before the process exists. */
+  private encoder!: OwnedProcess;
 
   private constructor(
     readonly inputPorts: PipelinePorts,
-    private readonly process: OwnedProcess,
+    private readonly destinations: readonly Destination[],
     private readonly tempDir: string,
     private readonly logger: Logger,
-    private readonly mask: (line: string) => string,
-    target: string,
-    maskedTarget: string,
   ) {
     super((error, event) => logger.error('ffmpeg pipeline listener failed', { event: String(event), error }));
-    process.onExit((exit) => this.onExit(exit, target, maskedTarget));
   }
 
-  /** Resolves once ffmpeg has spawned; forward RTP to `inputPorts` from then on. */
+  /** Resolves once every ffmpeg has spawned; forward RTP to `inputPorts` from then on. */
   static async start(options: FfmpegPipelineOptions): Promise<FfmpegPipeline> {
     const logger = options.logger.child({ component: 'ffmpeg' });
     const ports: PipelinePorts = {};
     if (options.media.audio) ports.audio = await freeUdpPortPair();
     if (options.media.video) ports.video = await freeUdpPortPair();
+    const relayPorts: number[] = [];
+    for (const _ of options.outputs) relayPorts.push(await freeUdpPort());
+    const fill = options.fill ?? { kind: 'none' };
     const tempDir = await mkdtemp(join(tmpdir(), 'gw-ffmpeg-'));
     const sdpPath = join(tempDir, 'input.sdp');
-    let invocation: ReturnType<typeof buildFfmpegArgs>;
-    try {
-      invocation = buildFfmpegArgs(options.media, ports, options.output, sdpPath);
-      await writeFile(sdpPath, invocation.sdp);
-    } catch (error) {
-      await rm(tempDir, { recursive: true, force: true });
-      throw error;
-    }
-    // The stream name is often the publishing key: keep it out of our logs, ffmpeg echoes the URL.
-    const maskedTarget = invocation.target.slice(0, invocation.target.length - options.output.rtmpStream.replace(/^\/+/, '').length) + '***';
-    const mask = (line: string) => line.split(invocation.target).join(maskedTarget);
+    const destinations: Destination[] = [];
     let pipeline: FfmpegPipeline | undefined;
-    const pending: Array<[string, 'stdout' | 'stderr']> = [];
-    let process: OwnedProcess;
+    const pending: string[] = [];
     try {
-      process = await OwnedProcess.start({
-        name: 'ffmpeg',
+      const invocation = buildEncoderArgs({ media: options.media, ports, sdpPath, fill, relayPorts });
+      await writeFile(sdpPath, invocation.sdp);
+      const video = options.media.video ? 'peer' : fill.kind !== 'none' && options.media.audio ? 'ours' : 'none';
+      options.outputs.forEach((output, index) =>
+        destinations.push(new Destination({ output, relayPort: relayPorts[index]!, video, ffmpegPath: options.ffmpegPath, logger: logger.child({ destination: index }) })),
+      );
+      // Republishers first, so that they listen when the encoder's first packets (and the first keyframe) go out.
+      await Promise.all(destinations.map((destination) => destination.start()));
+      const encoder = await OwnedProcess.start({
+        name: 'ffmpeg encoder',
         command: options.ffmpegPath ?? 'ffmpeg',
         args: invocation.args,
-        onLine: (line, stream) => (pipeline ? pipeline.onLine(line, stream) : pending.push([line, stream])),
+        onLine: (line, stream) => stream === 'stderr' && (pipeline ? pipeline.onStderr(line) : pending.push(line)),
       });
+      pipeline = new FfmpegPipeline(ports, destinations, tempDir, logger);
+      pipeline.encoder = encoder;
+      for (const line of pending) pipeline.onStderr(line);
+      encoder.onExit((exit) => pipeline!.onEncoderExit(exit));
+      pipeline.watchDestinations();
+      logger.info('ffmpeg started', { pid: encoder.pid, ports, relayPorts, fill: fill.kind, outputs: destinations.map((d) => d.maskedTarget) });
+      return pipeline;
     } catch (error) {
+      await Promise.all(destinations.map((destination) => destination.stop()));
       await rm(tempDir, { recursive: true, force: true });
       throw error;
     }
-    pipeline = new FfmpegPipeline(ports, process, tempDir, logger, mask, invocation.target, maskedTarget);
-    logger.info('ffmpeg started', { pid: process.pid, ports, output: maskedTarget });
-    for (const [line, stream] of pending) pipeline.onLine(line, stream);
-    return pipeline;
   }
 
-  get pid(): number | undefined {
-    return this.process.pid;
+  /** The encoder's pid, then each running republisher's: for CPU figures. */
+  get pids(): number[] {
+    return [this.encoder.pid, ...this.destinations.map((destination) => destination.pid)].filter((pid): pid is number => pid !== undefined);
   }
 
   get running(): boolean {
-    return this.process.running;
+    return this.encoder.running && !this.dead;
   }
 
-  /** Bytes written to the RTMP connection so far (from ffmpeg's progress reports). */
+  /** Bytes written to all RTMP connections so far (from each republisher's progress reports). */
   get bytesOut(): number {
-    return this.written;
+    return this.destinations.reduce((sum, destination) => sum + destination.bytesOut, 0);
+  }
+
+  destinationStatus(): DestinationStatus[] {
+    return this.destinations.map((destination) => destination.status());
   }
 
   /**
-   * Clean end: SIGINT makes ffmpeg flush the encoder and write the FLV trailer; SIGKILL after 5 s.
-   * Safe to call twice; resolves once ffmpeg is reaped and its temp dir removed.
+   * Clean end: the republishers first, while the encoder still feeds them: ffmpeg acts on SIGINT between two
+   * packets, so a republisher whose input had already stopped would sit in its read until a second signal cut
+   * it short, trailer unwritten. Then the encoder. Safe to call twice; resolves once every ffmpeg is reaped.
    */
   stop(): Promise<void> {
-    this.stopping ??= this.stopGracefully().then(() => this.cleanup());
+    this.stopping ??= (async () => {
+      this.dead = true;
+      await Promise.all(this.destinations.map((destination) => destination.stop()));
+      await stopFfmpeg(this.encoder);
+      await rm(this.tempDir, { recursive: true, force: true });
+    })();
     return this.stopping;
   }
 
-  private async stopGracefully(): Promise<void> {
-    if (!this.process.running) return;
-    this.stopRequested = true;
-    // ffmpeg only looks at its first SIGINT between packets; while the RTP input is silent (peer gone) it sits in
-    // a read that only a second signal interrupts. Give the first one a moment to end things the nice way.
-    this.process.signal('SIGINT');
-    await Promise.race([this.process.exited, new Promise((resolve) => setTimeout(resolve, FIRST_SIGNAL_MS))]);
-    await this.process.close('SIGINT', STOP_GRACE_MS);
+  private watchDestinations(): void {
+    for (const destination of this.destinations) {
+      destination.on('state', () => {
+        this.emit('destinations', this.destinationStatus());
+        if (this.destinations.every((d) => d.failedOnce) && !this.destinations.some((d) => d.everLive)) {
+          const first = this.destinations[0]!;
+          this.die({ classification: 'rtmp', message: first.status().lastError ?? 'no destination accepted the stream', code: null, signal: null, lastLines: first.lastLines() });
+        }
+      });
+      destination.on('progress', () => {
+        if (this.dead) return;
+        if (this.streamingAt === undefined) {
+          this.streamingAt = Date.now();
+          this.emit('streaming', { at: this.streamingAt, bytesOut: this.bytesOut });
+        }
+        this.emit('progress', { bytesOut: this.bytesOut });
+      });
+    }
   }
 
-  private async cleanup(): Promise<void> {
-    await rm(this.tempDir, { recursive: true, force: true });
+  private onStderr(line: string): void {
+    this.stderrTail.push(line);
+    if (this.stderrTail.length > TAIL) this.stderrTail.shift();
+    this.logger.debug('ffmpeg', { line });
   }
 
-  private onLine(line: string, stream: 'stdout' | 'stderr'): void {
-    if (stream === 'stderr') {
-      const masked = this.mask(line);
-      this.stderrTail.push(masked);
-      if (this.stderrTail.length > TAIL) this.stderrTail.shift();
-      this.logger.debug('ffmpeg', { line: masked });
+  private onEncoderExit(exit: ProcessExit): void {
+    if (exit.closed || this.dead) {
+      this.logger.info('ffmpeg stopped', { code: exit.code, signal: exit.signal, bytesOut: this.bytesOut });
       return;
     }
-    // -progress blocks are key=value lines; total_size counts what the muxer has written to the RTMP connection.
-    const match = /^total_size=(\d+)$/.exec(line);
-    if (!match) return;
-    const bytes = Number(match[1]);
-    if (bytes <= this.written) return;
-    this.written = bytes;
-    if (this.streamingAt === undefined) {
-      this.streamingAt = Date.now();
-      this.emit('streaming', { at: this.streamingAt, bytesOut: bytes });
-    }
-    this.emit('progress', { bytesOut: bytes });
-  }
-
-  private onExit(exit: ProcessExit, target: string, maskedTarget: string): void {
-    void this.cleanup();
-    if (exit.closed || this.stopRequested) {
-      this.logger.info('ffmpeg stopped', { code: exit.code, signal: exit.signal, bytesOut: this.written });
-      return;
-    }
-    const lastLines = [...this.stderrTail];
-    const classification = classifyDeath(lastLines, target, maskedTarget);
-    this.logger.warn('ffmpeg died', { code: exit.code, signal: exit.signal, classification, lastLines });
     // ffmpeg ends on a generic "Conversion failed!"; the line before that names the cause.
-    const telling = lastLines.filter((line) => line.trim() && !/^Conversion failed!?$/.test(line.trim()));
+    const telling = this.stderrTail.filter((line) => line.trim() && !/^Conversion failed!?$/.test(line.trim()));
     const message =
-      [...telling].reverse().find((line) => RTMP_FAILURE.test(line) || /error|failed|invalid/i.test(line)) ??
-      telling.at(-1) ??
-      `ffmpeg exited (code ${exit.code}, signal ${exit.signal})`;
-    this.emit('died', { classification, message, code: exit.code, signal: exit.signal, lastLines });
+      [...telling].reverse().find((line) => /error|failed|invalid/i.test(line)) ?? telling.at(-1) ?? `ffmpeg exited (code ${exit.code}, signal ${exit.signal})`;
+    this.die({ classification: 'ffmpeg', message, code: exit.code, signal: exit.signal, lastLines: [...this.stderrTail] });
+  }
+
+  /** Reports the death once; the owner stops what is left with stop(). */
+  private die(death: PipelineDeath): void {
+    if (this.dead) return;
+    this.dead = true;
+    this.logger.warn('ffmpeg pipeline died', { classification: death.classification, cause: death.message, lastLines: death.lastLines });
+    this.emit('died', death);
   }
 }

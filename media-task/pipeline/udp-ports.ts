@@ -33,3 +33,12 @@ function bind(address: string, port: number): Promise<Socket | undefined> {
 function close(socket: Socket): Promise<void> {
   return new Promise((resolve) => socket.close(() => resolve()));
 }
+
+/** A free UDP port on 127.0.0.1 for a local relay; released before the republisher binds it, like the pair above. */
+export async function freeUdpPort(address = '127.0.0.1'): Promise<number> {
+  const socket = await bind(address, 0);
+  if (!socket) throw new Error(`no free UDP port on ${address}`);
+  const port = socket.address().port;
+  await close(socket);
+  return port;
+}

@@ -3,15 +3,21 @@
  * even port, RTCP on the next one, RFC 3550 11), receives the peer's stream, keeps its statistics, forwards it as
  * one continuous stream to the local ffmpeg, and sends our comfort silence and DTMF back (symmetric RTP, RFC 4961:
  * to wherever the peer's packets come from, else to the address in its SDP).
+ *
+ * Audio never stops towards ffmpeg: its RTP input produces nothing while no packet arrives, and the FLV behind
+ * it would stall (CDNs drop a stream whose timestamps stop). When the peer has been quiet for `FILL_AFTER_MS`
+ * (hold, loss, a muted phone, the gap of a re-INVITE, or before its first packet) we forward codec silence
+ * frames on the same continuous numbering, from where the peer's media stopped, until it speaks again.
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { silentLogger, type Logger } from '../log.ts';
 import { TypedEmitter } from '../typed-emitter.ts';
 import type { NegotiatedStream } from '../sip/sdp.ts';
-import { parseRtp, rewriteRtp } from './rtp-packet.ts';
+import { buildRtp, parseRtp, rewriteRtp } from './rtp-packet.ts';
 import { RtpRewriter } from './rtp-rewriter.ts';
 import { RtpSender } from './rtp-sender.ts';
 import { RtpStats, type RtpStatsSnapshot } from './rtp-stats.ts';
+import { FRAME_MS, silenceFrame } from './silence.ts';
 
 export class RtpBindError extends Error {
   override name = 'RtpBindError';
@@ -40,6 +46,11 @@ export type RtpEndpointEvents = {
 };
 
 const DEFAULT_CLOCK = { audio: 8000, video: 90000 } as const;
+/**
+ * Longer than a peer's packet interval plus normal jitter (20–60 ms), short enough that ffmpeg's jitter buffer
+ * (max_delay 200 ms) never runs dry, so the output keeps its pace.
+ */
+export const FILL_AFTER_MS = 120;
 
 export class RtpEndpoint extends TypedEmitter<RtpEndpointEvents> {
   private stream: NegotiatedStream | undefined;
@@ -51,6 +62,11 @@ export class RtpEndpoint extends TypedEmitter<RtpEndpointEvents> {
   private learned: { address: string; port: number } | undefined;
   private currentSsrc: number | undefined;
   private readonly sender: RtpSender;
+  private fillTimer: NodeJS.Timeout | undefined;
+  /** performance.now() of the last packet forwarded from the peer (or of forwarding's start). */
+  private lastForwardedAt = 0;
+  /** The gap being filled: from when, and how many 20 ms frames went out. */
+  private gap: { from: number; sent: number } | undefined;
   private closed = false;
   /** The even RTP port to put in the SDP offer; RTCP is on port + 1. */
   readonly port: number;
@@ -125,6 +141,29 @@ export class RtpEndpoint extends TypedEmitter<RtpEndpointEvents> {
       this.forwardSocket.on('message', () => {});
       this.forwardSocket.bind(0, '127.0.0.1');
     }
+    if (this.kind === 'audio' && !this.fillTimer) {
+      this.lastForwardedAt = performance.now();
+      this.fillTimer = setInterval(() => this.fillGap(), FRAME_MS);
+    }
+  }
+
+  /** Forwards silence for the time the peer has been quiet, paced at 20 ms frames from where its media stopped. */
+  private fillGap(): void {
+    const stream = this.stream;
+    const frame = stream && stream.payloadType >= 0 ? silenceFrame(stream.codec, stream.clockRate) : undefined;
+    if (!frame || !stream || !this.forwardTarget || !this.forwardSocket || !this.rewriter) return;
+    const now = performance.now();
+    if (now - this.lastForwardedAt < FILL_AFTER_MS) return;
+    const gap = (this.gap ??= { from: this.lastForwardedAt, sent: 0 });
+    const due = Math.floor((now - gap.from) / FRAME_MS);
+    // After a stalled event loop, skip ahead rather than burst more than ffmpeg's jitter buffer holds.
+    if (due - gap.sent > 10) gap.sent = due - 10;
+    while (gap.sent < due) {
+      gap.sent++;
+      const out = this.rewriter.fill(gap.from + gap.sent * FRAME_MS);
+      const packet = buildRtp({ marker: false, payloadType: stream.payloadType, sequence: out.sequence, timestamp: out.timestamp, ssrc: out.ssrc }, frame.payload);
+      this.forwardSocket.send(packet, this.forwardTarget.port, this.forwardTarget.address);
+    }
   }
 
   /** Packets, loss and jitter (ms) of the peer's stream, RFC 3550 A.3/A.8; `lastPacketAt` for the inactivity timeout. */
@@ -163,6 +202,7 @@ export class RtpEndpoint extends TypedEmitter<RtpEndpointEvents> {
     if (this.closed) return;
     this.closed = true;
     this.sender.close();
+    clearInterval(this.fillTimer);
     for (const socket of [this.rtp, this.rtcp, this.forwardSocket]) {
       try {
         socket?.close();
@@ -200,6 +240,8 @@ export class RtpEndpoint extends TypedEmitter<RtpEndpointEvents> {
     // Only the negotiated codec goes to ffmpeg: its SDP knows no other payload type (telephone-event, CN).
     if (!isMedia || !this.forwardTarget || !this.forwardSocket) return;
     const out = this.rewriter!.map(packet.ssrc, packet.sequence, packet.timestamp, now);
+    this.lastForwardedAt = now;
+    this.gap = undefined;
     this.forwardSocket.send(rewriteRtp(message, out.sequence, out.timestamp, out.ssrc), this.forwardTarget.port, this.forwardTarget.address);
   }
 }

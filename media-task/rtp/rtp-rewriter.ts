@@ -2,7 +2,8 @@
  * Maps every incoming RTP source onto one continuous outgoing stream for ffmpeg. ffmpeg's RTP demuxer binds to
  * the first SSRC it sees and treats a new SSRC or a sequence jump as garbage, so after a re-INVITE (new SSRC,
  * random sequence and timestamp) we re-anchor: the next packet continues our sequence by one and our timestamp
- * by the wall-clock time elapsed since the previous packet.
+ * by the wall-clock time elapsed since the previous packet. Silence we forward in a gap (`fill`) takes the next
+ * numbers too, so the stream ffmpeg sees never jumps, whoever produced a packet.
  */
 import { randomUint32 } from './rtp-packet.ts';
 
@@ -28,6 +29,20 @@ export class RtpRewriter {
   private started = false;
 
   constructor(private readonly clockRate: number) {}
+
+  /**
+   * Numbers a packet of ours (silence in a gap) that stands for media at `mediaAtMs`: next sequence, timestamp
+   * advanced by the time since the previous packet. The peer's next packet re-anchors after it.
+   */
+  fill(mediaAtMs: number): Rewritten {
+    const elapsedTicks = this.started ? Math.max(1, Math.round(((mediaAtMs - this.lastAtMs) * this.clockRate) / 1000)) : 0;
+    this.lastOutSeq = (this.lastOutSeq + 1) & 0xffff;
+    this.lastOutTs = (this.lastOutTs + elapsedTicks) >>> 0;
+    this.lastAtMs = mediaAtMs;
+    this.started = true;
+    this.inSsrc = undefined;
+    return { sequence: this.lastOutSeq, timestamp: this.lastOutTs, ssrc: this.ssrc, reanchored: false };
+  }
 
   map(ssrc: number, sequence: number, timestamp: number, nowMs: number): Rewritten {
     const jump = (sequence - this.lastInSeq + 0x10000) & 0xffff;

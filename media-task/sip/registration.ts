@@ -42,7 +42,7 @@ export class Registration {
         const delay = Math.max(outcome.expires * 0.8, 10) * 1000;
         this.refreshTimer = setTimeout(() => {
           void this.register().then((next) => {
-            if (!next.ok) this.options.logger.warn('REGISTER refresh failed', { sipCode: next.sipCode, message: next.message });
+            if (!next.ok) this.options.logger.warn('REGISTER refresh failed', { sipCode: next.sipCode, cause: next.message });
           });
         }, delay);
         this.refreshTimer.unref();

@@ -54,6 +54,12 @@ const table: Row[] = [
   ['stats never move the state', [stats(2), stats(3)], 'dialing', { statsSeq: 3, lastSeq: 0 }],
   ['stats never make a late state event look stale', [stats(8), answered(3)], 'answered', { statsSeq: 8, lastSeq: 3 }],
   ['late stats do not overwrite newer stats', [stats(8, 80), stats(6, 60)], 'dialing', { stats: { rtpPackets: 80, rtpLost: 0, jitterMs: 1, bytesOut: 10, at: at(8) } }],
+  [
+    'per-destination status is kept with the stats',
+    [ev(2, { type: 'stats', rtpPackets: 2, rtpLost: 0, jitterMs: 1, bytesOut: 10, destinations: [{ url: 'rtmp://b/live', state: 'retrying', reconnects: 3, bytesOut: 0 }] })],
+    'dialing',
+    { stats: { rtpPackets: 2, rtpLost: 0, jitterMs: 1, bytesOut: 10, destinations: [{ url: 'rtmp://b/live', state: 'retrying', reconnects: 3, bytesOut: 0 }], at: at(2) } },
+  ],
   ['stats trailing the end are still recorded', [streaming(4), ended(6), stats(7, 70)], 'ended', { statsSeq: 7 }],
   ['hangup requested while streaming: desired changes, state waits for the task', [streaming(4), hangup], 'streaming', { desired: 'ended' }],
   ['hangup requested, then the task reports the end', [streaming(4), hangup, ev(5, { type: 'ended', by: 'local', reason: 'hangup', durationSeconds: 9 })], 'ended', { desired: 'ended' }],

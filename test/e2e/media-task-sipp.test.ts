@@ -3,7 +3,7 @@
  * what arrives at the RTMP server is checked with ffprobe and a tone measurement.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,7 +12,8 @@ import { useCleanup } from '../support/cleanup.ts';
 import { freePort } from '../support/free-port.ts';
 import { measureTone, probe } from '../support/media-check.ts';
 import { makeToneWav, MediaTaskProcess, testCallSpec } from '../support/media-task.ts';
-import { NginxRtmp } from '../support/nginx-rtmp.ts';
+import { NginxRtmp, waitFor } from '../support/nginx-rtmp.ts';
+import { processTree } from '../bench/proc-stats.ts';
 import { SippPeer } from '../support/sipp.ts';
 
 let dir: string;
@@ -93,6 +94,31 @@ describe('media task against a sipp UAS streaming a 1 kHz PCMU tone', () => {
     const probed = await probe(await nginx.waitForRecording('hold1'));
     expect(probed.durationSeconds).toBeGreaterThan(4);
     expect(run.logLines.some((line) => line.includes('peer changed the media'))).toBe(true);
+  });
+
+  it('restarts a killed encoder within 2 s and the call goes on', async () => {
+    const peer = await sipp('uas-tone.xml');
+    const run = await task(testCallSpec({ rtmpUrl: nginx.url, rtmpStream: 'restart1', connection: { sipPort: peer.port } }));
+    await run.waitForEvent('streaming');
+    const encoder = async () => {
+      for (const pid of await processTree(run.pid!)) {
+        const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+        if (cmdline.includes('ffmpeg') && cmdline.includes('input.sdp')) return pid;
+      }
+      return undefined;
+    };
+    const first = await encoder();
+    expect(first).toBeDefined();
+    process.kill(first!, 'SIGKILL');
+    const killedAt = Date.now();
+    await waitFor(async () => ((await encoder()) ?? first) !== first, 2_000, 'a new encoder');
+    expect(Date.now() - killedAt).toBeLessThan(2_000);
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    expect(run.types(), run.logLines.filter((line) => /"level":"(warn|error)"/.test(line)).join('\n')).not.toContain('failed');
+    run.terminate();
+    expect(await run.final()).toMatchObject({ type: 'ended', by: 'local' });
+    expect(run.logLines.filter((line) => /"level":"(warn|error)"/.test(line)).join('\n')).toContain('encoder died; restarting it');
+    expect((await peer.finished()).code).toBe(0);
   });
 
   it('fails with the SIP code when the peer answers 486 Busy, and streams nothing', async () => {

@@ -131,10 +131,7 @@ describe('the SIP password never leaks', () => {
     expectAbsent(server.logLines, forms, 'the server and task logs');
   });
 
-  // Known leak outside media-task/sip (reported to the lead): ffmpeg inherits the task's environment, CALL_SPEC and
-  // its password included. /proc/<pid>/environ is readable by the same user only, unlike cmdline. `it.fails`
-  // turns red once the pipeline passes ffmpeg an environment of its own; then make this a plain `it`.
-  it.fails('media task: ffmpeg does not inherit the password in its environment', async () => {
+  it('media task: ffmpeg does not inherit the password in its environment', async () => {
     const { password, forms } = uniquePassword();
     const peer = await authSipp(password);
     const spec = testCallSpec({ rtmpUrl: nginx.url, rtmpStream: 'secrets3', connection: { sipPort: peer.port, sipPassword: password, sipAuthenticationName: 'alice' } });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { buildFfmpegArgs, buildInputSdp, FfmpegArgsError, rtmpTarget } from '../../media-task/pipeline/ffmpeg-args.ts';
+import { buildEncoderArgs, buildInputSdp, FfmpegArgsError, rtmpTarget, type VideoFill } from '../../media-task/pipeline/ffmpeg-args.ts';
+import { buildRepublisherArgs, buildSlateArgs } from '../../media-task/pipeline/relay-args.ts';
 import type { NegotiatedMedia, NegotiatedStream } from '../../media-task/sip/sdp.ts';
 
 const audio = (codec: string, payloadType: number, clockRate: number, extra: Partial<NegotiatedStream> = {}): NegotiatedStream => ({
@@ -27,8 +28,12 @@ const video = (fmtp?: string): NegotiatedStream => ({
 const output = { rtmpUrl: 'rtmp://live.example.com/app', rtmpStream: 'key-123' };
 const SPROP = 'packetization-mode=1;sprop-parameter-sets=Z0LADdoFB+wEQAAAAwBAAAAMo8UKqA==,aM4PyA==';
 
-/** Value following `flag` in args (the first occurrence). */
-const after = (args: string[], flag: string) => args[args.indexOf(flag) + 1];
+/** Value following the `nth` (0-based) occurrence of `flag` in args. */
+const after = (args: string[], flag: string, nth = 0) => {
+  let index = -1;
+  for (let seen = 0; seen <= nth; seen++) index = args.indexOf(flag, index + 1);
+  return index < 0 ? undefined : args[index + 1];
+};
 
 describe('buildInputSdp', () => {
   it.each<[string, NegotiatedMedia, string[]]>([
@@ -94,7 +99,15 @@ describe('rtmpTarget', () => {
   });
 });
 
-describe('buildFfmpegArgs', () => {
+describe('buildEncoderArgs', () => {
+  const plan = (media: NegotiatedMedia, fill: VideoFill = { kind: 'none' }, relayPorts = [41000]) => ({
+    media,
+    ports: { audio: 40000, video: 40002 },
+    sdpPath: '/tmp/x/input.sdp',
+    fill,
+    relayPorts,
+  });
+
   it.each<[string, NegotiatedMedia, { audioRate?: string; videoCopy: boolean; probesize: string; analyzeduration: string }]>([
     ['PCMU → AAC 44.1 kHz, no probing', { audio: audio('PCMU', 0, 8000) }, { audioRate: '44100', videoCopy: false, probesize: '32', analyzeduration: '0' }],
     ['PCMA → AAC 44.1 kHz', { audio: audio('PCMA', 8, 8000) }, { audioRate: '44100', videoCopy: false, probesize: '32', analyzeduration: '0' }],
@@ -111,21 +124,19 @@ describe('buildFfmpegArgs', () => {
       { videoCopy: true, probesize: '5000000', analyzeduration: '1000000' },
     ],
   ])('%s', (_name, media, expected) => {
-    const { args, sdp, target } = buildFfmpegArgs(media, { audio: 40000, video: 40002 }, output, '/tmp/x/input.sdp');
+    const { args, sdp } = buildEncoderArgs(plan(media));
     expect(sdp).toBe(buildInputSdp(media, { audio: 40000, video: 40002 }));
-    expect(target).toBe('rtmp://live.example.com/app/key-123');
-    expect(args.at(-1)).toBe(target);
-    expect(args.slice(-3, -1)).toEqual(['-f', 'flv']);
+    expect(args.slice(-3)).toEqual(['-f', 'tee', '[f=mpegts:onfail=ignore]udp://127.0.0.1:41000?pkt_size=1316']);
     expect(after(args, '-i')).toBe('/tmp/x/input.sdp');
     expect(after(args, '-f')).toBe('sdp');
     expect(after(args, '-protocol_whitelist')).toBe('file,udp,rtp');
-    expect(after(args, '-progress')).toBe('pipe:1');
     expect(args).toContain('-nostats');
     expect(after(args, '-probesize')).toBe(expected.probesize);
     expect(after(args, '-analyzeduration')).toBe(expected.analyzeduration);
     if (expected.audioRate) {
       expect(after(args, '-c:a')).toBe('aac');
       expect(after(args, '-ar')).toBe(expected.audioRate);
+      expect(after(args, '-ac')).toBe('2');
       expect(after(args, '-b:a')).toBe('128k');
     } else {
       expect(args).not.toContain('-c:a');
@@ -136,15 +147,87 @@ describe('buildFfmpegArgs', () => {
     expect(args.indexOf('-map')).toBeGreaterThan(args.indexOf('-i'));
   });
 
-  it('keeps the stream name one argument, never split or quoted', () => {
-    const { args } = buildFfmpegArgs({ audio: audio('PCMU', 0, 8000) }, { audio: 40000 }, { rtmpUrl: 'rtmp://h/app', rtmpStream: 'a b;c' }, '/s.sdp');
-    expect(args.at(-1)).toBe('rtmp://h/app/a b;c');
-    expect(args.filter((arg) => arg.includes('a b'))).toHaveLength(1);
+  it.each<[string, NegotiatedMedia, VideoFill, { inputs: number; video?: string; filter: boolean }]>([
+    ['audio-only + slate: the clip looped at its own pace, copied', { audio: audio('PCMU', 0, 8000) }, { kind: 'slate', clipPath: '/c/slate.mp4' }, { inputs: 2, video: 'copy', filter: false }],
+    ['audio-only + waveform: one H.264 encode, 2 s GOP', { audio: audio('PCMU', 0, 8000) }, { kind: 'waveform' }, { inputs: 1, video: 'libx264', filter: true }],
+    ['audio-only + none: audio-only FLV', { audio: audio('PCMU', 0, 8000) }, { kind: 'none' }, { inputs: 1, filter: false }],
+    ['the peer sends video: the slate is not used', { audio: audio('PCMU', 0, 8000), video: video(SPROP) }, { kind: 'slate', clipPath: '/c/slate.mp4' }, { inputs: 1, video: 'copy', filter: false }],
+  ])('%s', (_name, media, fill, expected) => {
+    const { args } = buildEncoderArgs(plan(media, fill));
+    expect(args.filter((arg) => arg === '-i')).toHaveLength(expected.inputs);
+    expect(args.includes('-c:v') ? after(args, '-c:v') : undefined).toBe(expected.video);
+    expect(args.includes('-filter_complex')).toBe(expected.filter);
+    if (fill.kind === 'slate' && expected.inputs === 2) {
+      expect(args.slice(args.indexOf('-stream_loop'), args.lastIndexOf('-i') + 2)).toEqual(['-stream_loop', '-1', '-re', '-f', 'mp4', '-i', '/c/slate.mp4']);
+      expect(after(args, '-map', 1)).toBe('1:v:0');
+    }
+    if (expected.video === 'libx264') {
+      expect(after(args, '-g')).toBe('30'); // 15 fps × 2 s
+      expect(after(args, '-sc_threshold')).toBe('0');
+      expect(after(args, '-map')).toBe('[aout]');
+    }
   });
 
-  it('refuses an output that is not rtmp:// or rtmps://', () => {
-    expect(() => buildFfmpegArgs({ audio: audio('PCMU', 0, 8000) }, { audio: 40000 }, { rtmpUrl: 'srt://h:9000', rtmpStream: 'k' }, '/s.sdp')).toThrow(
-      FfmpegArgsError,
+  it('fans out to every relay port through tee, a failing slave ignored', () => {
+    const { args } = buildEncoderArgs(plan({ audio: audio('PCMU', 0, 8000) }, { kind: 'none' }, [41000, 41002, 41004]));
+    expect(args.at(-1)).toBe(
+      ['41000', '41002', '41004'].map((port) => `[f=mpegts:onfail=ignore]udp://127.0.0.1:${port}?pkt_size=1316`).join('|'),
     );
+  });
+
+  it('refuses a plan without destinations', () => {
+    expect(() => buildEncoderArgs(plan({ audio: audio('PCMU', 0, 8000) }, { kind: 'none' }, []))).toThrow(FfmpegArgsError);
+  });
+});
+
+describe('buildRepublisherArgs', () => {
+  const base = { relayPort: 41000, target: 'rtmps://live.example.com:443/app/key 1', inputTimeoutMs: 5000, joinMidStream: false };
+
+  it.each<[string, 'none' | 'ours' | 'peer', boolean, string, string]>([
+    ['audio only: the first ADTS header is enough', 'none', false, '32', '0'],
+    ['our video at the start: opens on a keyframe', 'ours', false, '5000000', '200000'],
+    ['our video, restarted mid-stream: up to one 2 s GOP', 'ours', true, '5000000', '2200000'],
+    ['the peer video, at the start', 'peer', false, '5000000', '1100000'],
+    ['the peer video, restarted: its GOP is unknown', 'peer', true, '5000000', '5000000'],
+  ])('%s', (_name, videoKind, joinMidStream, probesize, analyzeduration) => {
+    const args = buildRepublisherArgs({ ...base, video: videoKind, joinMidStream });
+    expect(after(args, '-probesize')).toBe(probesize);
+    expect(after(args, '-analyzeduration')).toBe(analyzeduration);
+    expect(after(args, '-protocol_whitelist')).toBe('udp');
+    expect(after(args, '-i')).toBe('udp://127.0.0.1:41000?fifo_size=50000&overrun_nonfatal=1&timeout=5000000');
+    expect(after(args, '-c')).toBe('copy');
+    expect(args.slice(-3)).toEqual(['-f', 'flv', 'rtmps://live.example.com:443/app/key 1']);
+    // Probed packets are kept, not dropped: the recording misses nothing of the start.
+    expect(args).not.toContain('nobuffer');
+  });
+
+  it('refuses a target that is not RTMP(S)', () => {
+    expect(() => buildRepublisherArgs({ ...base, video: 'none', target: 'file:///etc/passwd' })).toThrow(FfmpegArgsError);
+  });
+});
+
+describe('buildSlateArgs', () => {
+  const plan = { outPath: '/tmp/cache/work-1/slate.mp4', width: 1280, height: 720, fps: 30, color: '1d2b3a' };
+
+  it('encodes one 2 s GOP of main-profile H.264 as MP4, the title from a file', () => {
+    const args = buildSlateArgs({ ...plan, titlePath: '/tmp/cache/work-1/title.txt' });
+    expect(after(args, '-frames:v')).toBe('60');
+    expect(after(args, '-g')).toBe('60');
+    expect(after(args, '-profile:v')).toBe('main');
+    expect(after(args, '-pix_fmt')).toBe('yuv420p');
+    expect(after(args, '-f', 1)).toBe('mp4');
+    expect(after(args, '-vf')).toContain('textfile=/tmp/cache/work-1/title.txt:expansion=none');
+    expect(args.at(-1)).toBe(plan.outPath);
+  });
+
+  it('draws no text without a title', () => {
+    expect(buildSlateArgs(plan)).not.toContain('-vf');
+  });
+
+  it.each([
+    ['a colour that is not hex', { ...plan, color: 'red:x=1' }],
+    ['a title path that would need filter escaping', { ...plan, titlePath: "/tmp/a':b/title.txt" }],
+  ])('refuses %s', (_name, bad) => {
+    expect(() => buildSlateArgs(bad)).toThrow(FfmpegArgsError);
   });
 });

@@ -44,6 +44,24 @@ describe('RtpStats (RFC 3550 A.3, A.8)', () => {
 });
 
 describe('RtpRewriter', () => {
+  it('numbers gap silence after the peer and re-anchors the peer after it: one sequence, one clock', () => {
+    const rewriter = new RtpRewriter(8000);
+    const peer = [0, 1].map((i) => rewriter.map(0xaaaa, 100 + i, 5000 + i * 160, i * 20));
+    // The peer stops at 20 ms; silence stands in for 140..200 ms (paced from where it stopped), then it resumes.
+    const fill = [1, 2, 3, 4, 5, 6, 7, 8, 9].map((k) => rewriter.fill(20 + k * 20));
+    const resumed = [0, 1].map((i) => rewriter.map(0xaaaa, 102 + i, 5000 + (2 + i) * 160 + 99_999, 205 + i * 20));
+    const all = [...peer, ...fill, ...resumed];
+    for (let i = 1; i < all.length; i++) {
+      expect((all[i]!.sequence - all[i - 1]!.sequence) & 0xffff).toBe(1);
+      expect(all[i]!.ssrc).toBe(all[0]!.ssrc);
+    }
+    const ticks = all.map((packet) => (packet.timestamp - all[0]!.timestamp) >>> 0);
+    expect(ticks.slice(0, 11)).toEqual([0, 160, 320, 480, 640, 800, 960, 1120, 1280, 1440, 1600]);
+    // The peer resumes 5 ms after the last silence frame: 40 ticks on, whatever its own timestamp says.
+    expect(ticks.slice(11)).toEqual([1640, 1800]);
+    expect(resumed[0]!.reanchored).toBe(true);
+  });
+
   it('keeps one continuous sequence/timestamp/SSRC across an SSRC change', () => {
     const rewriter = new RtpRewriter(8000);
     const first = [0, 1, 2].map((i) => rewriter.map(0xaaaa, 5000 + i, 70000 + i * 160, i * 20));

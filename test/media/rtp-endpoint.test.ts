@@ -205,4 +205,38 @@ describe('RtpEndpoint', () => {
     expect(stats).toMatchObject({ packets: 21, lost: 0 });
     expect(stats.lastPacketAt).toBeGreaterThan(Date.now() - 1000);
   });
+
+  it('forwards silence to ffmpeg while the peer is quiet, on the same numbering, and stops when it speaks', async () => {
+    const endpoint = await bind();
+    const ffmpeg = await peer();
+    const phone = await peer();
+    endpoint.setRemote(stream(phone.port));
+    endpoint.forwardTo(ffmpeg.port);
+    const send = (sequence: number) =>
+      phone.socket.send(buildRtp({ marker: false, payloadType: 0, sequence, timestamp: sequence * 160, ssrc: 0x1234 }, Buffer.alloc(160, 0x55)), endpoint.port, '127.0.0.1');
+    for (let i = 0; i < 10; i++) {
+      send(1000 + i);
+      await sleep(20);
+    }
+    await sleep(400); // a 400 ms gap: hold, loss or a muted phone
+    for (let i = 10; i < 20; i++) {
+      send(1000 + i);
+      await sleep(20);
+    }
+    await sleep(50);
+    const silence = ffmpeg.packets.filter((packet) => packet.payload.every((byte) => byte === 0xff));
+    const voice = ffmpeg.packets.filter((packet) => packet.payload.every((byte) => byte === 0x55));
+    expect(voice).toHaveLength(20);
+    // Before the first packet and in the gap: roughly the gap's length in 20 ms frames, none during speech.
+    const inGap = silence.filter((packet) => packet.at > voice[9]!.at && packet.at < voice[10]!.at);
+    expect(inGap.length).toBeGreaterThanOrEqual(14);
+    expect(inGap.length).toBeLessThanOrEqual(21);
+    expect(silence.filter((packet) => packet.at > voice[10]!.at + 5 && packet.at < voice[19]!.at)).toHaveLength(0);
+    const ordered = ffmpeg.packets.filter((packet) => packet.at >= voice[0]!.at);
+    for (let i = 1; i < ordered.length; i++) expect((ordered[i]!.sequence - ordered[i - 1]!.sequence) & 0xffff).toBe(1);
+    // The clock runs on through the gap: speech after it is stamped ~(gap + speech) later, not right after.
+    const span = (voice[10]!.timestamp - voice[9]!.timestamp) >>> 0;
+    expect(span / 8).toBeGreaterThan(380);
+    expect(span / 8).toBeLessThan(520);
+  });
 });

@@ -37,6 +37,64 @@ export async function probe(path: string): Promise<Probe> {
   return { durationSeconds: Number(json.format?.duration ?? NaN), streams };
 }
 
+export interface FlvPacket {
+  type: 'audio' | 'video';
+  /** Seconds, as the FLV tag carries it (ms resolution). */
+  dts: number;
+  keyframe: boolean;
+}
+
+export interface TimelineCheck {
+  packets: FlvPacket[];
+  /** Largest step between consecutive packets of one kind, in seconds. */
+  largestGap: { audio: number; video: number };
+  /** Whether every kind's timestamps never go back. */
+  monotonic: boolean;
+  /** Seconds between consecutive video keyframes. */
+  keyframeIntervals: number[];
+  /** |first audio − first video| and |last audio − last video|, seconds: how far apart the tracks start and end. */
+  avOffset: { start: number; end: number };
+}
+
+/** Every packet's timestamp in a recording, and what a CDN's ingest checks about them. */
+export async function checkTimeline(path: string): Promise<TimelineCheck> {
+  const { stdout } = await run('ffprobe', ['-v', 'error', '-print_format', 'json', '-show_entries', 'packet=codec_type,dts_time,flags', path]);
+  const json = JSON.parse(stdout) as { packets?: Array<{ codec_type: string; dts_time?: string; flags?: string }> };
+  const packets = (json.packets ?? [])
+    .filter((p) => (p.codec_type === 'audio' || p.codec_type === 'video') && p.dts_time !== undefined)
+    .map((p) => ({ type: p.codec_type as 'audio' | 'video', dts: Number(p.dts_time), keyframe: (p.flags ?? '').startsWith('K') }));
+  const largestGap = { audio: 0, video: 0 };
+  let monotonic = true;
+  const last: Partial<Record<'audio' | 'video', number>> = {};
+  const first: Partial<Record<'audio' | 'video', number>> = {};
+  for (const packet of packets) {
+    const previous = last[packet.type];
+    if (previous !== undefined) {
+      if (packet.dts < previous) monotonic = false;
+      largestGap[packet.type] = Math.max(largestGap[packet.type], packet.dts - previous);
+    }
+    first[packet.type] ??= packet.dts;
+    last[packet.type] = packet.dts;
+  }
+  const keys = packets.filter((p) => p.type === 'video' && p.keyframe).map((p) => p.dts);
+  const keyframeIntervals = keys.slice(1).map((dts, index) => Math.round((dts - keys[index]!) * 1000) / 1000);
+  const offset = (a?: number, b?: number) => (a === undefined || b === undefined ? NaN : Math.abs(a - b));
+  return {
+    packets,
+    largestGap,
+    monotonic,
+    keyframeIntervals,
+    avOffset: { start: offset(first.audio, first.video), end: offset(last.audio, last.video) },
+  };
+}
+
+/** Video codec details CDNs care about: profile and pixel format of the first video stream. */
+export async function probeVideo(path: string): Promise<{ codec: string; profile: string; pixFmt: string; width: number; height: number } | undefined> {
+  const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-print_format', 'json', '-show_entries', 'stream=codec_name,profile,pix_fmt,width,height', path]);
+  const stream = (JSON.parse(stdout) as { streams?: Array<{ codec_name: string; profile: string; pix_fmt: string; width: number; height: number }> }).streams?.[0];
+  return stream && { codec: stream.codec_name, profile: stream.profile, pixFmt: stream.pix_fmt, width: stream.width, height: stream.height };
+}
+
 export interface ToneMeasure {
   frequencyHz: number;
   /** RMS of the measured window, 0..1 of full scale: near 0 means silence. */
@@ -46,16 +104,19 @@ export interface ToneMeasure {
 
 /**
  * Dominant frequency of the first audio stream, by counting zero crossings with hysteresis (so codec noise
- * around zero does not count) over the file minus its first and last `trimSeconds` (encoder start, fade-out).
+ * around zero does not count) over the file (or the window `fromSeconds`..`toSeconds` of it) minus its first and
+ * last `trimSeconds` (encoder start, fade-out).
  */
-export async function measureTone(path: string, { trimSeconds = 0.3 } = {}): Promise<ToneMeasure> {
+export async function measureTone(path: string, { trimSeconds = 0.3, fromSeconds, toSeconds }: { trimSeconds?: number; fromSeconds?: number; toSeconds?: number } = {}): Promise<ToneMeasure> {
   const rate = 48000;
   // Through a file: OwnedProcess reads output as text lines, and PCM is not text.
   const dir = await mkdtemp(join(tmpdir(), 'media-check-'));
   let stdout: Buffer;
   try {
     const pcm = join(dir, 'tone.raw');
-    await run('ffmpeg', ['-v', 'error', '-i', path, '-map', '0:a:0', '-ac', '1', '-ar', String(rate), '-f', 's16le', pcm]);
+    // A window of the recording (output-side -ss/-to: exact, decoded from the start).
+    const window = [...(fromSeconds !== undefined ? ['-ss', String(fromSeconds)] : []), ...(toSeconds !== undefined ? ['-to', String(toSeconds)] : [])];
+    await run('ffmpeg', ['-v', 'error', '-i', path, '-map', '0:a:0', ...window, '-ac', '1', '-ar', String(rate), '-f', 's16le', pcm]);
     stdout = await readFile(pcm);
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -1,19 +1,26 @@
 /**
  * A throwaway nginx-rtmp for tests: listens on a free 127.0.0.1 port, records every published stream to
- * `<dir>/<stream>.flv` so a test can inspect what really went over RTMP.
+ * `<dir>/<stream>.flv` so a test can inspect what really went over RTMP. It can be killed and started again on
+ * the same port (an RTMP server outage), and fronted by a TLS proxy for rtmps:// (this nginx build has no
+ * `stream` module; the proxy is node:tls with a certificate openssl makes for the test).
  */
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { connect, type Socket } from 'node:net';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
+import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OwnedProcess } from '../../media-task/process/owned-process.ts';
 import { freePort } from './free-port.ts';
 
 export class NginxRtmp {
+  private tls: { server: TlsServer; port: number; sockets: Set<Socket> } | undefined;
+
   private constructor(
     readonly port: number,
     readonly dir: string,
-    private readonly process: OwnedProcess,
+    private process: OwnedProcess,
   ) {}
 
   static async start(): Promise<NginxRtmp> {
@@ -36,8 +43,7 @@ export class NginxRtmp {
         '',
       ].join('\n'),
     );
-    const process = await OwnedProcess.start({ name: 'nginx-rtmp', command: 'nginx', args: ['-c', conf, '-p', dir, '-e', join(dir, 'error.log')] });
-    const nginx = new NginxRtmp(port, dir, process);
+    const nginx = new NginxRtmp(port, dir, await spawnNginx(dir));
     try {
       await waitFor(() => tcpOpen(port), 5_000, 'nginx-rtmp to listen');
     } catch (error) {
@@ -45,6 +51,48 @@ export class NginxRtmp {
       throw error;
     }
     return nginx;
+  }
+
+  /** An outage: nginx is gone (publishers' connections reset), the port refuses until `restart()`. */
+  async kill(): Promise<void> {
+    await this.process.close('SIGKILL', 1_000);
+  }
+
+  /** Back on the same port and recording directory. */
+  async restart(): Promise<void> {
+    if (this.process.running) await this.kill();
+    this.process = await spawnNginx(this.dir);
+    await waitFor(() => tcpOpen(this.port), 5_000, 'nginx-rtmp to listen again');
+  }
+
+  /** Starts a TLS front (self-signed for 127.0.0.1) forwarding to nginx; resolves with its rtmps:// URL. */
+  async startTls(): Promise<string> {
+    const key = join(this.dir, 'tls.key');
+    const cert = join(this.dir, 'tls.crt');
+    await promisify(execFile)('openssl', [
+      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1',
+      '-addext', 'subjectAltName=IP:127.0.0.1',
+    ]);
+    const sockets = new Set<Socket>();
+    const server = createTlsServer({ key: await readFile(key), cert: await readFile(cert) }, (client) => {
+      const upstream = connect(this.port, '127.0.0.1');
+      sockets.add(client).add(upstream);
+      client.pipe(upstream).pipe(client);
+      const end = () => {
+        client.destroy();
+        upstream.destroy();
+        sockets.delete(client);
+        sockets.delete(upstream);
+      };
+      client.on('error', end).on('close', end);
+      upstream.on('error', end).on('close', end);
+    });
+    const port = await new Promise<number>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port));
+    });
+    this.tls = { server, port, sockets };
+    return `rtmps://127.0.0.1:${port}/live`;
   }
 
   /** rtmp://127.0.0.1:PORT/live */
@@ -78,9 +126,18 @@ export class NginxRtmp {
   }
 
   async stop(): Promise<void> {
+    if (this.tls) {
+      for (const socket of this.tls.sockets) socket.destroy();
+      await new Promise((resolve) => this.tls!.server.close(resolve));
+    }
     await this.process.close('SIGTERM', 3_000);
     await rm(this.dir, { recursive: true, force: true });
   }
+}
+
+function spawnNginx(dir: string): Promise<OwnedProcess> {
+  const conf = join(dir, 'nginx.conf');
+  return OwnedProcess.start({ name: 'nginx-rtmp', command: 'nginx', args: ['-c', conf, '-p', dir, '-e', join(dir, 'error.log')] });
 }
 
 export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {

@@ -1,0 +1,120 @@
+/**
+ * CPU per audio-only call, by video mode: a PCMU tone over RTP through RtpEndpoint and FfmpegPipeline to a
+ * local nginx-rtmp, measured from /proc (user + system time of the encoder and every republisher) once the
+ * stream is up, plus this process's own CPU (the RTP relay and silence filler run in Node). Goal: ≤ 2 % of one
+ * core per call with a slate. Run alone: `npx tsx test/bench/cdn-bench.ts [seconds]`; `runCdnBench` is the
+ * section the project bench calls.
+ */
+import { fileURLToPath } from 'node:url';
+import { silentLogger } from '../../media-task/log.ts';
+import type { VideoFill } from '../../media-task/pipeline/ffmpeg-args.ts';
+import { FfmpegPipeline } from '../../media-task/pipeline/ffmpeg-pipeline.ts';
+import { ensureSlateClip } from '../../media-task/pipeline/slate.ts';
+import { RtpEndpoint } from '../../media-task/rtp/rtp-endpoint.ts';
+import type { NegotiatedStream } from '../../media-task/sip/sdp.ts';
+import { startToneSource } from '../media/rtp-source.ts';
+import { NginxRtmp } from '../support/nginx-rtmp.ts';
+import { sampleProcess } from './proc-stats.ts';
+
+const pcmu: NegotiatedStream = {
+  kind: 'audio',
+  remoteAddress: '127.0.0.1',
+  remotePort: 9,
+  payloadType: 0,
+  codec: 'PCMU',
+  clockRate: 8000,
+  channels: 1,
+  peerDirection: 'sendrecv',
+};
+
+export interface CdnBenchRow {
+  mode: string;
+  destinations: number;
+  /** % of one core, the encoding ffmpeg. */
+  encoderPercent: number;
+  /** % of one core, all republishers together. */
+  republishersPercent: number;
+  /** % of one core, this Node process (RTP forwarding; includes the bench's own bookkeeping). */
+  nodePercent: number;
+  totalPercent: number;
+  /** What reached the RTMP server, kbit/s. */
+  kbps: number;
+}
+
+const cpuSeconds = async (pid: number) => (await sampleProcess(pid))?.cpuSeconds ?? 0;
+
+async function measure(nginx: NginxRtmp, mode: string, fill: VideoFill, destinations: number, seconds: number): Promise<CdnBenchRow> {
+  const endpoint = await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1' });
+  endpoint.setRemote(pcmu);
+  const outputs = Array.from({ length: destinations }, (_, index) => ({ rtmpUrl: nginx.url, rtmpStream: `bench-${mode}-${index}` }));
+  const pipeline = await FfmpegPipeline.start({ media: { audio: pcmu }, outputs, fill, logger: silentLogger });
+  const source = await startToneSource({ audioPort: endpoint.port, seconds: seconds + 10 });
+  try {
+    endpoint.forwardTo(pipeline.inputPorts.audio!);
+    await new Promise((resolve, reject) => {
+      pipeline.once('streaming', resolve);
+      pipeline.once('died', (death) => reject(new Error(death.message)));
+    });
+    // Let every republisher connect and the start-up burst pass before measuring the steady state.
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    const pids = pipeline.pids;
+    const before = await Promise.all(pids.map(cpuSeconds));
+    const nodeBefore = process.cpuUsage();
+    const bytesBefore = pipeline.bytesOut;
+    const startedAt = performance.now();
+    await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+    const elapsed = (performance.now() - startedAt) / 1000;
+    const after = await Promise.all(pids.map(cpuSeconds));
+    const node = process.cpuUsage(nodeBefore);
+    const percent = (seconds: number) => (seconds / elapsed) * 100;
+    const encoderPercent = percent(after[0]! - before[0]!);
+    const republishersPercent = percent(after.slice(1).reduce((sum, used, index) => sum + used - before[index + 1]!, 0));
+    const ffmpegPercent = encoderPercent + republishersPercent;
+    const nodePercent = ((node.user + node.system) / 1e6 / elapsed) * 100;
+    return {
+      mode,
+      destinations,
+      encoderPercent: round(encoderPercent),
+      republishersPercent: round(republishersPercent),
+      nodePercent: round(nodePercent),
+      totalPercent: round(ffmpegPercent + nodePercent),
+      kbps: round(((pipeline.bytesOut - bytesBefore) * 8) / 1000 / elapsed / destinations),
+    };
+  } finally {
+    await pipeline.stop();
+    await source.close();
+    endpoint.close();
+  }
+}
+
+const round = (value: number) => Math.round(value * 100) / 100;
+
+/** One row per video mode (and the slate fanned out to two destinations). */
+export async function runCdnBench(seconds = 20): Promise<CdnBenchRow[]> {
+  const nginx = await NginxRtmp.start();
+  try {
+    const clipPath = await ensureSlateClip({ title: 'Bench call', logger: silentLogger });
+    const rows: CdnBenchRow[] = [];
+    rows.push(await measure(nginx, 'none', { kind: 'none' }, 1, seconds));
+    rows.push(await measure(nginx, 'slate', { kind: 'slate', clipPath }, 1, seconds));
+    rows.push(await measure(nginx, 'slate', { kind: 'slate', clipPath }, 2, seconds));
+    rows.push(await measure(nginx, 'waveform', { kind: 'waveform' }, 1, seconds));
+    return rows;
+  } finally {
+    await nginx.stop();
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const seconds = Number(process.argv[2] ?? 20);
+  runCdnBench(seconds).then(
+    (rows) => {
+      console.log(`CPU per audio-only call (% of one core, ${seconds} s steady state each):`);
+      console.table(rows);
+    },
+    (error: unknown) => {
+      console.error(error);
+      process.exitCode = 1;
+    },
+  );
+}
