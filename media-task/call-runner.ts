@@ -26,6 +26,7 @@ const PAUSE_MS = 500;
 const INACTIVITY_CHECK_MS = 1_000;
 const MAX_ENCODER_RESTARTS = 3;
 const ENCODER_RESTART_DELAY_MS = 300;
+const HANGUP_GRACE_MS = 4_000;
 
 /**
  * Runs one call from INVITE to final state: SIP dialog, RTP endpoints, the ffmpeg pipeline, DTMF, the limits
@@ -250,7 +251,10 @@ export class CallRunner {
       void this.finish(final);
       return;
     }
-    void this.sip.hangup().finally(() => this.finish(final));
+    // A BYE the peer never answers runs into timer F (32 s), far past ECS's stop grace: the call is over for us
+    // once the BYE is out, so the final state does not wait more than a few seconds for the 200.
+    const grace = new Promise((resolve) => setTimeout(resolve, HANGUP_GRACE_MS));
+    void Promise.race([this.sip.hangup(), grace]).finally(() => this.finish(final));
   }
 
   private async finish(final: FinalEvent): Promise<void> {

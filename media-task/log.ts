@@ -34,7 +34,8 @@ export function createLogger(
     if (LEVELS[level] < threshold) return;
     const time = new Date().toISOString();
     // A field named like a reserved key must not replace the log line's own time, level or message.
-    write(JSON.stringify({ time, level, message, ...(maskSecrets({ ...base, ...fields }) as object), ...{ time, level, message } }));
+    const { time: _t, level: _l, message: _m, ...rest } = maskSecrets({ ...base, ...fields }) as Record<string, unknown>;
+    write(JSON.stringify({ time, level, message, ...rest }));
   };
   return {
     debug: (message, fields) => log('debug', message, fields),

@@ -43,10 +43,15 @@ export async function stopFfmpeg(process: OwnedProcess): Promise<void> {
   await process.close('SIGINT', STOP_GRACE_MS);
 }
 
+/** ffmpeg's words when the relay port it was given is bound by someone else already. */
+const PORT_TAKEN = /bind failed: Address already in use/;
+
 export type DestinationEvents = {
   state: [DestinationStatus];
   /** Bytes written to this destination's current connection grew. */
   progress: [{ bytesOut: number }];
+  /** Its relay port was taken by another process between allocation and bind: only new ports help. */
+  portTaken: [{ error: string }];
 };
 
 export interface DestinationOptions {
@@ -188,6 +193,10 @@ export class Destination extends TypedEmitter<DestinationEvents> {
   }
 
   private retry(error: string): void {
+    if (PORT_TAKEN.test(error)) {
+      this.emit('portTaken', { error });
+      return;
+    }
     const healthy = this.liveAt !== undefined && Date.now() - this.liveAt >= HEALTHY_MS;
     this.failuresInARow = healthy ? 1 : this.failuresInARow + 1;
     // Only the server's refusal counts against the URL: a probe that missed the first keyframe (a slow start

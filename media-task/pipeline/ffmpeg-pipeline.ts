@@ -158,6 +158,9 @@ export class FfmpegPipeline extends TypedEmitter<FfmpegPipelineEvents> {
           this.die({ classification: 'rtmp', message: first.status().lastError ?? 'no destination accepted the stream', code: null, signal: null, lastLines: first.lastLines() });
         }
       });
+      destination.on('portTaken', ({ error }) =>
+        this.die({ classification: 'ffmpeg', message: `relay port taken: ${error}`, code: null, signal: null, lastLines: destination.lastLines() }),
+      );
       destination.on('progress', () => {
         if (this.dead) return;
         if (this.streamingAt === undefined) {

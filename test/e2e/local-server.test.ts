@@ -118,7 +118,7 @@ describe('npm start (local mode)', () => {
     await Promise.all(ids.map((id) => server.request('DELETE', `/v1/calls/${id}`)));
     const ended = await Promise.all(ids.map((id) => server.waitForCall(id, (call) => call.state === 'ended', 60_000)));
     expect(ended.every((call) => call.ended.durationSeconds > 1.5)).toBe(true);
-    expect((await peer.finished(60_000)).code).toBe(0);
+    expect((await peer.finished(60_000)).code, await peer.errors()).toBe(0);
     for (const id of ids) {
       expect((await probe(await nginx.waitForRecording(id))).streams.map((stream) => stream.codec)).toEqual(['aac']);
     }
