@@ -90,3 +90,8 @@ function readStoredSource(env: NodeJS.ProcessEnv): TaskConfig['stored'] {
   if (!kmsKeyId) throw new TaskConfigError(`${TASK_ENV.kmsKeyId} is required with ${TASK_ENV.callId}`);
   return { callId, tableName, kmsKeyId };
 }
+
+/** Whether the task runs against AWS services; only then are the AWS SDK clients loaded (tens of MB per task). */
+export function needsAwsMode(config: TaskConfig): boolean {
+  return config.stored !== undefined || config.eventSink === 'eventbridge' || config.ecsMetadataUri !== undefined;
+}

@@ -7,10 +7,9 @@ import { createInterface } from 'node:readline';
 import type { TaskCommand } from '../functions/core/call-types.ts';
 import { parseCallSpec } from '../functions/core/call-spec-schema.ts';
 import { CallRunner } from './call-runner.ts';
-import { readTaskConfig, TASK_ENV } from './config.ts';
+import { needsAwsMode, readTaskConfig, TASK_ENV } from './config.ts';
 import { EventReporter, stdoutEventSink } from './events/event-reporter.ts';
 import { createLogger } from './log.ts';
-import { prepareAwsMode } from './aws/aws-mode.ts';
 
 /** ECS waits 30 s between SIGTERM and SIGKILL; we promise 10 s, BYE and ffmpeg's trailer included. */
 const SHUTDOWN_DEADLINE_MS = 10_000;
@@ -20,7 +19,8 @@ async function main(): Promise<number> {
   const config = readTaskConfig();
   // Children (ffmpeg) inherit the environment; the spec holds the SIP password, so it leaves it once read.
   delete process.env[TASK_ENV.callSpec];
-  const aws = await prepareAwsMode(config, logger);
+  // Loaded only on AWS: the SDK clients would add tens of MB to every local task.
+  const aws = needsAwsMode(config) ? await (await import('./aws/aws-mode.ts')).prepareAwsMode(config, logger) : undefined;
   const spec = aws?.spec ?? parseCallSpec(config.rawSpec);
   logger = logger.child({ callId: spec.callId });
   const reporter = new EventReporter(spec.callId, aws?.sink ?? stdoutEventSink, (error) => logger.error('state event not delivered', { error }));

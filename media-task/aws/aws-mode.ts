@@ -14,7 +14,7 @@ import { EventBridgePublisher } from '../../functions/adapters/eventbridge-publi
 import { KmsSecretCipher } from '../../functions/adapters/kms-secret-cipher.ts';
 import { EncryptingCallStore } from '../../functions/aws/secret-cipher.ts';
 import type { CallSpec } from '../../functions/core/call-types.ts';
-import type { TaskConfig } from '../config.ts';
+import { needsAwsMode, type TaskConfig } from '../config.ts';
 import type { EventSink } from '../events/event-reporter.ts';
 import { eventBridgeEventSink } from '../events/eventbridge-event-sink.ts';
 import type { Logger } from '../log.ts';
@@ -32,7 +32,7 @@ export interface AwsMode {
 
 /** Undefined when no AWS variable is set (local mode). */
 export async function prepareAwsMode(config: TaskConfig, logger: Logger): Promise<AwsMode | undefined> {
-  if (!config.stored && config.eventSink !== 'eventbridge' && !config.ecsMetadataUri) return undefined;
+  if (!needsAwsMode(config)) return undefined;
   const mode: AwsMode = {};
   if (config.eventSink === 'eventbridge' && config.eventBusName) {
     mode.sink = eventBridgeEventSink(new EventBridgePublisher({ client: new EventBridgeClient({}), eventBusName: config.eventBusName }));

@@ -13,6 +13,7 @@ import { probe } from '../support/media-check.ts';
 import { makeToneWav, MediaTaskProcess, testCallSpec } from '../support/media-task.ts';
 import { NginxRtmp } from '../support/nginx-rtmp.ts';
 import { SippPeer } from '../support/sipp.ts';
+import { runCdnBench } from './cdn-bench.ts';
 import { sampleProcess, sampleTree, type ProcessSample } from './proc-stats.ts';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '20' }, calls: { type: 'string', default: '1,10' } } });
@@ -105,6 +106,13 @@ async function main() {
   } finally {
     await nginx.stop();
     await rm(dir, { recursive: true, force: true });
+  }
+  console.log(`\nCPU per audio-only call by video mode and destinations (% of one core, ${SECONDS} s steady state each):\n`);
+  console.log('| video | destinations | encoder | republishers | node (RTP) | total | kbit/s out |');
+  console.log('|---|---|---|---|---|---|---|');
+  for (const row of await runCdnBench(SECONDS)) {
+    const cells = [row.mode, row.destinations, row.encoderPercent, row.republishersPercent, row.nodePercent, row.totalPercent, row.kbps];
+    console.log(`| ${cells.map((cell) => (typeof cell === 'number' && !Number.isInteger(cell) ? cell.toFixed(2) : cell)).join(' | ')} |`);
   }
 }
 
