@@ -5,8 +5,8 @@
  * Every string ends up in a SIP header, an SDP line or ffmpeg's argument list, so each field is checked against the
  * grammar of where it lands: RFC 3261 section 25.1 `user` for URI user parts, hostnames/IP literals for the domain,
  * and no CR/LF anywhere (a CR/LF in a header value would let a caller inject SIP headers, RFC 3261 section 7.3.1).
- * RTMP targets may not be link-local or cloud metadata addresses: the task runs with the platform's network
- * identity, and an attacker-chosen destination there would be an SSRF.
+ * RTMP targets and the SIP domain may not be link-local or cloud metadata addresses: the task runs with the
+ * platform's network identity, and an attacker-chosen destination there would be an SSRF.
  */
 import { z } from 'zod';
 import type { CallSpec } from './call-types.ts';
@@ -17,6 +17,8 @@ const CONTROL_OR_SPACE = /[\u0000-\u0020\u007f-\u009f\u2028\u2029]/;
 const SIP_USER = /^(?:[A-Za-z0-9\-_.!~*'()&=+$,;?/]|%[0-9A-Fa-f]{2})+$/;
 const HOST_LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+const BLOCKED_MESSAGE = 'must not target link-local or cloud metadata addresses';
 
 export const DEFAULT_MAX_DURATION_SECONDS = 14_400;
 export const DEFAULT_RTP_TIMEOUT_SECONDS = 30;
@@ -52,7 +54,8 @@ export function isHostOrIp(host: string): boolean {
 
 const sipDomain = z
   .string({ error: 'must be a string' })
-  .refine(isHostOrIp, 'must be a hostname or an IPv4/IPv6 address (at most 253 characters)');
+  .refine(isHostOrIp, 'must be a hostname or an IPv4/IPv6 address (at most 253 characters)')
+  .refine((value) => !isBlockedDomain(value), BLOCKED_MESSAGE);
 
 const sipPassword = z
   .string({ error: 'must be a string' })
@@ -216,18 +219,29 @@ export function rtmpUrlProblem(value: string): string | undefined {
   if (!match) return 'must be an rtmp:// or rtmps:// URL';
   const authority = match[2] ?? '';
   if (authority.includes('@')) return 'must not contain credentials (user@)';
-  let url: URL;
+  const host = resolverHost(authority);
+  if (!host || !isHostOrIp(host)) return 'has an invalid host';
+  if (isBlockedHost(host)) return BLOCKED_MESSAGE;
+  return undefined;
+}
+
+/** `authority`'s host as the blocklist expects it (lower case, no trailing dot, IPv6 in brackets), or undefined. */
+function resolverHost(authority: string): string | undefined {
   try {
     // Parsed as http so that numeric host forms (2852039166, 0xa9fea9fe, 0251.0376...) are normalized to dotted
     // IPv4 the way a resolver would read them, before the blocklist is checked.
-    url = new URL(`http://${authority}`);
+    return new URL(`http://${authority}`).hostname.toLowerCase().replace(/\.$/, '');
   } catch {
-    return 'has an invalid host';
+    return undefined;
   }
-  const host = url.hostname.toLowerCase().replace(/\.$/, '');
-  if (!host || !isHostOrIp(host)) return 'has an invalid host';
-  if (isBlockedHost(host)) return 'must not target link-local or cloud metadata addresses';
-  return undefined;
+}
+
+/** A SIP domain (IPv6 with or without brackets) that names a link-local or cloud metadata address. */
+function isBlockedDomain(domain: string): boolean {
+  const bare = domain.replace(/^\[(.*)\]$/, '$1');
+  const host = resolverHost(bare.includes(':') ? `[${bare}]` : bare);
+  // isHostOrIp has passed, so a host the URL parser refuses is one it reads differently: refuse it too.
+  return host === undefined || isBlockedHost(host);
 }
 
 const BLOCKED_NAMES = new Set(['metadata.google.internal', 'metadata', 'instance-data', 'instance-data.ec2.internal']);

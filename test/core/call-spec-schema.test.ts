@@ -108,6 +108,18 @@ describe('hosts and RTMP targets', () => {
     'allows the neighbour %s',
     (url) => expect(rtmpUrlProblem(url)).toBeUndefined(),
   );
+
+  const withDomain = (sipDomain: string) => wcsCallRequestSchema.safeParse({ ...seed, connection: { ...seed.connection, sipDomain } });
+
+  it.each(['169.254.169.254', '0xa9fea9fe', 'fd00:ec2::254', '[FE80::1]', '[::ffff:a9fe:a9fe]', 'instance-data.ec2.internal.'])('blocks the SIP domain %s', (domain) => {
+    const result = withDomain(domain);
+    expect(result.success).toBe(false);
+    expect(result.error?.issues[0]).toMatchObject({ path: ['connection', 'sipDomain'], message: expect.stringMatching(/link-local|metadata/) });
+  });
+
+  it.each(['169.253.1.1', 'fec0::1', '100.100.100.201', 'metadata.google.internal.example.com'])('allows the neighbouring SIP domain %s', (domain) =>
+    expect(withDomain(domain).success).toBe(true),
+  );
 });
 
 describe('call records', () => {

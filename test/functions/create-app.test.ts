@@ -55,6 +55,18 @@ const cases: Case[] = [
   ...['a\r\nb.com', 'a b.com', 'a<b>.com', 'exa_mple.com', '-bad.com', 'x'.repeat(254), '1.2.3.4.5', '[::1', ''].map(
     (value): Case => [`sipDomain = ${JSON.stringify(value).slice(0, 20)}`, {}, { sipDomain: value }, 'connection.sipDomain'],
   ),
+  ...[
+    '169.254.169.254',
+    '169.254.0.1',
+    '0xa9.0xfe.0xa9.0xfe',
+    'metadata.google.internal',
+    'METADATA.google.internal.',
+    '100.100.100.200',
+    'fd00:ec2::254',
+    '[fd00:ec2::254]',
+    'fe80::1',
+    '::ffff:169.254.169.254',
+  ].map((value): Case => [`sipDomain link-local or metadata ${value}`, {}, { sipDomain: value }, 'connection.sipDomain']),
   ['sipPassword with CR/LF', {}, { sipPassword: 'a\r\nb' }, 'connection.sipPassword'],
   ['sipPassword too long', {}, { sipPassword: 'p'.repeat(129) }, 'connection.sipPassword'],
   ['sipPort 0', {}, { sipPort: '0' }, 'connection.sipPort'],
