@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { SipCall } from '../../media-task/sip/sip-call.ts';
 import { SippPeer } from '../support/sipp.ts';
 import { freePort } from '../support/free-port.ts';
+import { UdpRelay } from '../support/udp-relay.ts';
 import { callTo, next } from './call-helpers.ts';
 
 /** A call to a 127.0.0.1 port nobody listens on: the INVITE gets no response, ever. */
@@ -10,12 +11,15 @@ const startSipCallTo = (port: number, overrides = {}) => callTo({ port } as Sipp
 describe('SIP call against a sipp UAS over UDP', () => {
   let peer: SippPeer | undefined;
   let call: SipCall | undefined;
+  let relay: UdpRelay | undefined;
 
   afterEach(async () => {
     await call?.hangup();
+    await relay?.close();
     await peer?.close();
     peer = undefined;
     call = undefined;
+    relay = undefined;
   });
 
   it('answer with PCMU: answered carries the stream, hangup sends BYE, the scenario passes', async () => {
@@ -112,5 +116,24 @@ describe('SIP call against a sipp UAS over UDP', () => {
     expect((await peer.finished()).code).toBe(0);
     const invites = (await peer.messages()).match(/^INVITE sip:/gm) ?? [];
     expect(invites.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('the first INVITE datagram is lost on the way: the timer A retransmission still connects', async () => {
+    peer = await SippPeer.start({ scenario: 'answer-pcmu.xml' });
+    relay = await UdpRelay.start(peer.port, { dropFirst: 1 });
+    const started = Date.now();
+    call = callTo(peer, { target: { user: 'service', host: '127.0.0.1', port: relay.port } });
+    await next(call, 'answered');
+    // Nothing can answer before the first retransmission, T1 = 500 ms after the lost INVITE (RFC 3261 17.1.1.2).
+    expect(Date.now() - started).toBeGreaterThanOrEqual(450);
+    await call.hangup();
+    expect((await peer.finished()).code).toBe(0);
+    expect(relay.dropped).toHaveLength(1);
+    expect(relay.dropped[0]).toMatch(/^INVITE sip:service@127\.0\.0\.1:\d+ SIP\/2\.0\r\n/);
+    // What sipp got is the same transaction, retransmitted: the same Via branch as the INVITE that was lost.
+    const [received] = await peer.received('INVITE ');
+    const branch = (invite: string) => /^Via: .*;branch=([^;\s]+)/m.exec(invite)?.[1];
+    expect(branch(received!)).toBeDefined();
+    expect(branch(received!)).toBe(branch(relay.dropped[0]!));
   });
 });
