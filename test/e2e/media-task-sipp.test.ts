@@ -122,6 +122,20 @@ describe('media task against a sipp UAS streaming a 1 kHz PCMU tone', () => {
     expect((await peer.finished()).code).toBe(0);
   });
 
+  it('sends dtmf "1,2" as two SIP INFO requests at least 500 ms apart when the answer has no telephone-event', async () => {
+    const peer = await sipp('uas-tone-dtmf-info.xml');
+    const run = await task(testCallSpec({ rtmpUrl: nginx.url, rtmpStream: 'dtmfinfo1', dtmf: '1,2', connection: { sipPort: peer.port } }));
+    await run.waitForEvent('streaming');
+    await waitFor(async () => (await peer.received('INFO ')).length >= 2, 5_000, 'two INFO requests');
+    run.terminate();
+    expect(await run.final()).toMatchObject({ type: 'ended', by: 'local' });
+    // sipp exits 1 unless it got INFO application/dtmf-relay Signal=1, then Signal=2, each answered 200.
+    expect((await peer.finished()).code).toBe(0);
+    const infos = await peer.receivedTimed('INFO ');
+    expect(infos).toHaveLength(2);
+    expect(infos[1]!.at - infos[0]!.at).toBeGreaterThanOrEqual(480); // the ',' pause
+  });
+
   it('fails with the SIP code when the peer answers 486 Busy, and streams nothing', async () => {
     const peer = await sipp('busy-486.xml');
     const run = await task(testCallSpec({ rtmpUrl: nginx.url, rtmpStream: 'busy1', connection: { sipPort: peer.port } }));

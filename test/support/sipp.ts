@@ -91,10 +91,18 @@ export class SippPeer {
 
   /** The messages sipp received whose start line begins with `startLine` (e.g. 'BYE ', 'SIP/2.0 200'). */
   async received(startLine: string): Promise<string[]> {
+    return (await this.receivedTimed(startLine)).map(({ message }) => message);
+  }
+
+  /** Like `received`, each with the time sipp logged it (ms since the epoch on this machine's local clock). */
+  async receivedTimed(startLine: string): Promise<Array<{ at: number; message: string }>> {
     return (await this.messages())
-      .split(/^-{10,}.*$/m)
-      .map((block) => /^\s*\w+ message received[^\n]*\n\s*\n([\s\S]*)$/.exec(block)?.[1] ?? '')
-      .filter((message) => message.startsWith(startLine));
+      .split(/^(?=-{10,})/m)
+      .flatMap((block) => {
+        const match = /^-{10,}[ \t]+(\d{4}-\d\d-\d\d)[ \t]+(\d\d:\d\d:\d\d\.\d{3})\d*\s*\n\s*\w+ message received[^\n]*\n\s*\n([\s\S]*)$/.exec(block);
+        return match ? [{ at: Date.parse(`${match[1]}T${match[2]}`), message: match[3]! }] : [];
+      })
+      .filter(({ message }) => message.startsWith(startLine));
   }
 
   async close(): Promise<void> {
