@@ -3,11 +3,12 @@
  * what arrives at the RTMP server is checked with ffprobe and a tone measurement.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StateEvent } from '../../functions/core/call-types.ts';
+import { TASK_ENV } from '../../media-task/config.ts';
 import { useCleanup } from '../support/cleanup.ts';
 import { freePort } from '../support/free-port.ts';
 import { measureTone, probe } from '../support/media-check.ts';
@@ -134,6 +135,21 @@ describe('media task against a sipp UAS streaming a 1 kHz PCMU tone', () => {
     const infos = await peer.receivedTimed('INFO ');
     expect(infos).toHaveLength(2);
     expect(infos[1]!.at - infos[0]!.at).toBeGreaterThanOrEqual(480); // the ',' pause
+  });
+
+  it('fails with reason ffmpeg and hangs up (BYE) once the encoder has died more often than it is restarted', async () => {
+    // Only the encoder reads input.sdp: it crashes every time, while the republishers are the real ffmpeg, so
+    // the death is the encoder's (ffmpeg), not a refusing RTMP server's (rtmp).
+    const ffmpeg = join(dir, 'ffmpeg-encoder-crashes');
+    await writeFile(ffmpeg, '#!/bin/sh\ncase "$*" in *input.sdp*) echo "simulated encoder crash" >&2; exit 1;; esac\nexec ffmpeg "$@"\n');
+    await chmod(ffmpeg, 0o755);
+    const peer = await sipp('uas-tone.xml');
+    const run = await task(testCallSpec({ rtmpUrl: nginx.url, rtmpStream: 'encoderdies1', connection: { sipPort: peer.port } }), { [TASK_ENV.ffmpegPath]: ffmpeg });
+    expect(await run.final()).toMatchObject({ type: 'failed', reason: 'ffmpeg', message: expect.stringContaining('simulated encoder crash') });
+    expect(run.types()).toEqual(['dialing', 'ringing', 'answered', 'failed']);
+    expect(run.logLines.filter((line) => line.includes('encoder died; restarting it'))).toHaveLength(3);
+    expect((await peer.finished()).code).toBe(0); // uas-tone ends only with our BYE answered
+    expect(await peer.received('BYE ')).toHaveLength(1);
   });
 
   it('fails with the SIP code when the peer answers 486 Busy, and streams nothing', async () => {
