@@ -2,6 +2,7 @@
  * The media task end to end, as a process, against a real SIP peer (sipp) and a real RTMP server (nginx-rtmp):
  * what arrives at the RTMP server is checked with ffprobe and a tone measurement.
  */
+import { createSocket } from 'node:dgram';
 import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StateEvent } from '../../functions/core/call-types.ts';
 import { TASK_ENV } from '../../media-task/config.ts';
 import { useCleanup } from '../support/cleanup.ts';
-import { freePort } from '../support/free-port.ts';
+import { freePort, freeRtpPort } from '../support/free-port.ts';
 import { measureTone, probe } from '../support/media-check.ts';
 import { makeToneWav, MediaTaskProcess, testCallSpec } from '../support/media-task.ts';
 import { NginxRtmp, waitFor } from '../support/nginx-rtmp.ts';
@@ -19,7 +20,7 @@ import { SippPeer } from '../support/sipp.ts';
 
 let dir: string;
 let nginx: NginxRtmp;
-const { owned } = useCleanup();
+const { owned, defer } = useCleanup();
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'media-task-e2e-'));
@@ -39,6 +40,22 @@ async function sipp(scenario: string, keys: Record<string, string> = {}) {
 async function task(...args: Parameters<typeof MediaTaskProcess.start>) {
   return owned(await MediaTaskProcess.start(...args));
 }
+
+/** A UDP socket standing in for the peer's RTP port: what the task sends the peer lands in `packets`. */
+async function peerRtpPort() {
+  const port = await freeRtpPort();
+  const socket = createSocket('udp4');
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind(port, '127.0.0.1', () => resolve());
+  });
+  defer(() => new Promise<void>((resolve) => socket.close(() => resolve())));
+  const packets: Buffer[] = [];
+  socket.on('message', (packet) => packets.push(packet));
+  return { port, packets };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const seconds = (from: StateEvent, to: StateEvent) => (Date.parse(to.at) - Date.parse(from.at)) / 1000;
 
@@ -150,6 +167,36 @@ describe('media task against a sipp UAS streaming a 1 kHz PCMU tone', () => {
     expect(run.logLines.filter((line) => line.includes('encoder died; restarting it'))).toHaveLength(3);
     expect((await peer.finished()).code).toBe(0); // uas-tone ends only with our BYE answered
     expect(await peer.received('BYE ')).toHaveLength(1);
+  });
+
+  it('hasAudio false offers audio a=recvonly and sends the peer no comfort silence', async () => {
+    const rtp = await peerRtpPort();
+    const peer = await sipp('answer-expect-audio-recvonly.xml', { audio_port: String(rtp.port) });
+    const run = await task(testCallSpec({ hasAudio: false, rtmpUrl: nginx.url, rtmpStream: 'recvonly1', connection: { sipPort: peer.port } }));
+    await run.waitForEvent('streaming');
+    await sleep(1_000);
+    run.terminate();
+    await run.final();
+    // sipp exits 1 unless the INVITE's audio section says a=recvonly (ereg check_it).
+    expect((await peer.finished()).code).toBe(0);
+    expect(rtp.packets).toHaveLength(0);
+  });
+
+  it('hasAudio true offers audio a=sendrecv and sends the peer PCMU comfort silence at 50 packets/s', async () => {
+    const rtp = await peerRtpPort();
+    const peer = await sipp('answer-expect-audio-sendrecv.xml', { audio_port: String(rtp.port) });
+    const run = await task(testCallSpec({ hasAudio: true, rtmpUrl: nginx.url, rtmpStream: 'sendrecv1', connection: { sipPort: peer.port } }));
+    await run.waitForEvent('streaming');
+    const before = rtp.packets.length;
+    await sleep(1_000);
+    const inOneSecond = rtp.packets.length - before;
+    run.terminate();
+    await run.final();
+    // sipp exits 1 unless the INVITE's audio section says a=sendrecv (ereg check_it).
+    expect((await peer.finished()).code).toBe(0);
+    expect(inOneSecond).toBeGreaterThanOrEqual(40);
+    expect(inOneSecond).toBeLessThanOrEqual(60);
+    expect(new Set(rtp.packets.map((packet) => packet[1]! & 0x7f))).toEqual(new Set([0]));
   });
 
   it('fails with the SIP code when the peer answers 486 Busy, and streams nothing', async () => {
