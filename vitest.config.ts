@@ -3,6 +3,7 @@ import { configDefaults, defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    globalSetup: ['test/support/media-task-bundle.ts'],
     // Needs a running LocalStack: `npm run test:localstack` (vitest.localstack.config.ts).
     exclude: [...configDefaults.exclude, 'test/localstack/**'],
     // Integration suites start real peers (sipp, nginx-rtmp, ffmpeg) and time what they see; on 2 cores two such

@@ -1,4 +1,3 @@
-import { fileURLToPath } from 'node:url';
 import type { CallSpec, StateEvent, TaskCommand } from '../core/call-types.ts';
 import { FINAL_STATES } from '../core/call-types.ts';
 import { LaunchError } from '../core/call-errors.ts';
@@ -6,8 +5,6 @@ import type { Logger, TaskLauncher } from '../core/ports.ts';
 import { OwnedProcess } from '../../media-task/process/owned-process.ts';
 import { TASK_ENV } from '../../media-task/config.ts';
 
-const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const MEDIA_TASK_ENTRY = fileURLToPath(new URL('../../media-task/main.ts', import.meta.url));
 /** Variables a task inherits; the server's own environment (API keys and the like) stays out. */
 const INHERITED_ENV = ['PATH', 'HOME', 'LANG', 'TMPDIR', 'LOG_LEVEL', 'NODE_OPTIONS'];
 
@@ -17,6 +14,8 @@ export interface LocalTaskLauncherOptions {
   /** A task exited without having reported a final state. */
   onCrash: (callId: string, message: string) => Promise<void>;
   logger: Logger;
+  /** The media task's bundled entry module (media-task/bundle.ts), as the container runs it. */
+  entry: string;
   bindAddress: string;
   publicAddress: string;
   ffmpegPath?: string;
@@ -53,8 +52,7 @@ export class LocalTaskLauncher implements TaskLauncher {
       task.process = await OwnedProcess.start({
         name: `media-task ${spec.callId}`,
         command: process.execPath,
-        args: ['--import', 'tsx', MEDIA_TASK_ENTRY],
-        cwd: PROJECT_ROOT,
+        args: [this.options.entry],
         env,
         stdin: true,
         onLine: (line, stream) => (stream === 'stdout' ? this.onTaskLine(spec.callId, task, line) : process.stderr.write(line + '\n')),

@@ -9,6 +9,7 @@ import { DynamoDbCallStore } from '../adapters/dynamodb-call-store.ts';
 import { createApp } from '../app/create-app.ts';
 import type { CallEvent } from '../core/call-state.ts';
 import { recordEvent } from '../recorder.ts';
+import { bundleMediaTask } from '../../media-task/bundle.ts';
 import { createLogger } from '../../media-task/log.ts';
 import { EmbeddedDynamoDb } from './embedded-dynamodb.ts';
 import { readLocalConfig } from './local-config.ts';
@@ -40,6 +41,8 @@ async function main(): Promise<void> {
   }
 
   const launcher = new LocalTaskLauncher({
+    // Built at every start, so a task always runs the code the server was started with.
+    entry: await bundleMediaTask(join(config.dataDir, 'media-task')),
     onEvent: record,
     onCrash: (callId, message) => record({ type: 'task-crashed', callId, at: now(), message }),
     logger,

@@ -1,13 +1,11 @@
 import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { CallSpec, StateEvent } from '../../functions/core/call-types.ts';
 import { TASK_ENV } from '../../media-task/config.ts';
 import { OwnedProcess, type ProcessExit } from '../../media-task/process/owned-process.ts';
+import { mediaTaskEntry } from './media-task-bundle.ts';
 import { waitFor } from './nginx-rtmp.ts';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const ENTRY = fileURLToPath(new URL('../../media-task/main.ts', import.meta.url));
 
 /** A call spec for a peer on 127.0.0.1, with the seed's shape and overridable parts. */
 export function testCallSpec(overrides: Partial<Omit<CallSpec, 'connection'>> & { connection?: Partial<CallSpec['connection']> } = {}): CallSpec {
@@ -36,8 +34,7 @@ export function testCallSpec(overrides: Partial<Omit<CallSpec, 'connection'>> & 
 }
 
 /**
- * The media task run as the local launcher and the container run it (`media-task/main.ts`, spec in the
- * environment), with its stdout state events collected for assertions.
+ * The media task run as the local launcher and the container run it (its bundle, spec in the environment), with its stdout state events collected for assertions.
  */
 export class MediaTaskProcess {
   readonly events: StateEvent[] = [];
@@ -49,8 +46,7 @@ export class MediaTaskProcess {
     task.process = await OwnedProcess.start({
       name: `media-task ${spec.callId}`,
       command: process.execPath,
-      args: ['--import', 'tsx', ENTRY],
-      cwd: ROOT,
+      args: [await mediaTaskEntry()],
       stdin: true,
       env: {
         PATH: process.env.PATH,

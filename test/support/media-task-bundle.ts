@@ -1,0 +1,32 @@
+/**
+ * The media task's bundle, built once for a whole test run (vitest globalSetup) or once per process (the
+ * bench), so tests spawn exactly what the local launcher and the container run.
+ */
+import { rmSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bundleMediaTask } from '../../media-task/bundle.ts';
+
+/** Set by the global setup; a process without it builds its own bundle. */
+export const MEDIA_TASK_ENTRY_ENV = 'TEST_MEDIA_TASK_ENTRY';
+
+let built: Promise<string> | undefined;
+
+export function mediaTaskEntry(): Promise<string> {
+  const entry = process.env[MEDIA_TASK_ENTRY_ENV];
+  if (entry) return Promise.resolve(entry);
+  built ??= (async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'media-task-bundle-'));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    return bundleMediaTask(dir);
+  })();
+  return built;
+}
+
+/** vitest globalSetup: one build for every test file; the returned teardown removes it. */
+export default async function setup(): Promise<() => Promise<void>> {
+  const dir = await mkdtemp(join(tmpdir(), 'media-task-bundle-'));
+  process.env[MEDIA_TASK_ENTRY_ENV] = await bundleMediaTask(dir);
+  return () => rm(dir, { recursive: true, force: true });
+}
