@@ -43,6 +43,12 @@ export async function stopFfmpeg(process: OwnedProcess): Promise<void> {
   await process.close('SIGINT', STOP_GRACE_MS);
 }
 
+/**
+ * ffmpeg prints the output's description right after the FLV header went to the server, that is once the
+ * server accepted the publish and the first packets are there: the moment media starts flowing.
+ */
+const HEADER_WRITTEN = /^Output #0, flv, to /;
+
 /** ffmpeg's words when the relay port it was given is bound by someone else already. */
 const PORT_TAKEN = /bind failed: Address already in use/;
 
@@ -164,6 +170,7 @@ export class Destination extends TypedEmitter<DestinationEvents> {
       this.tail.push(masked);
       if (this.tail.length > TAIL) this.tail.shift();
       this.options.logger.debug('republisher', { line: masked });
+      if (HEADER_WRITTEN.test(line)) this.grew();
       return;
     }
     // -progress blocks are key=value lines; total_size counts what the muxer has written to the connection.
@@ -172,6 +179,10 @@ export class Destination extends TypedEmitter<DestinationEvents> {
     const bytes = Number(match[1]);
     if (bytes <= this.bytesNow) return;
     this.bytesNow = bytes;
+    this.grew();
+  }
+
+  private grew(): void {
     this.lastGrowthAt = Date.now();
     if (this.liveAt === undefined) {
       this.liveAt = this.lastGrowthAt;

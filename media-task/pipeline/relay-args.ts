@@ -32,7 +32,6 @@ export function republisherAnalyzeUs(video: RepublisherPlan['video'], joinMidStr
   return video === 'ours' ? KEYFRAME_SECONDS * 1_100_000 : 5_000_000;
 }
 
-
 export function buildRepublisherArgs(plan: RepublisherPlan): string[] {
   if (!/^rtmps?:\/\//i.test(plan.target)) throw new FfmpegArgsError('a republisher publishes to rtmp:// or rtmps:// only');
   const input = `udp://127.0.0.1:${plan.relayPort}?fifo_size=50000&overrun_nonfatal=1&timeout=${Math.round(plan.inputTimeoutMs * 1000)}`;
@@ -41,8 +40,10 @@ export function buildRepublisherArgs(plan: RepublisherPlan): string[] {
     '-nostdin',
     '-loglevel', 'info',
     '-nostats',
+    // Byte counts for the stats and the stall watch (STALL_MS); the first bytes are told by the header line
+    // (destination.ts), so this need not be frequent: at 0.1 s the task parsed 120 lines a second per destination.
     '-progress', 'pipe:1',
-    '-stats_period', '0.1',
+    '-stats_period', '1',
     '-protocol_whitelist', 'udp',
     '-probesize', plan.video === 'none' ? '32' : '5000000',
     '-analyzeduration', String(republisherAnalyzeUs(plan.video, plan.joinMidStream)),

@@ -138,6 +138,8 @@ describe('buildEncoderArgs', () => {
       expect(after(args, '-ar')).toBe(expected.audioRate);
       expect(after(args, '-ac')).toBe('2');
       expect(after(args, '-b:a')).toBe('128k');
+      // The mono call in two equal channels: the stereo searches only cost CPU.
+      for (const tool of ['-aac_is', '-aac_ms', '-aac_pns']) expect(after(args, tool)).toBe('0');
     } else {
       expect(args).not.toContain('-c:a');
     }
