@@ -39,6 +39,8 @@ export function conferenceAction(params: URLSearchParams, template: TwilioTempla
     // Conferences carry audio only. sendrecv (with our comfort silence) as in the Twilio seed article.
     hasAudio: true,
     hasVideo: false,
+    // YouTube and Facebook refuse audio-only FLV, and the RTMP target is often one of them.
+    video: 'slate',
     connection: { sipLogin: template.sipLogin, sipPassword: template.sipPassword, sipDomain: template.sipDomain },
   };
   return { type: 'start', spec: toCallSpec(parseOrThrow(callRequestSchema, request), () => callId) };

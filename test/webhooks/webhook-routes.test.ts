@@ -72,6 +72,7 @@ describe('POST /webhooks/twilio', () => {
           rtmpUrl: 'rtmp://cdn.example.com:1935/live',
           rtmpStream: 'conf-Weekly_all_hands',
           hasVideo: false,
+          video: 'slate',
           connection: expect.objectContaining({ sipDomain: 'mydomain.sip.twilio.com', sipLogin: 'gateway', sipPassword: 'twilio-sip-secret' }),
         }),
       },
