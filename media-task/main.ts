@@ -1,7 +1,7 @@
 /**
  * The media task's entry point: the same program runs as the Fargate task on AWS and as a child process of the
  * local server. It runs one call and exits 0 once the call has a final state (also after SIGTERM, which is what
- * ECS StopTask and the local launcher send to hang up).
+ * ECS StopTask and the local launcher send to hang up, and locally after stdin closes: the server is gone).
  */
 import { createInterface } from 'node:readline';
 import type { TaskCommand } from '../functions/core/call-types.ts';
@@ -34,23 +34,32 @@ async function main(): Promise<number> {
     logger,
   });
 
-  const onSignal = (signal: NodeJS.Signals) => {
-    logger.info('hanging up on signal', { signal });
+  let deadline: NodeJS.Timeout | undefined;
+  const hangUp = (message: string, fields: Record<string, unknown>) => {
+    logger.info(message, fields);
     runner.hangup();
-    setTimeout(() => {
+    deadline ??= setTimeout(() => {
       logger.error('shutdown deadline passed; exiting');
       process.exit(1);
     }, SHUTDOWN_DEADLINE_MS).unref();
   };
-  process.once('SIGTERM', onSignal);
-  process.once('SIGINT', onSignal);
-  createInterface({ input: process.stdin }).on('line', (line) => {
+  process.once('SIGTERM', (signal) => hangUp('hanging up on signal', { signal }));
+  process.once('SIGINT', (signal) => hangUp('hanging up on signal', { signal }));
+  // Once the reader of our output is gone, a write fails with EPIPE, and an unhandled stream error would kill
+  // the task before its BYE: the events are lost either way, and a restarted server marks the call crashed.
+  process.stdout.on('error', () => {});
+  process.stderr.on('error', () => {});
+  const commands = createInterface({ input: process.stdin });
+  commands.on('line', (line) => {
     try {
       runner.command(JSON.parse(line) as TaskCommand);
     } catch (error) {
       logger.warn('unreadable command ignored', { error });
     }
   });
+  // Locally stdin is the server's pipe, so its end means the server died (SIGKILL, OOM) or is stopping us; an
+  // orphan would stream on with no one to stop it. On ECS stdin is no pipe and ends at once: not a hang-up there.
+  if (config.eventSink === 'stdout') commands.once('close', () => hangUp('hanging up: stdin closed, the local server stopped or died', {}));
 
   const stopWatching = aws?.watch?.(runner);
   await runner.start();

@@ -3,6 +3,7 @@
  * the WCS route, a sipp UAS streaming a tone, nginx-rtmp receiving; hang-up over the API, task crashes, server
  * shutdown, and 20 calls at once.
  */
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +12,7 @@ import { useCleanup } from '../support/cleanup.ts';
 import { probe } from '../support/media-check.ts';
 import { makeToneWav } from '../support/media-task.ts';
 import { LocalServer } from '../support/local-server.ts';
-import { NginxRtmp } from '../support/nginx-rtmp.ts';
+import { NginxRtmp, waitFor } from '../support/nginx-rtmp.ts';
 import { SippPeer } from '../support/sipp.ts';
 
 let dir: string;
@@ -37,6 +38,38 @@ async function startServer(name: string) {
 
 async function startSipp(calls = 1) {
   return owned(await SippPeer.start({ scenario: 'uas-tone.xml', media: true, cwd: dir, calls, timeoutSeconds: 120 }));
+}
+
+/** The pid of a call's local media task, from its `local:<pid>` task reference. */
+function taskPid(call: { taskRef?: string }): number {
+  const pid = Number(/^local:(\d+)$/.exec(call.taskRef ?? '')?.[1]);
+  expect(pid).toBeGreaterThan(0);
+  return pid;
+}
+
+/** An orphan's parent is gone, so nobody may reap it at once: a zombie counts as gone, since it runs no code. */
+function running(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+function childPids(pid: number): number[] {
+  return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+}
+
+/**
+ * Should an orphaned task outlive the test, no later test may share the host with it or its ffmpegs: SIGTERM
+ * lets it stop its children, and whatever still runs after the task's 10 s deadline is killed.
+ */
+async function reapOrphan(pid: number, children: number[]): Promise<void> {
+  if (running(pid)) {
+    process.kill(pid, 'SIGTERM');
+    await waitFor(() => !running(pid), 12_000, 'the orphaned task to stop').catch(() => undefined);
+  }
+  for (const target of [pid, ...children]) if (running(target)) process.kill(target, 'SIGKILL');
 }
 
 /** The seed's body, strings and all, aimed at the local peer and RTMP server. */
@@ -83,9 +116,7 @@ describe('npm start (local mode)', () => {
     const server = await startServer('crash');
     const peer = await startSipp();
     await server.request('POST', '/v1/calls', { ...seedBody('crash1', peer.port, 'crash1') });
-    const streaming = await server.waitForCall('crash1', (call) => call.state === 'streaming');
-    const pid = Number(/^local:(\d+)$/.exec(streaming.taskRef)?.[1]);
-    expect(pid).toBeGreaterThan(0);
+    const pid = taskPid(await server.waitForCall('crash1', (call) => call.state === 'streaming'));
     process.kill(pid, 'SIGKILL');
     const killedAt = Date.now();
     const failed = await server.waitForCall('crash1', (call) => call.state === 'failed', 10_000);
@@ -105,6 +136,28 @@ describe('npm start (local mode)', () => {
     const restarted = await startServer('shutdown');
     const record = (await restarted.request('GET', '/v1/calls/shutdown1')).json;
     expect(record).toMatchObject({ callId: 'shutdown1', state: 'ended' });
+  });
+
+  it('a task whose server is SIGKILLed hangs up (BYE) and exits; the next start marks the call failed (crashed)', async () => {
+    const server = await LocalServer.start(join(dir, 'orphan'));
+    defer(() => server.process.close('SIGKILL', 1000));
+    const peer = await startSipp();
+    await server.request('POST', '/v1/calls', seedBody('orphan1', peer.port, 'orphan1'));
+    const pid = taskPid(await server.waitForCall('orphan1', (call) => call.state === 'streaming'));
+    const ffmpegs = childPids(pid);
+    defer(() => reapOrphan(pid, ffmpegs));
+    expect(ffmpegs.length).toBeGreaterThan(0);
+    await server.process.close('SIGKILL', 1000);
+    const killedAt = Date.now();
+    // uas-tone.xml passes only once a BYE arrived and was answered.
+    expect((await peer.finished(10_000)).code, await peer.errors()).toBe(0);
+    expect(await peer.received('BYE ')).toHaveLength(1);
+    const left = Math.max(0, 10_000 - (Date.now() - killedAt));
+    await waitFor(() => ![pid, ...ffmpegs].some(running), left, 'the orphaned task and its ffmpegs to exit');
+
+    const restarted = await startServer('orphan');
+    const record = (await restarted.request('GET', '/v1/calls/orphan1')).json;
+    expect(record).toMatchObject({ callId: 'orphan1', state: 'failed', failure: { reason: 'crashed' } });
   });
 
   it('runs 20 calls to 20 streams in parallel; all arrive and all end', async () => {
