@@ -182,6 +182,11 @@ describe('media task CDN output', () => {
     );
     const timeline = await checkTimeline(file);
     console.log(`RTMPS waveform: ${probed.durationSeconds.toFixed(2)} s, keyframes every ${[...new Set(timeline.keyframeIntervals)].join('/')} s`);
+    // With one keyframe or none there is no interval, and the loop below would pass on nothing. A keyframe every
+    // 2 s puts one in each whole 2 s of the recording.
+    const keyframes = timeline.packets.filter((packet) => packet.type === 'video' && packet.keyframe).length;
+    expect(keyframes).toBeGreaterThan(1);
+    expect(keyframes).toBeGreaterThanOrEqual(Math.floor(probed.durationSeconds / 2));
     for (const interval of timeline.keyframeIntervals) expect(Math.abs(interval - 2)).toBeLessThan(0.1);
     expect(destinationReports(run).at(-1)?.[0]).toMatchObject({ url: `${rtmps}/***`, reconnects: 0 });
   });
