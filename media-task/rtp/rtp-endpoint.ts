@@ -51,6 +51,8 @@ const DEFAULT_CLOCK = { audio: 8000, video: 90000 } as const;
  * (max_delay 200 ms) never runs dry, so the output keeps its pace.
  */
 export const FILL_AFTER_MS = 120;
+/** No packet from the peer for this long, and our own clock takes over pacing silence. */
+const QUIET_MS = 2 * FRAME_MS;
 
 export class RtpEndpoint extends TypedEmitter<RtpEndpointEvents> {
   private stream: NegotiatedStream | undefined;
@@ -62,7 +64,14 @@ export class RtpEndpoint extends TypedEmitter<RtpEndpointEvents> {
   private learned: { address: string; port: number } | undefined;
   private currentSsrc: number | undefined;
   private readonly sender: RtpSender;
-  private fillTimer: NodeJS.Timeout | undefined;
+  /**
+   * Comfort silence and gap filling need a 20 ms beat. While the peer streams, its packets are that beat; only
+   * while it is quiet does `pacer` tick (an event loop wake-up costs ~0.1 ms of CPU here, and three a packet
+   * were most of a call's Node CPU). `quiet` is re-armed by every packet and starts the pacer when none came.
+   */
+  private pacer: NodeJS.Timeout | undefined;
+  private quiet: NodeJS.Timeout | undefined;
+  private forwardingAudio = false;
   /** performance.now() of the last packet forwarded from the peer (or of forwarding's start). */
   private lastForwardedAt = 0;
   /** The gap being filled: from when, and how many 20 ms frames went out. */
@@ -141,18 +150,49 @@ export class RtpEndpoint extends TypedEmitter<RtpEndpointEvents> {
       this.forwardSocket.on('message', () => {});
       this.forwardSocket.bind(0, '127.0.0.1');
     }
-    if (this.kind === 'audio' && !this.fillTimer) {
+    if (this.kind === 'audio' && !this.forwardingAudio) {
+      this.forwardingAudio = true;
       this.lastForwardedAt = performance.now();
-      this.fillTimer = setInterval(() => this.fillGap(), FRAME_MS);
+      this.startBeat();
     }
   }
 
+  /** Video, and audio we neither forward nor answer with silence, need no beat. */
+  private get needsBeat(): boolean {
+    return this.forwardingAudio || this.sender.sendingSilence;
+  }
+
+  /** Our own beat, until the peer's next packet. */
+  private startBeat(): void {
+    if (this.closed || this.pacer || !this.needsBeat) return;
+    this.pacer = setInterval(() => this.beat(performance.now()), FRAME_MS);
+  }
+
+  private stopBeat(): void {
+    clearInterval(this.pacer);
+    this.pacer = undefined;
+  }
+
+  private beat(now: number): void {
+    if (!this.needsBeat) return this.stopBeat();
+    this.sender.pump(now);
+    if (this.forwardingAudio) this.fillGap(now);
+  }
+
+  /** A media packet from the peer: it is the beat now; ours resumes QUIET_MS after the last one. */
+  private peerBeat(now: number): void {
+    this.stopBeat();
+    if (!this.needsBeat) return;
+    if (this.quiet) this.quiet.refresh();
+    else this.quiet = setTimeout(() => this.startBeat(), QUIET_MS);
+    this.sender.pump(now);
+  }
+
   /** Forwards silence for the time the peer has been quiet, paced at 20 ms frames from where its media stopped. */
-  private fillGap(): void {
+  private fillGap(now: number): void {
     const stream = this.stream;
     const frame = stream && stream.payloadType >= 0 ? silenceFrame(stream.codec, stream.clockRate) : undefined;
     if (!frame || !stream || !this.forwardTarget || !this.forwardSocket || !this.rewriter) return;
-    const now = performance.now();
     if (now - this.lastForwardedAt < FILL_AFTER_MS) return;
     const gap = (this.gap ??= { from: this.lastForwardedAt, sent: 0 });
     const due = Math.floor((now - gap.from) / FRAME_MS);
@@ -185,7 +225,10 @@ export class RtpEndpoint extends TypedEmitter<RtpEndpointEvents> {
   startComfortSilence(stream: NegotiatedStream): boolean {
     if (this.closed) return false;
     if (!this.stream) this.setRemote(stream);
-    return this.sender.startSilence(stream);
+    const sending = this.sender.startSilence(stream);
+    // If the peer is streaming, its next packet takes the beat back.
+    if (sending) this.startBeat();
+    return sending;
   }
 
   stopComfortSilence(): void {
@@ -202,7 +245,8 @@ export class RtpEndpoint extends TypedEmitter<RtpEndpointEvents> {
     if (this.closed) return;
     this.closed = true;
     this.sender.close();
-    clearInterval(this.fillTimer);
+    this.stopBeat();
+    clearTimeout(this.quiet);
     for (const socket of [this.rtp, this.rtcp, this.forwardSocket]) {
       try {
         socket?.close();
@@ -242,6 +286,7 @@ export class RtpEndpoint extends TypedEmitter<RtpEndpointEvents> {
     const out = this.rewriter!.map(packet.ssrc, packet.sequence, packet.timestamp, now);
     this.lastForwardedAt = now;
     this.gap = undefined;
+    this.peerBeat(now);
     this.forwardSocket.send(rewriteRtp(message, out.sequence, out.timestamp, out.ssrc), this.forwardTarget.port, this.forwardTarget.address);
   }
 }

@@ -9,13 +9,27 @@ import type { NegotiatedStream } from '../sip/sdp.ts';
 
 export type SendDatagram = (packet: Buffer) => void;
 
+interface SilenceRun {
+  key: string;
+  payloadType: number;
+  clockRate: number;
+  payload: Buffer;
+  started: number;
+  sent: number;
+  /** The first packet that goes out carries the marker bit (start of a talkspurt, RFC 3551 4.1). */
+  marked: boolean;
+}
+
+/**
+ * Comfort silence has no timer of its own: the endpoint calls `pump()` on each packet from the peer, or from
+ * its 20 ms clock while the peer is quiet, so a call whose peer streams wakes the process once per packet.
+ */
 export class RtpSender {
   readonly ssrc = randomUint32();
   private sequence = randomUint32() & 0x7fff;
   private readonly tsOrigin = randomUint32();
   private readonly t0 = performance.now();
-  private silenceTimer: NodeJS.Timeout | undefined;
-  private silenceOf: string | undefined;
+  private silence: SilenceRun | undefined;
   private dtmfRunning = false;
   /** True between an event's first and end packets: audio and the event must not overlap (RFC 4733 2.5.1.3). */
   private inEvent = false;
@@ -35,41 +49,46 @@ export class RtpSender {
     this.send(buildRtp({ marker, payloadType, sequence: this.sequence, timestamp, ssrc: this.ssrc }, payload));
   }
 
+  get sendingSilence(): boolean {
+    return this.silence !== undefined;
+  }
+
   /** false when the codec has no known silence frame or the peer does not want our media. */
   startSilence(stream: NegotiatedStream): boolean {
     if (this.closed) return false;
     // A re-INVITE may call this again: same codec, keep going; another codec or a peer that stopped listening, restart or stop.
     const key = `${stream.codec}/${stream.payloadType}/${stream.clockRate}`;
-    if (this.silenceTimer && this.silenceOf === key && stream.peerDirection !== 'sendonly' && stream.peerDirection !== 'inactive') return true;
+    const listening = stream.peerDirection !== 'sendonly' && stream.peerDirection !== 'inactive';
+    if (this.silence?.key === key && listening) return true;
     this.stopSilence();
-    if (stream.peerDirection === 'sendonly' || stream.peerDirection === 'inactive') return false;
+    if (!listening) return false;
     const frame = silenceFrame(stream.codec, stream.clockRate);
     if (!frame) return false;
-    this.silenceOf = key;
-    const started = performance.now();
-    let sent = 0;
-    let first = true;
-    // Timers drift late; counting frames due since the start keeps 50 packets/s on average without bursts.
-    const tick = () => {
-      const now = performance.now();
-      const due = Math.floor((now - started) / FRAME_MS) + 1;
-      if (due > sent + 3) sent = due - 1; // after a stall (or a DTMF run) skip, never burst
-      while (sent < due) {
-        if (!this.inEvent) {
-          this.emit(stream.payloadType, first, this.timestampAt(started + sent * FRAME_MS, stream.clockRate), frame.payload);
-          first = false;
-        }
-        sent++;
-      }
-      this.silenceTimer = setTimeout(tick, Math.max(1, started + sent * FRAME_MS - performance.now()));
-    };
-    tick();
+    this.silence = { key, payloadType: stream.payloadType, clockRate: stream.clockRate, payload: frame.payload, started: performance.now(), sent: 0, marked: false };
+    this.pump();
     return true;
   }
 
+  /**
+   * Sends the silence frames due by now. Counting the frames due since the start keeps 50 packets/s on average
+   * however late the calls come; after a stall (or a DTMF run) it skips ahead, never bursts.
+   */
+  pump(now = performance.now()): void {
+    const run = this.silence;
+    if (!run) return;
+    const due = Math.floor((now - run.started) / FRAME_MS) + 1;
+    if (due > run.sent + 3) run.sent = due - 1;
+    while (run.sent < due) {
+      if (!this.inEvent) {
+        this.emit(run.payloadType, !run.marked, this.timestampAt(run.started + run.sent * FRAME_MS, run.clockRate), run.payload);
+        run.marked = true;
+      }
+      run.sent++;
+    }
+  }
+
   stopSilence(): void {
-    clearTimeout(this.silenceTimer);
-    this.silenceTimer = undefined;
+    this.silence = undefined;
   }
 
   /** Resolves once the last end packet is sent; rejects with DtmfError if closed first or the peer has no telephone-event. */

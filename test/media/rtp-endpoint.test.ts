@@ -172,6 +172,43 @@ describe('RtpEndpoint', () => {
     expect(realPeer.packets.length).toBeGreaterThanOrEqual(8);
   });
 
+  it('keeps comfort silence at 50 packets/s on one clock whether the peer streams (its packets pace it) or goes quiet', async () => {
+    const phone = await peer();
+    const ffmpeg = await peer();
+    const endpoint = await bind();
+    const negotiated = stream(phone.port);
+    endpoint.connect(negotiated, ffmpeg.port);
+    endpoint.startComfortSilence(negotiated);
+    const started = performance.now();
+    // The phone streams for 1 s at its own 20 ms pace, then goes quiet for 1 s.
+    for (let i = 0; i < 50; i++) {
+      phone.socket.send(buildRtp({ marker: false, payloadType: 0, sequence: i, timestamp: i * 160, ssrc: 9 }, Buffer.alloc(160, 0x55)), endpoint.port, '127.0.0.1');
+      await sleep(Math.max(0, started + (i + 1) * 20 - performance.now()));
+    }
+    const streamingEnd = performance.now();
+    await sleep(1000);
+    const ourSilence = phone.packets.filter((packet) => packet.payloadType === 0);
+    const whileStreaming = ourSilence.filter((packet) => packet.at < streamingEnd).length;
+    const whileQuiet = ourSilence.filter((packet) => packet.at >= streamingEnd).length;
+    console.log(`comfort silence: ${whileStreaming} packets while the peer streamed 1 s, ${whileQuiet} in the next quiet second`);
+    for (const count of [whileStreaming, whileQuiet]) {
+      expect(count).toBeGreaterThanOrEqual(45);
+      expect(count).toBeLessThanOrEqual(56);
+    }
+    // One stream throughout: consecutive numbers, and timestamps that follow the wall clock in 20 ms steps.
+    for (let i = 1; i < ourSilence.length; i++) {
+      expect((ourSilence[i]!.sequence - ourSilence[i - 1]!.sequence) & 0xffff).toBe(1);
+      expect((ourSilence[i]!.timestamp - ourSilence[i - 1]!.timestamp) >>> 0).toBe(160);
+    }
+    // Never more than a frame early or two frames late against its own timestamps.
+    const t0 = ourSilence[0]!;
+    for (const packet of ourSilence) {
+      const dueAt = t0.at + (((packet.timestamp - t0.timestamp) >>> 0) / 8);
+      expect(packet.at - dueAt).toBeGreaterThan(-25);
+      expect(packet.at - dueAt).toBeLessThan(45);
+    }
+  });
+
   it('forwards media as one continuous stream across an SSRC change, drops telephone-events, keeps stats', async () => {
     const ffmpeg = await peer();
     const phone = await peer();
