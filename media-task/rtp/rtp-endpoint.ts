@@ -51,7 +51,11 @@ const DEFAULT_CLOCK = { audio: 8000, video: 90000 } as const;
  * (max_delay 200 ms) never runs dry, so the output keeps its pace.
  */
 export const FILL_AFTER_MS = 120;
-/** No packet from the peer for this long, and our own clock takes over pacing silence. */
+/**
+ * No packet from the peer for this long, and our own clock takes over pacing silence. The refreshed timer still
+ * wakes the loop once per QUIET_MS (Node re-checks its list then): longer would save those wake-ups but pause
+ * our silence to the peer for as long whenever it stops.
+ */
 const QUIET_MS = 2 * FRAME_MS;
 
 export class RtpEndpoint extends TypedEmitter<RtpEndpointEvents> {
