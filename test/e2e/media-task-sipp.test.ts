@@ -240,6 +240,22 @@ describe('media task against a sipp UAS streaming a 1 kHz PCMU tone', () => {
     expect((await peer.finished()).code).toBe(0);
   });
 
+  it('hangs up with reason rtp-timeout (BYE) when a streaming peer stops sending RTP and never sends BYE', async () => {
+    const peer = await sipp('uas-tone-vanish.xml');
+    const run = await task(testCallSpec({ rtmpUrl: nginx.url, rtmpStream: 'vanish1', rtpTimeoutSeconds: 2, connection: { sipPort: peer.port } }));
+    const final = await run.final();
+    expect(final).toMatchObject({ type: 'ended', by: 'limit', reason: 'rtp-timeout' });
+    expect(run.types()).toEqual(['dialing', 'ringing', 'answered', 'streaming', 'ended']);
+    // 2 s of tone, then the 2 s timeout: a call ended sooner timed out on a peer that never streamed.
+    expect(final.type === 'ended' && final.durationSeconds).toBeGreaterThan(3.5);
+    const stats = run.events.filter((event) => event.type === 'stats').at(-1);
+    expect(stats?.type === 'stats' && stats.rtpPackets).toBeGreaterThan(50); // 20 ms packets: 100 in 2 s
+    expect((await peer.finished()).code, await peer.errors()).toBe(0); // the scenario ends only with our BYE answered
+    expect(await peer.received('BYE ')).toHaveLength(1);
+    const tone = await measureTone(await nginx.waitForRecording('vanish1'), { fromSeconds: 0.2, toSeconds: 1.6 });
+    expect(Math.abs(tone.frequencyHz - 1000)).toBeLessThan(50);
+  });
+
   it('hangs up at maxDurationSeconds with reason max-duration', async () => {
     const peer = await sipp('uas-tone.xml');
     const run = await task(testCallSpec({ rtmpUrl: nginx.url, rtmpStream: 'max1', maxDurationSeconds: 3, connection: { sipPort: peer.port } }));
