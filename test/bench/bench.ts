@@ -1,7 +1,8 @@
 /**
- * `npm run bench [-- --seconds 20 --calls 1,10]`: CPU and memory per call of the gateway (media task + its
- * ffmpeg) against bare ffmpeg transcoding the same 1 kHz tone to the same nginx-rtmp, in the same run, and the
- * time from the peer's 200 OK to the first RTMP bytes. Prints a Markdown table; figures, not pass/fail.
+ * `npm run bench [-- --seconds 20 --calls 1,10,50]`: N concurrent calls POSTed to the local server (`npm start`)
+ * against a sipp UAS streaming a 1 kHz tone, published to nginx-rtmp, next to N bare ffmpeg transcoding the same
+ * tone to the same nginx-rtmp in the same run. Prints CPU and memory per call, POST → INVITE, 200 OK → first
+ * RTMP bytes, and whether every stream arrived, as a Markdown table; figures, not pass/fail.
  */
 import { cpus, totalmem } from 'node:os';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -9,12 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { OwnedProcess } from '../../media-task/process/owned-process.ts';
+import { LocalServer } from '../support/local-server.ts';
 import { probe } from '../support/media-check.ts';
-import { makeToneWav, MediaTaskProcess, testCallSpec } from '../support/media-task.ts';
+import { makeToneWav } from '../support/media-task.ts';
 import { NginxRtmp } from '../support/nginx-rtmp.ts';
 import { SippPeer } from '../support/sipp.ts';
 import { runCdnBench } from './cdn-bench.ts';
-import { sampleProcess, sampleTree, type ProcessSample } from './proc-stats.ts';
+import { parentPid, processTree, sampleProcess, sampleTree, type ProcessSample } from './proc-stats.ts';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '20' }, calls: { type: 'string', default: '1,10' } } });
 const SECONDS = Number(values.seconds);
@@ -24,20 +26,28 @@ const WARM_UP_MS = 3_000;
 interface Figures {
   cpuPercentPerCall: number;
   rssMiBPerCall: number;
+  pssMiBPerCall: number;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+const percentile = (values: number[], p: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+};
 
-/** CPU over a steady window (start-up excluded), RSS at its end, averaged per call. */
+/** CPU over a steady window (start-up excluded), memory at its end, averaged per call. */
 async function measure(sample: () => Promise<ProcessSample[]>): Promise<Figures> {
   await sleep(WARM_UP_MS);
   const before = await sample();
   await sleep(SECONDS * 1000);
   const after = await sample();
   const cpu = after.reduce((sum, s, index) => sum + s.cpuSeconds - (before[index]?.cpuSeconds ?? 0), 0);
-  const rss = after.reduce((sum, s) => sum + s.rssMiB, 0);
-  return { cpuPercentPerCall: (100 * cpu) / SECONDS / after.length, rssMiBPerCall: rss / after.length };
+  const per = (total: number) => total / after.length;
+  return {
+    cpuPercentPerCall: (100 * per(cpu)) / SECONDS,
+    rssMiBPerCall: per(after.reduce((sum, s) => sum + s.rssMiB, 0)),
+    pssMiBPerCall: per(after.reduce((sum, s) => sum + s.pssMiB, 0)),
+  };
 }
 
 async function bareFfmpeg(calls: number, tone: string, nginx: NginxRtmp): Promise<Figures> {
@@ -51,38 +61,80 @@ async function bareFfmpeg(calls: number, tone: string, nginx: NginxRtmp): Promis
     ),
   );
   try {
-    return await measure(async () => Promise.all(encoders.map(async (encoder) => (await sampleProcess(encoder.pid!)) ?? { cpuSeconds: 0, rssMiB: 0 })));
+    return await measure(async () => Promise.all(encoders.map(async (encoder) => (await sampleProcess(encoder.pid!)) ?? { cpuSeconds: 0, rssMiB: 0, pssMiB: 0 })));
   } finally {
     await Promise.all(encoders.map((encoder) => encoder.close('SIGINT')));
   }
 }
 
+/** The media tasks the server runs (its node children), each sampled with its ffmpeg. */
+async function taskTrees(server: LocalServer): Promise<ProcessSample[]> {
+  const serverPid = server.process.pid!;
+  const [, ...descendants] = await processTree(serverPid);
+  const parents = await Promise.all(descendants.map(parentPid));
+  return Promise.all(descendants.filter((_, index) => parents[index] === serverPid).map(sampleTree));
+}
+
+/** One listing a second instead of one poll per call: a hundred pollers would be load of their own. */
+async function waitForCalls(server: LocalServer, callIds: string[], done: (call: any) => boolean, timeoutMs: number): Promise<any[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { calls } = (await server.request('GET', '/v1/calls')).json as { calls: any[] };
+    const mine = callIds.map((callId) => calls.find((call) => call.callId === callId));
+    if (mine.every((call) => call && done(call))) return mine;
+    if (Date.now() > deadline) throw new Error(`${mine.filter((call) => !call || !done(call)).length} calls not there after ${timeoutMs} ms`);
+    await sleep(1000);
+  }
+}
+
 async function gateway(calls: number, dir: string, nginx: NginxRtmp) {
-  const peer = await SippPeer.start({ scenario: 'uas-tone.xml', media: true, cwd: dir, calls, timeoutSeconds: SECONDS + 120 });
-  const tasks: MediaTaskProcess[] = [];
+  const peer = await SippPeer.start({ scenario: 'uas-tone.xml', media: true, cwd: dir, calls, timeoutSeconds: SECONDS + 180 });
+  // info: the server says it listens at that level; the tasks log no more than a few lines a call at it.
+  const server = await LocalServer.start(await mkdtemp(join(dir, 'data-')), { LOG_LEVEL: 'info' });
+  const callIds = Array.from({ length: calls }, (_, index) => `bench${calls}x${index}`);
   try {
-    for (let index = 0; index < calls; index++) {
-      tasks.push(await MediaTaskProcess.start(testCallSpec({ rtmpUrl: nginx.url, rtmpStream: `gw${calls}-${index}`, connection: { sipPort: peer.port } }), { LOG_LEVEL: 'warn' }));
-    }
-    const firstMediaMs: number[] = [];
-    for (const task of tasks) {
-      const answered = await task.waitForEvent('answered', 60_000);
-      const streaming = await task.waitForEvent('streaming', 60_000);
-      firstMediaMs.push(Date.parse(streaming.at) - Date.parse(answered.at));
-    }
-    const figures = await measure(() => Promise.all(tasks.map((task) => sampleTree(task.pid!))));
-    const nodeOnly = await Promise.all(tasks.map(async (task) => (await sampleProcess(task.pid!))?.rssMiB ?? 0));
-    for (const task of tasks) task.terminate();
-    await Promise.all(tasks.map((task) => task.final(30_000)));
+    // All at once, as a burst of webhooks would start them: the latency figures are under that load.
+    const postedAt = new Map<string, number>();
+    await Promise.all(
+      callIds.map(async (callId) => {
+        postedAt.set(callId, Date.now());
+        const answer = await server.request('POST', '/v1/calls', {
+          callId,
+          callee: callId,
+          rtmpUrl: nginx.url,
+          rtmpStream: callId,
+          hasAudio: true,
+          hasVideo: false,
+          connection: { sipLogin: '10000', sipPassword: 'bench-secret', sipDomain: '127.0.0.1', sipPort: peer.port },
+        });
+        if (answer.status >= 300) throw new Error(`POST ${callId}: ${answer.status} ${answer.text}`);
+      }),
+    );
+    const views = await waitForCalls(server, callIds, (call) => call.state === 'streaming' || call.state === 'ended' || call.state === 'failed', 120_000);
+    const failed = views.filter((view) => view.state !== 'streaming');
+    if (failed.length) throw new Error(`${failed.length} calls did not stream: ${JSON.stringify(failed[0])}`);
+    const firstMediaMs = views.map((view) => Date.parse(view.stateTimes.streaming) - Date.parse(view.stateTimes.answered));
+    const invites = await peer.receivedTimed('INVITE ');
+    const postToInviteMs = callIds.map((callId) => {
+      const invite = invites.find(({ message }) => message.startsWith(`INVITE sip:${callId}@`));
+      return invite ? invite.at - postedAt.get(callId)! : NaN;
+    });
+    const figures = await measure(() => taskTrees(server));
+    await Promise.all(callIds.map((callId) => server.request('DELETE', `/v1/calls/${callId}`)));
+    await waitForCalls(server, callIds, (call) => call.state === 'ended' || call.state === 'failed', 60_000);
     let verified = 0;
-    for (let index = 0; index < calls; index++) {
-      const recording = await nginx.waitForRecording(`gw${calls}-${index}`);
-      if ((await probe(recording)).streams.some((stream) => stream.codec === 'aac')) verified++;
+    for (const callId of callIds) {
+      const recording = await nginx.waitForRecording(callId).catch(() => undefined);
+      if (recording && (await probe(recording)).streams.some((stream) => stream.codec === 'aac')) verified++;
     }
-    firstMediaMs.sort((a, b) => a - b);
-    return { ...figures, nodeRssMiB: nodeOnly.reduce((a, b) => a + b, 0) / calls, verified, firstMediaP50: percentile(firstMediaMs, 50), firstMediaP95: percentile(firstMediaMs, 95) };
+    return {
+      ...figures,
+      verified,
+      postToInvite: [percentile(postToInviteMs, 50), percentile(postToInviteMs, 95)],
+      firstMedia: [percentile(firstMediaMs, 50), percentile(firstMediaMs, 95)],
+    };
   } finally {
-    await Promise.all(tasks.map((task) => task.close()));
+    await server.stop();
     await peer.close();
   }
 }
@@ -91,17 +143,27 @@ async function main() {
   const dir = await mkdtemp(join(tmpdir(), 'bench-'));
   const nginx = await NginxRtmp.start();
   try {
-    const tone = await makeToneWav(join(dir, 'tone-1khz.wav'), { seconds: SECONDS + 60 });
+    const tone = await makeToneWav(join(dir, 'tone-1khz.wav'), { seconds: SECONDS + 120 });
     console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; node ${process.version}; window ${SECONDS} s after ${WARM_UP_MS / 1000} s warm-up\n`);
-    console.log('| calls | streams verified | bare ffmpeg CPU %/call | gateway CPU %/call | CPU ratio | bare ffmpeg RSS MiB/call | gateway RSS MiB/call (node part) | 200 OK → first RTMP bytes p50 / p95 ms |');
-    console.log('|---|---|---|---|---|---|---|---|');
+    console.log(
+      '| calls | streams verified | bare ffmpeg CPU %/call | gateway CPU %/call | CPU ratio | bare ffmpeg RSS / PSS MiB/call | gateway RSS / PSS MiB/call | POST → INVITE p50 / p95 ms | 200 OK → first RTMP bytes p50 / p95 ms |',
+    );
+    console.log('|---|---|---|---|---|---|---|---|---|');
     for (const calls of CALL_COUNTS) {
       const bare = await bareFfmpeg(calls, tone, nginx);
       const gw = await gateway(calls, dir, nginx);
-      console.log(
-        `| ${calls} | ${gw.verified}/${calls} | ${bare.cpuPercentPerCall.toFixed(2)} | ${gw.cpuPercentPerCall.toFixed(2)} | ${(gw.cpuPercentPerCall / bare.cpuPercentPerCall).toFixed(2)} | ` +
-          `${bare.rssMiBPerCall.toFixed(1)} | ${gw.rssMiBPerCall.toFixed(1)} (${gw.nodeRssMiB.toFixed(1)}) | ${gw.firstMediaP50} / ${gw.firstMediaP95} |`,
-      );
+      const cells = [
+        calls,
+        `${gw.verified}/${calls}`,
+        bare.cpuPercentPerCall.toFixed(2),
+        gw.cpuPercentPerCall.toFixed(2),
+        (gw.cpuPercentPerCall / bare.cpuPercentPerCall).toFixed(2),
+        `${bare.rssMiBPerCall.toFixed(1)} / ${bare.pssMiBPerCall.toFixed(1)}`,
+        `${gw.rssMiBPerCall.toFixed(1)} / ${gw.pssMiBPerCall.toFixed(1)}`,
+        gw.postToInvite.join(' / '),
+        gw.firstMedia.join(' / '),
+      ];
+      console.log(`| ${cells.join(' | ')} |`);
     }
   } finally {
     await nginx.stop();

@@ -5,8 +5,13 @@ const CLOCK_TICKS_PER_SECOND = 100; // getconf CLK_TCK on Linux
 export interface ProcessSample {
   /** User + system CPU seconds consumed so far. */
   cpuSeconds: number;
-  /** Resident set size now, in MiB. */
+  /** Resident set size now, in MiB: counts every shared library page in full, in every process. */
   rssMiB: number;
+  /**
+   * Proportional set size, in MiB: shared pages divided among the processes that map them, so summed over
+   * processes it is the memory they really take (ffmpeg's ~40 MiB of libraries are mapped once for all calls).
+   */
+  pssMiB: number;
 }
 
 /** CPU time and RSS of one process from /proc; undefined once it is gone. */
@@ -18,10 +23,17 @@ export async function sampleProcess(pid: number): Promise<ProcessSample | undefi
     const cpuTicks = Number(fields[11]) + Number(fields[12]);
     const status = await readFile(`/proc/${pid}/status`, 'utf8');
     const rssKiB = Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? 0);
-    return { cpuSeconds: cpuTicks / CLOCK_TICKS_PER_SECOND, rssMiB: rssKiB / 1024 };
+    const rollup = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8');
+    const pssKiB = Number(/^Pss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0);
+    return { cpuSeconds: cpuTicks / CLOCK_TICKS_PER_SECOND, rssMiB: rssKiB / 1024, pssMiB: pssKiB / 1024 };
   } catch {
     return undefined;
   }
+}
+
+export async function parentPid(pid: number): Promise<number | undefined> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) || undefined;
 }
 
 /** A process and its descendants (the media task and its ffmpeg). */
@@ -38,7 +50,11 @@ export async function processTree(pid: number): Promise<number[]> {
 export async function sampleTree(pid: number): Promise<ProcessSample> {
   const samples = await Promise.all((await processTree(pid)).map(sampleProcess));
   return samples.reduce<ProcessSample>(
-    (sum, sample) => ({ cpuSeconds: sum.cpuSeconds + (sample?.cpuSeconds ?? 0), rssMiB: sum.rssMiB + (sample?.rssMiB ?? 0) }),
-    { cpuSeconds: 0, rssMiB: 0 },
+    (sum, sample) => ({
+      cpuSeconds: sum.cpuSeconds + (sample?.cpuSeconds ?? 0),
+      rssMiB: sum.rssMiB + (sample?.rssMiB ?? 0),
+      pssMiB: sum.pssMiB + (sample?.pssMiB ?? 0),
+    }),
+    { cpuSeconds: 0, rssMiB: 0, pssMiB: 0 },
   );
 }
