@@ -16,6 +16,8 @@ export interface CallRunnerOptions {
   report: (event: StateEventBody) => Promise<void>;
   logger: Logger;
   ffmpegPath?: string;
+  /** See RepublisherPlan.caFile. */
+  rtmpsCaFile?: string;
   statsIntervalMs?: number;
   inviteTimeoutMs?: number;
 }
@@ -140,7 +142,7 @@ export class CallRunner {
     try {
       const outputs = [{ rtmpUrl: spec.rtmpUrl, rtmpStream: spec.rtmpStream }, ...(spec.destinations ?? []).map((d) => ({ rtmpUrl: d.url, rtmpStream: d.stream }))];
       const fill = await this.videoFill();
-      const pipeline = await FfmpegPipeline.start({ media: this.media, outputs, fill, ffmpegPath: this.options.ffmpegPath, logger: logger.child({ component: 'ffmpeg' }) });
+      const pipeline = await FfmpegPipeline.start({ media: this.media, outputs, fill, ffmpegPath: this.options.ffmpegPath, rtmpsCaFile: this.options.rtmpsCaFile, logger: logger.child({ component: 'ffmpeg' }) });
       this.pipeline = pipeline;
       if (this.stopping) {
         await pipeline.stop();

@@ -13,6 +13,8 @@ export const TASK_ENV = {
   /** `stdout` (local) — where state events go. */
   eventSink: 'EVENT_SINK',
   ffmpegPath: 'FFMPEG_PATH',
+  /** CA certificates (PEM) that RTMPS servers' certificates are checked against; default: the system's. */
+  rtmpsCaFile: 'RTMPS_CA_FILE',
   /** How long the callee may ring before we CANCEL (default 60). */
   inviteTimeoutSeconds: 'INVITE_TIMEOUT_SECONDS',
   /** AWS: the call to run; its spec and KMS-encrypted password are read from TABLE_NAME (instead of CALL_SPEC). */
@@ -37,6 +39,7 @@ export interface TaskConfig {
   /** Only when PUBLIC_ADDRESS is unset on ECS: the public address must be discovered. */
   ecsMetadataUri?: string;
   ffmpegPath?: string;
+  rtmpsCaFile?: string;
   inviteTimeoutMs: number;
 }
 
@@ -76,6 +79,7 @@ export function readTaskConfig(env: NodeJS.ProcessEnv = process.env): TaskConfig
     ...(eventBusName ? { eventBusName } : {}),
     ...(!env[TASK_ENV.publicAddress] && env[TASK_ENV.ecsMetadataUri] ? { ecsMetadataUri: env[TASK_ENV.ecsMetadataUri] } : {}),
     ffmpegPath: env[TASK_ENV.ffmpegPath] || undefined,
+    rtmpsCaFile: env[TASK_ENV.rtmpsCaFile] || undefined,
     inviteTimeoutMs: inviteTimeoutSeconds * 1000,
   };
 }

@@ -29,6 +29,7 @@ async function main(): Promise<number> {
     bindAddress: config.bindAddress,
     publicAddress: aws?.publicAddress ?? config.publicAddress,
     ffmpegPath: config.ffmpegPath,
+    rtmpsCaFile: config.rtmpsCaFile,
     inviteTimeoutMs: config.inviteTimeoutMs,
     report: (event) => reporter.report(event),
     logger,

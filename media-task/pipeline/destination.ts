@@ -65,6 +65,8 @@ export interface DestinationOptions {
   relayPort: number;
   video: 'none' | 'ours' | 'peer';
   ffmpegPath?: string;
+  /** See RepublisherPlan.caFile. */
+  caFile?: string;
   logger: Logger;
 }
 
@@ -147,6 +149,7 @@ export class Destination extends TypedEmitter<DestinationEvents> {
       video: this.options.video,
       inputTimeoutMs: STALL_MS,
       joinMidStream,
+      caFile: this.options.caFile,
     });
     const process = await OwnedProcess.start({
       name: 'ffmpeg republisher',

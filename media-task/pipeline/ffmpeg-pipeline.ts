@@ -51,6 +51,8 @@ export interface FfmpegPipelineOptions {
   /** What fills the video track when the peer sends none; default none (audio-only FLV). */
   fill?: VideoFill;
   ffmpegPath?: string;
+  /** See RepublisherPlan.caFile. */
+  rtmpsCaFile?: string;
   logger: Logger;
 }
 
@@ -92,7 +94,7 @@ export class FfmpegPipeline extends TypedEmitter<FfmpegPipelineEvents> {
       await writeFile(sdpPath, invocation.sdp);
       const video = options.media.video ? 'peer' : fill.kind !== 'none' && options.media.audio ? 'ours' : 'none';
       options.outputs.forEach((output, index) =>
-        destinations.push(new Destination({ output, relayPort: relayPorts[index]!, video, ffmpegPath: options.ffmpegPath, logger: logger.child({ destination: index }) })),
+        destinations.push(new Destination({ output, relayPort: relayPorts[index]!, video, ffmpegPath: options.ffmpegPath, caFile: options.rtmpsCaFile, logger: logger.child({ destination: index }) })),
       );
       // Republishers first, so that they listen when the encoder's first packets (and the first keyframe) go out.
       await Promise.all(destinations.map((destination) => destination.start()));

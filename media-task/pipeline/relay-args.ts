@@ -15,6 +15,11 @@ export interface RepublisherPlan {
   inputTimeoutMs: number;
   /** A restart joins a running stream: the next keyframe (and its SPS) may be up to one interval away. */
   joinMidStream: boolean;
+  /**
+   * rtmps:// only: the CA certificates the server's certificate must chain to; without it, the system's. ffmpeg
+   * checks nothing unless told (tls_verify defaults off), and the stream key travels inside that connection.
+   */
+  caFile?: string;
 }
 
 /**
@@ -54,6 +59,7 @@ export function buildRepublisherArgs(plan: RepublisherPlan): string[] {
     '-flush_packets', '1',
     // A live stream has no duration or size to write back; seeking back in an RTMP stream is not possible anyway.
     '-flvflags', 'no_duration_filesize',
+    ...(/^rtmps:/i.test(plan.target) ? ['-tls_verify', '1', ...(plan.caFile ? ['-ca_file', plan.caFile] : [])] : []),
     '-f', 'flv',
     plan.target,
   ];

@@ -163,11 +163,11 @@ describe('media task CDN output', () => {
     expect(Math.abs(after.frequencyHz - 1000)).toBeLessThan(50);
   });
 
-  it('publishes over RTMPS (TLS) with a waveform video track', async () => {
+  it('publishes over RTMPS (TLS, the certificate checked against RTMPS_CA_FILE) with a waveform video track', async () => {
     const server = await nginx();
-    const rtmps = await server.startTls();
+    const { url: rtmps, caFile } = await server.startTls();
     const peer = await sipp('uas-tone.xml');
-    const run = await task(testCallSpec({ video: 'waveform', rtmpUrl: rtmps, rtmpStream: 'secure', connection: { sipPort: peer.port } }));
+    const run = await task(testCallSpec({ video: 'waveform', rtmpUrl: rtmps, rtmpStream: 'secure', connection: { sipPort: peer.port } }), { RTMPS_CA_FILE: caFile });
     await run.waitForEvent('streaming');
     await sleep(5_000);
     run.terminate();
@@ -189,5 +189,18 @@ describe('media task CDN output', () => {
     expect(keyframes).toBeGreaterThanOrEqual(Math.floor(probed.durationSeconds / 2));
     for (const interval of timeline.keyframeIntervals) expect(Math.abs(interval - 2)).toBeLessThan(0.1);
     expect(destinationReports(run).at(-1)?.[0]).toMatchObject({ url: `${rtmps}/***`, reconnects: 0 });
+  });
+
+  it('refuses an RTMPS server whose certificate does not verify: the call fails with reason rtmp, nothing recorded', async () => {
+    const server = await nginx();
+    // The self-signed certificate is in no system CA store.
+    const { url: rtmps } = await server.startTls();
+    const peer = await sipp('uas-tone.xml');
+    const run = await task(testCallSpec({ rtmpUrl: rtmps, rtmpStream: 'untrusted', connection: { sipPort: peer.port } }));
+    const final = await run.final(20_000);
+    expect(final).toMatchObject({ type: 'failed', reason: 'rtmp' });
+    expect(run.types()).not.toContain('streaming');
+    expect(run.logLines.join('\n')).toMatch(/certificate|verif/i);
+    await expect(server.waitForRecording('untrusted', { timeoutMs: 1_000 })).rejects.toThrow();
   });
 });

@@ -203,6 +203,20 @@ describe('buildRepublisherArgs', () => {
     expect(args).not.toContain('nobuffer');
   });
 
+  it.each<[string, string, string | undefined, string[]]>([
+    ['rtmps: the certificate is checked against the system CAs', 'rtmps://live.example.com:443/app/key', undefined, ['-tls_verify', '1']],
+    ['rtmps: against the configured CA file', 'rtmps://live.example.com:443/app/key', '/etc/gw/ca.pem', ['-tls_verify', '1', '-ca_file', '/etc/gw/ca.pem']],
+    ['rtmp: no TLS, nothing to check', 'rtmp://live.example.com/app/key', '/etc/gw/ca.pem', []],
+  ])('%s', (_name, target, caFile, tls) => {
+    const args = buildRepublisherArgs({ ...base, video: 'none', target, caFile });
+    // Output options of the FLV muxer's connection: after the input, before -f flv.
+    const flv = args.lastIndexOf('-f');
+    const at = args.indexOf('-tls_verify');
+    expect(at === -1 ? [] : args.slice(at, flv)).toEqual(tls);
+    if (at !== -1) expect(at).toBeGreaterThan(args.indexOf('-i'));
+    if (!tls.length) expect(args).not.toContain('-ca_file');
+  });
+
   it('refuses a target that is not RTMP(S)', () => {
     expect(() => buildRepublisherArgs({ ...base, video: 'none', target: 'file:///etc/passwd' })).toThrow(FfmpegArgsError);
   });

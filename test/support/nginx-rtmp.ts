@@ -65,8 +65,8 @@ export class NginxRtmp {
     await waitFor(() => tcpOpen(this.port), 5_000, 'nginx-rtmp to listen again');
   }
 
-  /** Starts a TLS front (self-signed for 127.0.0.1) forwarding to nginx; resolves with its rtmps:// URL. */
-  async startTls(): Promise<string> {
+  /** A TLS front on 127.0.0.1 with a self-signed certificate: its URL, and the certificate as the CA to trust. */
+  async startTls(): Promise<{ url: string; caFile: string }> {
     const key = join(this.dir, 'tls.key');
     const cert = join(this.dir, 'tls.crt');
     await promisify(execFile)('openssl', [
@@ -92,7 +92,7 @@ export class NginxRtmp {
       server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port));
     });
     this.tls = { server, port, sockets };
-    return `rtmps://127.0.0.1:${port}/live`;
+    return { url: `rtmps://127.0.0.1:${port}/live`, caFile: cert };
   }
 
   /** rtmp://127.0.0.1:PORT/live */
