@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createApp } from '../../functions/app/create-app.ts';
+import { createApp, MAX_BODY_BYTES } from '../../functions/app/create-app.ts';
 import { silentLogger } from '../../media-task/log.ts';
 import { FakeLauncher, MemoryCallStore } from './fakes.ts';
 
@@ -132,6 +132,33 @@ describe('validation: hostile and broken bodies are refused before anything laun
     const response = await request('POST', '/RESTCall/call', body);
     expect(response.status).toBe(status);
     expect(response.json.error.code).toEqual(expect.any(String));
+    expect(launcher.calls).toEqual([]);
+  });
+
+  // JSON allows any whitespace between tokens: it pads the seed call, still valid, to an exact byte count.
+  const paddedSeed = (bytes: number) => {
+    const json = JSON.stringify(seedBody());
+    return `${json.slice(0, -1)}${' '.repeat(bytes - json.length)}}`;
+  };
+
+  it('a valid call of exactly 64 KiB is taken', async () => {
+    const { request, launcher } = setup();
+    const body = paddedSeed(MAX_BODY_BYTES);
+    expect(Buffer.byteLength(body)).toBe(64 * 1024);
+    const response = await request('POST', '/RESTCall/call', body);
+    expect(response.status).toBe(200);
+    expect(launcher.launches).toHaveLength(1);
+  });
+
+  it('one byte more → 413 body_too_large naming the body and its limit, nothing launched', async () => {
+    const { request, launcher } = setup();
+    const body = paddedSeed(MAX_BODY_BYTES + 1);
+    expect(Buffer.byteLength(body)).toBe(64 * 1024 + 1);
+    for (const path of ['/RESTCall/call', '/v1/calls']) {
+      const response = await request('POST', path, body);
+      expect(response.status).toBe(413);
+      expect(response.json.error).toEqual({ code: 'body_too_large', message: 'request body exceeds 65536 bytes' });
+    }
     expect(launcher.calls).toEqual([]);
   });
 
