@@ -23,7 +23,9 @@
  * 2. A final event (`ended`/`failed`) on a live record always applies, whatever its seq: it is the task's
  *    last word, and losing it would leave a call "streaming" forever.
  * 3. A non-final state event applies only if `seq > lastSeq` and it moves forward (dialing < ringing <
- *    answered < streaming); otherwise it is a duplicate or a late arrival and is ignored.
+ *    answered < streaming); otherwise it is a duplicate or a late arrival and leaves the state alone. A late
+ *    arrival of a state the call went past still gives `stateTimes` its time, if it has none: the call was
+ *    answered, whichever of `answered` and `streaming` was recorded first.
  * 4. Stats apply if `seq > statsSeq`, in any state (a last stats event may trail `ended`). They have their own
  *    counter so that a stats event never makes a late state event look stale.
  * An ignored event returns the record unchanged (`changed: false`): the caller skips the write, which is what
@@ -95,10 +97,18 @@ export function transition(record: CallRecord, event: CallEvent): TransitionResu
       return enter({ ...record, lastSeq, failure: { reason, message, ...(sipCode === undefined ? {} : { sipCode }) } }, 'failed', event.at);
     }
     default: {
-      if (isFinal(record.state)) return ignore(`call already ${record.state}`);
-      if (event.seq <= record.lastSeq) return ignore(`seq ${event.seq} ≤ lastSeq ${record.lastSeq}`);
-      if (RANK[event.type] <= RANK[record.state]) return ignore(`${event.type} would not move ${record.state} forward`);
-      return enter({ ...record, lastSeq: event.seq }, event.type, event.at);
+      const late = isFinal(record.state)
+        ? `call already ${record.state}`
+        : event.seq <= record.lastSeq
+          ? `seq ${event.seq} ≤ lastSeq ${record.lastSeq}`
+          : RANK[event.type] <= RANK[record.state]
+            ? `${event.type} would not move ${record.state} forward`
+            : undefined;
+      if (!late) return enter({ ...record, lastSeq: event.seq }, event.type, event.at);
+      if (RANK[event.type] < RANK[record.state] && record.stateTimes[event.type] === undefined) {
+        return changed({ ...record, stateTimes: { ...record.stateTimes, [event.type]: event.at } }, event.at);
+      }
+      return ignore(late);
     }
   }
 }

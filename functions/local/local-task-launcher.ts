@@ -26,6 +26,11 @@ export interface LocalTaskLauncherOptions {
 interface RunningTask {
   process: OwnedProcess;
   sawFinal: boolean;
+  /**
+   * The task's events are recorded one after the other, in the order it printed them: recorded concurrently, a
+   * `streaming` could land before the `answered` just before it, and the state machine would skip the latter.
+   */
+  recorded: Promise<void>;
 }
 
 /**
@@ -47,7 +52,7 @@ export class LocalTaskLauncher implements TaskLauncher {
     env[TASK_ENV.publicAddress] = this.options.publicAddress;
     if (this.options.ffmpegPath) env[TASK_ENV.ffmpegPath] = this.options.ffmpegPath;
 
-    const task: RunningTask = { process: undefined as unknown as OwnedProcess, sawFinal: false };
+    const task: RunningTask = { process: undefined as unknown as OwnedProcess, sawFinal: false, recorded: Promise.resolve() };
     try {
       task.process = await OwnedProcess.start({
         name: `media-task ${spec.callId}`,
@@ -66,7 +71,9 @@ export class LocalTaskLauncher implements TaskLauncher {
       if (task.sawFinal) return;
       const message = `media task exited without a final state (code ${exit.code}, signal ${exit.signal})`;
       logger.warn(message, { callId: spec.callId });
-      void this.options.onCrash(spec.callId, message).catch((error: unknown) => logger.error('could not record crash', { callId: spec.callId, error }));
+      task.recorded = task.recorded.then(() =>
+        this.options.onCrash(spec.callId, message).catch((error: unknown) => logger.error('could not record crash', { callId: spec.callId, error })),
+      );
     });
     return { taskRef: `local:${task.process.pid}` };
   }
@@ -101,6 +108,8 @@ export class LocalTaskLauncher implements TaskLauncher {
       return;
     }
     if ((FINAL_STATES as readonly string[]).includes(event.type)) task.sawFinal = true;
-    void this.options.onEvent(event).catch((error: unknown) => this.options.logger.error('could not record event', { callId, error }));
+    task.recorded = task.recorded.then(() =>
+      this.options.onEvent(event).catch((error: unknown) => this.options.logger.error('could not record event', { callId, error })),
+    );
   }
 }

@@ -45,6 +45,12 @@ const table: Row[] = [
   ['every event delivered twice', [ringing(2), ringing(2), answered(3), answered(3), streaming(4), streaming(4)], 'streaming', { lastSeq: 4 }],
   ['answered overtakes ringing', [answered(3), ringing(2)], 'answered', { lastSeq: 3 }],
   ['streaming overtakes everything', [streaming(4), answered(3), ringing(2), dialing(1)], 'streaming', { lastSeq: 4 }],
+  [
+    'a late state the call went past still leaves its time in the history, the first time only',
+    [streaming(4), answered(3), answered(3), ended(6), ringing(2)],
+    'ended',
+    { lastSeq: 6, stateTimes: { dialing: T0, ringing: at(2), answered: at(3), streaming: at(4), ended: at(6) } },
+  ],
   ['ended overtakes streaming: the late streaming does not revive the call', [ringing(2), ended(5), streaming(4)], 'ended', { lastSeq: 5 }],
   ['a final event with an older seq still wins over a live state', [streaming(9), failed(3)], 'failed', { lastSeq: 9 }],
   ['race: ended and failed both reported, ended first → first final wins', [streaming(4), ended(5), failed(6)], 'ended'],
@@ -79,8 +85,8 @@ describe('transition', () => {
 
   it.each([
     ['a duplicate state event', [ringing(2)], ringing(2)],
-    ['a stale state event', [answered(3)], ringing(2)],
-    ['anything after a final state', [ended(5)], streaming(4)],
+    ['a stale state event whose time is known', [ringing(2), answered(3)], ringing(2)],
+    ['anything after a final state', [streaming(4), ended(5)], streaming(4)],
     ['an event of another call', [], { ...ringing(2), callId: 'c2' }],
     ['a second hangup request', [hangup], hangup],
     ['a duplicate stats event', [stats(3)], stats(3)],
