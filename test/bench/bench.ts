@@ -22,6 +22,7 @@ const { values } = parseArgs({ options: { seconds: { type: 'string', default: '2
 const SECONDS = Number(values.seconds);
 const CALL_COUNTS = values.calls.split(',').map(Number);
 const WARM_UP_MS = 3_000;
+const STARTS_PER_SECOND = 20;
 
 interface Figures {
   cpuPercentPerCall: number;
@@ -93,10 +94,12 @@ async function gateway(calls: number, dir: string, nginx: NginxRtmp) {
   const server = await LocalServer.start(await mkdtemp(join(dir, 'data-')), { LOG_LEVEL: 'info' });
   const callIds = Array.from({ length: calls }, (_, index) => `bench${calls}x${index}`);
   try {
-    // All at once, as a burst of webhooks would start them: the latency figures are under that load.
+    // Started at STARTS_PER_SECOND, each POST under the load of the calls already running. All at once, 100 node
+    // start-ups (~0.2 s of CPU each) would measure this machine's fork rate, not a call's set-up.
     const postedAt = new Map<string, number>();
     await Promise.all(
-      callIds.map(async (callId) => {
+      callIds.map(async (callId, index) => {
+        await sleep((index * 1000) / STARTS_PER_SECOND);
         postedAt.set(callId, Date.now());
         const answer = await server.request('POST', '/v1/calls', {
           callId,
@@ -107,7 +110,10 @@ async function gateway(calls: number, dir: string, nginx: NginxRtmp) {
           hasVideo: false,
           connection: { sipLogin: '10000', sipPassword: 'bench-secret', sipDomain: '127.0.0.1', sipPort: peer.port },
         });
-        if (answer.status >= 300) throw new Error(`POST ${callId}: ${answer.status} ${answer.text}`);
+        if (answer.status >= 300) {
+          const complaints = server.logLines.filter((line) => /"level":"(error|warn)"/.test(line)).slice(-3);
+          throw new Error(`POST ${callId}: ${answer.status} ${answer.text}\n${complaints.join('\n')}`);
+        }
       }),
     );
     const views = await waitForCalls(server, callIds, (call) => call.state === 'streaming' || call.state === 'ended' || call.state === 'failed', 120_000);
