@@ -1,7 +1,8 @@
 /**
  * One outgoing SIP call as a user agent client (RFC 3261 sections 12-15): optional REGISTER, INVITE with our SDP
- * offer, ACK for 2xx, the in-dialog requests a peer may send (BYE, re-INVITE, UPDATE, OPTIONS, INFO), BYE or CANCEL
- * at the end, unREGISTER. Every outcome arrives as exactly one `ended` or `failed` event; nothing throws.
+ * offer, ACK for 2xx, the in-dialog requests a peer may send (BYE, re-INVITE, UPDATE, OPTIONS, INFO), RFC 4028
+ * session refreshes when the peer makes us the refresher, BYE or CANCEL at the end, unREGISTER. Every outcome
+ * arrives as exactly one `ended` or `failed` event; nothing throws.
  *
  *   start ─► registering ─► inviting ─► answered ─► ending ─► done
  *                 │            │  └─ CANCEL (timeout/hangup) ─┘      ▲
@@ -14,6 +15,7 @@ import { answerReoffer, buildOffer, parseAnswer, type LocalMedia, type Negotiate
 import { Dialog, withTransport } from './dialog.ts';
 import { ChallengeResponder, sendAuthenticated, type Credentials } from './sip-auth.ts';
 import { SipCallStateError, SipRequestError } from './sip-errors.ts';
+import { inviteTimerHeaders, minSeOf, refreshDelayMs, sessionExpiresOf, type Refresher, type SessionExpires } from './session-timer.ts';
 import { Registration, USER_AGENT } from './registration.ts';
 import {
   openSipStack,
@@ -103,6 +105,12 @@ class SipCallSession extends TypedEmitter<SipCallEvents> implements SipCall {
   private final: Final | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
   private pendingAck: { seq: number; stop: () => void; offerInAck: boolean } | undefined;
+  /** The last SDP we sent, offer or answer: a session refresh offers it again unchanged (RFC 3264 section 8). */
+  private localSdp = '';
+  private media: NegotiatedMedia = {};
+  /** From a 422 (RFC 4028 section 7.4); set once, so a second 422 fails the call instead of looping. */
+  private minSe: number | undefined;
+  private refreshTimer: NodeJS.Timeout | undefined;
   private dtmfChain: Promise<void> = Promise.resolve();
   private closing: Promise<void> | undefined;
   private resolveDone!: () => void;
@@ -197,16 +205,21 @@ class SipCallSession extends TypedEmitter<SipCallEvents> implements SipCall {
   }
 
   private sendInvite(): void {
-    const stack = this.stack!;
     this.state = 'inviting';
     this.schedule(() => this.requestCancel('timeout'), this.options.inviteTimeoutMs ?? 60_000);
-    const offer = buildOffer(this.options.local, this.sessionVersion, this.sessionId);
+    this.localSdp = buildOffer(this.options.local, this.sessionVersion, this.sessionId);
+    this.sendInviteAttempt();
+  }
+
+  /** The INVITE, or its retry after a 422: same Call-ID and tag, the next CSeq (RFC 4028 section 7.4). */
+  private sendInviteAttempt(): void {
+    const timer = inviteTimerHeaders(this.minSe);
     this.invite = sendAuthenticated(
-      stack,
+      this.stack!,
       this.responder,
       () => this.dialog.nextSeq(),
       (cseq) =>
-        this.dialog.invite(cseq, this.contact(), { allow: ALLOW, 'content-type': 'application/sdp', 'user-agent': USER_AGENT }, offer),
+        this.dialog.invite(cseq, this.contact(), { allow: ALLOW, ...timer, 'content-type': 'application/sdp', 'user-agent': USER_AGENT }, this.localSdp),
       (response, request) => this.onInviteResponse(response, request),
     );
   }
@@ -223,6 +236,12 @@ class SipCallSession extends TypedEmitter<SipCallEvents> implements SipCall {
     }
     if (response.status < 300) return this.onInviteAccepted(response, request);
     if (this.cancelFor) return this.finishCancel();
+    const minSe = response.status === 422 && this.minSe === undefined ? minSeOf(response.headers.extra) : undefined;
+    if (minSe !== undefined) {
+      this.minSe = minSe;
+      this.provisionalSeen = false;
+      return this.sendInviteAttempt();
+    }
     if (response.status === 401 || response.status === 407) {
       return this.finish({ type: 'failed', body: { reason: 'auth', sipCode: response.status, message: `INVITE refused: ${response.status} ${response.reason}` } });
     }
@@ -263,13 +282,73 @@ class SipCallSession extends TypedEmitter<SipCallEvents> implements SipCall {
       return;
     }
     this.state = 'answered';
-    let media: NegotiatedMedia = {};
     try {
-      media = parseAnswer(response.body);
+      this.media = parseAnswer(response.body);
     } catch (error) {
       this.log.warn('unreadable SDP answer', { error });
     }
-    this.emit('answered', media);
+    this.emit('answered', this.media);
+    this.armRefresh(sessionExpiresOf(response.headers.extra), 'uac');
+  }
+
+  /**
+   * RFC 4028 section 10: every 2xx to an INVITE or UPDATE renegotiates the session timer. When it names our side
+   * as refresher we refresh at half the interval; otherwise the peer does (we answer it in onReoffer), or there is
+   * no timer at all.
+   */
+  private armRefresh(session: SessionExpires | undefined, ourRole: Refresher): void {
+    clearTimeout(this.refreshTimer);
+    this.refreshTimer = undefined;
+    if (!session || session.refresher !== ourRole) return;
+    this.refreshTimer = setTimeout(() => this.sendRefresh(session.interval), refreshDelayMs(session.interval));
+  }
+
+  /** A re-INVITE offering our last SDP again; every peer takes re-INVITE, not every peer takes UPDATE. */
+  private sendRefresh(interval: number): void {
+    this.refreshTimer = undefined;
+    if (this.state !== 'answered') return;
+    const headers = { allow: ALLOW, ...inviteTimerHeaders(this.minSe, { interval, refresher: 'uac' }), 'content-type': 'application/sdp' };
+    let answered = false;
+    this.inDialog('INVITE', headers, this.localSdp, (response) => {
+      if (response.status < 300) {
+        // Called again for each 2xx retransmission, which gets the ACK again (RFC 3261 section 13.2.2.4).
+        this.stack!.ack(this.dialog.request('ACK', response.headers.cseq.seq, undefined, { 'user-agent': USER_AGENT }));
+        if (!answered && this.state === 'answered') this.onRefreshAnswer(response);
+        answered = true;
+        return;
+      }
+      if (this.state !== 'answered') return;
+      const minSe = response.status === 422 ? minSeOf(response.headers.extra) : undefined;
+      if (minSe !== undefined && minSe > interval) {
+        this.minSe = minSe;
+        return this.sendRefresh(minSe);
+      }
+      // RFC 3261 section 14.1: glare with a re-INVITE of the peer's; we own the Call-ID, so we wait 2.1 to 4 s.
+      if (response.status === 491) {
+        this.refreshTimer = setTimeout(() => this.sendRefresh(interval), 2100 + Math.random() * 1900);
+        return;
+      }
+      // RFC 4028 section 10: a refresh that times out or finds no dialog means the session is gone.
+      if (response.status === 408 || response.status === 481) {
+        return this.sendBye({ type: 'ended', body: { by: 'local', reason: 'session-refresh-failed', sipCode: response.local ? undefined : response.status } });
+      }
+      this.log.warn('session refresh refused; the peer ends the session when it expires', { sipCode: response.status });
+    });
+  }
+
+  private onRefreshAnswer(response: IncomingResponse): void {
+    this.armRefresh(sessionExpiresOf(response.headers.extra), 'uac');
+    if (!response.body.trim()) return;
+    try {
+      const media = parseAnswer(response.body);
+      // The answer to an unchanged offer may still move the peer's ports (RFC 3264 section 8).
+      if (JSON.stringify(media) !== JSON.stringify(this.media)) {
+        this.media = media;
+        this.emit('mediaChanged', media);
+      }
+    } catch (error) {
+      this.log.warn('unreadable SDP answer to a session refresh', { error });
+    }
   }
 
   private requestCancel(reason: 'timeout' | 'local'): void {
@@ -301,6 +380,7 @@ class SipCallSession extends TypedEmitter<SipCallEvents> implements SipCall {
     if (this.state !== 'answered') return;
     this.state = 'ending';
     this.pendingAck?.stop();
+    clearTimeout(this.refreshTimer);
     const guard = setTimeout(() => this.finish(final ?? { type: 'ended', body: { by: 'local', reason: 'hangup' } }), TRANSACTION_TIMEOUT_MS + 1000);
     this.timers.add(guard);
     try {
@@ -347,11 +427,11 @@ class SipCallSession extends TypedEmitter<SipCallEvents> implements SipCall {
     if (this.state !== 'answered') return stack.respond(request, 491, 'Request Pending');
     this.dialog.refreshTarget(request);
     const headers: Record<string, string> = { allow: ALLOW, supported: 'timer' };
-    const sessionExpires = request.headers.extra['session-expires'] ?? request.headers.extra.x;
-    const interval = sessionExpires ? /^\s*(\d+)/.exec(sessionExpires)?.[1] : undefined;
-    if (interval) {
-      // RFC 4028 section 9: we keep the peer as refresher (we only answer refreshes, we never send them).
-      headers['session-expires'] = `${interval};refresher=uac`;
+    const requested = sessionExpiresOf(request.headers.extra);
+    // RFC 4028 section 9: a refresher the peer names stays; when it names none, the peer (the UAC here) refreshes.
+    const session = requested && { interval: requested.interval, refresher: requested.refresher ?? 'uac' };
+    if (session) {
+      headers['session-expires'] = `${session.interval};refresher=${session.refresher}`;
       headers.require = 'timer';
     }
     const contact = [this.contact()];
@@ -372,12 +452,18 @@ class SipCallSession extends TypedEmitter<SipCallEvents> implements SipCall {
       body = buildOffer(this.options.local, ++this.sessionVersion, this.sessionId);
       offerInAck = true;
     } else {
-      return stack.respond(request, 200, 'OK', { headers, contact });
+      stack.respond(request, 200, 'OK', { headers, contact });
+      return this.armRefresh(session, 'uas');
     }
     const send = () => stack.respond(request, 200, 'OK', { headers, contact, body });
     send();
+    this.localSdp = body;
+    this.armRefresh(session, 'uas');
     if (request.method === 'INVITE') this.retransmitUntilAck(request.headers.cseq.seq, send, offerInAck);
-    if (media) this.emit('mediaChanged', media);
+    if (media) {
+      this.media = media;
+      this.emit('mediaChanged', media);
+    }
   }
 
   /** RFC 3261 section 13.3.1.4: the UAS core, not the transaction, repeats a 2xx on unreliable transports. */
@@ -409,7 +495,8 @@ class SipCallSession extends TypedEmitter<SipCallEvents> implements SipCall {
     pending.stop();
     if (pending.offerInAck && request.body.trim()) {
       try {
-        this.emit('mediaChanged', parseAnswer(request.body));
+        this.media = parseAnswer(request.body);
+        this.emit('mediaChanged', this.media);
       } catch (error) {
         this.log.warn('unreadable SDP answer in ACK', { error });
       }
@@ -452,6 +539,7 @@ class SipCallSession extends TypedEmitter<SipCallEvents> implements SipCall {
     this.final = final;
     this.state = 'done';
     this.clearTimers();
+    clearTimeout(this.refreshTimer);
     this.pendingAck?.stop();
     if (final.type === 'ended') this.emit('ended', final.body);
     else this.emit('failed', final.body);

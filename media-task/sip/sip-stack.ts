@@ -294,6 +294,12 @@ export function assertSafe(value: unknown, path = 'header'): void {
   }
 }
 
+/**
+ * Header names the package would capitalize wrongly (`min-se` → `Min-Se`). Names are case-insensitive (RFC 3261
+ * section 7.3.1), but some peers (sipp among them) match them as their RFC spells them.
+ */
+const SPELLED_OUT: Record<string, string> = { 'min-se': 'Min-SE' };
+
 function toPackageRequest(request: OutgoingRequest): PackageMessage {
   const { headers } = request;
   const packageHeaders: Record<string, unknown> = {
@@ -306,7 +312,10 @@ function toPackageRequest(request: OutgoingRequest): PackageMessage {
   };
   if (headers.route?.length) packageHeaders.route = headers.route.map(toPackageAddress);
   if (headers.contact) packageHeaders.contact = headers.contact.map(toPackageAddress);
-  for (const [name, value] of Object.entries(headers.extra)) packageHeaders[name.toLowerCase()] = value;
+  for (const [name, value] of Object.entries(headers.extra)) {
+    const lower = name.toLowerCase();
+    packageHeaders[SPELLED_OUT[lower] ?? lower] = value;
+  }
   assertSafe(packageHeaders);
   assertSafe(request.uri, 'Request-URI');
   assertSafe(request.method, 'method');

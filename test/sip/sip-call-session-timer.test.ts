@@ -1,0 +1,56 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { SipCall } from '../../media-task/sip/sip-call.ts';
+import { SippPeer } from '../support/sipp.ts';
+import { callTo, next } from './call-helpers.ts';
+
+const header = (message: string, name: string) => new RegExp(`^${name}: *(.*?)\\r?$`, 'mi').exec(message)?.[1];
+const body = (message: string) => message.split(/\r?\n\r?\n/).slice(1).join('\n\n').trim();
+
+describe('RFC 4028 session timers (sipp UAS)', () => {
+  let peer: SippPeer | undefined;
+  let call: SipCall | undefined;
+
+  afterEach(async () => {
+    await call?.hangup();
+    await peer?.close();
+    peer = undefined;
+    call = undefined;
+  });
+
+  it('422 with Min-SE 1800: the INVITE is retried once with Session-Expires and Min-SE 1800, and answered', async () => {
+    peer = await SippPeer.start({ scenario: 'session-interval-too-small.xml' });
+    call = callTo(peer);
+    await next(call, 'answered');
+    const ended = next(call, 'ended');
+    await call.hangup();
+    expect((await ended)[0]).toMatchObject({ by: 'local', reason: 'hangup' });
+    expect((await peer.finished()).code, await peer.errors()).toBe(0);
+    const [first, retry] = await peer.received('INVITE ');
+    expect(header(first!, 'Session-Expires')).toBeUndefined();
+    expect(header(retry!, 'CSeq')).toBe('2 INVITE');
+    expect(header(retry!, 'Call-ID')).toBe(header(first!, 'Call-ID'));
+    expect(header(retry!, 'From')).toBe(header(first!, 'From'));
+  });
+
+  it('refresher=uac makes us refresh at half the interval; refresher=uas or no Session-Expires stops us', async () => {
+    peer = await SippPeer.start({ scenario: 'session-refresh.xml' });
+    call = callTo(peer);
+    await next(call, 'answered');
+    const [ended] = await next(call, 'ended', 25_000);
+    expect(ended).toEqual({ by: 'remote', reason: 'bye' });
+    expect((await peer.finished()).code, await peer.errors()).toBe(0);
+    const invites = await peer.receivedTimed('INVITE ');
+    const acks = await peer.receivedTimed('ACK ');
+    const updateAnswer = (await peer.receivedTimed('SIP/2.0 200')).find(({ message }) => /^CSeq: *1 UPDATE/m.test(message));
+    expect(invites).toHaveLength(3);
+    // Half of the 4 s interval after the answer, and again after the UPDATE made us the refresher.
+    expect(invites[1]!.at - acks[0]!.at).toBeGreaterThanOrEqual(1800);
+    expect(invites[1]!.at - acks[0]!.at).toBeLessThan(2800);
+    expect(invites[2]!.at - updateAnswer!.at).toBeGreaterThanOrEqual(1800);
+    expect(invites[2]!.at - updateAnswer!.at).toBeLessThan(2800);
+    // A refresh offers the SDP we last sent, unchanged, version included (RFC 3264 section 8).
+    expect(body(invites[1]!.message)).toBe(body(invites[0]!.message));
+    expect(body(invites[2]!.message)).toBe(body(invites[0]!.message));
+    expect(header(invites[1]!.message, 'To')).toMatch(/;tag=\w*SIPpTag01/);
+  });
+});
