@@ -1,4 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../media-task/log.ts';
+import { Registration } from '../../media-task/sip/registration.ts';
+import { ChallengeResponder } from '../../media-task/sip/sip-auth.ts';
+import { openSipStack, type OutgoingRequest, type SipStack } from '../../media-task/sip/sip-stack.ts';
 import { startKamailio, type KamailioPeer } from '../support/kamailio.ts';
 import { fixture, runSipp } from './sipp.ts';
 
@@ -55,6 +59,38 @@ describe('kamailio with SHA-256 challenges', () => {
       const run = await runSipp(`127.0.0.1:${kamailio.port}`, ['-sf', fixture('kamailio/register.xml'), '-s', 'carol', '-au', 'carol', '-ap', 'pw']);
       expect(run.messages).toMatch(/WWW-Authenticate: Digest realm="127\.0\.0\.1".*algorithm=SHA-256/);
     } finally {
+      await kamailio.close();
+    }
+  });
+
+  it('the gateway registers: its REGISTER answers with algorithm=SHA-256, kamailio says 200 and binds it', async () => {
+    const kamailio = await startKamailio({ users: [{ username: 'dave', password: 'Sha-256-pw' }], algorithm: 'SHA-256' });
+    const stack = await openSipStack({ transport: 'udp', bindAddress: '127.0.0.1', publicAddress: '127.0.0.1', logger: silentLogger });
+    try {
+      const exchanges: { request: OutgoingRequest; status: number }[] = [];
+      const recording: SipStack = {
+        ...stack,
+        request: (request, onResponse) =>
+          stack.request(request, (response) => {
+            if (response.status >= 200) exchanges.push({ request, status: response.status });
+            onResponse(response);
+          }),
+      };
+      const registration = new Registration(recording, new ChallengeResponder({ username: 'dave', password: 'Sha-256-pw' }), {
+        registrarUri: kamailio.uri,
+        aor: 'sip:dave@127.0.0.1',
+        contact: { uri: `sip:dave@127.0.0.1:${stack.localPort}`, params: {} },
+        logger: silentLogger,
+      });
+      expect(await registration.register()).toMatchObject({ ok: true });
+      expect(exchanges.map(({ status }) => status)).toEqual([401, 200]);
+      // 64 hex digits: a SHA-256 response; an MD5 one has 32.
+      expect(exchanges[1]!.request.headers.extra.authorization).toMatch(/^Digest (?=.*\balgorithm=SHA-256\b)(?=.*\bresponse="[0-9a-f]{64}").*username="dave"/);
+      expect((await kamailio.registered('dave')).map((contact) => contact.address)).toEqual([`sip:dave@127.0.0.1:${stack.localPort}`]);
+      await registration.unregister();
+      expect(await kamailio.registered('dave')).toEqual([]);
+    } finally {
+      stack.close();
       await kamailio.close();
     }
   });
