@@ -171,16 +171,16 @@ async function main() {
       ];
       console.log(`| ${cells.join(' | ')} |`);
     }
+    console.log(`\nCPU per audio-only call by video mode and destinations (% of one core, ${SECONDS} s steady state each):\n`);
+    console.log('| video | destinations | encoder | republishers | node (RTP) | total | kbit/s out |');
+    console.log('|---|---|---|---|---|---|---|');
+    for (const row of await runCdnBench(tone, SECONDS)) {
+      const cells = [row.mode, row.destinations, row.encoderPercent, row.republishersPercent, row.nodePercent, row.totalPercent, row.kbps];
+      console.log(`| ${cells.map((cell) => (typeof cell === 'number' && !Number.isInteger(cell) ? cell.toFixed(2) : cell)).join(' | ')} |`);
+    }
   } finally {
     await nginx.stop();
     await rm(dir, { recursive: true, force: true });
-  }
-  console.log(`\nCPU per audio-only call by video mode and destinations (% of one core, ${SECONDS} s steady state each):\n`);
-  console.log('| video | destinations | encoder | republishers | node (RTP) | total | kbit/s out |');
-  console.log('|---|---|---|---|---|---|---|');
-  for (const row of await runCdnBench(SECONDS)) {
-    const cells = [row.mode, row.destinations, row.encoderPercent, row.republishersPercent, row.nodePercent, row.totalPercent, row.kbps];
-    console.log(`| ${cells.map((cell) => (typeof cell === 'number' && !Number.isInteger(cell) ? cell.toFixed(2) : cell)).join(' | ')} |`);
   }
 }
 

@@ -5,6 +5,9 @@
  * core per call with a slate. Run alone: `npx tsx test/bench/cdn-bench.ts [seconds]`; `runCdnBench` is the
  * section the project bench calls.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { silentLogger } from '../../media-task/log.ts';
 import type { VideoFill } from '../../media-task/pipeline/ffmpeg-args.ts';
@@ -13,6 +16,7 @@ import { ensureSlateClip } from '../../media-task/pipeline/slate.ts';
 import { RtpEndpoint } from '../../media-task/rtp/rtp-endpoint.ts';
 import type { NegotiatedStream } from '../../media-task/sip/sdp.ts';
 import { startToneSource } from '../media/rtp-source.ts';
+import { makeToneWav } from '../support/media-task.ts';
 import { NginxRtmp } from '../support/nginx-rtmp.ts';
 import { sampleProcess } from './proc-stats.ts';
 
@@ -43,12 +47,12 @@ export interface CdnBenchRow {
 
 const cpuSeconds = async (pid: number) => (await sampleProcess(pid))?.cpuSeconds ?? 0;
 
-async function measure(nginx: NginxRtmp, mode: string, fill: VideoFill, destinations: number, seconds: number): Promise<CdnBenchRow> {
+async function measure(nginx: NginxRtmp, tone: string, mode: string, fill: VideoFill, destinations: number, seconds: number): Promise<CdnBenchRow> {
   const endpoint = await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1' });
   endpoint.setRemote(pcmu);
   const outputs = Array.from({ length: destinations }, (_, index) => ({ rtmpUrl: nginx.url, rtmpStream: `bench-${mode}-${index}` }));
   const pipeline = await FfmpegPipeline.start({ media: { audio: pcmu }, outputs, fill, logger: silentLogger });
-  const source = await startToneSource({ audioPort: endpoint.port, seconds: seconds + 10 });
+  const source = await startToneSource({ audioPort: endpoint.port, seconds: seconds + 10, audioFile: tone });
   try {
     endpoint.forwardTo(pipeline.inputPorts.audio!);
     await new Promise((resolve, reject) => {
@@ -89,16 +93,16 @@ async function measure(nginx: NginxRtmp, mode: string, fill: VideoFill, destinat
 
 const round = (value: number) => Math.round(value * 100) / 100;
 
-/** One row per video mode (and the slate fanned out to two destinations). */
-export async function runCdnBench(seconds = 20): Promise<CdnBenchRow[]> {
+/** One row per video mode (and the slate fanned out to two destinations), `tone` played as the peer's RTP. */
+export async function runCdnBench(tone: string, seconds = 20): Promise<CdnBenchRow[]> {
   const nginx = await NginxRtmp.start();
   try {
     const clipPath = await ensureSlateClip({ title: 'Bench call', logger: silentLogger });
     const rows: CdnBenchRow[] = [];
-    rows.push(await measure(nginx, 'none', { kind: 'none' }, 1, seconds));
-    rows.push(await measure(nginx, 'slate', { kind: 'slate', clipPath }, 1, seconds));
-    rows.push(await measure(nginx, 'slate', { kind: 'slate', clipPath }, 2, seconds));
-    rows.push(await measure(nginx, 'waveform', { kind: 'waveform' }, 1, seconds));
+    rows.push(await measure(nginx, tone, 'none', { kind: 'none' }, 1, seconds));
+    rows.push(await measure(nginx, tone, 'slate', { kind: 'slate', clipPath }, 1, seconds));
+    rows.push(await measure(nginx, tone, 'slate', { kind: 'slate', clipPath }, 2, seconds));
+    rows.push(await measure(nginx, tone, 'waveform', { kind: 'waveform' }, 1, seconds));
     return rows;
   } finally {
     await nginx.stop();
@@ -107,7 +111,8 @@ export async function runCdnBench(seconds = 20): Promise<CdnBenchRow[]> {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const seconds = Number(process.argv[2] ?? 20);
-  runCdnBench(seconds).then(
+  const dir = await mkdtemp(join(tmpdir(), 'cdn-bench-'));
+  runCdnBench(await makeToneWav(join(dir, 'tone-1khz.wav'), { seconds: seconds + 30 }), seconds).finally(() => rm(dir, { recursive: true, force: true })).then(
     (rows) => {
       console.log(`CPU per audio-only call (% of one core, ${seconds} s steady state each):`);
       console.table(rows);

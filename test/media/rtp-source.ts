@@ -10,6 +10,8 @@ export interface ToneSourceOptions {
   sdpFile?: string;
   /** Source RTP port, so a second run can look like a new SSRC from the same peer. */
   localAudioPort?: number;
+  /** Loop this audio file instead of generating the tone (the bench plays what sipp plays). */
+  audioFile?: string;
 }
 
 /** PCMU 1 kHz (PT 0) to audioPort; with videoPort, 320x240 H.264 (PT 96, packetization-mode 1) too. */
@@ -17,7 +19,8 @@ export function startToneSource(options: ToneSourceOptions): Promise<OwnedProces
   const frequency = options.frequency ?? 1000;
   const args = ['-hide_banner', '-nostdin', '-loglevel', 'error', '-re'];
   if (options.videoPort !== undefined) args.push('-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=25');
-  args.push('-f', 'lavfi', '-i', `sine=frequency=${frequency}:sample_rate=8000:samples_per_frame=160`, '-t', String(options.seconds));
+  if (options.audioFile) args.push('-stream_loop', '-1', '-i', options.audioFile, '-t', String(options.seconds));
+  else args.push('-f', 'lavfi', '-i', `sine=frequency=${frequency}:sample_rate=8000:samples_per_frame=160`, '-t', String(options.seconds));
   const audioInput = options.videoPort !== undefined ? 1 : 0;
   const local = options.localAudioPort !== undefined ? `?localport=${options.localAudioPort}` : '';
   args.push('-map', `${audioInput}:a`, '-c:a', 'pcm_mulaw', '-ar', '8000', '-ac', '1', '-packet_size', '172', '-f', 'rtp', `rtp://127.0.0.1:${options.audioPort}${local}`);
