@@ -155,6 +155,7 @@ export class Destination extends TypedEmitter<DestinationEvents> {
       name: 'ffmpeg republisher',
       command: this.options.ffmpegPath ?? 'ffmpeg',
       args,
+      diesWithOwner: true,
       onLine: (line, stream) => this.onLine(line, stream),
     });
     this.process = process;

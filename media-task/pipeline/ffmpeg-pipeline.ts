@@ -102,6 +102,7 @@ export class FfmpegPipeline extends TypedEmitter<FfmpegPipelineEvents> {
         name: 'ffmpeg encoder',
         command: options.ffmpegPath ?? 'ffmpeg',
         args: invocation.args,
+        diesWithOwner: true,
         onLine: (line, stream) => stream === 'stderr' && (pipeline ? pipeline.onStderr(line) : pending.push(line)),
       });
       pipeline = new FfmpegPipeline(ports, destinations, tempDir, logger);

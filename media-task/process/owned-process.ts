@@ -1,5 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+
+/** util-linux (essential on Debian): sets PR_SET_PDEATHSIG, then execs the command in the same process. */
+const SETPRIV = '/usr/bin/setpriv';
+const canTieToOwner = existsSync(SETPRIV);
 
 /**
  * The one owner of a child process (ffmpeg, a media task, a test peer): it starts it, reads its output line by
@@ -18,6 +23,11 @@ export interface OwnedProcessOptions {
   onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
   /** Keep stdin open as a pipe (commands to a media task); otherwise it is /dev/null. */
   stdin?: boolean;
+  /**
+   * SIGKILLed by the kernel when this process dies, however it dies: an owner that is itself SIGKILLed reaps
+   * nothing, and an ffmpeg waiting for RTP would sit on its ports forever. Where setpriv is missing, as before.
+   */
+  diesWithOwner?: boolean;
 }
 
 export interface ProcessExit {
@@ -78,7 +88,11 @@ export class OwnedProcess {
 
   /** Spawns and resolves when ready; rejects (having reaped the process) if it exits or times out first. */
   static start(options: OwnedProcessOptions): Promise<OwnedProcess> {
-    const child = spawn(options.command, [...options.args], {
+    const [command, args] =
+      options.diesWithOwner && canTieToOwner
+        ? [SETPRIV, ['--pdeathsig', 'KILL', '--', options.command, ...options.args]]
+        : [options.command, [...options.args]];
+    const child = spawn(command, args, {
       env: options.env ?? process.env,
       cwd: options.cwd,
       stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],

@@ -112,13 +112,18 @@ describe('npm start (local mode)', () => {
     expect(server.logLines.join('\n')).not.toContain('Seed-Passw0rd');
   });
 
-  it('marks a call whose media task is killed as failed (crashed) within 10 s', async () => {
+  it('marks a call whose media task is killed as failed (crashed) within 10 s; its ffmpegs die with it', async () => {
     const server = await startServer('crash');
     const peer = await startSipp();
     await server.request('POST', '/v1/calls', { ...seedBody('crash1', peer.port, 'crash1') });
     const pid = taskPid(await server.waitForCall('crash1', (call) => call.state === 'streaming'));
+    const ffmpegs = childPids(pid);
+    expect(ffmpegs.length).toBeGreaterThanOrEqual(2); // the encoder and one republisher
+    defer(() => reapOrphan(pid, ffmpegs));
     process.kill(pid, 'SIGKILL');
     const killedAt = Date.now();
+    // Nobody is left to reap them: the kernel's parent-death signal is what ends them.
+    await waitFor(() => ffmpegs.every((child) => !running(child)), 2_000, "the task's ffmpegs to die with it");
     const failed = await server.waitForCall('crash1', (call) => call.state === 'failed', 10_000);
     expect(Date.now() - killedAt).toBeLessThan(10_000);
     expect(failed.failure).toMatchObject({ reason: 'crashed' });
