@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian/Ubuntu packages the gateway needs (`runtime`: ffmpeg) or its tests need too (`test`: the
+# Installs the Debian/Ubuntu packages the gateway needs (`runtime`: ffmpeg, CA certificates) or its tests need too (`test`: the
 # real SIP peers, nginx-rtmp, sox, Chromium for the console test, Java for DynamoDB Local). Does nothing when they are there; needs root or sudo.
 set -euo pipefail
 mode=${1:-test}
-packages=(ffmpeg)
+# ca-certificates: what ffmpeg checks an rtmps:// server's certificate against.
+packages=(ffmpeg ca-certificates)
 if [ "$mode" = test ]; then
   packages+=(sip-tester baresip-core kamailio nginx-light libnginx-mod-rtmp sox chromium)
   command -v java >/dev/null 2>&1 || packages+=(openjdk-17-jre-headless)
