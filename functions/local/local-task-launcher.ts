@@ -78,8 +78,11 @@ export class LocalTaskLauncher implements TaskLauncher {
     return { taskRef: `local:${task.process.pid}` };
   }
 
+  /** Resolves once the task has exited and everything it printed is recorded (its final state included). */
   async stop(callId: string): Promise<void> {
-    await this.tasks.get(callId)?.process.close('SIGTERM', this.options.stopGraceMs ?? 12_000);
+    const task = this.tasks.get(callId);
+    await task?.process.close('SIGTERM', this.options.stopGraceMs ?? 12_000);
+    await task?.recorded;
   }
 
   async sendCommand(callId: string, command: TaskCommand): Promise<void> {
