@@ -16,6 +16,8 @@ export interface SessionExpires {
  * send re-INVITEs back to back.
  */
 const MIN_REFRESH_DELAY_MS = 1000;
+/** Node's timers hold 2^31 - 1 ms (24.8 days); a longer delay fires after 1 ms, and every refresh would re-arm it so. */
+const MAX_REFRESH_DELAY_MS = 2 ** 31 - 1;
 
 /** RFC 4028 section 4 `Session-Expires` (or its compact form `x`) from a message's other headers. */
 export function sessionExpiresOf(extra: Record<string, string>): SessionExpires | undefined {
@@ -47,5 +49,5 @@ export function inviteTimerHeaders(minSe: number | undefined, session?: SessionE
 
 /** RFC 4028 section 10: the refresher sends its refresh when half the session interval has elapsed. */
 export function refreshDelayMs(interval: number): number {
-  return Math.max((interval * 1000) / 2, MIN_REFRESH_DELAY_MS);
+  return Math.min(Math.max((interval * 1000) / 2, MIN_REFRESH_DELAY_MS), MAX_REFRESH_DELAY_MS);
 }

@@ -325,6 +325,7 @@ class SipCallSession extends TypedEmitter<SipCallEvents> implements SipCall {
       }
       // RFC 3261 section 14.1: glare with a re-INVITE of the peer's; we own the Call-ID, so we wait 2.1 to 4 s.
       if (response.status === 491) {
+        clearTimeout(this.refreshTimer);
         this.refreshTimer = setTimeout(() => this.sendRefresh(interval), 2100 + Math.random() * 1900);
         return;
       }
@@ -428,11 +429,14 @@ class SipCallSession extends TypedEmitter<SipCallEvents> implements SipCall {
     this.dialog.refreshTarget(request);
     const headers: Record<string, string> = { allow: ALLOW, supported: 'timer' };
     const requested = sessionExpiresOf(request.headers.extra);
-    // RFC 4028 section 9: a refresher the peer names stays; when it names none, the peer (the UAC here) refreshes.
-    const session = requested && { interval: requested.interval, refresher: requested.refresher ?? 'uac' };
+    // RFC 4028 section 9: a refresher the peer names stays. When it names none, the peer (the UAC here)
+    // refreshes if it supports timers; if not, a proxy put the header in, and only we can refresh.
+    const peerHasTimers = /(^|,)\s*timer\s*(,|$)/i.test(request.headers.extra.supported ?? '');
+    const session = requested && { interval: requested.interval, refresher: requested.refresher ?? (peerHasTimers ? 'uac' : 'uas') };
     if (session) {
       headers['session-expires'] = `${session.interval};refresher=${session.refresher}`;
-      headers.require = 'timer';
+      // Section 9 again: Require only towards a UAC that said it supports timers.
+      if (peerHasTimers) headers.require = 'timer';
     }
     const contact = [this.contact()];
     let media: NegotiatedMedia | undefined;
