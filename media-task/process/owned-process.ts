@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import { createInterface } from 'node:readline';
 
 /** util-linux (essential on Debian): sets PR_SET_PDEATHSIG, then execs the command in the same process. */
@@ -88,10 +89,9 @@ export class OwnedProcess {
 
   /** Spawns and resolves when ready; rejects (having reaped the process) if it exits or times out first. */
   static start(options: OwnedProcessOptions): Promise<OwnedProcess> {
-    const [command, args] =
-      options.diesWithOwner && canTieToOwner
-        ? [SETPRIV, ['--pdeathsig', 'KILL', '--', options.command, ...options.args]]
-        : [options.command, [...options.args]];
+    // A command that is not there must still fail the spawn itself (ENOENT), not exit setpriv with 127 later.
+    const tie = options.diesWithOwner && canTieToOwner && findable(options.command, options.env ?? process.env);
+    const [command, args] = tie ? [SETPRIV, ['--pdeathsig', 'KILL', '--', options.command, ...options.args]] : [options.command, [...options.args]];
     const child = spawn(command, args, {
       env: options.env ?? process.env,
       cwd: options.cwd,
@@ -175,4 +175,9 @@ export class OwnedProcess {
     }
     return this.exited;
   }
+}
+
+function findable(command: string, env: NodeJS.ProcessEnv): boolean {
+  if (command.includes('/')) return existsSync(command);
+  return (env.PATH ?? '').split(delimiter).some((dir) => dir !== '' && existsSync(join(dir, command)));
 }
