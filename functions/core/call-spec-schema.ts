@@ -238,9 +238,11 @@ function resolverHost(authority: string): string | undefined {
 
 /** A SIP domain (IPv6 with or without brackets) that names a link-local or cloud metadata address. */
 function isBlockedDomain(domain: string): boolean {
+  // zod runs every refinement: a domain that is no host at all has its own error already, and only that one.
+  if (!isHostOrIp(domain)) return false;
   const bare = domain.replace(/^\[(.*)\]$/, '$1');
   const host = resolverHost(bare.includes(':') ? `[${bare}]` : bare);
-  // isHostOrIp has passed, so a host the URL parser refuses is one it reads differently: refuse it too.
+  // A host the URL parser refuses is one it reads differently from us: refuse it too.
   return host === undefined || isBlockedHost(host);
 }
 

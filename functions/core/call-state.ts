@@ -18,8 +18,8 @@
  *
  * Ordering rules — an event's `seq` decides, never its arrival time (EventBridge and stdout pipes may
  * duplicate and reorder):
- * 1. A final record ignores every state and control event: the first final event applied wins
- *    (e.g. `failed` arriving after `ended` changes nothing).
+ * 1. A final record's state never changes, whatever state or control event comes: the first final event
+ *    applied wins (e.g. `failed` arriving after `ended` changes nothing; see 3 for `stateTimes`).
  * 2. A final event (`ended`/`failed`) on a live record always applies, whatever its seq: it is the task's
  *    last word, and losing it would leave a call "streaming" forever.
  * 3. A non-final state event applies only if `seq > lastSeq` and it moves forward (dialing < ringing <

@@ -117,6 +117,12 @@ describe('hosts and RTMP targets', () => {
     expect(result.error?.issues[0]).toMatchObject({ path: ['connection', 'sipDomain'], message: expect.stringMatching(/link-local|metadata/) });
   });
 
+  it.each(['[::1', 'bad domain', 'a..b'])('names only what is wrong with the SIP domain %s: it is no host at all', (domain) => {
+    const issues = withDomain(domain).error?.issues ?? [];
+    expect(issues).toHaveLength(1);
+    expect(issues[0]).toMatchObject({ path: ['connection', 'sipDomain'], message: expect.stringMatching(/must be a hostname/) });
+  });
+
   it.each(['169.253.1.1', 'fec0::1', '100.100.100.201', 'metadata.google.internal.example.com'])('allows the neighbouring SIP domain %s', (domain) =>
     expect(withDomain(domain).success).toBe(true),
   );
