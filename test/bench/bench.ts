@@ -52,7 +52,7 @@ async function measure(sample: () => Promise<ProcessSample[]>): Promise<Figures>
 }
 
 async function bareFfmpeg(calls: number, tone: string, nginx: NginxRtmp): Promise<Figures> {
-  const encoders = await Promise.all(
+  const starts = await Promise.allSettled(
     Array.from({ length: calls }, (_, index) =>
       OwnedProcess.start({
         name: `bare ffmpeg ${index}`,
@@ -61,7 +61,10 @@ async function bareFfmpeg(calls: number, tone: string, nginx: NginxRtmp): Promis
       }),
     ),
   );
+  const encoders = starts.flatMap((start) => (start.status === 'fulfilled' ? [start.value] : []));
   try {
+    const refused = starts.find((start) => start.status === 'rejected');
+    if (refused) throw refused.reason;
     return await measure(async () => Promise.all(encoders.map(async (encoder) => (await sampleProcess(encoder.pid!)) ?? { cpuSeconds: 0, rssMiB: 0, pssMiB: 0 })));
   } finally {
     await Promise.all(encoders.map((encoder) => encoder.close('SIGINT')));

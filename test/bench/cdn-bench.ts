@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { silentLogger } from '../../media-task/log.ts';
 import type { VideoFill } from '../../media-task/pipeline/ffmpeg-args.ts';
 import { FfmpegPipeline } from '../../media-task/pipeline/ffmpeg-pipeline.ts';
+import type { OwnedProcess } from '../../media-task/process/owned-process.ts';
 import { ensureSlateClip } from '../../media-task/pipeline/slate.ts';
 import { RtpEndpoint } from '../../media-task/rtp/rtp-endpoint.ts';
 import type { NegotiatedStream } from '../../media-task/sip/sdp.ts';
@@ -51,20 +52,22 @@ async function measure(nginx: NginxRtmp, tone: string, mode: string, fill: Video
   const endpoint = await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1' });
   endpoint.setRemote(pcmu);
   const outputs = Array.from({ length: destinations }, (_, index) => ({ rtmpUrl: nginx.url, rtmpStream: `bench-${mode}-${index}` }));
-  const pipeline = await FfmpegPipeline.start({ media: { audio: pcmu }, outputs, fill, logger: silentLogger });
-  const source = await startToneSource({ audioPort: endpoint.port, seconds: seconds + 10, audioFile: tone });
+  let pipeline: FfmpegPipeline | undefined;
+  let source: OwnedProcess | undefined;
   try {
-    endpoint.forwardTo(pipeline.inputPorts.audio!);
+    const running = (pipeline = await FfmpegPipeline.start({ media: { audio: pcmu }, outputs, fill, logger: silentLogger }));
+    source = await startToneSource({ audioPort: endpoint.port, seconds: seconds + 10, audioFile: tone });
+    endpoint.forwardTo(running.inputPorts.audio!);
     await new Promise((resolve, reject) => {
-      pipeline.once('streaming', resolve);
-      pipeline.once('died', (death) => reject(new Error(death.message)));
+      running.once('streaming', resolve);
+      running.once('died', (death) => reject(new Error(death.message)));
     });
     // Let every republisher connect and the start-up burst pass before measuring the steady state.
     await new Promise((resolve) => setTimeout(resolve, 2_000));
-    const pids = pipeline.pids;
+    const pids = running.pids;
     const before = await Promise.all(pids.map(cpuSeconds));
     const nodeBefore = process.cpuUsage();
-    const bytesBefore = pipeline.bytesOut;
+    const bytesBefore = running.bytesOut;
     const startedAt = performance.now();
     await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
     const elapsed = (performance.now() - startedAt) / 1000;
@@ -82,11 +85,11 @@ async function measure(nginx: NginxRtmp, tone: string, mode: string, fill: Video
       republishersPercent: round(republishersPercent),
       nodePercent: round(nodePercent),
       totalPercent: round(ffmpegPercent + nodePercent),
-      kbps: round(((pipeline.bytesOut - bytesBefore) * 8) / 1000 / elapsed / destinations),
+      kbps: round(((running.bytesOut - bytesBefore) * 8) / 1000 / elapsed / destinations),
     };
   } finally {
-    await pipeline.stop();
-    await source.close();
+    await pipeline?.stop();
+    await source?.close();
     endpoint.close();
   }
 }
