@@ -188,7 +188,12 @@ export class RtpEndpoint extends TypedEmitter<RtpEndpointEvents> {
     this.stopBeat();
     if (!this.needsBeat) return;
     if (this.quiet) this.quiet.refresh();
-    else this.quiet = setTimeout(() => this.startBeat(), QUIET_MS);
+    else
+      this.quiet = setTimeout(() => {
+        // What fell due while we waited goes now, not a tick later.
+        this.beat(performance.now());
+        this.startBeat();
+      }, QUIET_MS);
     this.sender.pump(now);
   }
 
