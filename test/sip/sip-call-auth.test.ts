@@ -1,25 +1,18 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../media-task/log.ts';
-import type { SipCall } from '../../media-task/sip/sip-call.ts';
+import { useCleanup } from '../support/cleanup.ts';
 import { SippPeer } from '../support/sipp.ts';
 import { callTo, next } from './call-helpers.ts';
 
 describe('digest challenges (sipp UAS)', () => {
-  let peer: SippPeer | undefined;
-  let call: SipCall | undefined;
-
-  afterEach(async () => {
-    await call?.hangup();
-    await peer?.close();
-    peer = undefined;
-    call = undefined;
-  });
+  const { owned, defer } = useCleanup();
 
   it('401: the second INVITE carries an Authorization that sipp verifies', async () => {
-    peer = await SippPeer.start({ scenario: 'auth-401.xml', keys: { pw: 'secret' } });
+    const peer = owned(await SippPeer.start({ scenario: 'auth-401.xml', keys: { pw: 'secret' } }));
     const lines: string[] = [];
     const logger = createLogger({}, { level: 'debug', write: (line) => lines.push(line) });
-    call = callTo(peer, { credentials: { username: 'alice', password: 'secret' }, logger });
+    const call = callTo(peer, { credentials: { username: 'alice', password: 'secret' }, logger });
+    defer(() => call.hangup());
     await next(call, 'answered');
     await call.hangup();
     expect((await peer.finished()).code).toBe(0);
@@ -34,38 +27,43 @@ describe('digest challenges (sipp UAS)', () => {
   });
 
   it('401 with the wrong password: sipp answers 403, the call fails', async () => {
-    peer = await SippPeer.start({ scenario: 'auth-401.xml', keys: { pw: 'secret' } });
-    call = callTo(peer, { credentials: { username: 'alice', password: 'wrong' } });
+    const peer = owned(await SippPeer.start({ scenario: 'auth-401.xml', keys: { pw: 'secret' } }));
+    const call = callTo(peer, { credentials: { username: 'alice', password: 'wrong' } });
+    defer(() => call.hangup());
     const [failed] = await next(call, 'failed');
     expect(failed).toMatchObject({ reason: 'sip', sipCode: 403 });
   });
 
   it('407: the second INVITE carries Proxy-Authorization', async () => {
-    peer = await SippPeer.start({ scenario: 'auth-407.xml' });
-    call = callTo(peer, { credentials: { username: 'alice', password: 'secret' } });
+    const peer = owned(await SippPeer.start({ scenario: 'auth-407.xml' }));
+    const call = callTo(peer, { credentials: { username: 'alice', password: 'secret' } });
+    defer(() => call.hangup());
     await next(call, 'answered');
     await call.hangup();
     expect((await peer.finished()).code).toBe(0);
   });
 
   it('a second challenge after our credentials fails with reason auth', async () => {
-    peer = await SippPeer.start({ scenario: 'auth-rechallenge.xml' });
-    call = callTo(peer, { credentials: { username: 'alice', password: 'secret' } });
+    const peer = owned(await SippPeer.start({ scenario: 'auth-rechallenge.xml' }));
+    const call = callTo(peer, { credentials: { username: 'alice', password: 'secret' } });
+    defer(() => call.hangup());
     const [failed] = await next(call, 'failed');
     expect(failed).toMatchObject({ reason: 'auth', sipCode: 401 });
     expect((await peer.finished()).code).toBe(0);
   });
 
   it('a challenge without credentials fails with reason auth at once', async () => {
-    peer = await SippPeer.start({ scenario: 'auth-rechallenge.xml' });
-    call = callTo(peer);
+    const peer = owned(await SippPeer.start({ scenario: 'auth-rechallenge.xml' }));
+    const call = callTo(peer);
+    defer(() => call.hangup());
     const [failed] = await next(call, 'failed');
     expect(failed).toMatchObject({ reason: 'auth', sipCode: 401 });
   });
 
   it('register: REGISTER answered after a verified challenge, then the call, then unREGISTER with Expires 0', async () => {
-    peer = await SippPeer.start({ scenario: 'register-then-call.xml', calls: 2 });
-    call = callTo(peer, { register: true, credentials: { username: 'alice', password: 'secret' } });
+    const peer = owned(await SippPeer.start({ scenario: 'register-then-call.xml', calls: 2 }));
+    const call = callTo(peer, { register: true, credentials: { username: 'alice', password: 'secret' } });
+    defer(() => call.hangup());
     await next(call, 'answered');
     await call.hangup();
     expect((await peer.finished()).code).toBe(0);
@@ -77,8 +75,9 @@ describe('digest challenges (sipp UAS)', () => {
   });
 
   it('register refused (403 after our credentials) fails with the code and never INVITEs', async () => {
-    peer = await SippPeer.start({ scenario: 'register-then-call.xml', calls: 2 });
-    call = callTo(peer, { register: true, credentials: { username: 'alice', password: 'wrong' } });
+    const peer = owned(await SippPeer.start({ scenario: 'register-then-call.xml', calls: 2 }));
+    const call = callTo(peer, { register: true, credentials: { username: 'alice', password: 'wrong' } });
+    defer(() => call.hangup());
     const [failed] = await next(call, 'failed');
     expect(failed).toMatchObject({ reason: 'sip', sipCode: 403 });
     expect(await peer.received('INVITE ')).toHaveLength(0);

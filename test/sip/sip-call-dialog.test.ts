@@ -1,22 +1,15 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import type { SipCall } from '../../media-task/sip/sip-call.ts';
+import { describe, expect, it } from 'vitest';
+import { useCleanup } from '../support/cleanup.ts';
 import { SippPeer } from '../support/sipp.ts';
 import { callTo, next } from './call-helpers.ts';
 
 describe('requests the peer sends inside the dialog (sipp UAS)', () => {
-  let peer: SippPeer | undefined;
-  let call: SipCall | undefined;
-
-  afterEach(async () => {
-    await call?.hangup();
-    await peer?.close();
-    peer = undefined;
-    call = undefined;
-  });
+  const { owned, defer } = useCleanup();
 
   it('hold re-INVITE (a=sendonly): we answer recvonly on our port, mediaChanged fires, the call stays up', async () => {
-    peer = await SippPeer.start({ scenario: 'reinvite-hold.xml' });
-    call = callTo(peer);
+    const peer = owned(await SippPeer.start({ scenario: 'reinvite-hold.xml' }));
+    const call = callTo(peer);
+    defer(() => call.hangup());
     await next(call, 'answered');
     const [media] = await next(call, 'mediaChanged');
     expect(media.audio).toMatchObject({ codec: 'PCMU', remotePort: 6002, peerDirection: 'sendonly' });
@@ -30,8 +23,9 @@ describe('requests the peer sends inside the dialog (sipp UAS)', () => {
   });
 
   it('BYE from the peer: 200 OK and ended by remote', async () => {
-    peer = await SippPeer.start({ scenario: 'remote-bye.xml' });
-    call = callTo(peer);
+    const peer = owned(await SippPeer.start({ scenario: 'remote-bye.xml' }));
+    const call = callTo(peer);
+    defer(() => call.hangup());
     await next(call, 'answered');
     const [ended] = await next(call, 'ended');
     expect(ended).toEqual({ by: 'remote', reason: 'bye' });
@@ -39,8 +33,9 @@ describe('requests the peer sends inside the dialog (sipp UAS)', () => {
   });
 
   it('sendInfoDtmf sends INFO application/dtmf-relay and resolves on 200', async () => {
-    peer = await SippPeer.start({ scenario: 'dtmf-info.xml' });
-    call = callTo(peer);
+    const peer = owned(await SippPeer.start({ scenario: 'dtmf-info.xml' }));
+    const call = callTo(peer);
+    defer(() => call.hangup());
     await next(call, 'answered');
     await call.sendInfoDtmf('5', 160);
     await expect(call.sendInfoDtmf('x', 160)).rejects.toThrow(/not a DTMF digit/);
@@ -50,8 +45,9 @@ describe('requests the peer sends inside the dialog (sipp UAS)', () => {
   });
 
   it('works over TCP (sipp -t t1): answered, BYE, scenario passes', async () => {
-    peer = await SippPeer.start({ scenario: 'answer-pcmu.xml', transport: 'tcp' });
-    call = callTo(peer, { transport: 'tcp' });
+    const peer = owned(await SippPeer.start({ scenario: 'answer-pcmu.xml', transport: 'tcp' }));
+    const call = callTo(peer, { transport: 'tcp' });
+    defer(() => call.hangup());
     const [media] = await next(call, 'answered');
     expect(media.audio?.codec).toBe('PCMU');
     await call.hangup();

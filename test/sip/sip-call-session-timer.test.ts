@@ -1,5 +1,5 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import type { SipCall } from '../../media-task/sip/sip-call.ts';
+import { describe, expect, it } from 'vitest';
+import { useCleanup } from '../support/cleanup.ts';
 import { SippPeer } from '../support/sipp.ts';
 import { callTo, next } from './call-helpers.ts';
 
@@ -7,19 +7,12 @@ const header = (message: string, name: string) => new RegExp(`^${name}: *(.*?)\\
 const body = (message: string) => message.split(/\r?\n\r?\n/).slice(1).join('\n\n').trim();
 
 describe('RFC 4028 session timers (sipp UAS)', () => {
-  let peer: SippPeer | undefined;
-  let call: SipCall | undefined;
-
-  afterEach(async () => {
-    await call?.hangup();
-    await peer?.close();
-    peer = undefined;
-    call = undefined;
-  });
+  const { owned, defer } = useCleanup();
 
   it('422 with Min-SE 1800: the INVITE is retried once with Session-Expires and Min-SE 1800, and answered', async () => {
-    peer = await SippPeer.start({ scenario: 'session-interval-too-small.xml' });
-    call = callTo(peer);
+    const peer = owned(await SippPeer.start({ scenario: 'session-interval-too-small.xml' }));
+    const call = callTo(peer);
+    defer(() => call.hangup());
     await next(call, 'answered');
     const ended = next(call, 'ended');
     await call.hangup();
@@ -33,8 +26,9 @@ describe('RFC 4028 session timers (sipp UAS)', () => {
   });
 
   it('refresher=uac makes us refresh at half the interval; refresher=uas or no Session-Expires stops us', async () => {
-    peer = await SippPeer.start({ scenario: 'session-refresh.xml' });
-    call = callTo(peer);
+    const peer = owned(await SippPeer.start({ scenario: 'session-refresh.xml' }));
+    const call = callTo(peer);
+    defer(() => call.hangup());
     await next(call, 'answered');
     const [ended] = await next(call, 'ended', 25_000);
     expect(ended).toEqual({ by: 'remote', reason: 'bye' });

@@ -1,5 +1,5 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import type { SipCall } from '../../media-task/sip/sip-call.ts';
+import { describe, expect, it } from 'vitest';
+import { useCleanup } from '../support/cleanup.ts';
 import { SippPeer } from '../support/sipp.ts';
 import { freePort } from '../support/free-port.ts';
 import { UdpRelay } from '../support/udp-relay.ts';
@@ -9,22 +9,12 @@ import { callTo, next } from './call-helpers.ts';
 const startSipCallTo = (port: number, overrides = {}) => callTo({ port } as SippPeer, overrides);
 
 describe('SIP call against a sipp UAS over UDP', () => {
-  let peer: SippPeer | undefined;
-  let call: SipCall | undefined;
-  let relay: UdpRelay | undefined;
-
-  afterEach(async () => {
-    await call?.hangup();
-    await relay?.close();
-    await peer?.close();
-    peer = undefined;
-    call = undefined;
-    relay = undefined;
-  });
+  const { owned, defer } = useCleanup();
 
   it('answer with PCMU: answered carries the stream, hangup sends BYE, the scenario passes', async () => {
-    peer = await SippPeer.start({ scenario: 'answer-pcmu.xml' });
-    call = callTo(peer);
+    const peer = owned(await SippPeer.start({ scenario: 'answer-pcmu.xml' }));
+    const call = callTo(peer);
+    defer(() => call.hangup());
     const ringing = next(call, 'ringing');
     ringing.catch(() => {});
     const [media] = await next(call, 'answered');
@@ -57,8 +47,9 @@ describe('SIP call against a sipp UAS over UDP', () => {
   });
 
   it('486 Busy Here fails with reason sip and the code', async () => {
-    peer = await SippPeer.start({ scenario: 'busy-486.xml' });
-    call = callTo(peer);
+    const peer = owned(await SippPeer.start({ scenario: 'busy-486.xml' }));
+    const call = callTo(peer);
+    defer(() => call.hangup());
     const [failed] = await next(call, 'failed');
     expect(failed).toMatchObject({ reason: 'sip', sipCode: 486 });
     await call.hangup();
@@ -66,8 +57,9 @@ describe('SIP call against a sipp UAS over UDP', () => {
   });
 
   it('no final answer within inviteTimeoutMs: CANCEL, 487, failed timeout', async () => {
-    peer = await SippPeer.start({ scenario: 'ring-no-answer.xml' });
-    call = callTo(peer, { inviteTimeoutMs: 3000 });
+    const peer = owned(await SippPeer.start({ scenario: 'ring-no-answer.xml' }));
+    const call = callTo(peer, { inviteTimeoutMs: 3000 });
+    defer(() => call.hangup());
     await next(call, 'ringing');
     const started = Date.now();
     const [failed] = await next(call, 'failed');
@@ -78,8 +70,9 @@ describe('SIP call against a sipp UAS over UDP', () => {
   });
 
   it('hangup while ringing cancels and ends with reason cancelled', async () => {
-    peer = await SippPeer.start({ scenario: 'ring-no-answer.xml' });
-    call = callTo(peer);
+    const peer = owned(await SippPeer.start({ scenario: 'ring-no-answer.xml' }));
+    const call = callTo(peer);
+    defer(() => call.hangup());
     await next(call, 'ringing');
     const ended = next(call, 'ended');
     await call.hangup();
@@ -89,7 +82,8 @@ describe('SIP call against a sipp UAS over UDP', () => {
 
   it('an unreachable peer (no response at all) fails with timeout at inviteTimeoutMs, not at timer B', async () => {
     const port = await freePort();
-    call = startSipCallTo(port, { inviteTimeoutMs: 1000 });
+    const call = startSipCallTo(port, { inviteTimeoutMs: 1000 });
+    defer(() => call.hangup());
     const started = Date.now();
     const [failed] = await next(call, 'failed');
     expect(failed.reason).toBe('timeout');
@@ -98,7 +92,8 @@ describe('SIP call against a sipp UAS over UDP', () => {
 
   it('hangup before any response ends at once with reason cancelled (nothing to CANCEL yet)', async () => {
     const port = await freePort();
-    call = startSipCallTo(port);
+    const call = startSipCallTo(port);
+    defer(() => call.hangup());
     await new Promise((resolve) => setTimeout(resolve, 300));
     const ended = next(call, 'ended');
     const started = Date.now();
@@ -108,8 +103,9 @@ describe('SIP call against a sipp UAS over UDP', () => {
   });
 
   it('a UAS that stays silent until the INVITE retransmission still gets answered', async () => {
-    peer = await SippPeer.start({ scenario: 'answer-retransmission.xml' });
-    call = callTo(peer);
+    const peer = owned(await SippPeer.start({ scenario: 'answer-retransmission.xml' }));
+    const call = callTo(peer);
+    defer(() => call.hangup());
     const [media] = await next(call, 'answered');
     expect(media.audio).toMatchObject({ codec: 'PCMA', payloadType: 8 });
     await call.hangup();
@@ -119,10 +115,11 @@ describe('SIP call against a sipp UAS over UDP', () => {
   });
 
   it('the first INVITE datagram is lost on the way: the timer A retransmission still connects', async () => {
-    peer = await SippPeer.start({ scenario: 'answer-pcmu.xml' });
-    relay = await UdpRelay.start(peer.port, { dropFirst: 1 });
+    const peer = owned(await SippPeer.start({ scenario: 'answer-pcmu.xml' }));
+    const relay = owned(await UdpRelay.start(peer.port, { dropFirst: 1 }));
     const started = Date.now();
-    call = callTo(peer, { target: { user: 'service', host: '127.0.0.1', port: relay.port } });
+    const call = callTo(peer, { target: { user: 'service', host: '127.0.0.1', port: relay.port } });
+    defer(() => call.hangup());
     await next(call, 'answered');
     // Nothing can answer before the first retransmission, T1 = 500 ms after the lost INVITE (RFC 3261 17.1.1.2).
     expect(Date.now() - started).toBeGreaterThanOrEqual(450);
