@@ -1,15 +1,15 @@
 /**
- * One publishing point of a call: owns the republisher ffmpeg that copies the encoder's MPEG-TS from a local
- * UDP port to one RTMP(S) URL, and keeps it there. When the server refuses, drops the connection or stops
- * taking bytes, the republisher is restarted with exponential backoff while the call (and every other
- * destination) goes on; each change of state is an event, for the call's stats.
+ * One publishing point of a call: owns the ffmpeg that publishes to one RTMP(S) URL, and keeps it there. That
+ * is the encoder itself when the call has one destination, else a republisher copying the encoder's MPEG-TS
+ * from a local UDP port. When the server refuses, drops the connection or stops taking bytes, the publisher is
+ * restarted with exponential backoff while the call (and every other destination) goes on; each change of
+ * state is an event, for the call's stats.
  */
 import type { DestinationState, DestinationStatus } from '../../functions/core/call-types.ts';
 import type { Logger } from '../log.ts';
 import { OwnedProcess, type ProcessExit } from '../process/owned-process.ts';
 import { TypedEmitter } from '../typed-emitter.ts';
 import { rtmpTarget, type RtmpOutput } from './ffmpeg-args.ts';
-import { buildRepublisherArgs } from './relay-args.ts';
 
 /** What ffmpeg prints when the RTMP side fails: refused connection, handshake or publish rejected, server gone. */
 export const RTMP_FAILURE =
@@ -56,17 +56,25 @@ export type DestinationEvents = {
   state: [DestinationStatus];
   /** Bytes written to this destination's current connection grew. */
   progress: [{ bytesOut: number }];
-  /** Its relay port was taken by another process between allocation and bind: only new ports help. */
+  /** A port it was given was taken by another process between allocation and bind: only new ports help. */
   portTaken: [{ error: string }];
+  /** The publisher is the encoder and died of something other than the RTMP side: the pipeline's death. */
+  encoderDied: [{ error: string }];
 };
+
+/** The ffmpeg that publishes. */
+export interface Publisher {
+  name: string;
+  /** Its arguments, for the URL it publishes to (rtmpTarget) and whether it joins a running stream. */
+  args(target: string, joinMidStream: boolean): string[];
+  /** It is the call's encoder: its deaths that are not the server's are reported, not retried here. */
+  isEncoder: boolean;
+}
 
 export interface DestinationOptions {
   output: RtmpOutput;
-  relayPort: number;
-  video: 'none' | 'ours' | 'peer';
+  publisher: Publisher;
   ffmpegPath?: string;
-  /** See RepublisherPlan.caFile. */
-  caFile?: string;
   logger: Logger;
 }
 
@@ -88,6 +96,8 @@ export class Destination extends TypedEmitter<DestinationEvents> {
   private readonly tail: string[] = [];
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly watchdog: NodeJS.Timeout;
+  /** The watchdog killed the current process: a stalled or never connected server, not a crash. */
+  private killedByWatch = false;
   private stopped = false;
   /** Set once any connection carried media: a refusal after that is an outage to ride out, not a bad URL. */
   everLive = false;
@@ -102,7 +112,7 @@ export class Destination extends TypedEmitter<DestinationEvents> {
     this.watchdog = setInterval(() => this.watch(), WATCH_MS);
   }
 
-  /** Spawns the first republisher; rejects only when ffmpeg cannot be run at all. */
+  /** Spawns the first publisher; rejects only when ffmpeg cannot be run at all. */
   async start(): Promise<void> {
     await this.spawn(false);
   }
@@ -125,12 +135,12 @@ export class Destination extends TypedEmitter<DestinationEvents> {
     return this.process?.running ? this.process.pid : undefined;
   }
 
-  /** The last lines the republisher printed, masked. */
+  /** The last lines the publisher printed, masked. */
   lastLines(): string[] {
     return [...this.tail];
   }
 
-  /** Ends the republisher cleanly (FLV trailer) and any pending restart; safe twice. */
+  /** Ends the publisher cleanly (FLV trailer) and any pending restart; safe twice. */
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.watchdog);
@@ -143,23 +153,17 @@ export class Destination extends TypedEmitter<DestinationEvents> {
     this.spawnedAt = Date.now();
     this.lastGrowthAt = this.spawnedAt;
     this.liveAt = undefined;
-    const args = buildRepublisherArgs({
-      relayPort: this.options.relayPort,
-      target: this.target,
-      video: this.options.video,
-      inputTimeoutMs: STALL_MS,
-      joinMidStream,
-      caFile: this.options.caFile,
-    });
+    this.killedByWatch = false;
+    const { publisher } = this.options;
     const process = await OwnedProcess.start({
-      name: 'ffmpeg republisher',
+      name: publisher.name,
       command: this.options.ffmpegPath ?? 'ffmpeg',
-      args,
+      args: publisher.args(this.target, joinMidStream),
       diesWithOwner: true,
       onLine: (line, stream) => this.onLine(line, stream),
     });
     this.process = process;
-    this.options.logger.info('republisher started', { pid: process.pid, output: this.maskedTarget, joinMidStream });
+    this.options.logger.info(`${publisher.name} started`, { pid: process.pid, output: this.maskedTarget, joinMidStream });
     process.onExit((exit) => this.onExit(process, exit));
     if (this.stopped) await stopFfmpeg(process);
   }
@@ -173,7 +177,7 @@ export class Destination extends TypedEmitter<DestinationEvents> {
       const masked = this.mask(line);
       this.tail.push(masked);
       if (this.tail.length > TAIL) this.tail.shift();
-      this.options.logger.debug('republisher', { line: masked });
+      this.options.logger.debug(this.options.publisher.name, { line: masked });
       if (HEADER_WRITTEN.test(line)) this.grew();
       return;
     }
@@ -200,11 +204,15 @@ export class Destination extends TypedEmitter<DestinationEvents> {
     if (process !== this.process || this.stopped || exit.closed) return;
     // ffmpeg ends on a generic "Conversion failed!"; the line before that names the cause.
     const telling = this.tail.filter((line) => line.trim() && !/^Conversion failed!?$/.test(line.trim()));
-    this.retry(
+    const error =
       [...telling].reverse().find((line) => RTMP_FAILURE.test(line) || /error|failed|invalid/i.test(line)) ??
-        telling.at(-1) ??
-        `republisher exited (code ${exit.code}, signal ${exit.signal})`,
-    );
+      telling.at(-1) ??
+      `${this.options.publisher.name} exited (code ${exit.code}, signal ${exit.signal})`;
+    if (this.options.publisher.isEncoder && !this.killedByWatch && !RTMP_FAILURE.test(error) && !PORT_TAKEN.test(error)) {
+      this.emit('encoderDied', { error });
+      return;
+    }
+    this.retry(error);
   }
 
   private retry(error: string): void {
@@ -228,11 +236,11 @@ export class Destination extends TypedEmitter<DestinationEvents> {
       if (this.stopped) return;
       this.reconnects++;
       this.setState('connecting');
-      this.spawn(true).catch((cause: unknown) => this.retry(`republisher did not start: ${(cause as Error).message}`));
+      this.spawn(true).catch((cause: unknown) => this.retry(`${this.options.publisher.name} did not start: ${(cause as Error).message}`));
     }, delay);
   }
 
-  /** Kills a republisher that stopped moving bytes, or never connected; its exit schedules the restart. */
+  /** Kills a publisher that stopped moving bytes, or never connected; its exit schedules the restart. */
   private watch(): void {
     const process = this.process;
     if (!process?.running || this.stopped) return;
@@ -241,6 +249,7 @@ export class Destination extends TypedEmitter<DestinationEvents> {
     const neverConnected = this.liveAt === undefined && now - this.spawnedAt > CONNECT_TIMEOUT_MS;
     if (!stalled && !neverConnected) return;
     this.tail.push(stalled ? `no bytes accepted for ${STALL_MS} ms: connection stalled` : `connection timed out: not connected within ${CONNECT_TIMEOUT_MS} ms`);
+    this.killedByWatch = true;
     process.signal('SIGKILL');
   }
 

@@ -1,7 +1,7 @@
 /**
  * Pure: what the call's encoding ffmpeg gets. The input is an SDP describing the RTP our endpoints forward to
- * 127.0.0.1 (RFC 4566); the output is MPEG-TS to local relay ports (relay-args.ts takes it from there to
- * RTMP(S)). Never a shell string: argument arrays only.
+ * 127.0.0.1 (RFC 4566); the output is FLV to the call's one RTMP(S) destination, or MPEG-TS to local relay ports
+ * when there are several (relay-args.ts takes it from there). Never a shell string: argument arrays only.
  */
 import type { NegotiatedMedia, NegotiatedStream } from '../sip/sdp.ts';
 
@@ -95,14 +95,43 @@ export type VideoFill =
   /** The call's audio drawn as a waveform: one live H.264 encode. */
   | { kind: 'waveform' };
 
+/** Where the encoder's output goes. */
+export type EncoderSink =
+  /** The call's only destination: the encoder publishes to it itself, and is restarted when it drops. */
+  | { kind: 'rtmp'; target: string; caFile?: string }
+  /** Local UDP ports, one per destination's republisher (relay-args.ts), each fed the same MPEG-TS. */
+  | { kind: 'relay'; ports: readonly number[] };
+
 export interface EncoderPlan {
   media: NegotiatedMedia;
   ports: PipelinePorts;
   /** Where the caller writes the returned `sdp`. */
   sdpPath: string;
   fill: VideoFill;
-  /** Local UDP ports, one per destination's republisher (relay-args.ts), each fed the same MPEG-TS. */
-  relayPorts: readonly number[];
+  sink: EncoderSink;
+}
+
+/**
+ * Byte counts on stdout once a second, for the stats and the stall watch (destination.ts); the first bytes are
+ * told by the header line, so this need not be frequent: at 0.1 s the task parsed 120 lines a second per output.
+ */
+export const PROGRESS_ARGS = ['-progress', 'pipe:1', '-stats_period', '1'] as const;
+
+/**
+ * The FLV output to one RTMP(S) URL (rtmpTarget), for whichever ffmpeg publishes. rtmps:// is verified: ffmpeg
+ * checks no certificate unless told (tls_verify defaults off), and the stream key travels inside that
+ * connection; `caFile` names the CA certificates to trust instead of the system's.
+ */
+export function rtmpPublishArgs(target: string, caFile?: string): string[] {
+  if (!/^rtmps?:\/\//i.test(target)) throw new FfmpegArgsError('ffmpeg publishes to rtmp:// or rtmps:// only');
+  return [
+    '-flush_packets', '1',
+    // A live stream has no duration or size to write back; seeking back in an RTMP stream is not possible anyway.
+    '-flvflags', 'no_duration_filesize',
+    ...(/^rtmps:/i.test(target) ? ['-tls_verify', '1', ...(caFile ? ['-ca_file', caFile] : [])] : []),
+    '-f', 'flv',
+    target,
+  ];
 }
 
 export interface EncoderInvocation {
@@ -116,10 +145,11 @@ const WAVEFORM = { size: '640x360', fps: 15 } as const;
 
 /**
  * The one encode of a call: the peer's RTP (SDP input) to AAC, plus its H.264 copied or a video track made up
- * for audio-only calls, muxed once as MPEG-TS and sent by the `tee` muxer to one local UDP port per destination.
- * UDP never refuses and never blocks, so a destination that is down costs the others nothing; the republisher
- * of each port does the RTMP part and can be restarted on its own. MPEG-TS because a republisher (re)started
- * mid-stream resynchronizes on its next PAT/PMT and keyframe.
+ * for audio-only calls. With one destination it publishes the FLV itself: a second ffmpeg copying it would cost
+ * as much again in memory and a wake-up per packet. With several it muxes once as MPEG-TS and the `tee` muxer
+ * sends that to one local UDP port per destination. UDP never refuses and never blocks, so a destination that
+ * is down costs the others nothing; the republisher of each port does the RTMP part and can be restarted on
+ * its own. MPEG-TS because a republisher (re)started mid-stream resynchronizes on its next PAT/PMT and keyframe.
  *
  * Latency: ffmpeg probes an SDP input until `probesize` bytes or `analyzeduration` of media (0 means its 5 s
  * default) have gone by, even once it knows every codec, because the SDP demuxer declares it has no header.
@@ -129,7 +159,8 @@ const WAVEFORM = { size: '640x360', fps: 15 } as const;
  */
 export function buildEncoderArgs(plan: EncoderPlan): EncoderInvocation {
   const { media, fill } = plan;
-  if (plan.relayPorts.length === 0) throw new FfmpegArgsError('no destination to publish to');
+  const { sink } = plan;
+  if (sink.kind === 'relay' && sink.ports.length === 0) throw new FfmpegArgsError('no destination to publish to');
   const sdp = buildInputSdp(media, plan.ports);
   const video = media.video;
   const probe = !video
@@ -142,6 +173,7 @@ export function buildEncoderArgs(plan: EncoderPlan): EncoderInvocation {
     '-nostdin',
     '-loglevel', 'info',
     '-nostats',
+    ...(sink.kind === 'rtmp' ? PROGRESS_ARGS : []),
     '-protocol_whitelist', 'file,udp,rtp',
     '-fflags', 'nobuffer',
     '-probesize', probe.probesize,
@@ -178,8 +210,9 @@ export function buildEncoderArgs(plan: EncoderPlan): EncoderInvocation {
     if (video) args.push('-map', '0:v:0', '-c:v', 'copy');
     else if (madeUp?.kind === 'slate') args.push('-map', '1:v:0', '-c:v', 'copy');
   }
-  const slaves = plan.relayPorts.map((port) => `[f=mpegts:onfail=ignore]udp://127.0.0.1:${port}?pkt_size=1316`);
   // A peer's video that stops (hold) must not hold audio back for the muxer's 10 s default.
-  args.push('-max_interleave_delta', '500000', '-flush_packets', '1', '-f', 'tee', slaves.join('|'));
+  args.push('-max_interleave_delta', '500000');
+  if (sink.kind === 'rtmp') args.push(...rtmpPublishArgs(sink.target, sink.caFile));
+  else args.push('-flush_packets', '1', '-f', 'tee', sink.ports.map((port) => `[f=mpegts:onfail=ignore]udp://127.0.0.1:${port}?pkt_size=1316`).join('|'));
   return { sdp, args };
 }

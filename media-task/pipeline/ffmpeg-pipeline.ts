@@ -1,12 +1,15 @@
 /**
- * The media output of one call: one encoding ffmpeg (RTP in, MPEG-TS out to local UDP relay ports) and one
- * Destination per publishing point (a republisher ffmpeg each, restarted on its own). Picks the local ports,
- * writes the encoder's input SDP, spawns and reaps everything through OwnedProcess.
+ * The media output of one call: one encoding ffmpeg and one Destination per publishing point. With one
+ * destination the encoder publishes itself, and that Destination restarts it; with several, the encoder sends
+ * MPEG-TS to local UDP relay ports and each Destination owns a republisher, restarted on its own. Picks the
+ * local ports, writes the encoder's input SDP, spawns and reaps everything through OwnedProcess.
+ *
+ *   peer RTP ─► RtpEndpoint ─► encoder ─► rtmp(s)://only
  *
  *   peer RTP ─► RtpEndpoint ─► encoder ─tee─► udp:relay1 ─► republisher 1 ─► rtmp(s)://first
  *                                          └► udp:relay2 ─► republisher 2 ─► rtmp(s)://second ...
  *
- * Events: `streaming` once any destination carries media; `destination` on every destination state change;
+ * Events: `streaming` once any destination carries media; `destinations` on every destination state change;
  * `died` when the encoder dies ('ffmpeg') or when every destination failed before any carried media ('rtmp':
  * a wrong URL or key is not an outage to ride out). After one destination has been live, outages are retried
  * for as long as the call lasts.
@@ -19,8 +22,9 @@ import type { Logger } from '../log.ts';
 import { OwnedProcess, type ProcessExit } from '../process/owned-process.ts';
 import { TypedEmitter } from '../typed-emitter.ts';
 import type { NegotiatedMedia } from '../sip/sdp.ts';
-import { Destination, stopFfmpeg } from './destination.ts';
-import { buildEncoderArgs, type PipelinePorts, type RtmpOutput, type VideoFill } from './ffmpeg-args.ts';
+import { Destination, STALL_MS, stopFfmpeg, type Publisher } from './destination.ts';
+import { buildEncoderArgs, buildInputSdp, rtmpTarget, type PipelinePorts, type RtmpOutput, type VideoFill } from './ffmpeg-args.ts';
+import { buildRepublisherArgs } from './relay-args.ts';
 import { freeUdpPort, freeUdpPortPair } from './udp-ports.ts';
 
 export type DeathCause = 'rtmp' | 'ffmpeg';
@@ -51,7 +55,7 @@ export interface FfmpegPipelineOptions {
   /** What fills the video track when the peer sends none; default none (audio-only FLV). */
   fill?: VideoFill;
   ffmpegPath?: string;
-  /** See RepublisherPlan.caFile. */
+  /** See rtmpPublishArgs. */
   rtmpsCaFile?: string;
   logger: Logger;
 }
@@ -63,8 +67,11 @@ export class FfmpegPipeline extends TypedEmitter<FfmpegPipelineEvents> {
   private stopping: Promise<void> | undefined;
   private dead = false;
   private readonly stderrTail: string[] = [];
-  /** Set right after construction: the encoder's output lines need the pipeline before the process exists. */
-  private encoder!: OwnedProcess;
+  /**
+   * The encoder when it feeds republishers; set right after construction (its output lines need the pipeline
+   * before the process exists). Unset when it publishes itself: then it is the one Destination's process.
+   */
+  private encoder: OwnedProcess | undefined;
 
   private constructor(
     readonly inputPorts: PipelinePorts,
@@ -81,21 +88,38 @@ export class FfmpegPipeline extends TypedEmitter<FfmpegPipelineEvents> {
     const ports: PipelinePorts = {};
     if (options.media.audio) ports.audio = await freeUdpPortPair();
     if (options.media.video) ports.video = await freeUdpPortPair();
-    const relayPorts: number[] = [];
-    for (const _ of options.outputs) relayPorts.push(await freeUdpPort());
+    const { media, outputs } = options;
     const fill = options.fill ?? { kind: 'none' };
+    const direct = outputs.length === 1;
     const tempDir = await mkdtemp(join(tmpdir(), 'gw-ffmpeg-'));
     const sdpPath = join(tempDir, 'input.sdp');
     const destinations: Destination[] = [];
     let pipeline: FfmpegPipeline | undefined;
     const pending: string[] = [];
+    const destination = (output: RtmpOutput, index: number, publisher: Publisher) =>
+      new Destination({ output, publisher, ffmpegPath: options.ffmpegPath, logger: logger.child({ destination: index }) });
     try {
-      const invocation = buildEncoderArgs({ media: options.media, ports, sdpPath, fill, relayPorts });
-      await writeFile(sdpPath, invocation.sdp);
-      const video = options.media.video ? 'peer' : fill.kind !== 'none' && options.media.audio ? 'ours' : 'none';
-      options.outputs.forEach((output, index) =>
-        destinations.push(new Destination({ output, relayPort: relayPorts[index]!, video, ffmpegPath: options.ffmpegPath, caFile: options.rtmpsCaFile, logger: logger.child({ destination: index }) })),
-      );
+      await writeFile(sdpPath, buildInputSdp(media, ports));
+      if (direct) {
+        const sink = { kind: 'rtmp', target: rtmpTarget(outputs[0]!), caFile: options.rtmpsCaFile } as const;
+        const { args } = buildEncoderArgs({ media, ports, sdpPath, fill, sink });
+        destinations.push(destination(outputs[0]!, 0, { name: 'ffmpeg encoder', isEncoder: true, args: () => args }));
+        await destinations[0]!.start();
+        pipeline = new FfmpegPipeline(ports, destinations, tempDir, logger);
+        pipeline.watchDestinations();
+        logger.info('ffmpeg started', { ports, fill: fill.kind, outputs: [destinations[0]!.maskedTarget] });
+        return pipeline;
+      }
+      const relayPorts: number[] = [];
+      for (const _ of outputs) relayPorts.push(await freeUdpPort());
+      const invocation = buildEncoderArgs({ media, ports, sdpPath, fill, sink: { kind: 'relay', ports: relayPorts } });
+      const video = media.video ? 'peer' : fill.kind !== 'none' && media.audio ? 'ours' : 'none';
+      outputs.forEach((output, index) => {
+        const relayPort = relayPorts[index]!;
+        const args = (target: string, joinMidStream: boolean) =>
+          buildRepublisherArgs({ relayPort, target, video, inputTimeoutMs: STALL_MS, joinMidStream, caFile: options.rtmpsCaFile });
+        destinations.push(destination(output, index, { name: 'ffmpeg republisher', isEncoder: false, args }));
+      });
       // Republishers first, so that they listen when the encoder's first packets (and the first keyframe) go out.
       await Promise.all(destinations.map((destination) => destination.start()));
       const encoder = await OwnedProcess.start({
@@ -119,16 +143,16 @@ export class FfmpegPipeline extends TypedEmitter<FfmpegPipelineEvents> {
     }
   }
 
-  /** The encoder's pid, then each running republisher's: for CPU figures. */
+  /** The encoder's pid, then each running republisher's (or the one publishing encoder's): for CPU figures. */
   get pids(): number[] {
-    return [this.encoder.pid, ...this.destinations.map((destination) => destination.pid)].filter((pid): pid is number => pid !== undefined);
+    return [this.encoder?.pid, ...this.destinations.map((destination) => destination.pid)].filter((pid): pid is number => pid !== undefined);
   }
 
   get running(): boolean {
-    return this.encoder.running && !this.dead;
+    return !this.dead && (this.encoder?.running ?? true);
   }
 
-  /** Bytes written to all RTMP connections so far (from each republisher's progress reports). */
+  /** Bytes written to all RTMP connections so far (from each publisher's progress reports). */
   get bytesOut(): number {
     return this.destinations.reduce((sum, destination) => sum + destination.bytesOut, 0);
   }
@@ -138,7 +162,7 @@ export class FfmpegPipeline extends TypedEmitter<FfmpegPipelineEvents> {
   }
 
   /**
-   * Clean end: the republishers first, while the encoder still feeds them: ffmpeg acts on SIGINT between two
+   * Clean end: the publishers first, while the encoder still feeds them: ffmpeg acts on SIGINT between two
    * packets, so a republisher whose input had already stopped would sit in its read until a second signal cut
    * it short, trailer unwritten. Then the encoder. Safe to call twice; resolves once every ffmpeg is reaped.
    */
@@ -146,7 +170,7 @@ export class FfmpegPipeline extends TypedEmitter<FfmpegPipelineEvents> {
     this.stopping ??= (async () => {
       this.dead = true;
       await Promise.all(this.destinations.map((destination) => destination.stop()));
-      await stopFfmpeg(this.encoder);
+      if (this.encoder) await stopFfmpeg(this.encoder);
       await rm(this.tempDir, { recursive: true, force: true });
     })();
     return this.stopping;
@@ -162,7 +186,10 @@ export class FfmpegPipeline extends TypedEmitter<FfmpegPipelineEvents> {
         }
       });
       destination.on('portTaken', ({ error }) =>
-        this.die({ classification: 'ffmpeg', message: `relay port taken: ${error}`, code: null, signal: null, lastLines: destination.lastLines() }),
+        this.die({ classification: 'ffmpeg', message: `port taken: ${error}`, code: null, signal: null, lastLines: destination.lastLines() }),
+      );
+      destination.on('encoderDied', ({ error }) =>
+        this.die({ classification: 'ffmpeg', message: error, code: null, signal: null, lastLines: destination.lastLines() }),
       );
       destination.on('progress', () => {
         if (this.dead) return;

@@ -3,7 +3,7 @@
  * encoder's MPEG-TS from one local UDP port and copies it to one RTMP(S) destination, so each destination can
  * fail, back off and reconnect alone. The slate clip is encoded once and looped by the encoder with `-c copy`.
  */
-import { FfmpegArgsError, KEYFRAME_SECONDS } from './ffmpeg-args.ts';
+import { FfmpegArgsError, KEYFRAME_SECONDS, PROGRESS_ARGS, rtmpPublishArgs } from './ffmpeg-args.ts';
 
 export interface RepublisherPlan {
   relayPort: number;
@@ -15,10 +15,7 @@ export interface RepublisherPlan {
   inputTimeoutMs: number;
   /** A restart joins a running stream: the next keyframe (and its SPS) may be up to one interval away. */
   joinMidStream: boolean;
-  /**
-   * rtmps:// only: the CA certificates the server's certificate must chain to; without it, the system's. ffmpeg
-   * checks nothing unless told (tls_verify defaults off), and the stream key travels inside that connection.
-   */
+  /** rtmps:// only: see rtmpPublishArgs. */
   caFile?: string;
 }
 
@@ -38,17 +35,14 @@ export function republisherAnalyzeUs(video: RepublisherPlan['video'], joinMidStr
 }
 
 export function buildRepublisherArgs(plan: RepublisherPlan): string[] {
-  if (!/^rtmps?:\/\//i.test(plan.target)) throw new FfmpegArgsError('a republisher publishes to rtmp:// or rtmps:// only');
+  const output = rtmpPublishArgs(plan.target, plan.caFile);
   const input = `udp://127.0.0.1:${plan.relayPort}?fifo_size=50000&overrun_nonfatal=1&timeout=${Math.round(plan.inputTimeoutMs * 1000)}`;
   return [
     '-hide_banner',
     '-nostdin',
     '-loglevel', 'info',
     '-nostats',
-    // Byte counts for the stats and the stall watch (STALL_MS); the first bytes are told by the header line
-    // (destination.ts), so this need not be frequent: at 0.1 s the task parsed 120 lines a second per destination.
-    '-progress', 'pipe:1',
-    '-stats_period', '1',
+    ...PROGRESS_ARGS,
     '-protocol_whitelist', 'udp',
     '-probesize', plan.video === 'none' ? '32' : '5000000',
     '-analyzeduration', String(republisherAnalyzeUs(plan.video, plan.joinMidStream)),
@@ -56,12 +50,7 @@ export function buildRepublisherArgs(plan: RepublisherPlan): string[] {
     '-i', input,
     '-map', '0',
     '-c', 'copy',
-    '-flush_packets', '1',
-    // A live stream has no duration or size to write back; seeking back in an RTMP stream is not possible anyway.
-    '-flvflags', 'no_duration_filesize',
-    ...(/^rtmps:/i.test(plan.target) ? ['-tls_verify', '1', ...(plan.caFile ? ['-ca_file', plan.caFile] : [])] : []),
-    '-f', 'flv',
-    plan.target,
+    ...output,
   ];
 }
 

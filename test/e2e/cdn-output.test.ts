@@ -135,6 +135,30 @@ describe('media task CDN output', () => {
     expect(backupTimeline.packets.find((packet) => packet.type === 'video')?.keyframe).toBe(true);
   });
 
+  it('one destination, published by the encoder itself: its server down mid-call comes back, the call and its restart budget untouched', async () => {
+    const server = await nginx();
+    const peer = await sipp('uas-tone.xml');
+    const run = await task(testCallSpec({ hasVideo: true, rtmpUrl: server.url, rtmpStream: 'only', connection: { sipPort: peer.port } }));
+    await run.waitForEvent('streaming');
+    await sleep(2_000);
+    await server.kill();
+    await waitFor(() => destinationReports(run).some((report) => report[0]?.state === 'retrying'), 10_000, 'the destination to be reported down');
+    await sleep(2_000);
+    await server.restart();
+    await waitFor(() => destinationReports(run).at(-1)?.[0]?.state === 'live', 20_000, 'the destination to come back');
+    await sleep(4_000);
+    run.terminate();
+    expect(await run.final(15_000)).toMatchObject({ type: 'ended', by: 'local' });
+    expect((await peer.finished()).code).toBe(0);
+    expect(destinationReports(run).at(-1)![0]!.reconnects).toBeGreaterThanOrEqual(1);
+    // An RTMP outage is the destination's to ride out, not an encoder death counted against MAX_ENCODER_RESTARTS.
+    expect(run.logLines.join('\n')).not.toContain('encoder died');
+    const again = await server.waitForRecording('only');
+    expect((await probe(again)).streams.map((stream) => stream.codec).sort()).toEqual(['aac', 'h264']);
+    expect((await checkTimeline(again)).packets.find((packet) => packet.type === 'video')?.keyframe).toBe(true);
+    expect((await measureTone(again)).frequencyHz).toBeGreaterThan(950);
+  });
+
   it('keeps the output going through a 5 s RTP pause (silence + slate) and resumes the tone', async () => {
     const server = await nginx();
     const peer = await sipp('uas-tone-pause.xml');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildEncoderArgs, buildInputSdp, FfmpegArgsError, rtmpTarget, type VideoFill } from '../../media-task/pipeline/ffmpeg-args.ts';
+import { buildEncoderArgs, buildInputSdp, FfmpegArgsError, rtmpTarget, type EncoderSink, type VideoFill } from '../../media-task/pipeline/ffmpeg-args.ts';
 import { buildRepublisherArgs, buildSlateArgs } from '../../media-task/pipeline/relay-args.ts';
 import type { NegotiatedMedia, NegotiatedStream } from '../../media-task/sip/sdp.ts';
 
@@ -100,12 +100,13 @@ describe('rtmpTarget', () => {
 });
 
 describe('buildEncoderArgs', () => {
-  const plan = (media: NegotiatedMedia, fill: VideoFill = { kind: 'none' }, relayPorts = [41000]) => ({
+  const rtmp: EncoderSink = { kind: 'rtmp', target: 'rtmp://h/live/key' };
+  const plan = (media: NegotiatedMedia, fill: VideoFill = { kind: 'none' }, sink: EncoderSink = rtmp) => ({
     media,
     ports: { audio: 40000, video: 40002 },
     sdpPath: '/tmp/x/input.sdp',
     fill,
-    relayPorts,
+    sink,
   });
 
   it.each<[string, NegotiatedMedia, { audioRate?: string; videoCopy: boolean; probesize: string; analyzeduration: string }]>([
@@ -126,7 +127,10 @@ describe('buildEncoderArgs', () => {
   ])('%s', (_name, media, expected) => {
     const { args, sdp } = buildEncoderArgs(plan(media));
     expect(sdp).toBe(buildInputSdp(media, { audio: 40000, video: 40002 }));
-    expect(args.slice(-3)).toEqual(['-f', 'tee', '[f=mpegts:onfail=ignore]udp://127.0.0.1:41000?pkt_size=1316']);
+    // One destination: the encoder publishes itself, reporting its bytes for the stall watch.
+    expect(args.slice(-3)).toEqual(['-f', 'flv', 'rtmp://h/live/key']);
+    expect(after(args, '-progress')).toBe('pipe:1');
+    expect(args.indexOf('-progress')).toBeLessThan(args.indexOf('-i'));
     expect(after(args, '-i')).toBe('/tmp/x/input.sdp');
     expect(after(args, '-f')).toBe('sdp');
     expect(after(args, '-protocol_whitelist')).toBe('file,udp,rtp');
@@ -170,15 +174,27 @@ describe('buildEncoderArgs', () => {
     }
   });
 
-  it('fans out to every relay port through tee, a failing slave ignored', () => {
-    const { args } = buildEncoderArgs(plan({ audio: audio('PCMU', 0, 8000) }, { kind: 'none' }, [41000, 41002, 41004]));
+  it('fans out to every relay port through tee, a failing slave ignored, and leaves the byte counts to the republishers', () => {
+    const { args } = buildEncoderArgs(plan({ audio: audio('PCMU', 0, 8000) }, { kind: 'none' }, { kind: 'relay', ports: [41000, 41002, 41004] }));
+    expect(args.slice(-3, -1)).toEqual(['-f', 'tee']);
     expect(args.at(-1)).toBe(
       ['41000', '41002', '41004'].map((port) => `[f=mpegts:onfail=ignore]udp://127.0.0.1:${port}?pkt_size=1316`).join('|'),
     );
+    expect(args).not.toContain('-progress');
   });
 
-  it('refuses a plan without destinations', () => {
-    expect(() => buildEncoderArgs(plan({ audio: audio('PCMU', 0, 8000) }, { kind: 'none' }, []))).toThrow(FfmpegArgsError);
+  it('verifies the certificate of an rtmps:// destination it publishes to itself', () => {
+    const { args } = buildEncoderArgs(plan({ audio: audio('PCMU', 0, 8000) }, { kind: 'none' }, { kind: 'rtmp', target: 'rtmps://h/live/key', caFile: '/ca.pem' }));
+    expect(after(args, '-tls_verify')).toBe('1');
+    expect(after(args, '-ca_file')).toBe('/ca.pem');
+    expect(args.at(-1)).toBe('rtmps://h/live/key');
+  });
+
+  it.each<[string, EncoderSink]>([
+    ['a plan without destinations', { kind: 'relay', ports: [] }],
+    ['a target that is not RTMP', { kind: 'rtmp', target: 'file:///etc/passwd' }],
+  ])('refuses %s', (_name, sink) => {
+    expect(() => buildEncoderArgs(plan({ audio: audio('PCMU', 0, 8000) }, { kind: 'none' }, sink))).toThrow(FfmpegArgsError);
   });
 });
 
