@@ -211,6 +211,30 @@ describe('RtpEndpoint', () => {
     }
   });
 
+  it('forwards the peer\'s audio to ffmpeg three packets at a time after the first, the rest once the peer stops', async () => {
+    const ffmpeg = await peer();
+    const phone = await peer();
+    const endpoint = await bind();
+    endpoint.setRemote(stream(phone.port));
+    endpoint.forwardTo(ffmpeg.port);
+    const sentAt: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      sentAt.push(performance.now());
+      phone.socket.send(buildRtp({ marker: false, payloadType: 0, sequence: i, timestamp: i * 160, ssrc: 7 }, Buffer.alloc(160, 0xff)), endpoint.port, '127.0.0.1');
+      await sleep(20);
+    }
+    await sleep(100);
+    const out = ffmpeg.packets;
+    expect(out.map((p) => p.sequence - out[0]!.sequence)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    // 0 alone; 1-3 together when 3 came; 4-6 when 6 came; 7 when the peer had been quiet for QUIET_MS (40 ms).
+    const spread = (from: number, to: number) => out[to]!.at - out[from]!.at;
+    expect(spread(1, 3)).toBeLessThan(5);
+    expect(spread(4, 6)).toBeLessThan(5);
+    expect(spread(0, 1)).toBeGreaterThan(30);
+    expect(out[7]!.at - sentAt[7]!).toBeGreaterThan(30);
+    expect(out[7]!.at - sentAt[7]!).toBeLessThan(90);
+  });
+
   it('forwards media as one continuous stream across an SSRC change, drops telephone-events, keeps stats', async () => {
     const ffmpeg = await peer();
     const phone = await peer();
