@@ -5,7 +5,7 @@
  * RTMP bytes, and whether every stream arrived, as a Markdown table; figures, not pass/fail.
  */
 import { cpus, totalmem } from 'node:os';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -16,7 +16,7 @@ import { makeToneWav } from '../support/media-task.ts';
 import { NginxRtmp } from '../support/nginx-rtmp.ts';
 import { SippPeer } from '../support/sipp.ts';
 import { runCdnBench } from './cdn-bench.ts';
-import { parentPid, processTree, sampleProcess, sampleTree, type ProcessSample } from './proc-stats.ts';
+import { processTree, sampleProcess, type ProcessSample } from './proc-stats.ts';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '20' }, calls: { type: 'string', default: '1,10' } } });
 const SECONDS = Number(values.seconds);
@@ -28,7 +28,11 @@ interface Figures {
   cpuPercentPerCall: number;
   rssMiBPerCall: number;
   pssMiBPerCall: number;
+  /** CPU % per call of each kind of process (media task node, encoder, republisher). */
+  cpuPercentByRole: Record<string, number>;
 }
+
+type RoleSample = ProcessSample & { role: string };
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const percentile = (values: number[], p: number) => {
@@ -37,18 +41,39 @@ const percentile = (values: number[], p: number) => {
 };
 
 /** CPU over a steady window (start-up excluded), memory at its end, averaged per call. */
-async function measure(sample: () => Promise<ProcessSample[]>): Promise<Figures> {
+async function measure(calls: number, sample: () => Promise<Map<number, RoleSample>>): Promise<Figures> {
   await sleep(WARM_UP_MS);
   const before = await sample();
   await sleep(SECONDS * 1000);
   const after = await sample();
-  const cpu = after.reduce((sum, s, index) => sum + s.cpuSeconds - (before[index]?.cpuSeconds ?? 0), 0);
-  const per = (total: number) => total / after.length;
+  const percentPerCall = (cpuSeconds: number) => (100 * cpuSeconds) / calls / SECONDS;
+  const cpuPercentByRole: Record<string, number> = {};
+  let cpu = 0;
+  for (const [pid, s] of after) {
+    // A process that was not there at the start of the window (a restarted ffmpeg) counts from zero.
+    const used = s.cpuSeconds - (before.get(pid)?.cpuSeconds ?? 0);
+    cpu += used;
+    cpuPercentByRole[s.role] = (cpuPercentByRole[s.role] ?? 0) + percentPerCall(used);
+  }
+  const samples = [...after.values()];
   return {
-    cpuPercentPerCall: (100 * per(cpu)) / SECONDS,
-    rssMiBPerCall: per(after.reduce((sum, s) => sum + s.rssMiB, 0)),
-    pssMiBPerCall: per(after.reduce((sum, s) => sum + s.pssMiB, 0)),
+    cpuPercentPerCall: percentPerCall(cpu),
+    rssMiBPerCall: samples.reduce((sum, s) => sum + s.rssMiB, 0) / calls,
+    pssMiBPerCall: samples.reduce((sum, s) => sum + s.pssMiB, 0) / calls,
+    cpuPercentByRole,
   };
+}
+
+/** Samples of the given processes by pid, those gone left out. */
+async function samplePids(pids: Array<{ pid: number; role: string }>): Promise<Map<number, RoleSample>> {
+  const samples = new Map<number, RoleSample>();
+  await Promise.all(
+    pids.map(async ({ pid, role }) => {
+      const sample = await sampleProcess(pid);
+      if (sample) samples.set(pid, { ...sample, role });
+    }),
+  );
+  return samples;
 }
 
 async function bareFfmpeg(calls: number, tone: string, nginx: NginxRtmp): Promise<Figures> {
@@ -65,18 +90,26 @@ async function bareFfmpeg(calls: number, tone: string, nginx: NginxRtmp): Promis
   try {
     const refused = starts.find((start) => start.status === 'rejected');
     if (refused) throw refused.reason;
-    return await measure(async () => Promise.all(encoders.map(async (encoder) => (await sampleProcess(encoder.pid!)) ?? { cpuSeconds: 0, rssMiB: 0, pssMiB: 0 })));
+    return await measure(calls, () => samplePids(encoders.map((encoder) => ({ pid: encoder.pid!, role: 'ffmpeg' }))));
   } finally {
     await Promise.all(encoders.map((encoder) => encoder.close('SIGINT')));
   }
 }
 
-/** The media tasks the server runs (its node children), each sampled with its ffmpeg. */
-async function taskTrees(server: LocalServer): Promise<ProcessSample[]> {
-  const serverPid = server.process.pid!;
-  const [, ...descendants] = await processTree(serverPid);
-  const parents = await Promise.all(descendants.map(parentPid));
-  return Promise.all(descendants.filter((_, index) => parents[index] === serverPid).map(sampleTree));
+/** What a process under the server is to a call; undefined for the server's own helpers (esbuild's service). */
+function roleOf(command: string): string | undefined {
+  if (/media-task\/main\.mjs/.test(command)) return 'node';
+  if (!/^(\S*\/)?ffmpeg\0/.test(command)) return undefined;
+  return /\0-f\0sdp\0/.test(command) ? 'encoder' : 'republisher';
+}
+
+/** The media tasks under the server and their ffmpeg; the server and its helpers are not a call's cost. */
+async function taskProcesses(server: LocalServer): Promise<Map<number, RoleSample>> {
+  const [, ...descendants] = await processTree(server.process.pid!);
+  const roles = await Promise.all(
+    descendants.map(async (pid) => ({ pid, role: roleOf(await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')) })),
+  );
+  return samplePids(roles.filter((entry): entry is { pid: number; role: string } => entry.role !== undefined));
 }
 
 /** One listing a second instead of one poll per call: a hundred pollers would be load of their own. */
@@ -128,7 +161,7 @@ async function gateway(calls: number, dir: string, nginx: NginxRtmp) {
       const invite = invites.find(({ message }) => message.startsWith(`INVITE sip:${callId}@`));
       return invite ? invite.at - postedAt.get(callId)! : NaN;
     });
-    const figures = await measure(() => taskTrees(server));
+    const figures = await measure(calls, () => taskProcesses(server));
     await Promise.all(callIds.map((callId) => server.request('DELETE', `/v1/calls/${callId}`)));
     await waitForCalls(server, callIds, (call) => call.state === 'ended' || call.state === 'failed', 60_000);
     let verified = 0;
@@ -155,9 +188,9 @@ async function main() {
     const tone = await makeToneWav(join(dir, 'tone-1khz.wav'), { seconds: SECONDS + 120 });
     console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; node ${process.version}; window ${SECONDS} s after ${WARM_UP_MS / 1000} s warm-up\n`);
     console.log(
-      '| calls | streams verified | bare ffmpeg CPU %/call | gateway CPU %/call | CPU ratio | bare ffmpeg RSS / PSS MiB/call | gateway RSS / PSS MiB/call | POST → INVITE p50 / p95 ms | 200 OK → first RTMP bytes p50 / p95 ms |',
+      '| calls | streams verified | bare ffmpeg CPU %/call | gateway CPU %/call | node / encoder / republisher | CPU ratio | bare ffmpeg RSS / PSS MiB/call | gateway RSS / PSS MiB/call | POST → INVITE p50 / p95 ms | 200 OK → first RTMP bytes p50 / p95 ms |',
     );
-    console.log('|---|---|---|---|---|---|---|---|---|');
+    console.log('|---|---|---|---|---|---|---|---|---|---|');
     for (const calls of CALL_COUNTS) {
       const bare = await bareFfmpeg(calls, tone, nginx);
       const gw = await gateway(calls, dir, nginx);
@@ -166,6 +199,7 @@ async function main() {
         `${gw.verified}/${calls}`,
         bare.cpuPercentPerCall.toFixed(2),
         gw.cpuPercentPerCall.toFixed(2),
+        ['node', 'encoder', 'republisher'].map((role) => (gw.cpuPercentByRole[role] ?? 0).toFixed(2)).join(' / '),
         (gw.cpuPercentPerCall / bare.cpuPercentPerCall).toFixed(2),
         `${bare.rssMiBPerCall.toFixed(1)} / ${bare.pssMiBPerCall.toFixed(1)}`,
         `${gw.rssMiBPerCall.toFixed(1)} / ${gw.pssMiBPerCall.toFixed(1)}`,

@@ -31,11 +31,6 @@ export async function sampleProcess(pid: number): Promise<ProcessSample | undefi
   }
 }
 
-export async function parentPid(pid: number): Promise<number | undefined> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) || undefined;
-}
-
 /** A process and its descendants (the media task and its ffmpeg). */
 export async function processTree(pid: number): Promise<number[]> {
   const tree = [pid];
@@ -44,17 +39,4 @@ export async function processTree(pid: number): Promise<number[]> {
     tree.push(...children.split(' ').filter(Boolean).map(Number));
   }
   return tree;
-}
-
-/** Summed sample of a whole process tree. */
-export async function sampleTree(pid: number): Promise<ProcessSample> {
-  const samples = await Promise.all((await processTree(pid)).map(sampleProcess));
-  return samples.reduce<ProcessSample>(
-    (sum, sample) => ({
-      cpuSeconds: sum.cpuSeconds + (sample?.cpuSeconds ?? 0),
-      rssMiB: sum.rssMiB + (sample?.rssMiB ?? 0),
-      pssMiB: sum.pssMiB + (sample?.pssMiB ?? 0),
-    }),
-    { cpuSeconds: 0, rssMiB: 0, pssMiB: 0 },
-  );
 }
