@@ -20,6 +20,8 @@ interface SilenceRun {
   marked: boolean;
 }
 
+const MAX_BURST = 7;
+
 /**
  * Comfort silence has no timer of its own: the endpoint calls `pump()` on each packet from the peer, or from
  * its 20 ms clock while the peer is quiet, so a call whose peer streams wakes the process once per packet.
@@ -71,13 +73,15 @@ export class RtpSender {
 
   /**
    * Sends the silence frames due by now. Counting the frames due since the start keeps 50 packets/s on average
-   * however late the calls come; after a stall (or a DTMF run) it skips ahead, never bursts.
+   * however late the calls come. The endpoint's hand-over from a peer that went quiet comes up to 6 frames late
+   * (its QUIET_MS, 100 ms, and timer slack): those go at once. After a longer stall (or a DTMF run) it skips
+   * ahead instead of bursting.
    */
   pump(now = performance.now()): void {
     const run = this.silence;
     if (!run) return;
     const due = Math.floor((now - run.started) / FRAME_MS) + 1;
-    if (due > run.sent + 3) run.sent = due - 1;
+    if (due > run.sent + MAX_BURST) run.sent = due - 1;
     while (run.sent < due) {
       if (!this.inEvent) {
         this.emit(run.payloadType, !run.marked, this.timestampAt(run.started + run.sent * FRAME_MS, run.clockRate), run.payload);

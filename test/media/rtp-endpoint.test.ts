@@ -200,14 +200,14 @@ describe('RtpEndpoint', () => {
       expect((ourSilence[i]!.sequence - ourSilence[i - 1]!.sequence) & 0xffff).toBe(1);
       expect((ourSilence[i]!.timestamp - ourSilence[i - 1]!.timestamp) >>> 0).toBe(160);
     }
-    // Never more than a frame early, and late by at most the hand-over: our clock takes over 40 ms (QUIET_MS)
+    // Never more than a frame early, and late by at most the hand-over: our clock takes over 100 ms (QUIET_MS)
     // after the peer's last packet, plus timer slack on a loaded host.
     const t0 = ourSilence[0]!;
     const lateness = ourSilence.map((packet) => packet.at - (t0.at + ((packet.timestamp - t0.timestamp) >>> 0) / 8));
     console.log(`comfort silence lateness: ${Math.min(...lateness).toFixed(0)} to ${Math.max(...lateness).toFixed(0)} ms`);
     for (const late of lateness) {
       expect(late).toBeGreaterThan(-25);
-      expect(late).toBeLessThan(90);
+      expect(late).toBeLessThan(150);
     }
   });
 
@@ -220,19 +220,20 @@ describe('RtpEndpoint', () => {
     const sentAt: number[] = [];
     for (let i = 0; i < 8; i++) {
       sentAt.push(performance.now());
-      phone.socket.send(buildRtp({ marker: false, payloadType: 0, sequence: i, timestamp: i * 160, ssrc: 7 }, Buffer.alloc(160, 0xff)), endpoint.port, '127.0.0.1');
+      phone.socket.send(buildRtp({ marker: false, payloadType: 0, sequence: i, timestamp: i * 160, ssrc: 7 }, Buffer.alloc(160, 0x55)), endpoint.port, '127.0.0.1');
       await sleep(20);
     }
-    await sleep(100);
-    const out = ffmpeg.packets;
+    await sleep(130);
+    // Silence filled in once the peer is quiet (FILL_AFTER_MS) is left out.
+    const out = ffmpeg.packets.filter((packet) => packet.payload.every((byte) => byte === 0x55));
     expect(out.map((p) => p.sequence - out[0]!.sequence)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
-    // 0 alone; 1-3 together when 3 came; 4-6 when 6 came; 7 when the peer had been quiet for QUIET_MS (40 ms).
+    // 0 alone; 1-3 together when 3 came; 4-6 when 6 came; 7 when the peer had been quiet for QUIET_MS (100 ms).
     const spread = (from: number, to: number) => out[to]!.at - out[from]!.at;
     expect(spread(1, 3)).toBeLessThan(5);
     expect(spread(4, 6)).toBeLessThan(5);
     expect(spread(0, 1)).toBeGreaterThan(30);
-    expect(out[7]!.at - sentAt[7]!).toBeGreaterThan(30);
-    expect(out[7]!.at - sentAt[7]!).toBeLessThan(90);
+    expect(out[7]!.at - sentAt[7]!).toBeGreaterThan(90);
+    expect(out[7]!.at - sentAt[7]!).toBeLessThan(150);
   });
 
   it('forwards media as one continuous stream across an SSRC change, drops telephone-events, keeps stats', async () => {
@@ -255,9 +256,9 @@ describe('RtpEndpoint', () => {
       send(0x2222, 7 + i, 5_000_000 + i * 160);
       await sleep(2);
     }
-    await sleep(50);
+    await sleep(130); // the last ones held until the peer is quiet (QUIET_MS); silence filled in after is left out
     expect(changes).toEqual([0x2222]);
-    const out = ffmpeg.packets;
+    const out = ffmpeg.packets.filter((packet) => packet.payload.every((byte) => byte === 0x7f));
     expect(out).toHaveLength(20);
     expect(new Set(out.map((p) => p.ssrc)).size).toBe(1);
     expect(out.every((p) => p.payloadType === 0)).toBe(true);
@@ -288,7 +289,7 @@ describe('RtpEndpoint', () => {
       send(1000 + i);
       await sleep(20);
     }
-    await sleep(50);
+    await sleep(130); // the last ones held until the peer is quiet (QUIET_MS)
     const silence = ffmpeg.packets.filter((packet) => packet.payload.every((byte) => byte === 0xff));
     const voice = ffmpeg.packets.filter((packet) => packet.payload.every((byte) => byte === 0x55));
     expect(voice).toHaveLength(20);
