@@ -3,7 +3,7 @@ import { FINAL_STATES } from '../core/call-types.ts';
 import { LaunchError } from '../core/call-errors.ts';
 import type { Logger, TaskLauncher } from '../core/ports.ts';
 import { OwnedProcess } from '../../media-task/process/owned-process.ts';
-import { TASK_ENV } from '../../media-task/config.ts';
+import { NODE_FLAGS, TASK_ENV } from '../../media-task/config.ts';
 
 /** Variables a task inherits; the server's own environment (API keys and the like) stays out. */
 const INHERITED_ENV = ['PATH', 'HOME', 'LANG', 'TMPDIR', 'LOG_LEVEL', 'NODE_OPTIONS', TASK_ENV.rtmpsCaFile];
@@ -57,7 +57,7 @@ export class LocalTaskLauncher implements TaskLauncher {
       task.process = await OwnedProcess.start({
         name: `media-task ${spec.callId}`,
         command: process.execPath,
-        args: [this.options.entry],
+        args: [...NODE_FLAGS, this.options.entry],
         env,
         stdin: true,
         onLine: (line, stream) => (stream === 'stdout' ? this.onTaskLine(spec.callId, task, line) : process.stderr.write(line + '\n')),

@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbCallStore, LIVE_INDEX } from '../../functions/adapters/dynamodb-call-store.ts';
 import { STATE_EVENT_DETAIL_TYPE, STATE_EVENT_SOURCE } from '../../functions/adapters/eventbridge-publisher.ts';
 import { LAMBDA_ENV } from '../../functions/aws/aws-config.ts';
+import { NODE_FLAGS } from '../../media-task/config.ts';
 import { STATUS_CALLBACK_DETAIL_TYPE, STATUS_CALLBACK_SOURCE } from '../../functions/aws/status-callbacks.ts';
 import { WEBHOOK_ENV } from '../../functions/webhooks/webhook-config.ts';
 import { GatewayStack, type GatewayStackProps } from '../../infra/gateway-stack.ts';
@@ -285,5 +286,13 @@ describe('npx cdk synth (cdk.json, offline)', () => {
     // .dockerignore keeps the staged context to what the image build reads.
     expect(readdirSync(join(outdir, image!.source.directory)).sort()).toEqual(['.dockerignore', 'functions', 'media-task', 'package-lock.json', 'package.json']);
     expect(existsSync(join(outdir, image!.source.directory, 'functions', 'local'))).toBe(false);
+  });
+});
+
+describe('media task image', () => {
+  it('runs the bundle with the node flags the local launcher passes (NODE_FLAGS)', () => {
+    const dockerfile = readFileSync(fileURLToPath(new URL('../../media-task/Dockerfile', import.meta.url)), 'utf8');
+    const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)?.[1];
+    expect(JSON.parse(entrypoint ?? 'null')).toEqual(['node', ...NODE_FLAGS, 'main.mjs']);
   });
 });

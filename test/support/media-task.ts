@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { CallSpec, StateEvent } from '../../functions/core/call-types.ts';
-import { TASK_ENV } from '../../media-task/config.ts';
+import { NODE_FLAGS, TASK_ENV } from '../../media-task/config.ts';
 import { OwnedProcess, type ProcessExit } from '../../media-task/process/owned-process.ts';
 import { mediaTaskEntry } from './media-task-bundle.ts';
 import { waitFor } from './nginx-rtmp.ts';
@@ -46,7 +46,7 @@ export class MediaTaskProcess {
     task.process = await OwnedProcess.start({
       name: `media-task ${spec.callId}`,
       command: process.execPath,
-      args: [await mediaTaskEntry()],
+      args: [...NODE_FLAGS, await mediaTaskEntry()],
       stdin: true,
       env: {
         PATH: process.env.PATH,
