@@ -35,7 +35,8 @@ export class NginxRtmp {
         'master_process off;',
         `pid ${join(dir, 'nginx.pid')};`,
         `error_log ${join(dir, 'error.log')} info;`,
-        'events { worker_connections 64; }',
+        // Room for the bench's 100 publishers: at 64, the 65th was reset before it could publish.
+        'events { worker_connections 1024; }',
         'rtmp {',
         `  server { listen 127.0.0.1:${port};`,
         `    application live { live on; record all; record_path ${dir}; record_unique off; } }`,
