@@ -43,10 +43,18 @@ const percentile = (values: number[], p: number) => {
 /** CPU over a steady window (start-up excluded), memory at its end, averaged per call. */
 async function measure(calls: number, sample: () => Promise<Map<number, RoleSample>>): Promise<Figures> {
   await sleep(WARM_UP_MS);
-  const before = await sample();
+  // Reading hundreds of /proc files takes seconds on a loaded machine: the window runs from the middle of one
+  // pass to the middle of the other, not for the SECONDS slept in between.
+  const timed = async () => {
+    const start = performance.now();
+    const samples = await sample();
+    return { samples, at: (start + performance.now()) / 2 };
+  };
+  const { samples: before, at: from } = await timed();
   await sleep(SECONDS * 1000);
-  const after = await sample();
-  const percentPerCall = (cpuSeconds: number) => (100 * cpuSeconds) / calls / SECONDS;
+  const { samples: after, at: to } = await timed();
+  const windowSeconds = (to - from) / 1000;
+  const percentPerCall = (cpuSeconds: number) => (100 * cpuSeconds) / calls / windowSeconds;
   const cpuPercentByRole: Record<string, number> = {};
   let cpu = 0;
   for (const [pid, s] of after) {
