@@ -64,6 +64,14 @@ async function measure(calls: number, sample: () => Promise<Map<number, RoleSamp
     cpuPercentByRole[s.role] = (cpuPercentByRole[s.role] ?? 0) + percentPerCall(used);
   }
   const samples = [...after.values()];
+  const counts = (map: Map<number, RoleSample>) => {
+    const byRole: Record<string, number> = {};
+    for (const { role } of map.values()) byRole[role] = (byRole[role] ?? 0) + 1;
+    return byRole;
+  };
+  // Per call only if every call's processes were found: say so when some were not.
+  const found = counts(after);
+  if (Object.values(found).some((count) => count < calls)) console.error(`warning: ${calls} calls, processes found at the start ${JSON.stringify(counts(before))}, at the end ${JSON.stringify(found)}`);
   return {
     cpuPercentPerCall: percentPerCall(cpu),
     rssMiBPerCall: samples.reduce((sum, s) => sum + s.rssMiB, 0) / calls,
