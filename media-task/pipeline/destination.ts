@@ -44,6 +44,15 @@ export async function stopFfmpeg(process: OwnedProcess): Promise<void> {
 }
 
 /**
+ * The line that says why an ffmpeg exited: the last of its `lines` that `names` (an error, a failure), else its
+ * last line, else `fallback`. ffmpeg ends on a generic "Conversion failed!"; the lines before that name the cause.
+ */
+export function exitCause(lines: readonly string[], names: (line: string) => boolean, fallback: string): string {
+  const telling = lines.filter((line) => line.trim() && !/^Conversion failed!?$/.test(line.trim()));
+  return [...telling].reverse().find(names) ?? telling.at(-1) ?? fallback;
+}
+
+/**
  * ffmpeg prints the output's description right after the FLV header went to the server, that is once the
  * server accepted the publish and the first packets are there: the moment media starts flowing.
  */
@@ -202,12 +211,11 @@ export class Destination extends TypedEmitter<DestinationEvents> {
 
   private onExit(process: OwnedProcess, exit: ProcessExit): void {
     if (process !== this.process || this.stopped || exit.closed) return;
-    // ffmpeg ends on a generic "Conversion failed!"; the line before that names the cause.
-    const telling = this.tail.filter((line) => line.trim() && !/^Conversion failed!?$/.test(line.trim()));
-    const error =
-      [...telling].reverse().find((line) => RTMP_FAILURE.test(line) || /error|failed|invalid/i.test(line)) ??
-      telling.at(-1) ??
-      `${this.options.publisher.name} exited (code ${exit.code}, signal ${exit.signal})`;
+    const error = exitCause(
+      this.tail,
+      (line) => RTMP_FAILURE.test(line) || /error|failed|invalid/i.test(line),
+      `${this.options.publisher.name} exited (code ${exit.code}, signal ${exit.signal})`,
+    );
     if (this.options.publisher.isEncoder && !this.killedByWatch && !RTMP_FAILURE.test(error) && !PORT_TAKEN.test(error)) {
       this.emit('encoderDied', { error });
       return;

@@ -22,7 +22,7 @@ import type { Logger } from '../log.ts';
 import { OwnedProcess, type ProcessExit } from '../process/owned-process.ts';
 import { TypedEmitter } from '../typed-emitter.ts';
 import type { NegotiatedMedia } from '../sip/sdp.ts';
-import { Destination, STALL_MS, stopFfmpeg, type Publisher } from './destination.ts';
+import { Destination, exitCause, STALL_MS, stopFfmpeg, type Publisher } from './destination.ts';
 import { buildEncoderArgs, buildInputSdp, rtmpTarget, type PipelinePorts, type RtmpOutput, type VideoFill } from './ffmpeg-args.ts';
 import { buildRepublisherArgs } from './relay-args.ts';
 import { freeUdpPort, freeUdpPortPair } from './udp-ports.ts';
@@ -213,10 +213,7 @@ export class FfmpegPipeline extends TypedEmitter<FfmpegPipelineEvents> {
       this.logger.info('ffmpeg stopped', { code: exit.code, signal: exit.signal, bytesOut: this.bytesOut });
       return;
     }
-    // ffmpeg ends on a generic "Conversion failed!"; the line before that names the cause.
-    const telling = this.stderrTail.filter((line) => line.trim() && !/^Conversion failed!?$/.test(line.trim()));
-    const message =
-      [...telling].reverse().find((line) => /error|failed|invalid/i.test(line)) ?? telling.at(-1) ?? `ffmpeg exited (code ${exit.code}, signal ${exit.signal})`;
+    const message = exitCause(this.stderrTail, (line) => /error|failed|invalid/i.test(line), `ffmpeg exited (code ${exit.code}, signal ${exit.signal})`);
     this.die({ classification: 'ffmpeg', message, code: exit.code, signal: exit.signal, lastLines: [...this.stderrTail] });
   }
 
