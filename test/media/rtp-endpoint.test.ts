@@ -53,6 +53,13 @@ describe('RtpEndpoint', () => {
     cleanups.push(() => p.socket.close());
     return p;
   };
+  /** An endpoint that forwards what `phone` sends to `ffmpeg`. */
+  const forwarding = async () => {
+    const [endpoint, ffmpeg, phone] = [await bind(), await peer(), await peer()];
+    endpoint.setRemote(stream(phone.port));
+    endpoint.forwardTo(ffmpeg.port);
+    return { endpoint, ffmpeg, phone };
+  };
 
   it('binds an even RTP port inside the range, with RTCP on the next one', async () => {
     const endpoint = await bind({ portRange: { min: 41000, max: 41999 } });
@@ -212,11 +219,7 @@ describe('RtpEndpoint', () => {
   });
 
   it('forwards the peer\'s audio to ffmpeg three packets at a time after the first, the rest once the peer stops', async () => {
-    const ffmpeg = await peer();
-    const phone = await peer();
-    const endpoint = await bind();
-    endpoint.setRemote(stream(phone.port));
-    endpoint.forwardTo(ffmpeg.port);
+    const { endpoint, ffmpeg, phone } = await forwarding();
     const sentAt: number[] = [];
     for (let i = 0; i < 8; i++) {
       sentAt.push(performance.now());
@@ -237,11 +240,7 @@ describe('RtpEndpoint', () => {
   });
 
   it('forwards media as one continuous stream across an SSRC change, drops telephone-events, keeps stats', async () => {
-    const ffmpeg = await peer();
-    const phone = await peer();
-    const endpoint = await bind();
-    endpoint.setRemote(stream(phone.port));
-    endpoint.forwardTo(ffmpeg.port);
+    const { endpoint, ffmpeg, phone } = await forwarding();
     const changes: number[] = [];
     endpoint.on('sourceChanged', ({ ssrc }) => changes.push(ssrc));
     const send = (ssrc: number, sequence: number, timestamp: number, payloadType = 0) =>
@@ -273,11 +272,7 @@ describe('RtpEndpoint', () => {
   });
 
   it('forwards silence to ffmpeg while the peer is quiet, on the same numbering, and stops when it speaks', async () => {
-    const endpoint = await bind();
-    const ffmpeg = await peer();
-    const phone = await peer();
-    endpoint.setRemote(stream(phone.port));
-    endpoint.forwardTo(ffmpeg.port);
+    const { endpoint, ffmpeg, phone } = await forwarding();
     const send = (sequence: number) =>
       phone.socket.send(buildRtp({ marker: false, payloadType: 0, sequence, timestamp: sequence * 160, ssrc: 0x1234 }, Buffer.alloc(160, 0x55)), endpoint.port, '127.0.0.1');
     for (let i = 0; i < 10; i++) {
