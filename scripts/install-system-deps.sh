@@ -9,9 +9,26 @@ if [ "$mode" = test ]; then
   packages+=(sip-tester baresip-core kamailio nginx-light libnginx-mod-rtmp sox chromium)
   command -v java >/dev/null 2>&1 || packages+=(openjdk-17-jre-headless)
 fi
+# What must be on the PATH afterwards, whichever way the packages got there.
+commands=(ffmpeg ffprobe)
+[ "$mode" = test ] && commands+=(sipp baresip kamailio nginx sox java)
+check_commands() {
+  local absent=()
+  for c in "${commands[@]}"; do command -v "$c" >/dev/null 2>&1 || absent+=("$c"); done
+  if [ "$mode" = test ] && [ ! -e /usr/lib/nginx/modules/ngx_rtmp_module.so ]; then absent+=(ngx_rtmp_module.so); fi
+  if [ ${#absent[@]} -gt 0 ]; then
+    echo "still missing after the install: ${absent[*]}" >&2
+    exit 1
+  fi
+}
 missing=()
-for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-[ ${#missing[@]} -eq 0 ] && exit 0
+# dpkg -s also succeeds for a package removed but not purged ("deinstall ok config-files"): ask for its state.
+installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]; }
+for p in "${packages[@]}"; do installed "$p" || missing+=("$p"); done
+if [ ${#missing[@]} -eq 0 ]; then
+  check_commands
+  exit 0
+fi
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "missing system packages: ${missing[*]} (install them with your package manager)" >&2
   exit 1
@@ -24,3 +41,4 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # The packaged daemons are not used: the gateway and the tests start their own instances on free ports.
 for service in nginx kamailio; do $SUDO systemctl disable --now "$service" >/dev/null 2>&1 || true; done
+check_commands
