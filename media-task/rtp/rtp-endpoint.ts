@@ -13,7 +13,8 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { silentLogger, type Logger } from '../log.ts';
 import { TypedEmitter } from '../typed-emitter.ts';
 import type { NegotiatedStream } from '../sip/sdp.ts';
-import { buildRtp, parseRtp, rewriteRtp } from './rtp-packet.ts';
+import { joinable, RtpJoiner, type ForwardedPacket } from './rtp-joiner.ts';
+import { buildRtp, parseRtp } from './rtp-packet.ts';
 import { RtpRewriter } from './rtp-rewriter.ts';
 import { RtpSender } from './rtp-sender.ts';
 import { RtpStats, type RtpStatsSnapshot } from './rtp-stats.ts';
@@ -59,9 +60,10 @@ export const FILL_AFTER_MS = 120;
  */
 const QUIET_MS = 5 * FRAME_MS;
 /**
- * The peer's audio goes to ffmpeg three packets at a time: one a packet woke the encoder 50 times a second, at
- * ~0.1 ms of CPU a wake-up. Held back 40 ms (until the third packet; when the peer stops, QUIET_MS), inside
- * ffmpeg's 200 ms jitter buffer; the first packet of a call, and video (already a burst per frame), go at once.
+ * The peer's audio goes to ffmpeg three packets at a time (one 60 ms packet for G.711 and G.722, rtp-joiner.ts):
+ * one a packet woke the encoder 50 times a second, at ~0.1 ms of CPU a wake-up. Held back 40 ms (until the third
+ * packet; when the peer stops, QUIET_MS), inside ffmpeg's 200 ms jitter buffer; the first packet of a call, and
+ * video (already a burst per frame), go at once.
  */
 export const FORWARD_BATCH = 3;
 /** 200 ms of audio: what ffmpeg's jitter buffer (max_delay) would hold. */
@@ -86,10 +88,14 @@ export class RtpEndpoint extends TypedEmitter<RtpEndpointEvents> {
   private pacer: NodeJS.Timeout | undefined;
   private quiet: NodeJS.Timeout | undefined;
   private forwardingAudio = false;
-  /** The peer's audio packets, rewritten, waiting to go to ffmpeg together (FORWARD_BATCH). */
-  private held: Buffer[] = [];
-  /** The first packet goes at once: ffmpeg's stream starts with it, so does the first-media latency. */
-  private forwardedAny = false;
+  /** The peer's packets, renumbered, waiting to go to ffmpeg together (FORWARD_BATCH) or for the socket. */
+  private held: ForwardedPacket[] = [];
+  private readonly joiner = new RtpJoiner();
+  /**
+   * The peer's first packet goes at once: the call's sound starts with it, so does the first-media latency. Silence
+   * forwarded before it does not count.
+   */
+  private peerForwarded = false;
   /** performance.now() of the last packet forwarded from the peer (or of forwarding's start). */
   private lastForwardedAt = 0;
   /** The gap being filled: from when, and how many 20 ms frames went out. */
@@ -244,9 +250,9 @@ export class RtpEndpoint extends TypedEmitter<RtpEndpointEvents> {
     while (gap.sent < due) {
       gap.sent++;
       const out = this.rewriter.fill(gap.from + gap.sent * FRAME_MS);
-      const packet = buildRtp({ marker: false, payloadType: stream.payloadType, sequence: out.sequence, timestamp: out.timestamp, ssrc: out.ssrc }, frame.payload);
-      this.forwardSocket.send(packet);
+      this.held.push({ sequence: out.sequence, timestamp: out.timestamp, ssrc: out.ssrc, payloadType: stream.payloadType, marker: false, payload: frame.payload });
     }
+    this.flushHeld();
   }
 
   /** Packets, loss and jitter (ms) of the peer's stream, RFC 3550 A.3/A.8; `lastPacketAt` for the inactivity timeout. */
@@ -331,9 +337,11 @@ export class RtpEndpoint extends TypedEmitter<RtpEndpointEvents> {
     this.lastForwardedAt = now;
     this.gap = undefined;
     this.peerBeat(now);
-    const rewritten = rewriteRtp(message, out.sequence, out.timestamp, out.ssrc);
-    this.held.push(rewritten);
-    if (this.kind === 'video' || !this.forwardedAny || this.held.length >= FORWARD_BATCH) this.flushHeld();
+    const payload = message.subarray(packet.payloadOffset, packet.payloadEnd);
+    this.held.push({ sequence: out.sequence, timestamp: out.timestamp, ssrc: out.ssrc, payloadType: packet.payloadType, marker: packet.marker, payload });
+    const first = !this.peerForwarded;
+    this.peerForwarded = true;
+    if (this.kind === 'video' || first || this.held.length >= FORWARD_BATCH) this.flushHeld();
   }
 
   private flushHeld(): void {
@@ -346,8 +354,12 @@ export class RtpEndpoint extends TypedEmitter<RtpEndpointEvents> {
     const held = this.held;
     if (!held.length) return;
     this.held = [];
-    this.forwardedAny = true;
-    for (const packet of held) socket.send(packet);
+    // Video keeps its numbering: the packets of a frame share a timestamp, and ffmpeg's queue reorders them.
+    const datagrams =
+      this.kind === 'audio'
+        ? this.joiner.pack(held, joinable(this.stream?.codec ?? ''))
+        : held.map((packet) => buildRtp(packet, packet.payload));
+    for (const datagram of datagrams) socket.send(datagram);
   }
 }
 

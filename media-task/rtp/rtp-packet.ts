@@ -51,15 +51,6 @@ export function buildRtp(header: RtpHeader, payload: Buffer): Buffer {
   return packet;
 }
 
-/** Rewrites sequence, timestamp and SSRC in place of a copy; CSRCs, extensions and payload are kept. */
-export function rewriteRtp(datagram: Buffer, sequence: number, timestamp: number, ssrc: number): Buffer {
-  const copy = Buffer.from(datagram);
-  copy.writeUInt16BE(sequence & 0xffff, 2);
-  copy.writeUInt32BE(timestamp >>> 0, 4);
-  copy.writeUInt32BE(ssrc >>> 0, 8);
-  return copy;
-}
-
 export function randomUint32(): number {
   return (Math.random() * 0x1_0000_0000) >>> 0;
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DtmfError, dtmfEventCode, dtmfPayload, parseDtmfPayload, planDtmf } from '../../media-task/rtp/dtmf.ts';
+import { joinable, RtpJoiner, type ForwardedPacket } from '../../media-task/rtp/rtp-joiner.ts';
 import { buildRtp, parseRtp } from '../../media-task/rtp/rtp-packet.ts';
 import { RtpRewriter } from '../../media-task/rtp/rtp-rewriter.ts';
 import { RtpStats } from '../../media-task/rtp/rtp-stats.ts';
@@ -82,6 +83,67 @@ describe('RtpRewriter', () => {
     const c = rewriter.map(1, 30000, 5, 60);
     expect(c.reanchored).toBe(true);
     expect((c.sequence - b.sequence) & 0xffff).toBe(1);
+  });
+});
+
+describe('RtpJoiner', () => {
+  /** 160 ticks a packet, continuous across the sequence wrap. */
+  const timestampOf = (sequence: number) => ((sequence + 0x10000 - 60000) & 0xffff) * 160;
+  /** A 20 ms PCMU packet in the rewriter's numbering; the byte says which one it was. */
+  const pcmu = (sequence: number, extra: Partial<ForwardedPacket> = {}): ForwardedPacket => ({
+    sequence,
+    timestamp: timestampOf(sequence),
+    ssrc: 7,
+    payloadType: 0,
+    marker: false,
+    payload: Buffer.alloc(160, sequence & 0xff),
+    ...extra,
+  });
+  /** Each datagram as the packets it holds (by their byte), with its sequence and timestamp. */
+  const read = (datagrams: Buffer[]) =>
+    datagrams.map((datagram) => {
+      const packet = parseRtp(datagram)!;
+      const payload = datagram.subarray(packet.payloadOffset, packet.payloadEnd);
+      const held = Array.from({ length: payload.length / 160 }, (_, k) => payload[k * 160]!);
+      return { held, sequence: packet.sequence, timestamp: packet.timestamp, marker: packet.marker };
+    });
+
+  it.each([
+    ['three in a row become one', [[1, 2, 3]], [[1, 2, 3]]],
+    ['a batch out of order is put in order first', [[3, 1, 2]], [[1, 2, 3]]],
+    ['a lost packet splits the batch', [[1, 3, 4]], [[1], [3, 4]]],
+    ['a packet later than one sent is dropped', [[1, 2, 3], [2, 5, 4, 6]], [[1, 2, 3], [4, 5, 6]]],
+    ['a duplicate is dropped', [[1, 2, 2, 3]], [[1, 2, 3]]],
+    ['across the sequence wrap', [[65534, 65535, 0]], [[65534, 65535, 0]]],
+  ])('%s', (_name, batches, expected) => {
+    const joiner = new RtpJoiner();
+    const out = batches.flatMap((batch) => read(joiner.pack(batch.map((sequence) => pcmu(sequence)), true)));
+    expect(out.map((datagram) => datagram.held)).toEqual(expected.map((held) => held.map((sequence) => sequence & 0xff)));
+    // One number per datagram, none skipped: ffmpeg waits for a missing one.
+    expect(out.slice(1).map((datagram, i) => (datagram.sequence - out[i]!.sequence) & 0xffff)).toEqual(Array(out.length - 1).fill(1));
+    // Each datagram is stamped with its first packet's timestamp.
+    expect(out.map((datagram) => datagram.timestamp)).toEqual(expected.map((held) => timestampOf(held[0]!)));
+  });
+
+  it('starts a new packet at a marker, a timestamp jump, another SSRC or payload type, or 1200 bytes', () => {
+    const joiner = new RtpJoiner();
+    const batch = [
+      pcmu(1),
+      pcmu(2, { marker: true }),
+      pcmu(3, { timestamp: 9999 }),
+      pcmu(4, { timestamp: 9999 + 160, ssrc: 8 }),
+      pcmu(5, { timestamp: 9999 + 320, ssrc: 8, payloadType: 8 }),
+      ...[6, 7, 8, 9, 10, 11, 12, 13].map((sequence) => pcmu(sequence, { timestamp: 9999 + (sequence - 3) * 160, ssrc: 8, payloadType: 8 })),
+    ];
+    const out = read(joiner.pack(batch, true));
+    expect(out.map((datagram) => datagram.held)).toEqual([[1], [2], [3], [4], [5, 6, 7, 8, 9, 10, 11], [12, 13]]);
+    expect(out.map((datagram) => datagram.marker)).toEqual([false, true, false, false, false, false]);
+  });
+
+  it('only renumbers a codec whose packets do not concatenate (Opus)', () => {
+    const joiner = new RtpJoiner();
+    expect(read(joiner.pack([pcmu(1), pcmu(2), pcmu(3)], false)).map((datagram) => datagram.held)).toEqual([[1], [2], [3]]);
+    expect(['PCMU', 'pcma', 'G722', 'opus'].map(joinable)).toEqual([true, true, true, false]);
   });
 });
 

@@ -38,6 +38,17 @@ const stream = (remotePort: number, extra: Partial<NegotiatedStream> = {}): Nego
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** What ffmpeg got as 20 ms PCMU frames: a joined packet is one frame per 160 bytes, each at its own timestamp. */
+const frames = (packets: Received[]) =>
+  packets.flatMap((packet) =>
+    Array.from({ length: packet.payload.length / 160 }, (_, k) => ({
+      ...packet,
+      timestamp: (packet.timestamp + k * 160) >>> 0,
+      payload: packet.payload.subarray(k * 160, (k + 1) * 160),
+    })),
+  );
+const consecutive = (packets: Received[]) => packets.slice(1).every((packet, i) => ((packet.sequence - packets[i]!.sequence) & 0xffff) === 1);
+
 describe('RtpEndpoint', () => {
   const cleanups: Array<() => void> = [];
   afterEach(() => {
@@ -218,7 +229,7 @@ describe('RtpEndpoint', () => {
     }
   });
 
-  it('forwards the peer\'s audio to ffmpeg three packets at a time after the first, the rest once the peer stops', async () => {
+  it('forwards the peer\'s audio to ffmpeg as one 60 ms packet per three after the first, the rest once the peer stops', async () => {
     const { endpoint, ffmpeg, phone } = await forwarding();
     const sentAt: number[] = [];
     for (let i = 0; i < 8; i++) {
@@ -229,14 +240,13 @@ describe('RtpEndpoint', () => {
     await sleep(130);
     // Silence filled in once the peer is quiet (FILL_AFTER_MS) is left out.
     const out = ffmpeg.packets.filter((packet) => packet.payload.every((byte) => byte === 0x55));
-    expect(out.map((p) => p.sequence - out[0]!.sequence)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
-    // 0 alone; 1-3 together when 3 came; 4-6 when 6 came; 7 when the peer had been quiet for QUIET_MS (100 ms).
-    const spread = (from: number, to: number) => out[to]!.at - out[from]!.at;
-    expect(spread(1, 3)).toBeLessThan(5);
-    expect(spread(4, 6)).toBeLessThan(5);
-    expect(spread(0, 1)).toBeGreaterThan(30);
-    expect(out[7]!.at - sentAt[7]!).toBeGreaterThan(90);
-    expect(out[7]!.at - sentAt[7]!).toBeLessThan(150);
+    // 0 alone; 1-3 in one packet when 3 came; 4-6 when 6 came; 7 when the peer had been quiet for QUIET_MS (100 ms).
+    expect(out.map((p) => p.payload.length)).toEqual([160, 480, 480, 160]);
+    expect(consecutive(out)).toBe(true);
+    expect(out.slice(1).map((p, i) => (p.timestamp - out[i]!.timestamp) >>> 0)).toEqual([160, 480, 480]);
+    expect(out[1]!.at - out[0]!.at).toBeGreaterThan(30);
+    expect(out[3]!.at - sentAt[7]!).toBeGreaterThan(90);
+    expect(out[3]!.at - sentAt[7]!).toBeLessThan(150);
   });
 
   it('forwards media as one continuous stream across an SSRC change, drops telephone-events, keeps stats', async () => {
@@ -257,13 +267,16 @@ describe('RtpEndpoint', () => {
     }
     await sleep(130); // the last ones held until the peer is quiet (QUIET_MS); silence filled in after is left out
     expect(changes).toEqual([0x2222]);
-    const out = ffmpeg.packets.filter((packet) => packet.payload.every((byte) => byte === 0x7f));
+    const datagrams = ffmpeg.packets.filter((packet) => packet.payload.every((byte) => byte === 0x7f));
+    expect(consecutive(datagrams)).toBe(true);
+    const out = frames(datagrams);
     expect(out).toHaveLength(20);
     expect(new Set(out.map((p) => p.ssrc)).size).toBe(1);
     expect(out.every((p) => p.payloadType === 0)).toBe(true);
-    const gaps = out.slice(1).map((p, i) => (p.sequence - out[i]!.sequence) & 0xffff);
-    expect(gaps).toEqual([...Array(9).fill(1), 1, ...Array(9).fill(1)]);
-    const tsStep = (out[10]!.timestamp - out[9]!.timestamp) >>> 0;
+    const steps = out.slice(1).map((p, i) => (p.timestamp - out[i]!.timestamp) >>> 0);
+    expect([...steps.slice(0, 9), ...steps.slice(10)]).toEqual(Array(18).fill(160));
+    // Across the change, the time between the two packets.
+    const tsStep = steps[9]!;
     expect(tsStep).toBeGreaterThan(0);
     expect(tsStep).toBeLessThan(8000);
     const stats = endpoint.stats();
@@ -285,16 +298,15 @@ describe('RtpEndpoint', () => {
       await sleep(20);
     }
     await sleep(130); // the last ones held until the peer is quiet (QUIET_MS)
-    const silence = ffmpeg.packets.filter((packet) => packet.payload.every((byte) => byte === 0xff));
-    const voice = ffmpeg.packets.filter((packet) => packet.payload.every((byte) => byte === 0x55));
+    const silence = frames(ffmpeg.packets).filter((frame) => frame.payload.every((byte) => byte === 0xff));
+    const voice = frames(ffmpeg.packets).filter((frame) => frame.payload.every((byte) => byte === 0x55));
     expect(voice).toHaveLength(20);
     // Before the first packet and in the gap: roughly the gap's length in 20 ms frames, none during speech.
     const inGap = silence.filter((packet) => packet.at > voice[9]!.at && packet.at < voice[10]!.at);
     expect(inGap.length).toBeGreaterThanOrEqual(14);
     expect(inGap.length).toBeLessThanOrEqual(21);
     expect(silence.filter((packet) => packet.at > voice[10]!.at + 5 && packet.at < voice[19]!.at)).toHaveLength(0);
-    const ordered = ffmpeg.packets.filter((packet) => packet.at >= voice[0]!.at);
-    for (let i = 1; i < ordered.length; i++) expect((ordered[i]!.sequence - ordered[i - 1]!.sequence) & 0xffff).toBe(1);
+    expect(consecutive(ffmpeg.packets.filter((packet) => packet.at >= voice[0]!.at))).toBe(true);
     // The clock runs on through the gap: speech after it is stamped ~(gap + speech) later, not right after.
     const span = (voice[10]!.timestamp - voice[9]!.timestamp) >>> 0;
     expect(span / 8).toBeGreaterThan(380);
