@@ -1,17 +1,20 @@
 /**
  * `npm run bench [-- --seconds 20 --calls 1,10,50]`: N concurrent calls POSTed to the local server (`npm start`)
  * against a sipp UAS streaming a 1 kHz tone, published to nginx-rtmp, next to N bare ffmpeg transcoding the same
- * tone to the same nginx-rtmp in the same run. Prints CPU and memory per call, POST → INVITE, 200 OK → first
- * RTMP bytes, and whether every stream arrived, as a Markdown table; figures, not pass/fail.
+ * tone to the same nginx-rtmp in the same run: once from the file, once from the RTP that sipp would send (the
+ * ffmpeg of a hand-rolled Asterisk script). Prints CPU and memory per call, POST → INVITE, 200 OK → first RTMP
+ * bytes, and whether every stream arrived, as a Markdown table; figures, not pass/fail.
  */
 import { cpus, totalmem } from 'node:os';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createSocket } from 'node:dgram';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { OwnedProcess } from '../../media-task/process/owned-process.ts';
 import { LocalServer } from '../support/local-server.ts';
 import { probe } from '../support/media-check.ts';
+import { freeRtpPort } from '../support/free-port.ts';
 import { makeToneWav } from '../support/media-task.ts';
 import { NginxRtmp } from '../support/nginx-rtmp.ts';
 import { SippPeer } from '../support/sipp.ts';
@@ -92,13 +95,17 @@ async function samplePids(pids: Array<{ pid: number; role: string }>): Promise<M
   return samples;
 }
 
-async function bareFfmpeg(calls: number, tone: string, nginx: NginxRtmp): Promise<Figures> {
+/** The hand-rolled transcode: the defaults anyone would type, the input aside. */
+const BARE_OUTPUT = ['-c:a', 'aac', '-ar', '44100', '-b:a', '128k', '-f', 'flv'];
+
+/** N bare ffmpeg, each started with `inputArgs(index)`, measured like the gateway's processes. */
+async function bareFfmpeg(calls: number, name: string, inputArgs: (index: number) => Promise<string[]>, nginx: NginxRtmp): Promise<Figures> {
   const starts = await Promise.allSettled(
-    Array.from({ length: calls }, (_, index) =>
+    Array.from({ length: calls }, async (_, index) =>
       OwnedProcess.start({
-        name: `bare ffmpeg ${index}`,
+        name: `bare ffmpeg ${name} ${index}`,
         command: 'ffmpeg',
-        args: ['-hide_banner', '-nostdin', '-loglevel', 'error', '-re', '-stream_loop', '-1', '-i', tone, '-c:a', 'aac', '-ar', '44100', '-b:a', '128k', '-f', 'flv', `${nginx.url}/bare${calls}-${index}`],
+        args: ['-hide_banner', '-nostdin', '-loglevel', 'error', ...(await inputArgs(index)), ...BARE_OUTPUT, `${nginx.url}/bare-${name}${calls}-${index}`],
       }),
     ),
   );
@@ -109,6 +116,56 @@ async function bareFfmpeg(calls: number, tone: string, nginx: NginxRtmp): Promis
     return await measure(calls, () => samplePids(encoders.map((encoder) => ({ pid: encoder.pid!, role: 'ffmpeg' }))));
   } finally {
     await Promise.all(encoders.map((encoder) => encoder.close('SIGINT')));
+    const arrived = await Promise.all(encoders.map((_, index) => arrivedAsAac(`bare-${name}${calls}-${index}`, nginx)));
+    if (arrived.includes(false)) console.error(`warning: ${arrived.filter((ok) => !ok).length} of ${calls} bare ffmpeg (${name}) streams did not arrive`);
+  }
+}
+
+async function arrivedAsAac(stream: string, nginx: NginxRtmp): Promise<boolean> {
+  const recording = await nginx.waitForRecording(stream).catch(() => undefined);
+  return recording !== undefined && (await probe(recording)).streams.some((codec) => codec.codec === 'aac');
+}
+
+const fromFile = (tone: string) => async () => ['-re', '-stream_loop', '-1', '-i', tone];
+
+/**
+ * Bare ffmpeg reading the tone as sipp sends it: 20 ms PCMU packets, paced by this process (not counted, as sipp
+ * is not), to an SDP input on its own port.
+ */
+async function fromRtp(calls: number, tone: string, dir: string, nginx: NginxRtmp): Promise<Figures> {
+  const wav = await readFile(tone);
+  const samples = wav.subarray(wav.indexOf('data') + 8);
+  const ports: number[] = [];
+  const socket = createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  const started = performance.now();
+  let sent = 0;
+  const pace = setInterval(() => {
+    const due = Math.floor((performance.now() - started) / 20);
+    for (; sent < due; sent++) {
+      const offset = (sent * 160) % (samples.length - 160);
+      for (const [index, port] of ports.entries()) {
+        // A header per datagram: a send the kernel could not take at once still reads it later.
+        const header = Buffer.alloc(12);
+        header.writeUInt16BE(0x8000, 0);
+        header.writeUInt16BE(sent & 0xffff, 2);
+        header.writeUInt32BE((sent * 160) >>> 0, 4);
+        header.writeUInt32BE(index + 1, 8);
+        socket.send([header, samples.subarray(offset, offset + 160)], port, '127.0.0.1');
+      }
+    }
+  }, 20);
+  try {
+    return await bareFfmpeg(calls, 'rtp', async (index) => {
+      const port = await freeRtpPort();
+      const sdp = join(dir, `bare-${index}.sdp`);
+      await writeFile(sdp, `v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=bare\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio ${port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n`);
+      ports[index] = port;
+      return ['-protocol_whitelist', 'file,udp,rtp', '-f', 'sdp', '-i', sdp];
+    }, nginx);
+  } finally {
+    clearInterval(pace);
+    socket.close();
   }
 }
 
@@ -181,10 +238,7 @@ async function gateway(calls: number, dir: string, nginx: NginxRtmp) {
     await Promise.all(callIds.map((callId) => server.request('DELETE', `/v1/calls/${callId}`)));
     await waitForCalls(server, callIds, (call) => call.state === 'ended' || call.state === 'failed', 60_000);
     let verified = 0;
-    for (const callId of callIds) {
-      const recording = await nginx.waitForRecording(callId).catch(() => undefined);
-      if (recording && (await probe(recording)).streams.some((stream) => stream.codec === 'aac')) verified++;
-    }
+    for (const callId of callIds) if (await arrivedAsAac(callId, nginx)) verified++;
     return {
       ...figures,
       verified,
@@ -204,19 +258,20 @@ async function main() {
     const tone = await makeToneWav(join(dir, 'tone-1khz.wav'), { seconds: SECONDS + 120 });
     console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; node ${process.version}; window ${SECONDS} s after ${WARM_UP_MS / 1000} s warm-up\n`);
     console.log(
-      '| calls | streams verified | bare ffmpeg CPU %/call | gateway CPU %/call | node / encoder / republisher | CPU ratio | bare ffmpeg RSS / PSS MiB/call | gateway RSS / PSS MiB/call | POST → INVITE p50 / p95 ms | 200 OK → first RTMP bytes p50 / p95 ms |',
+      '| calls | streams verified | bare ffmpeg CPU %/call, file / RTP in | gateway CPU %/call | node / encoder / republisher | CPU ratio to file / RTP in | bare ffmpeg RSS / PSS MiB/call | gateway RSS / PSS MiB/call | POST → INVITE p50 / p95 ms | 200 OK → first RTMP bytes p50 / p95 ms |',
     );
     console.log('|---|---|---|---|---|---|---|---|---|---|');
     for (const calls of CALL_COUNTS) {
-      const bare = await bareFfmpeg(calls, tone, nginx);
+      const bare = await bareFfmpeg(calls, 'file', fromFile(tone), nginx);
+      const bareRtp = await fromRtp(calls, tone, dir, nginx);
       const gw = await gateway(calls, dir, nginx);
       const cells = [
         calls,
         `${gw.verified}/${calls}`,
-        bare.cpuPercentPerCall.toFixed(2),
+        `${bare.cpuPercentPerCall.toFixed(2)} / ${bareRtp.cpuPercentPerCall.toFixed(2)}`,
         gw.cpuPercentPerCall.toFixed(2),
         ['node', 'encoder', 'republisher'].map((role) => (gw.cpuPercentByRole[role] ?? 0).toFixed(2)).join(' / '),
-        (gw.cpuPercentPerCall / bare.cpuPercentPerCall).toFixed(2),
+        `${(gw.cpuPercentPerCall / bare.cpuPercentPerCall).toFixed(2)} / ${(gw.cpuPercentPerCall / bareRtp.cpuPercentPerCall).toFixed(2)}`,
         `${bare.rssMiBPerCall.toFixed(1)} / ${bare.pssMiBPerCall.toFixed(1)}`,
         `${gw.rssMiBPerCall.toFixed(1)} / ${gw.pssMiBPerCall.toFixed(1)}`,
         gw.postToInvite.join(' / '),
