@@ -135,7 +135,8 @@ const fromFile = (tone: string) => async () => ['-re', '-stream_loop', '-1', '-i
 async function fromRtp(calls: number, tone: string, dir: string, nginx: NginxRtmp): Promise<Figures> {
   const wav = await readFile(tone);
   const samples = wav.subarray(wav.indexOf('data') + 8);
-  const ports: number[] = [];
+  /** Each ffmpeg's port once it is known, by its index (the SSRC it is sent). */
+  const ports = new Map<number, number>();
   const socket = createSocket('udp4');
   await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
   const started = performance.now();
@@ -160,7 +161,7 @@ async function fromRtp(calls: number, tone: string, dir: string, nginx: NginxRtm
       const port = await freeRtpPort();
       const sdp = join(dir, `bare-${index}.sdp`);
       await writeFile(sdp, `v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=bare\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio ${port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n`);
-      ports[index] = port;
+      ports.set(index, port);
       return ['-protocol_whitelist', 'file,udp,rtp', '-f', 'sdp', '-i', sdp];
     }, nginx);
   } finally {
