@@ -44,7 +44,7 @@ const percentile = (values: number[], p: number) => {
 };
 
 /** CPU over a steady window (start-up excluded), memory at its end, averaged per call. */
-async function measure(calls: number, sample: () => Promise<Map<number, RoleSample>>): Promise<Figures> {
+async function measure(calls: number, roles: readonly string[], sample: () => Promise<Map<number, RoleSample>>): Promise<Figures> {
   await sleep(WARM_UP_MS);
   // Reading hundreds of /proc files takes seconds on a loaded machine: the window runs from the middle of one
   // pass to the middle of the other, not for the SECONDS slept in between.
@@ -74,7 +74,7 @@ async function measure(calls: number, sample: () => Promise<Map<number, RoleSamp
   };
   // Per call only if every call's processes were found: say so when some were not.
   const found = counts(after);
-  if (Object.values(found).some((count) => count < calls)) console.error(`warning: ${calls} calls, processes found at the start ${JSON.stringify(counts(before))}, at the end ${JSON.stringify(found)}`);
+  if (roles.some((role) => (found[role] ?? 0) < calls)) console.error(`warning: ${calls} calls, processes found at the start ${JSON.stringify(counts(before))}, at the end ${JSON.stringify(found)}`);
   return {
     cpuPercentPerCall: percentPerCall(cpu),
     rssMiBPerCall: samples.reduce((sum, s) => sum + s.rssMiB, 0) / calls,
@@ -113,7 +113,7 @@ async function bareFfmpeg(calls: number, name: string, inputArgs: (index: number
   try {
     const refused = starts.find((start) => start.status === 'rejected');
     if (refused) throw refused.reason;
-    return await measure(calls, () => samplePids(encoders.map((encoder) => ({ pid: encoder.pid!, role: 'ffmpeg' }))));
+    return await measure(calls, ['ffmpeg'], () => samplePids(encoders.map((encoder) => ({ pid: encoder.pid!, role: 'ffmpeg' }))));
   } finally {
     await Promise.all(encoders.map((encoder) => encoder.close('SIGINT')));
     const arrived = await Promise.all(encoders.map((_, index) => arrivedAsAac(`bare-${name}${calls}-${index}`, nginx)));
@@ -235,7 +235,7 @@ async function gateway(calls: number, dir: string, nginx: NginxRtmp) {
       const invite = invites.find(({ message }) => message.startsWith(`INVITE sip:${callId}@`));
       return invite ? invite.at - postedAt.get(callId)! : NaN;
     });
-    const figures = await measure(calls, () => taskProcesses(server));
+    const figures = await measure(calls, ['node', 'encoder'], () => taskProcesses(server));
     await Promise.all(callIds.map((callId) => server.request('DELETE', `/v1/calls/${callId}`)));
     await waitForCalls(server, callIds, (call) => call.state === 'ended' || call.state === 'failed', 60_000);
     let verified = 0;

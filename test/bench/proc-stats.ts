@@ -26,8 +26,10 @@ export async function sampleProcess(pid: number): Promise<ProcessSample | undefi
     const rollup = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8');
     const pssKiB = Number(/^Pss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0);
     return { cpuSeconds: cpuTicks / CLOCK_TICKS_PER_SECOND, rssMiB: rssKiB / 1024, pssMiB: pssKiB / 1024 };
-  } catch {
-    return undefined;
+  } catch (error) {
+    // Gone is an answer; anything else would silently leave the process out of the figures.
+    if (gone(error)) return undefined;
+    throw error;
   }
 }
 
@@ -35,8 +37,16 @@ export async function sampleProcess(pid: number): Promise<ProcessSample | undefi
 export async function processTree(pid: number): Promise<number[]> {
   const tree = [pid];
   for (let index = 0; index < tree.length; index++) {
-    const children = await readFile(`/proc/${tree[index]}/task/${tree[index]}/children`, 'utf8').catch(() => '');
+    const children = await readFile(`/proc/${tree[index]}/task/${tree[index]}/children`, 'utf8').catch((error: unknown) => {
+      if (gone(error)) return '';
+      throw error;
+    });
     tree.push(...children.split(' ').filter(Boolean).map(Number));
   }
   return tree;
+}
+
+function gone(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ESRCH';
 }
