@@ -19,7 +19,7 @@ import { makeToneWav } from '../support/media-task.ts';
 import { NginxRtmp } from '../support/nginx-rtmp.ts';
 import { SippPeer } from '../support/sipp.ts';
 import { runCdnBench } from './cdn-bench.ts';
-import { processTree, sampleProcess, type ProcessSample } from './proc-stats.ts';
+import { processTree, sampleProcess, type ProcessSample } from '../support/proc-stats.ts';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '20' }, calls: { type: 'string', default: '1,10' } } });
 const SECONDS = Number(values.seconds);

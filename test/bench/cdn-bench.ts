@@ -19,7 +19,7 @@ import type { NegotiatedStream } from '../../media-task/sip/sdp.ts';
 import { startToneSource } from '../media/rtp-source.ts';
 import { makeToneWav } from '../support/media-task.ts';
 import { NginxRtmp } from '../support/nginx-rtmp.ts';
-import { sampleProcess } from './proc-stats.ts';
+import { sampleProcess } from '../support/proc-stats.ts';
 
 const pcmu: NegotiatedStream = {
   kind: 'audio',

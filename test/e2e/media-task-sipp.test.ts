@@ -15,7 +15,7 @@ import { freePort, freeRtpPort } from '../support/free-port.ts';
 import { measureTone, probe } from '../support/media-check.ts';
 import { makeToneWav, MediaTaskProcess, testCallSpec } from '../support/media-task.ts';
 import { NginxRtmp, waitFor } from '../support/nginx-rtmp.ts';
-import { processTree } from '../bench/proc-stats.ts';
+import { processTree } from '../support/proc-stats.ts';
 import { SippPeer } from '../support/sipp.ts';
 
 let dir: string;

@@ -5,7 +5,7 @@
  * auth-401 scenario verifies the digest and fails otherwise), so "not found" means "used but not leaked".
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +13,7 @@ import { useCleanup } from '../support/cleanup.ts';
 import { LocalServer } from '../support/local-server.ts';
 import { MediaTaskProcess, testCallSpec } from '../support/media-task.ts';
 import { NginxRtmp, waitFor } from '../support/nginx-rtmp.ts';
+import { processTree } from '../support/proc-stats.ts';
 import { SippPeer } from '../support/sipp.ts';
 
 const { owned, defer } = useCleanup();
@@ -38,18 +39,6 @@ function expectAbsent(texts: string[], forms: string[], where: string): void {
   const joined = texts.join('\n');
   expect(joined.length, `${where} is empty: the test would prove nothing`).toBeGreaterThan(0);
   for (const form of forms) expect(joined.includes(form), `${where} contains the password (${JSON.stringify(form)})`).toBe(false);
-}
-
-/** `pid` and every process below it, from /proc/<pid>/task/<tid>/children (Linux). */
-async function processTree(pid: number): Promise<number[]> {
-  const tasks = await readdir(`/proc/${pid}/task`).catch(() => [] as string[]);
-  const children = new Set<number>();
-  for (const tid of tasks) {
-    const text = await readFile(`/proc/${pid}/task/${tid}/children`, 'utf8').catch(() => '');
-    for (const child of text.split(/\s+/).filter(Boolean)) children.add(Number(child));
-  }
-  const below = await Promise.all([...children].map(processTree));
-  return [pid, ...below.flat()];
 }
 
 const cmdline = (pid: number) => readFile(`/proc/${pid}/cmdline`, 'utf8').then((text) => text.replaceAll('\0', ' ')).catch(() => '');

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 
 const CLOCK_TICKS_PER_SECOND = 100; // getconf CLK_TCK on Linux
 
@@ -33,16 +33,26 @@ export async function sampleProcess(pid: number): Promise<ProcessSample | undefi
   }
 }
 
-/** A process and its descendants (the media task and its ffmpeg). */
+/**
+ * A process and its descendants (the media task and its ffmpeg), from every process's parent in /proc/<pid>/stat.
+ * Not /proc/<pid>/task/<tid>/children: with 100 calls it once listed none of the server's children.
+ */
 export async function processTree(pid: number): Promise<number[]> {
+  const pids = (await readdir('/proc')).filter((name) => /^\d+$/.test(name)).map(Number);
+  const children = new Map<number, number[]>();
+  await Promise.all(
+    pids.map(async (child) => {
+      const stat = await readFile(`/proc/${child}/stat`, 'utf8').catch((error: unknown) => {
+        if (gone(error)) return undefined;
+        throw error;
+      });
+      if (!stat) return;
+      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(parent, [...(children.get(parent) ?? []), child]);
+    }),
+  );
   const tree = [pid];
-  for (let index = 0; index < tree.length; index++) {
-    const children = await readFile(`/proc/${tree[index]}/task/${tree[index]}/children`, 'utf8').catch((error: unknown) => {
-      if (gone(error)) return '';
-      throw error;
-    });
-    tree.push(...children.split(' ').filter(Boolean).map(Number));
-  }
+  for (let index = 0; index < tree.length; index++) tree.push(...(children.get(tree[index]!) ?? []));
   return tree;
 }
 
