@@ -199,7 +199,9 @@ async function waitForCalls(server: LocalServer, callIds: string[], done: (call:
 }
 
 async function gateway(calls: number, dir: string, nginx: NginxRtmp) {
-  const peer = await SippPeer.start({ scenario: 'uas-tone.xml', media: true, cwd: dir, calls, timeoutSeconds: SECONDS + 180 });
+  // sipp's own deadline ends every call it still has: at 100 calls dialling alone took 100 s at p95, and a
+  // deadline of 195 s ended the calls inside the measured window.
+  const peer = await SippPeer.start({ scenario: 'uas-tone.xml', media: true, cwd: dir, calls, timeoutSeconds: SECONDS + 900 });
   // info: the server says it listens at that level; the tasks log no more than a few lines a call at it.
   const server = await LocalServer.start(await mkdtemp(join(dir, 'data-')), { LOG_LEVEL: 'info' });
   const callIds = Array.from({ length: calls }, (_, index) => `bench${calls}x${index}`);
@@ -236,6 +238,9 @@ async function gateway(calls: number, dir: string, nginx: NginxRtmp) {
       return invite ? invite.at - postedAt.get(callId)! : NaN;
     });
     const figures = await measure(calls, ['node', 'encoder'], () => taskProcesses(server));
+    const live = await waitForCalls(server, callIds, () => true, 10_000);
+    const ended = live.filter((call) => call.state !== 'streaming');
+    if (ended.length) console.error(`warning: ${ended.length} of ${calls} calls were no longer streaming at the end of the window: ${JSON.stringify(ended[0])}`);
     await Promise.all(callIds.map((callId) => server.request('DELETE', `/v1/calls/${callId}`)));
     await waitForCalls(server, callIds, (call) => call.state === 'ended' || call.state === 'failed', 60_000);
     let verified = 0;
