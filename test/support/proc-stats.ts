@@ -35,7 +35,7 @@ export async function sampleProcess(pid: number): Promise<ProcessSample | undefi
 
 /**
  * A process and its descendants (the media task and its ffmpeg), from every process's parent in /proc/<pid>/stat.
- * Not /proc/<pid>/task/<tid>/children: with 100 calls it once listed none of the server's children.
+ * Not /proc/<pid>/task/<tid>/children, which lists only the children that one thread started.
  */
 export async function processTree(pid: number): Promise<number[]> {
   const pids = (await readdir('/proc')).filter((name) => /^\d+$/.test(name)).map(Number);
