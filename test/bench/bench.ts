@@ -228,7 +228,8 @@ async function gateway(calls: number, dir: string, nginx: NginxRtmp) {
         }
       }),
     );
-    const views = await waitForCalls(server, callIds, (call) => call.state === 'streaming' || call.state === 'ended' || call.state === 'failed', 120_000);
+    // An overloaded machine still sets every call up, slowly: at 100 calls some took over 120 s.
+    const views = await waitForCalls(server, callIds, (call) => call.state === 'streaming' || call.state === 'ended' || call.state === 'failed', Math.max(120_000, calls * 3_000));
     const failed = views.filter((view) => view.state !== 'streaming');
     if (failed.length) throw new Error(`${failed.length} calls did not stream: ${JSON.stringify(failed[0])}`);
     const firstMediaMs = views.map((view) => Date.parse(view.stateTimes.streaming) - Date.parse(view.stateTimes.answered));
