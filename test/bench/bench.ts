@@ -11,14 +11,16 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { buildInputSdp } from '../../media-task/pipeline/ffmpeg-args.ts';
 import { OwnedProcess } from '../../media-task/process/owned-process.ts';
+import { buildRtp } from '../../media-task/rtp/rtp-packet.ts';
 import { LocalServer } from '../support/local-server.ts';
 import { probe } from '../support/media-check.ts';
 import { freeRtpPort } from '../support/free-port.ts';
 import { makeToneWav } from '../support/media-task.ts';
 import { NginxRtmp } from '../support/nginx-rtmp.ts';
 import { SippPeer } from '../support/sipp.ts';
-import { runCdnBench } from './cdn-bench.ts';
+import { pcmu, runCdnBench } from './cdn-bench.ts';
 import { processTree, sampleProcess, type ProcessSample } from '../support/proc-stats.ts';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '20' }, calls: { type: 'string', default: '1,10' } } });
@@ -145,14 +147,9 @@ async function fromRtp(calls: number, tone: string, dir: string, nginx: NginxRtm
     const due = Math.floor((performance.now() - started) / 20);
     for (; sent < due; sent++) {
       const offset = (sent * 160) % (samples.length - 160);
+      const payload = samples.subarray(offset, offset + 160);
       for (const [index, port] of ports.entries()) {
-        // A header per datagram: a send the kernel could not take at once still reads it later.
-        const header = Buffer.alloc(12);
-        header.writeUInt16BE(0x8000, 0);
-        header.writeUInt16BE(sent & 0xffff, 2);
-        header.writeUInt32BE((sent * 160) >>> 0, 4);
-        header.writeUInt32BE(index + 1, 8);
-        socket.send([header, samples.subarray(offset, offset + 160)], port, '127.0.0.1');
+        socket.send(buildRtp({ marker: false, payloadType: 0, sequence: sent, timestamp: sent * 160, ssrc: index + 1 }, payload), port, '127.0.0.1');
       }
     }
   }, 20);
@@ -160,7 +157,7 @@ async function fromRtp(calls: number, tone: string, dir: string, nginx: NginxRtm
     return await bareFfmpeg(calls, 'rtp', async (index) => {
       const port = await freeRtpPort();
       const sdp = join(dir, `bare-${index}.sdp`);
-      await writeFile(sdp, `v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=bare\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio ${port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n`);
+      await writeFile(sdp, buildInputSdp({ audio: pcmu }, { audio: port }));
       ports.set(index, port);
       return ['-protocol_whitelist', 'file,udp,rtp', '-f', 'sdp', '-i', sdp];
     }, nginx);

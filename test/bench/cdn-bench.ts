@@ -21,7 +21,8 @@ import { makeToneWav } from '../support/media-task.ts';
 import { NginxRtmp } from '../support/nginx-rtmp.ts';
 import { sampleProcess } from '../support/proc-stats.ts';
 
-const pcmu: NegotiatedStream = {
+/** The tone's stream, as a peer's answer would give it. */
+export const pcmu: NegotiatedStream = {
   kind: 'audio',
   remoteAddress: '127.0.0.1',
   remotePort: 9,
