@@ -23,7 +23,7 @@ import { OwnedProcess, type ProcessExit } from '../process/owned-process.ts';
 import { TypedEmitter } from '../typed-emitter.ts';
 import type { NegotiatedMedia } from '../sip/sdp.ts';
 import { Destination, exitCause, STALL_MS, stopFfmpeg, type Publisher } from './destination.ts';
-import { buildEncoderArgs, buildInputSdp, rtmpTarget, type PipelinePorts, type RtmpOutput, type VideoFill } from './ffmpeg-args.ts';
+import { buildEncoderArgs, rtmpTarget, type EncoderSink, type PipelinePorts, type RtmpOutput, type VideoFill } from './ffmpeg-args.ts';
 import { buildRepublisherArgs } from './relay-args.ts';
 import { freeUdpPort, freeUdpPortPair } from './udp-ports.ts';
 
@@ -99,20 +99,21 @@ export class FfmpegPipeline extends TypedEmitter<FfmpegPipelineEvents> {
     const destination = (output: RtmpOutput, index: number, publisher: Publisher) =>
       new Destination({ output, publisher, ffmpegPath: options.ffmpegPath, logger: logger.child({ destination: index }) });
     try {
-      await writeFile(sdpPath, buildInputSdp(media, ports));
+      const relayPorts: number[] = [];
+      if (!direct) for (const _ of outputs) relayPorts.push(await freeUdpPort());
+      const sink: EncoderSink = direct
+        ? { kind: 'rtmp', target: rtmpTarget(outputs[0]!), caFile: options.rtmpsCaFile }
+        : { kind: 'relay', ports: relayPorts };
+      const invocation = buildEncoderArgs({ media, ports, sdpPath, fill, sink });
+      await writeFile(sdpPath, invocation.sdp);
       if (direct) {
-        const sink = { kind: 'rtmp', target: rtmpTarget(outputs[0]!), caFile: options.rtmpsCaFile } as const;
-        const { args } = buildEncoderArgs({ media, ports, sdpPath, fill, sink });
-        destinations.push(destination(outputs[0]!, 0, { name: 'ffmpeg encoder', isEncoder: true, args: () => args }));
+        destinations.push(destination(outputs[0]!, 0, { name: 'ffmpeg encoder', isEncoder: true, args: () => invocation.args }));
         await destinations[0]!.start();
         pipeline = new FfmpegPipeline(ports, destinations, tempDir, logger);
         pipeline.watchDestinations();
         logger.info('ffmpeg started', { ports, fill: fill.kind, outputs: [destinations[0]!.maskedTarget] });
         return pipeline;
       }
-      const relayPorts: number[] = [];
-      for (const _ of outputs) relayPorts.push(await freeUdpPort());
-      const invocation = buildEncoderArgs({ media, ports, sdpPath, fill, sink: { kind: 'relay', ports: relayPorts } });
       const video = media.video ? 'peer' : fill.kind !== 'none' && media.audio ? 'ours' : 'none';
       outputs.forEach((output, index) => {
         const relayPort = relayPorts[index]!;
