@@ -2,19 +2,32 @@
  * The media task as plain ES modules (esbuild): what the container runs and what the local launcher spawns, so
  * both run the same artefact. Against `node --import tsx` it halves a task's memory (tsx keeps a compiler and
  * its caches in every process) and its start-up CPU, which is what ten calls starting at once compete for.
- * The AWS mode is a chunk of its own: a local task never loads the SDK.
+ * The AWS mode is a chunk of its own: a local task never loads the SDK. The RTP relay (relay/rtp-relay.c) is
+ * compiled next to it, where the task looks for it.
  *
- *   tsx media-task/bundle.ts <outdir>     (the Dockerfile's build step)
+ *   tsx media-task/bundle.ts <outdir>     (the Dockerfile's build step: the JavaScript only, which is the same
+ *                                          on every platform; the image compiles the relay for its own)
  */
+import { execFile } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { build } from 'esbuild';
+import { RELAY_FILE } from './config.ts';
 
 const ENTRY = fileURLToPath(new URL('./main.ts', import.meta.url));
+const BUILD_RELAY = fileURLToPath(new URL('./relay/build.sh', import.meta.url));
 
-/** Builds into `outdir` (emptied first); resolves to the entry module's path. */
+/** The bundle and the relay, as the local launcher runs them, into `outdir`; resolves to the entry module's path. */
 export async function bundleMediaTask(outdir: string): Promise<string> {
+  const entry = await bundleScripts(outdir);
+  await promisify(execFile)('sh', [BUILD_RELAY, join(outdir, RELAY_FILE)]);
+  return entry;
+}
+
+/** Builds the JavaScript into `outdir` (emptied first); resolves to the entry module's path. */
+async function bundleScripts(outdir: string): Promise<string> {
   await rm(outdir, { recursive: true, force: true });
   await build({
     entryPoints: { main: ENTRY },
@@ -38,5 +51,5 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     console.error('usage: tsx media-task/bundle.ts <outdir>');
     process.exit(2);
   }
-  console.log(await bundleMediaTask(outdir));
+  console.log(await bundleScripts(outdir));
 }

@@ -16,6 +16,8 @@ export interface CallRunnerOptions {
   report: (event: StateEventBody) => Promise<void>;
   logger: Logger;
   ffmpegPath?: string;
+  /** The RTP relay's executable (media-task/relay/rtp-relay.c, built next to the bundle). */
+  relayPath: string;
   /** See RepublisherPlan.caFile. */
   rtmpsCaFile?: string;
   statsIntervalMs?: number;
@@ -68,8 +70,9 @@ export class CallRunner {
       });
     }
     try {
-      this.endpoints.audio = await RtpEndpoint.bind({ kind: 'audio', bindAddress: this.options.bindAddress, logger: logger.child({ media: 'audio' }) });
-      this.endpoints.video = await RtpEndpoint.bind({ kind: 'video', bindAddress: this.options.bindAddress, logger: logger.child({ media: 'video' }) });
+      const { bindAddress, relayPath } = this.options;
+      this.endpoints.audio = await RtpEndpoint.bind({ kind: 'audio', bindAddress, relay: relayPath, logger: logger.child({ media: 'audio' }) });
+      this.endpoints.video = await RtpEndpoint.bind({ kind: 'video', bindAddress, relay: relayPath, logger: logger.child({ media: 'video' }) });
     } catch (error) {
       await this.finish({ type: 'failed', reason: 'internal', message: `could not bind RTP ports: ${(error as Error).message}` });
       return;
@@ -128,7 +131,7 @@ export class CallRunner {
     }
     if (!(await this.startPipeline())) return;
     this.timers.push(setInterval(() => this.checkInactivity(), INACTIVITY_CHECK_MS));
-    this.timers.push(setInterval(() => void this.options.report({ type: 'stats', ...this.stats() }), this.options.statsIntervalMs ?? 10_000));
+    this.timers.push(setInterval(() => void this.reportStats(), this.options.statsIntervalMs ?? 10_000));
     if (spec.dtmf) void this.sendDtmf(spec.dtmf);
   }
 
@@ -154,7 +157,7 @@ export class CallRunner {
         void this.options.report({ type: 'streaming' });
       });
       // A destination that drops or comes back is news for whoever watches the broadcast: report it now.
-      pipeline.on('destinations', () => void this.options.report({ type: 'stats', ...this.stats() }));
+      pipeline.on('destinations', () => void this.reportStats());
       pipeline.on('died', (death) => {
         if (death.classification === 'ffmpeg' && this.encoderRestarts < MAX_ENCODER_RESTARTS && !this.stopping) {
           this.encoderRestarts++;
@@ -228,9 +231,12 @@ export class CallRunner {
     }
   }
 
-  private stats(): CallStats {
-    const audio = this.endpoints.audio?.stats();
-    const video = this.endpoints.video?.stats();
+  private async reportStats(): Promise<void> {
+    await this.options.report({ type: 'stats', ...(await this.stats()) });
+  }
+
+  private async stats(): Promise<CallStats> {
+    const [audio, video] = await Promise.all([this.endpoints.audio?.stats(), this.endpoints.video?.stats()]);
     return {
       rtpPackets: (audio?.packets ?? 0) + (video?.packets ?? 0),
       rtpLost: (audio?.lost ?? 0) + (video?.lost ?? 0),
@@ -265,7 +271,7 @@ export class CallRunner {
     const event: FinalEvent = final.type === 'ended' ? { ...final, durationSeconds: this.durationSeconds() } : final;
     this.final = event;
     for (const timer of this.timers) clearTimeout(timer);
-    const stats = this.stats();
+    const stats = await this.stats();
     this.options.logger.info('call finished', { ...event, ...stats });
     // The final state goes out before the clean-up: on a loaded host, stopping ffmpeg can outlast the task's
     // shutdown deadline, and a call whose final event was never sent would be recorded as crashed.

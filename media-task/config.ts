@@ -7,6 +7,9 @@ import { readFileSync } from 'node:fs';
  */
 export const NODE_FLAGS = ['--no-opt', '--max-semi-space-size=1', '--single-threaded-gc'] as const;
 
+/** The RTP relay's executable, next to the bundle's entry module (bundle.ts builds both). */
+export const RELAY_FILE = 'rtp-relay';
+
 /** Environment variable names of the media task, defined once: the local launcher and the CDK stack use them too. */
 export const TASK_ENV = {
   /** The call spec as JSON (local mode). */

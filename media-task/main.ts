@@ -4,10 +4,11 @@
  * ECS StopTask and the local launcher send to hang up, and locally after stdin closes: the server is gone).
  */
 import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import type { TaskCommand } from '../functions/core/call-types.ts';
 import { parseCallSpec } from '../functions/core/call-spec-schema.ts';
 import { CallRunner } from './call-runner.ts';
-import { needsAwsMode, readTaskConfig, TASK_ENV } from './config.ts';
+import { needsAwsMode, readTaskConfig, RELAY_FILE, TASK_ENV } from './config.ts';
 import { EventReporter, stdoutEventSink } from './events/event-reporter.ts';
 import { createLogger } from './log.ts';
 
@@ -29,6 +30,7 @@ async function main(): Promise<number> {
     bindAddress: config.bindAddress,
     publicAddress: aws?.publicAddress ?? config.publicAddress,
     ffmpegPath: config.ffmpegPath,
+    relayPath: fileURLToPath(new URL(`./${RELAY_FILE}`, import.meta.url)),
     rtmpsCaFile: config.rtmpsCaFile,
     inviteTimeoutMs: config.inviteTimeoutMs,
     report: (event) => reporter.report(event),

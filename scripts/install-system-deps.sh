@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# Installs the Debian/Ubuntu packages the gateway needs (`runtime`: ffmpeg, CA certificates) or its tests need too (`test`: the
+# Installs the Debian/Ubuntu packages the gateway needs (`runtime`: ffmpeg, CA certificates, a C compiler) or its tests need too (`test`: the
 # real SIP peers, nginx-rtmp, sox, Chromium for the console test, Java for DynamoDB Local). Does nothing when they are there; needs root or sudo.
 set -euo pipefail
 mode=${1:-test}
-# ca-certificates: what ffmpeg checks an rtmps:// server's certificate against.
-packages=(ffmpeg ca-certificates)
+# ca-certificates: what ffmpeg checks an rtmps:// server's certificate against. gcc, libc6-dev: the media
+# task's RTP relay is C, compiled when the bundle is built (media-task/relay/build.sh).
+packages=(ffmpeg ca-certificates gcc libc6-dev)
 if [ "$mode" = test ]; then
   packages+=(sip-tester baresip-core kamailio nginx-light libnginx-mod-rtmp sox chromium)
   command -v java >/dev/null 2>&1 || packages+=(openjdk-17-jre-headless)
 fi
 # What must be on the PATH afterwards, whichever way the packages got there.
-commands=(ffmpeg ffprobe)
+commands=(ffmpeg ffprobe cc)
 [ "$mode" = test ] && commands+=(sipp baresip kamailio nginx sox java)
 check_commands() {
   local absent=()

@@ -1,98 +1,53 @@
 /**
- * Our outgoing RTP stream towards the peer: comfort silence and RFC 4733 events share one SSRC, one sequence
- * space and one timestamp clock anchored to wall time, so the peer's jitter buffer sees a single steady stream.
+ * Our outgoing RTP stream towards the peer: which comfort silence it carries, and when each RFC 4733 event
+ * packet goes. The relay (relay/rtp-relay.c) sends both on one SSRC, one sequence space and one timestamp clock
+ * anchored to wall time, so the peer's jitter buffer sees a single steady stream; it paces the silence itself.
  */
-import { buildRtp, randomUint32 } from './rtp-packet.ts';
 import { DtmfError, dtmfPayload, planDtmf } from './dtmf.ts';
-import { FRAME_MS, silenceFrame } from './silence.ts';
+import { silenceFrame } from './silence.ts';
 import type { NegotiatedStream } from '../sip/sdp.ts';
 
-export type SendDatagram = (packet: Buffer) => void;
-
-interface SilenceRun {
-  key: string;
-  payloadType: number;
-  clockRate: number;
-  payload: Buffer;
-  started: number;
-  sent: number;
-  /** The first packet that goes out carries the marker bit (start of a talkspurt, RFC 3551 4.1). */
-  marked: boolean;
+export interface OutgoingStream {
+  /** 20 ms frames of `payload` from now on, in place of any before; undefined stops them. */
+  silence(frame: { payloadType: number; clockRate: number; payload: Buffer } | undefined): void;
+  /**
+   * One RFC 4733 packet, now. Every packet of an event carries the timestamp of the event's planned start,
+   * `startedAtMs` on CLOCK_MONOTONIC (process.hrtime, the relay's clock too); between an event's first and end
+   * packets the silence pauses (RFC 4733 2.5.1.3).
+   */
+  event(packet: { payloadType: number; clockRate: number; first: boolean; end: boolean; startedAtMs: number; payload: Buffer }): void;
 }
 
-const MAX_BURST = 7;
-
-/**
- * Comfort silence has no timer of its own: the endpoint calls `pump()` on each packet from the peer, or from
- * its 20 ms clock while the peer is quiet, so a call whose peer streams wakes the process once per packet.
- */
 export class RtpSender {
-  readonly ssrc = randomUint32();
-  private sequence = randomUint32() & 0x7fff;
-  private readonly tsOrigin = randomUint32();
-  private readonly t0 = performance.now();
-  private silence: SilenceRun | undefined;
+  /** The codec of the silence being sent, so that a re-INVITE keeping it does not restart its clock. */
+  private silenceKey: string | undefined;
   private dtmfRunning = false;
-  /** True between an event's first and end packets: audio and the event must not overlap (RFC 4733 2.5.1.3). */
-  private inEvent = false;
   private readonly dtmfTimers = new Set<NodeJS.Timeout>();
   private readonly dtmfAborts = new Set<(error: Error) => void>();
   private closed = false;
 
-  constructor(private readonly send: SendDatagram) {}
-
-  /** The RTP timestamp of a performance.now() instant, in the stream's clock. */
-  private timestampAt(nowMs: number, clockRate: number): number {
-    return (this.tsOrigin + Math.round(((nowMs - this.t0) * clockRate) / 1000)) >>> 0;
-  }
-
-  private emit(payloadType: number, marker: boolean, timestamp: number, payload: Buffer): void {
-    this.sequence = (this.sequence + 1) & 0xffff;
-    this.send(buildRtp({ marker, payloadType, sequence: this.sequence, timestamp, ssrc: this.ssrc }, payload));
-  }
-
-  get sendingSilence(): boolean {
-    return this.silence !== undefined;
-  }
+  constructor(private readonly out: OutgoingStream) {}
 
   /** false when the codec has no known silence frame or the peer does not want our media. */
   startSilence(stream: NegotiatedStream): boolean {
     if (this.closed) return false;
-    // A re-INVITE may call this again: same codec, keep going; another codec or a peer that stopped listening, restart or stop.
     const key = `${stream.codec}/${stream.payloadType}/${stream.clockRate}`;
     const listening = stream.peerDirection !== 'sendonly' && stream.peerDirection !== 'inactive';
-    if (this.silence?.key === key && listening) return true;
-    this.stopSilence();
-    if (!listening) return false;
-    const frame = silenceFrame(stream.codec, stream.clockRate);
-    if (!frame) return false;
-    this.silence = { key, payloadType: stream.payloadType, clockRate: stream.clockRate, payload: frame.payload, started: performance.now(), sent: 0, marked: false };
-    this.pump();
+    if (this.silenceKey === key && listening) return true;
+    const frame = listening ? silenceFrame(stream.codec, stream.clockRate) : undefined;
+    if (!frame) {
+      this.stopSilence();
+      return false;
+    }
+    this.silenceKey = key;
+    this.out.silence({ payloadType: stream.payloadType, clockRate: stream.clockRate, payload: frame.payload });
     return true;
   }
 
-  /**
-   * Sends the silence frames due by now. Counting the frames due since the start keeps 50 packets/s on average
-   * however late the calls come. The endpoint's hand-over from a peer that went quiet comes up to 6 frames late
-   * (its QUIET_MS, 100 ms, and timer slack): those go at once. After a longer stall (or a DTMF run) it skips
-   * ahead instead of bursting.
-   */
-  pump(now = performance.now()): void {
-    const run = this.silence;
-    if (!run) return;
-    const due = Math.floor((now - run.started) / FRAME_MS) + 1;
-    if (due > run.sent + MAX_BURST) run.sent = due - 1;
-    while (run.sent < due) {
-      if (!this.inEvent) {
-        this.emit(run.payloadType, !run.marked, this.timestampAt(run.started + run.sent * FRAME_MS, run.clockRate), run.payload);
-        run.marked = true;
-      }
-      run.sent++;
-    }
-  }
-
   stopSilence(): void {
-    this.silence = undefined;
+    if (this.silenceKey === undefined) return;
+    this.silenceKey = undefined;
+    this.out.silence(undefined);
   }
 
   /** Resolves once the last end packet is sent; rejects with DtmfError if closed first or the peer has no telephone-event. */
@@ -109,13 +64,13 @@ export class RtpSender {
     }
     this.dtmfRunning = true;
     const start = performance.now();
+    const monotonicStart = Number(process.hrtime.bigint()) / 1e6;
     return new Promise<void>((resolve, reject) => {
       const finish = (error?: Error) => {
         this.dtmfAborts.delete(finish);
         for (const timer of this.dtmfTimers) clearTimeout(timer);
         this.dtmfTimers.clear();
         this.dtmfRunning = false;
-        this.inEvent = false;
         if (error) reject(error);
         else resolve();
       };
@@ -125,8 +80,14 @@ export class RtpSender {
         const now = performance.now() - start;
         while (index < plan.packets.length && plan.packets[index]!.atMs <= now + 1) {
           const packet = plan.packets[index++]!;
-          this.inEvent = !packet.end;
-          this.emit(te.payloadType, packet.marker, this.timestampAt(start + packet.eventStartMs, te.clockRate), dtmfPayload(packet));
+          this.out.event({
+            payloadType: te.payloadType,
+            clockRate: te.clockRate,
+            first: packet.marker,
+            end: packet.end,
+            startedAtMs: monotonicStart + packet.eventStartMs,
+            payload: dtmfPayload(packet),
+          });
         }
         if (index < plan.packets.length) {
           const timer = setTimeout(step, Math.max(0, plan.packets[index]!.atMs - (performance.now() - start)));
@@ -143,7 +104,7 @@ export class RtpSender {
 
   close(): void {
     this.closed = true;
-    this.stopSilence();
+    this.silenceKey = undefined;
     for (const abort of [...this.dtmfAborts]) abort(new DtmfError('RTP endpoint closed while sending DTMF'));
   }
 }

@@ -170,6 +170,7 @@ async function fromRtp(calls: number, tone: string, dir: string, nginx: NginxRtm
 /** What a process under the server is to a call; undefined for the server's own helpers (esbuild's service). */
 function roleOf(command: string): string | undefined {
   if (/media-task\/main\.mjs/.test(command)) return 'node';
+  if (/^(\S*\/)?rtp-relay\0/.test(command)) return 'relay';
   if (!/^(\S*\/)?ffmpeg\0/.test(command)) return undefined;
   return /\0-f\0sdp\0/.test(command) ? 'encoder' : 'republisher';
 }
@@ -235,7 +236,7 @@ async function gateway(calls: number, dir: string, nginx: NginxRtmp) {
       const invite = invites.find(({ message }) => message.startsWith(`INVITE sip:${callId}@`));
       return invite ? invite.at - postedAt.get(callId)! : NaN;
     });
-    const figures = await measure(calls, ['node', 'encoder'], () => taskProcesses(server));
+    const figures = await measure(calls, ['node', 'relay', 'encoder'], () => taskProcesses(server));
     const live = await waitForCalls(server, callIds, () => true, 10_000);
     const ended = live.filter((call) => call.state !== 'streaming');
     if (ended.length) console.error(`warning: ${ended.length} of ${calls} calls were no longer streaming at the end of the window: ${JSON.stringify(ended[0])}`);
@@ -262,7 +263,7 @@ async function main() {
     const tone = await makeToneWav(join(dir, 'tone-1khz.wav'), { seconds: SECONDS + 120 });
     console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; node ${process.version}; window ${SECONDS} s after ${WARM_UP_MS / 1000} s warm-up\n`);
     console.log(
-      '| calls | streams verified | bare ffmpeg CPU %/call, file / RTP in | gateway CPU %/call | node / encoder / republisher | CPU ratio to file / RTP in | bare ffmpeg RSS / PSS MiB/call | gateway RSS / PSS MiB/call | POST → INVITE p50 / p95 ms | 200 OK → first RTMP bytes p50 / p95 ms |',
+      '| calls | streams verified | bare ffmpeg CPU %/call, file / RTP in | gateway CPU %/call | node / relays / encoder / republisher | CPU ratio to file / RTP in | bare ffmpeg RSS / PSS MiB/call | gateway RSS / PSS MiB/call | POST → INVITE p50 / p95 ms | 200 OK → first RTMP bytes p50 / p95 ms |',
     );
     console.log('|---|---|---|---|---|---|---|---|---|---|');
     for (const calls of CALL_COUNTS) {
@@ -274,7 +275,7 @@ async function main() {
         `${gw.verified}/${calls}`,
         `${bare.cpuPercentPerCall.toFixed(2)} / ${bareRtp.cpuPercentPerCall.toFixed(2)}`,
         gw.cpuPercentPerCall.toFixed(2),
-        ['node', 'encoder', 'republisher'].map((role) => (gw.cpuPercentByRole[role] ?? 0).toFixed(2)).join(' / '),
+        ['node', 'relay', 'encoder', 'republisher'].map((role) => (gw.cpuPercentByRole[role] ?? 0).toFixed(2)).join(' / '),
         `${(gw.cpuPercentPerCall / bare.cpuPercentPerCall).toFixed(2)} / ${(gw.cpuPercentPerCall / bareRtp.cpuPercentPerCall).toFixed(2)}`,
         `${bare.rssMiBPerCall.toFixed(1)} / ${bare.pssMiBPerCall.toFixed(1)}`,
         `${gw.rssMiBPerCall.toFixed(1)} / ${gw.pssMiBPerCall.toFixed(1)}`,
@@ -284,10 +285,10 @@ async function main() {
       console.log(`| ${cells.join(' | ')} |`);
     }
     console.log(`\nCPU per audio-only call by video mode and destinations (% of one core, ${SECONDS} s steady state each):\n`);
-    console.log('| video | destinations | encoder | republishers | node (RTP) | total | kbit/s out |');
+    console.log('| video | destinations | encoder | republishers | relay + node (RTP) | total | kbit/s out |');
     console.log('|---|---|---|---|---|---|---|');
     for (const row of await runCdnBench(tone, SECONDS)) {
-      const cells = [row.mode, row.destinations, row.encoderPercent, row.republishersPercent, row.nodePercent, row.totalPercent, row.kbps];
+      const cells = [row.mode, row.destinations, row.encoderPercent, row.republishersPercent, row.rtpPercent, row.totalPercent, row.kbps];
       console.log(`| ${cells.map((cell) => (typeof cell === 'number' && !Number.isInteger(cell) ? cell.toFixed(2) : cell)).join(' | ')} |`);
     }
   } finally {

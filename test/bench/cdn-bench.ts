@@ -5,7 +5,7 @@
  * core per call with a slate. Run alone: `npx tsx test/bench/cdn-bench.ts [seconds]`; `runCdnBench` is the
  * section the project bench calls.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,8 +18,10 @@ import { RtpEndpoint } from '../../media-task/rtp/rtp-endpoint.ts';
 import type { NegotiatedStream } from '../../media-task/sip/sdp.ts';
 import { startToneSource } from '../media/rtp-source.ts';
 import { makeToneWav } from '../support/media-task.ts';
+import { relayPath } from '../support/media-task-bundle.ts';
 import { NginxRtmp } from '../support/nginx-rtmp.ts';
-import { sampleProcess } from '../support/proc-stats.ts';
+import { processTree, sampleProcess } from '../support/proc-stats.ts';
+import { RELAY_FILE } from '../../media-task/config.ts';
 
 /** The tone's stream, as a peer's answer would give it. */
 export const pcmu: NegotiatedStream = {
@@ -40,8 +42,8 @@ export interface CdnBenchRow {
   encoderPercent: number;
   /** % of one core, all republishers together. */
   republishersPercent: number;
-  /** % of one core, this Node process (RTP forwarding; includes the bench's own bookkeeping). */
-  nodePercent: number;
+  /** % of one core, the RTP relay and this Node process (which includes the bench's own bookkeeping). */
+  rtpPercent: number;
   totalPercent: number;
   /** What reached the RTMP server, kbit/s. */
   kbps: number;
@@ -49,8 +51,15 @@ export interface CdnBenchRow {
 
 const cpuSeconds = async (pid: number) => (await sampleProcess(pid))?.cpuSeconds ?? 0;
 
+/** The relays this process runs (RtpEndpoint's children). */
+async function relayPids(): Promise<number[]> {
+  const [, ...children] = await processTree(process.pid);
+  const names = await Promise.all(children.map((pid) => readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')));
+  return children.filter((_, index) => names[index]!.trim() === RELAY_FILE);
+}
+
 async function measure(nginx: NginxRtmp, tone: string, mode: string, fill: VideoFill, destinations: number, seconds: number): Promise<CdnBenchRow> {
-  const endpoint = await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1' });
+  const endpoint = await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', relay: await relayPath() });
   endpoint.setRemote(pcmu);
   const outputs = Array.from({ length: destinations }, (_, index) => ({ rtmpUrl: nginx.url, rtmpStream: `bench-${mode}-${index}` }));
   let pipeline: FfmpegPipeline | undefined;
@@ -66,26 +75,29 @@ async function measure(nginx: NginxRtmp, tone: string, mode: string, fill: Video
     // Let every republisher connect and the start-up burst pass before measuring the steady state.
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     const pids = running.pids;
+    const relays = await relayPids();
     const before = await Promise.all(pids.map(cpuSeconds));
+    const relaysBefore = await Promise.all(relays.map(cpuSeconds));
     const nodeBefore = process.cpuUsage();
     const bytesBefore = running.bytesOut;
     const startedAt = performance.now();
     await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
     const elapsed = (performance.now() - startedAt) / 1000;
     const after = await Promise.all(pids.map(cpuSeconds));
+    const relaysAfter = await Promise.all(relays.map(cpuSeconds));
     const node = process.cpuUsage(nodeBefore);
     const percent = (seconds: number) => (seconds / elapsed) * 100;
     const encoderPercent = percent(after[0]! - before[0]!);
     const republishersPercent = percent(after.slice(1).reduce((sum, used, index) => sum + used - before[index + 1]!, 0));
     const ffmpegPercent = encoderPercent + republishersPercent;
-    const nodePercent = ((node.user + node.system) / 1e6 / elapsed) * 100;
+    const rtpPercent = ((node.user + node.system) / 1e6 / elapsed) * 100 + percent(relaysAfter.reduce((sum, used, index) => sum + used - relaysBefore[index]!, 0));
     return {
       mode,
       destinations,
       encoderPercent: round(encoderPercent),
       republishersPercent: round(republishersPercent),
-      nodePercent: round(nodePercent),
-      totalPercent: round(ffmpegPercent + nodePercent),
+      rtpPercent: round(rtpPercent),
+      totalPercent: round(ffmpegPercent + rtpPercent),
       kbps: round(((running.bytesOut - bytesBefore) * 8) / 1000 / elapsed / destinations),
     };
   } finally {

@@ -5,6 +5,7 @@ import type { NegotiatedStream } from '../../media-task/sip/sdp.ts';
 import { RtpEndpoint } from '../../media-task/rtp/rtp-endpoint.ts';
 import type { OwnedProcess } from '../../media-task/process/owned-process.ts';
 import { freePort } from '../support/free-port.ts';
+import { relayPath } from '../support/media-task-bundle.ts';
 import { measureTone, probe } from '../support/media-check.ts';
 import { NginxRtmp, waitFor } from '../support/nginx-rtmp.ts';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -49,7 +50,7 @@ describe('RTP → FfmpegPipeline → nginx-rtmp', () => {
 
   it('publishes a PCMU 1 kHz call as AAC at 1 kHz, streaming within 1.5 s of the first RTP packet', async () => {
     const nginx = own(await NginxRtmp.start(), (n) => n.stop());
-    const endpoint = own(await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', logger }), (e) => e.close());
+    const endpoint = own(await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', relay: await relayPath(), logger }), (e) => e.close());
     endpoint.setRemote(pcmu);
     const pipeline = own(
       await FfmpegPipeline.start({ media: { audio: pcmu }, outputs: [{ rtmpUrl: nginx.url, rtmpStream: 'tone' }], logger }),
@@ -79,14 +80,14 @@ describe('RTP → FfmpegPipeline → nginx-rtmp', () => {
     console.log(`recorded: ${probed.durationSeconds.toFixed(2)} s, tone ${tone.frequencyHz.toFixed(1)} Hz, rms ${tone.rms.toFixed(3)}`);
     expect(tone.frequencyHz).toBeGreaterThan(950);
     expect(tone.frequencyHz).toBeLessThan(1050);
-    const stats = endpoint.stats();
+    const stats = await endpoint.stats();
     expect(stats.packets).toBeGreaterThan(seconds * 50 * 0.9);
     expect(stats.lost).toBe(0);
   });
 
   it('keeps streaming across a new SSRC (re-INVITE): one continuous recording', async () => {
     const nginx = own(await NginxRtmp.start(), (n) => n.stop());
-    const endpoint = own(await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', logger }), (e) => e.close());
+    const endpoint = own(await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', relay: await relayPath(), logger }), (e) => e.close());
     endpoint.setRemote(pcmu);
     const pipeline = own(
       await FfmpegPipeline.start({ media: { audio: pcmu }, outputs: [{ rtmpUrl: nginx.url, rtmpStream: 'reinvite' }], logger }),
@@ -120,8 +121,8 @@ describe('RTP → FfmpegPipeline → nginx-rtmp', () => {
 
   it('publishes PCMU + H.264 as AAC + H.264 copied', async () => {
     const nginx = own(await NginxRtmp.start(), (n) => n.stop());
-    const audio = own(await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', logger }), (e) => e.close());
-    const video = own(await RtpEndpoint.bind({ kind: 'video', bindAddress: '127.0.0.1', logger }), (e) => e.close());
+    const audio = own(await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', relay: await relayPath(), logger }), (e) => e.close());
+    const video = own(await RtpEndpoint.bind({ kind: 'video', bindAddress: '127.0.0.1', relay: await relayPath(), logger }), (e) => e.close());
     audio.setRemote(pcmu);
     video.setRemote(h264);
     const pipeline = own(
@@ -147,13 +148,13 @@ describe('RTP → FfmpegPipeline → nginx-rtmp', () => {
     // Without sprop-parameter-sets the encoder's probe spends up to 1 s waiting for an in-band SPS (dropped, nobuffer).
     expect(probed.durationSeconds).toBeGreaterThan(2.5);
     expect(probed.durationSeconds).toBeLessThan(4.5);
-    expect(video.stats().packets).toBeGreaterThan(50);
+    expect((await video.stats()).packets).toBeGreaterThan(50);
   });
 
   it('publishes H.264 with sprop-parameter-sets without probing: streaming fast, mid-GOP join', async () => {
     const nginx = own(await NginxRtmp.start(), (n) => n.stop());
-    const audio = own(await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', logger }), (e) => e.close());
-    const video = own(await RtpEndpoint.bind({ kind: 'video', bindAddress: '127.0.0.1', logger }), (e) => e.close());
+    const audio = own(await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', relay: await relayPath(), logger }), (e) => e.close());
+    const video = own(await RtpEndpoint.bind({ kind: 'video', bindAddress: '127.0.0.1', relay: await relayPath(), logger }), (e) => e.close());
     const dir = await mkdtemp(join(tmpdir(), 'sprop-'));
     own(dir, (d) => rm(d, { recursive: true, force: true }));
     const sdpFile = join(dir, 'source.sdp');
@@ -190,8 +191,8 @@ describe('RTP → FfmpegPipeline → nginx-rtmp', () => {
     ['OPUS', 111, 48000, 48000],
   ])('%s: our comfort silence, looped through RtpEndpoint → ffmpeg, records as silent AAC', async (codec, payloadType, clockRate, aacRate) => {
     const nginx = own(await NginxRtmp.start(), (n) => n.stop());
-    const receiver = own(await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', logger }), (e) => e.close());
-    const sender = own(await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', logger }), (e) => e.close());
+    const receiver = own(await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', relay: await relayPath(), logger }), (e) => e.close());
+    const sender = own(await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', relay: await relayPath(), logger }), (e) => e.close());
     const negotiated: NegotiatedStream = { ...pcmu, codec, payloadType, clockRate, channels: codec === 'OPUS' ? 2 : 1 };
     receiver.setRemote({ ...negotiated, remotePort: sender.port });
     const pipeline = own(
@@ -218,7 +219,7 @@ describe('RTP → FfmpegPipeline → nginx-rtmp', () => {
 
   it('dies classified "rtmp" when no RTMP server listens', async () => {
     const port = await freePort();
-    const endpoint = own(await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', logger }), (e) => e.close());
+    const endpoint = own(await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', relay: await relayPath(), logger }), (e) => e.close());
     endpoint.setRemote(pcmu);
     const pipeline = own(
       await FfmpegPipeline.start({ media: { audio: pcmu }, outputs: [{ rtmpUrl: `rtmp://127.0.0.1:${port}/live`, rtmpStream: "secret-key" }], logger }),

@@ -4,6 +4,7 @@ import { parseDtmfPayload, DtmfError } from '../../media-task/rtp/dtmf.ts';
 import type { NegotiatedStream } from '../../media-task/sip/sdp.ts';
 import { RtpEndpoint } from '../../media-task/rtp/rtp-endpoint.ts';
 import { buildRtp, parseRtp, type RtpPacket } from '../../media-task/rtp/rtp-packet.ts';
+import { relayPath } from '../support/media-task-bundle.ts';
 
 interface Received extends RtpPacket {
   payload: Buffer;
@@ -55,7 +56,7 @@ describe('RtpEndpoint', () => {
     for (const cleanup of cleanups.splice(0)) cleanup();
   });
   const bind = async (options: Partial<Parameters<typeof RtpEndpoint.bind>[0]> = {}) => {
-    const endpoint = await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', ...options });
+    const endpoint = await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', relay: await relayPath(), ...options });
     cleanups.push(() => endpoint.close());
     return endpoint;
   };
@@ -279,7 +280,7 @@ describe('RtpEndpoint', () => {
     const tsStep = steps[9]!;
     expect(tsStep).toBeGreaterThan(0);
     expect(tsStep).toBeLessThan(8000);
-    const stats = endpoint.stats();
+    const stats = await endpoint.stats();
     expect(stats).toMatchObject({ packets: 21, lost: 0 });
     expect(stats.lastPacketAt).toBeGreaterThan(Date.now() - 1000);
   });

@@ -5,8 +5,9 @@
 import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { bundleMediaTask } from '../../media-task/bundle.ts';
+import { RELAY_FILE } from '../../media-task/config.ts';
 
 /** Set by the global setup; a process without it builds its own bundle. */
 export const MEDIA_TASK_ENTRY_ENV = 'TEST_MEDIA_TASK_ENTRY';
@@ -22,6 +23,11 @@ export function mediaTaskEntry(): Promise<string> {
     return bundleMediaTask(dir);
   })();
   return built;
+}
+
+/** The RTP relay built with the bundle, for tests that run an RtpEndpoint in their own process. */
+export async function relayPath(): Promise<string> {
+  return join(dirname(await mediaTaskEntry()), RELAY_FILE);
 }
 
 /** vitest globalSetup: one build for every test file; the returned teardown removes it. */
