@@ -133,14 +133,16 @@ export class RtpEndpoint extends TypedEmitter<RtpEndpointEvents> {
   /** The negotiated stream (from the answer, or a re-INVITE); safe to call again. */
   setRemote(stream: NegotiatedStream): void {
     this.stream = stream;
-    const pt = Number.isInteger(stream.payloadType) && stream.payloadType < 128 ? stream.payloadType : -1;
-    // The address comes from the peer's SDP: only an IPv4 literal goes into a relay command (else we answer
-    // wherever its packets come from).
-    const address = isIPv4(stream.remoteAddress) ? stream.remoteAddress : '-';
-    const port = Number.isInteger(stream.remotePort) && stream.remotePort > 0 && stream.remotePort < 65536 ? stream.remotePort : 0;
-    const fill = pt >= 0 && this.kind === 'audio' ? silenceFrame(stream.codec, stream.clockRate)?.payload.toString('hex') : undefined;
+    // The values come from the peer's SDP, which sdp.ts has already held to an IPv4 literal, a port, a 7-bit
+    // payload type and a codec we offered at its clock rate; checked again here, as they become a command line.
+    const { payloadType: pt, clockRate, remoteAddress, remotePort } = stream;
+    if (![pt, clockRate, remotePort].every(Number.isInteger) || !isIPv4(remoteAddress)) {
+      this.logger.warn('rtp stream not usable', { payloadType: pt, clockRate, remotePort });
+      return;
+    }
+    const fill = this.kind === 'audio' ? silenceFrame(stream.codec, clockRate)?.payload.toString('hex') : undefined;
     const join = JOINABLE.has(stream.codec.toUpperCase()) ? 1 : 0;
-    this.command(`stream ${pt} ${Math.round(stream.clockRate)} ${join} ${address} ${port} ${fill ?? '-'}`);
+    this.command(`stream ${pt} ${clockRate} ${join} ${remoteAddress} ${remotePort} ${fill ?? '-'}`);
   }
 
   /** Starts forwarding the peer's media packets to ffmpeg's RTP input; packets before this are counted, not kept. */

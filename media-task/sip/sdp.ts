@@ -219,7 +219,8 @@ function negotiate(section: MediaSection, offered: readonly Codec[]): Negotiated
   let telephoneEvent: NegotiatedStream['telephoneEvent'];
   for (const format of section.formats) {
     const payloadType = Number(format);
-    if (!Number.isInteger(payloadType)) continue;
+    // RTP carries 7 bits of payload type (RFC 3550 5.1): a larger one can never match a packet.
+    if (!Number.isInteger(payloadType) || payloadType < 0 || payloadType > 127) continue;
     const map = section.rtpmap.get(payloadType) ?? STATIC_PAYLOADS[payloadType];
     if (!map) continue;
     if (map.name === 'TELEPHONE-EVENT') {

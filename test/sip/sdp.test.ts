@@ -66,6 +66,7 @@ describe('parseAnswer', () => {
     ],
     ['static G722 without rtpmap, LF line ends', ['v=0', 'c=IN IP4 198.51.100.1', 'm=audio 6000 RTP/AVP 9', 'a=inactive'].join('\n'), { audio: { kind: 'audio', remoteAddress: '198.51.100.1', remotePort: 6000, payloadType: 9, codec: 'G722', clockRate: 8000, channels: 1, peerDirection: 'inactive' } }],
     ['no codec we offered', sdp(...HEAD, 'm=audio 6000 RTP/AVP 18', 'a=rtpmap:18 G729/8000'), {}],
+    ['a payload type RTP cannot carry (over 127)', sdp(...HEAD, 'm=audio 6000 RTP/AVP 200', 'a=rtpmap:200 PCMU/8000'), {}],
     ['empty body', '', {}],
   ])('%s', (_name, answer, expected) => {
     expect(parseAnswer(answer)).toEqual(expected);
