@@ -69,12 +69,16 @@ export class CallRunner {
         return undefined;
       });
     }
-    try {
-      const { bindAddress, relayPath } = this.options;
-      this.endpoints.audio = await RtpEndpoint.bind({ kind: 'audio', bindAddress, relay: relayPath, logger: logger.child({ media: 'audio' }) });
-      this.endpoints.video = await RtpEndpoint.bind({ kind: 'video', bindAddress, relay: relayPath, logger: logger.child({ media: 'video' }) });
-    } catch (error) {
-      await this.finish({ type: 'failed', reason: 'internal', message: `could not bind RTP ports: ${(error as Error).message}` });
+    // Both relays start at once: each is a process spawn, and the INVITE waits for their ports.
+    const { bindAddress, relayPath } = this.options;
+    const bind = (kind: 'audio' | 'video') => RtpEndpoint.bind({ kind, bindAddress, relay: relayPath, logger: logger.child({ media: kind }) });
+    const [audio, video] = await Promise.allSettled([bind('audio'), bind('video')]);
+    // Kept even if the other failed, so that finish() closes it.
+    if (audio.status === 'fulfilled') this.endpoints.audio = audio.value;
+    if (video.status === 'fulfilled') this.endpoints.video = video.value;
+    if (audio.status === 'rejected' || video.status === 'rejected' || !this.endpoints.audio || !this.endpoints.video) {
+      const reason = audio.status === 'rejected' ? audio.reason : video.status === 'rejected' ? video.reason : undefined;
+      await this.finish({ type: 'failed', reason: 'internal', message: `could not bind RTP ports: ${(reason as Error | undefined)?.message}` });
       return;
     }
     const local: LocalMedia = {
