@@ -524,6 +524,8 @@ static void command(char *line) {
       r.stats.clock_rate = clock_rate;
       r.reported_packets = 0;
       rewriter_reset(&r.rewriter, clock_rate);
+      // The new numbering starts anywhere: what was held, and the newest sent, belong to the old one.
+      r.held_count = 0, r.has_newest = 0;
     }
     r.pt = pt, r.join = join;
     r.has_remote = parse_address(address, port, &r.remote);
