@@ -129,6 +129,9 @@ describe('buildEncoderArgs', () => {
     expect(sdp).toBe(buildInputSdp(media, { audio: 40000, video: 40002 }));
     // One destination: the encoder publishes itself, reporting its bytes for the stall watch.
     expect(args.slice(-3)).toEqual(['-f', 'flv', 'rtmp://h/live/key']);
+    // The RTMP handshake without Nagle's delays (an output option, so after the inputs).
+    expect(after(args, '-tcp_nodelay')).toBe('1');
+    expect(args.indexOf('-tcp_nodelay')).toBeGreaterThan(args.lastIndexOf('-i'));
     expect(after(args, '-progress')).toBe('pipe:1');
     expect(args.indexOf('-progress')).toBeLessThan(args.indexOf('-i'));
     expect(after(args, '-i')).toBe('/tmp/x/input.sdp');

@@ -37,7 +37,21 @@ export class SippPeer {
     private readonly directory: string,
   ) {}
 
+  /**
+   * A port picked free can be taken before sipp binds it (other tests' connections draw from the same ephemeral
+   * range): a sipp that exits at start is tried again on fresh ports, twice, and the last error says why.
+   */
   static async start(options: SippOptions): Promise<SippPeer> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await SippPeer.startOnce(options);
+      } catch (error) {
+        if (attempt === 3 || !(error instanceof SippStartError)) throw error;
+      }
+    }
+  }
+
+  private static async startOnce(options: SippOptions): Promise<SippPeer> {
     const port = await freePort();
     const mediaArgs = options.media ? ['-mi', '127.0.0.1', '-mp', String(await freeRtpPort())] : [];
     const transport = options.transport ?? 'udp';
@@ -61,8 +75,9 @@ export class SippPeer {
     try {
       await waitUntilBound(port, transport, owned);
     } catch (error) {
+      const errors = await readFile(join(directory, 'errors.log'), 'utf8').catch(() => '');
       await peer.close();
-      throw error;
+      throw error instanceof SippStartError ? new SippStartError(`${error.message}\n${errors}`) : error;
     }
     return peer;
   }
@@ -111,9 +126,13 @@ export class SippPeer {
   }
 }
 
+class SippStartError extends Error {
+  override name = 'SippStartError';
+}
+
 async function waitUntilBound(port: number, transport: 'udp' | 'tcp', owned: OwnedProcess): Promise<void> {
   for (let attempt = 0; attempt < 100; attempt++) {
-    if (!owned.running) throw new Error(`sipp exited at start: ${owned.lastLines().join('\n')}`);
+    if (!owned.running) throw new SippStartError(`sipp exited at start: ${owned.lastLines().join('\n')}`);
     if (await portTaken(port, transport)) return;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
