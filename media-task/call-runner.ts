@@ -76,15 +76,15 @@ export class CallRunner {
     // Kept even if the other failed, so that finish() closes it.
     if (audio.status === 'fulfilled') this.endpoints.audio = audio.value;
     if (video.status === 'fulfilled') this.endpoints.video = video.value;
-    if (audio.status === 'rejected' || video.status === 'rejected' || !this.endpoints.audio || !this.endpoints.video) {
-      const reason = audio.status === 'rejected' ? audio.reason : video.status === 'rejected' ? video.reason : undefined;
-      await this.finish({ type: 'failed', reason: 'internal', message: `could not bind RTP ports: ${(reason as Error | undefined)?.message}` });
+    if (audio.status === 'rejected' || video.status === 'rejected') {
+      const reason = (audio.status === 'rejected' ? audio.reason : (video as PromiseRejectedResult).reason) as Error;
+      await this.finish({ type: 'failed', reason: 'internal', message: `could not bind RTP ports: ${reason.message}` });
       return;
     }
     const local: LocalMedia = {
       address: this.options.publicAddress,
-      audio: { port: this.endpoints.audio.port, direction: spec.hasAudio ? 'sendrecv' : 'recvonly' },
-      video: { port: this.endpoints.video.port, direction: spec.hasVideo ? 'sendrecv' : 'recvonly' },
+      audio: { port: audio.value.port, direction: spec.hasAudio ? 'sendrecv' : 'recvonly' },
+      video: { port: video.value.port, direction: spec.hasVideo ? 'sendrecv' : 'recvonly' },
     };
     const { connection } = spec;
     const sip = startSipCall({
