@@ -2,7 +2,7 @@
  * One 20 ms frame of silence per codec, sent as comfort audio so the peer (and NATs between us) see media from
  * our side of a sendrecv call.
  */
-export const FRAME_MS = 20;
+const FRAME_MS = 20;
 
 /**
  * - PCMU 0xFF and PCMA 0xD5 are the G.711 codes for zero amplitude.

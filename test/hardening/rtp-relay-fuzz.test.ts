@@ -4,7 +4,7 @@
  * it at an out-of-bounds access they can see or an undefined operation, and is fed seeded, reproducible
  * mutations of RTP (lying CSRC counts, extension lengths and padding; RTCP types; truncations; random bytes)
  * between real packets. It must live through them, count as RTP exactly what the TypeScript parser
- * (rtp-packet.ts) accepts, keep forwarding the real packets, and keep its comfort silence going.
+ * (test/support/rtp-packet.ts) accepts, keep forwarding the real packets, and keep its comfort silence going.
  */
 import { execFile } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Logger } from '../../media-task/log.ts';
 import { RtpEndpoint } from '../../media-task/rtp/rtp-endpoint.ts';
-import { buildRtp, parseRtp } from '../../media-task/rtp/rtp-packet.ts';
+import { buildRtp, parseRtp } from '../support/rtp-packet.ts';
 import { fuzzSettings, Prng } from './fuzz.ts';
 
 /** Datagrams between two real packets, and between pauses: small enough for the relay's receive buffer. */
@@ -74,7 +74,7 @@ describe('RTP relay under hostile datagrams (ASan + UBSan build)', () => {
       endpoint.startComfortSilence(stream);
       const real = Buffer.alloc(160, 0x42);
       let sequence = 0;
-      // What the relay should count: every datagram the reference parser (rtp-packet.ts) takes for RTP.
+      // What the relay should count: every datagram the TypeScript parser takes for RTP.
       let rtp = 0;
       for (let sent = 0; sent < iterations; sent += BURST) {
         const burst = Array.from({ length: BURST }, () => mutated(prng));

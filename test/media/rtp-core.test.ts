@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DtmfError, dtmfEventCode, dtmfPayload, parseDtmfPayload, planDtmf } from '../../media-task/rtp/dtmf.ts';
-import { buildRtp, parseRtp } from '../../media-task/rtp/rtp-packet.ts';
+import { buildRtp, parseRtp } from '../support/rtp-packet.ts';
 import { silenceFrame } from '../../media-task/rtp/silence.ts';
 
 describe('RTP packets', () => {

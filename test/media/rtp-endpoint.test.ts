@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parseDtmfPayload, DtmfError } from '../../media-task/rtp/dtmf.ts';
 import type { NegotiatedStream } from '../../media-task/sip/sdp.ts';
 import { RtpEndpoint } from '../../media-task/rtp/rtp-endpoint.ts';
-import { buildRtp, parseRtp, type RtpPacket } from '../../media-task/rtp/rtp-packet.ts';
+import { buildRtp, parseRtp, type RtpPacket } from '../support/rtp-packet.ts';
 import { relayPath } from '../support/media-task-bundle.ts';
 
 interface Received extends RtpPacket {

@@ -1,4 +1,7 @@
-/** RTP fixed header (RFC 3550 section 5.1): parse and build, nothing else. */
+/**
+ * RTP fixed header (RFC 3550 section 5.1): parse and build, for the tests' peers and the bench. The gateway's own
+ * parser is the relay's (media-task/relay/rtp-relay.c); the relay's fuzz test holds the two to the same answers.
+ */
 export interface RtpHeader {
   marker: boolean;
   payloadType: number;
@@ -49,8 +52,4 @@ export function buildRtp(header: RtpHeader, payload: Buffer): Buffer {
   packet.writeUInt32BE(header.ssrc >>> 0, 8);
   payload.copy(packet, 12);
   return packet;
-}
-
-export function randomUint32(): number {
-  return (Math.random() * 0x1_0000_0000) >>> 0;
 }
