@@ -1,8 +1,8 @@
 /*
  * rtp-relay: the per-packet half of one RTP endpoint. media-task/rtp/rtp-endpoint.ts starts one per media kind
- * and keeps the other half: what to send and when to change it. Node spent about twice bare ffmpeg's CPU on
- * every call just receiving 50 packets a second, answering each with comfort silence and forwarding them
- * (each packet crosses libuv, a JS callback and a Buffer); this loop does the same in a few system calls.
+ * and keeps the other half: what to send and when to change it. Node spent more CPU than bare ffmpeg's whole
+ * encode on every call just receiving 50 packets a second, answering each with comfort silence and forwarding
+ * them (each packet crosses libuv, a JS callback and a Buffer); this loop does the same in a few system calls.
  *
  * What it does, per packet from the peer: RFC 3550 A.1/A.8 statistics, the peer's source address for our
  * packets (symmetric RTP, RFC 4961), the negotiated payload type only to ffmpeg, renumbered onto one continuous
