@@ -18,6 +18,9 @@ export interface OutgoingStream {
   event(packet: { payloadType: number; clockRate: number; first: boolean; end: boolean; startedAtMs: number; payload: Buffer }): void;
 }
 
+/** CLOCK_MONOTONIC in ms, the clock the relay stamps events by; the schedule runs on it too. */
+const monotonicMs = () => Number(process.hrtime.bigint()) / 1e6;
+
 export class RtpSender {
   /** The codec of the silence being sent, so that a re-INVITE keeping it does not restart its clock. */
   private silenceKey: string | undefined;
@@ -63,8 +66,7 @@ export class RtpSender {
       return Promise.reject(error);
     }
     this.dtmfRunning = true;
-    const start = performance.now();
-    const monotonicStart = Number(process.hrtime.bigint()) / 1e6;
+    const start = monotonicMs();
     return new Promise<void>((resolve, reject) => {
       const finish = (error?: Error) => {
         this.dtmfAborts.delete(finish);
@@ -77,7 +79,7 @@ export class RtpSender {
       this.dtmfAborts.add(finish);
       let index = 0;
       const step = () => {
-        const now = performance.now() - start;
+        const now = monotonicMs() - start;
         while (index < plan.packets.length && plan.packets[index]!.atMs <= now + 1) {
           const packet = plan.packets[index++]!;
           this.out.event({
@@ -85,16 +87,16 @@ export class RtpSender {
             clockRate: te.clockRate,
             first: packet.marker,
             end: packet.end,
-            startedAtMs: monotonicStart + packet.eventStartMs,
+            startedAtMs: start + packet.eventStartMs,
             payload: dtmfPayload(packet),
           });
         }
         if (index < plan.packets.length) {
-          const timer = setTimeout(step, Math.max(0, plan.packets[index]!.atMs - (performance.now() - start)));
+          const timer = setTimeout(step, Math.max(0, plan.packets[index]!.atMs - (monotonicMs() - start)));
           this.dtmfTimers.add(timer);
         } else {
           // The promise covers the trailing gap or pause too, so back-to-back calls keep the spacing.
-          const timer = setTimeout(() => finish(), Math.max(0, plan.totalMs - (performance.now() - start)));
+          const timer = setTimeout(() => finish(), Math.max(0, plan.totalMs - (monotonicMs() - start)));
           this.dtmfTimers.add(timer);
         }
       };
