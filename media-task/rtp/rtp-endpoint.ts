@@ -6,7 +6,8 @@
  * the address in its SDP). This class decides what the relay does and hears what it saw.
  *
  * Why a relay: a node process receiving 50 packets a second, answering each with silence and forwarding them
- * cost about as much CPU as the encoder itself, most of it in crossing from libuv to JavaScript per packet.
+ * cost more than twice the encoder's CPU (4.7 % against 2.1 % of a core, one call), most of it in crossing from
+ * libuv to JavaScript per packet.
  *
  * What the relay does, and why:
  * - Audio never stops towards ffmpeg: its RTP input produces nothing while no packet arrives, and the FLV behind
@@ -157,8 +158,10 @@ export class RtpEndpoint extends TypedEmitter<RtpEndpointEvents> {
     if (!this.closed && this.relay.running) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, STATS_TIMEOUT_MS);
+        const waiters = this.statsWaiters;
         function done() {
           clearTimeout(timer);
+          waiters.delete(done);
           resolve();
         }
         this.statsWaiters.add(done);
@@ -210,7 +213,6 @@ export class RtpEndpoint extends TypedEmitter<RtpEndpointEvents> {
 
   private answerStats(): void {
     for (const done of [...this.statsWaiters]) done();
-    this.statsWaiters.clear();
   }
 
   private onRelayLine(line: string): void {
