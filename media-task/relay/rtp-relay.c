@@ -668,7 +668,10 @@ int main(int argc, char **argv) {
       memmove(input, start, buffered);
       if (buffered == sizeof input - 1) buffered = 0;
     }
-    if (fds[1].revents & POLLIN) {
+    // Any event, not only POLLIN: a socket's pending error (ICMP port unreachable while ffmpeg is still starting
+    // and has not bound its port) is a POLLERR that poll reports at once until a read takes it. Left there, it
+    // spun this loop at half a core for as long as ffmpeg took to start.
+    if (fds[1].revents) {
       for (;;) {
         struct sockaddr_in from;
         socklen_t size = sizeof from;
@@ -678,8 +681,8 @@ int main(int argc, char **argv) {
       }
     }
     // RTCP from the peer and ffmpeg's receiver reports are read only so the kernel buffers never fill.
-    if (fds[2].revents & POLLIN) drain(r.rtcp_fd);
-    if (r.forward_fd >= 0 && fds[3].revents & POLLIN) drain(r.forward_fd);
+    if (fds[2].revents) drain(r.rtcp_fd);
+    if (r.forward_fd >= 0 && fds[3].revents) drain(r.forward_fd);
     run_timers(monotonic_ms());
   }
 }

@@ -11,6 +11,8 @@ import { RtpEndpoint } from '../../media-task/rtp/rtp-endpoint.ts';
 import { buildRtp, parseRtp } from '../support/rtp-packet.ts';
 import type { NegotiatedStream } from '../../media-task/sip/sdp.ts';
 import { relayPath } from '../support/media-task-bundle.ts';
+import { freeRtpPort } from '../support/free-port.ts';
+import { sampleProcess } from '../support/proc-stats.ts';
 
 interface Sent {
   sequence: number;
@@ -141,6 +143,29 @@ describe('RTP relay', () => {
     const { jitterMs } = await endpoint.stats();
     expect(jitterMs).toBeGreaterThan(17);
     expect(jitterMs).toBeLessThan(21);
+  });
+
+  it('waits without spinning while ffmpeg has not bound its port yet (the ICMP error is read, not left pending)', async () => {
+    const relayProcess = await OwnedProcess.start({
+      name: 'rtp-relay',
+      command: await relayPath(),
+      args: ['audio', '127.0.0.1', '0', '0'],
+      stdin: true,
+      readyWhen: (line) => line.startsWith('bound '),
+    });
+    cleanups.push(() => void relayProcess.close('SIGKILL', 0));
+    const phone = await socket();
+    const unbound = await freeRtpPort();
+    const silence = 'ff'.repeat(160);
+    // Gap fill towards ffmpeg's port and comfort silence to the phone: a send every 20 ms, each one refused.
+    relayProcess.writeLine(`stream 0 8000 1 127.0.0.1 ${phone.address().port} ${silence}`);
+    relayProcess.writeLine(`forward ${unbound}`);
+    relayProcess.writeLine(`silence 0 8000 ${silence}`);
+    const before = await sampleProcess(relayProcess.pid!);
+    await sleep(1_000);
+    const after = await sampleProcess(relayProcess.pid!);
+    // Waiting costs about 2 ms of CPU a second; the pending error spun the loop at half a core (0.5 s a second).
+    expect(after!.cpuSeconds - before!.cpuSeconds).toBeLessThan(0.05);
   });
 
   it('exits by itself once its stdin closes: its owner is gone', async () => {
