@@ -1,4 +1,5 @@
 import type { CallSpec, CallStats, StateEventBody, TaskCommand, VideoMode } from '../functions/core/call-types.ts';
+import { onHeartbeat } from './heartbeat.ts';
 import type { Logger } from './log.ts';
 import type { VideoFill } from './pipeline/ffmpeg-args.ts';
 import { FfmpegPipeline } from './pipeline/ffmpeg-pipeline.ts';
@@ -27,7 +28,6 @@ export interface CallRunnerOptions {
 type FinalEvent = Extract<StateEventBody, { type: 'ended' } | { type: 'failed' }>;
 
 const PAUSE_MS = 500;
-const INACTIVITY_CHECK_MS = 1_000;
 const MAX_ENCODER_RESTARTS = 3;
 const ENCODER_RESTART_DELAY_MS = 300;
 const HANGUP_GRACE_MS = 4_000;
@@ -49,6 +49,7 @@ export class CallRunner {
   private pendingFinal: FinalEvent | undefined;
   private final: FinalEvent | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
+  private stopHeartbeat: (() => void) | undefined;
   private streamingReported = false;
   private encoderRestarts = 0;
   private stopping = false;
@@ -128,13 +129,15 @@ export class CallRunner {
     const { spec } = this.options;
     this.answeredAt = Date.now();
     this.media = media;
-    await this.options.report({ type: 'answered' });
+    // Not awaited: the reporter keeps the events in order, and on AWS a PutEvents round trip would hold the
+    // broadcast's start back by as much.
+    void this.options.report({ type: 'answered' });
     if (!media.audio && !media.video) {
       this.endCall({ type: 'failed', reason: 'sip', message: 'the peer accepted no media stream' });
       return;
     }
     if (!(await this.startPipeline())) return;
-    this.timers.push(setInterval(() => this.checkInactivity(), INACTIVITY_CHECK_MS));
+    this.stopHeartbeat = onHeartbeat(() => void this.checkInactivity());
     this.timers.push(setInterval(() => void this.reportStats(), this.options.statsIntervalMs ?? 10_000));
     if (spec.dtmf) void this.sendDtmf(spec.dtmf);
   }
@@ -207,13 +210,15 @@ export class CallRunner {
     else this.endpoints.audio?.stopComfortSilence();
   }
 
-  private checkInactivity(): void {
+  private async checkInactivity(): Promise<void> {
     const timeoutMs = this.options.spec.rtpTimeoutSeconds * 1000;
     const expecting = (stream: NegotiatedStream | undefined) =>
       stream !== undefined && (stream.peerDirection === 'sendrecv' || stream.peerDirection === 'sendonly');
     // On hold (a=inactive / a=recvonly from the peer) silence is expected and must not end the broadcast.
     if (!expecting(this.media.audio) && !expecting(this.media.video)) return;
-    const lastPacketAt = Math.max(this.answeredAt ?? 0, this.endpoints.audio?.lastPacketAt ?? 0, this.endpoints.video?.lastPacketAt ?? 0);
+    // Asked now rather than pushed by the relays: their answers come within the same wake-up as the heartbeat.
+    const [audio, video] = await Promise.all([this.endpoints.audio?.stats(), this.endpoints.video?.stats()]);
+    const lastPacketAt = Math.max(this.answeredAt ?? 0, audio?.lastPacketAt ?? 0, video?.lastPacketAt ?? 0);
     if (Date.now() - lastPacketAt > timeoutMs) {
       this.endCall({ type: 'ended', by: 'limit', reason: 'rtp-timeout', durationSeconds: 0 });
     }
@@ -275,6 +280,7 @@ export class CallRunner {
     const event: FinalEvent = final.type === 'ended' ? { ...final, durationSeconds: this.durationSeconds() } : final;
     this.final = event;
     for (const timer of this.timers) clearTimeout(timer);
+    this.stopHeartbeat?.();
     const stats = await this.stats();
     this.options.logger.info('call finished', { ...event, ...stats });
     // The final state goes out before the clean-up: on a loaded host, stopping ffmpeg can outlast the task's

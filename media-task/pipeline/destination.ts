@@ -7,6 +7,7 @@
  */
 import type { DestinationState, DestinationStatus } from '../../functions/core/call-types.ts';
 import type { Logger } from '../log.ts';
+import { onHeartbeat } from '../heartbeat.ts';
 import { OwnedProcess, type ProcessExit } from '../process/owned-process.ts';
 import { TypedEmitter } from '../typed-emitter.ts';
 import { rtmpTarget, type RtmpOutput } from './ffmpeg-args.ts';
@@ -23,7 +24,6 @@ export const STALL_MS = 5_000;
 const CONNECT_TIMEOUT_MS = 15_000;
 /** Live this long, and a later drop starts the backoff from its first step again. */
 const HEALTHY_MS = 10_000;
-const WATCH_MS = 1_000;
 const TAIL = 20;
 
 /** Delay before restart number `failures` (1-based): 0.5 s doubling to at most 10 s. */
@@ -104,7 +104,7 @@ export class Destination extends TypedEmitter<DestinationEvents> {
   private lastError: string | undefined;
   private readonly tail: string[] = [];
   private retryTimer: NodeJS.Timeout | undefined;
-  private readonly watchdog: NodeJS.Timeout;
+  private readonly stopWatch: () => void;
   /** The watchdog killed the current process: a stalled or never connected server, not a crash. */
   private killedByWatch = false;
   private stopped = false;
@@ -118,7 +118,7 @@ export class Destination extends TypedEmitter<DestinationEvents> {
     this.target = rtmpTarget(options.output);
     const stream = options.output.rtmpStream.replace(/^\/+/, '');
     this.maskedTarget = this.target.slice(0, this.target.length - stream.length) + '***';
-    this.watchdog = setInterval(() => this.watch(), WATCH_MS);
+    this.stopWatch = onHeartbeat(() => this.watch());
   }
 
   /** Spawns the first publisher; rejects only when ffmpeg cannot be run at all. */
@@ -152,7 +152,7 @@ export class Destination extends TypedEmitter<DestinationEvents> {
   /** Ends the publisher cleanly (FLV trailer) and any pending restart; safe twice. */
   async stop(): Promise<void> {
     this.stopped = true;
-    clearInterval(this.watchdog);
+    this.stopWatch();
     clearTimeout(this.retryTimer);
     if (this.process) await stopFfmpeg(this.process);
   }

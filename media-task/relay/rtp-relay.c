@@ -20,7 +20,8 @@
  *   stats
  * Events on stdout, one a line:
  *   bound <rtp port> | first <address> <port> <wall ms> | source <ssrc> <address> <port>
- *   stats <packets> <lost> <jitter ms> <wall ms of the last packet, or -1> | error <message>
+ *   stats <packets> <lost> <jitter ms> <wall ms of the last packet, or -1>   (the answer to `stats`)
+ *   error <message>
  * It exits when stdin closes: its owner is gone.
  */
 #define _GNU_SOURCE
@@ -49,7 +50,6 @@ enum {
   MAX_JUMP = 3000,
   MAX_DROPOUT = 3000,
   MAX_JOINED_BYTES = 1200,
-  STATS_EVERY_MS = 1000,
   HELD_SLOTS = 16,
   MAX_DATAGRAM = 65536,
   MAX_PAYLOAD = 2048,
@@ -280,7 +280,6 @@ static struct {
   uint8_t fill[MAX_PAYLOAD];
   size_t fill_length;
   struct stats stats;
-  int64_t reported_packets;
   struct rewriter rewriter;
   int has_ssrc;
   uint32_t current_ssrc;
@@ -303,7 +302,7 @@ static struct {
   size_t silence_length;
   uint32_t event_ts;
   /* Our 20 ms beat while the peer is quiet; the peer's packets are the beat otherwise (0 = not armed). */
-  double pacer_at, quiet_at, stats_at;
+  double pacer_at, quiet_at;
 } r;
 
 static const struct sockaddr_in *peer_address(void) {
@@ -522,7 +521,6 @@ static void command(char *line) {
     if (r.stats.clock_rate != clock_rate) {
       memset(&r.stats, 0, sizeof r.stats);
       r.stats.clock_rate = clock_rate;
-      r.reported_packets = 0;
       rewriter_reset(&r.rewriter, clock_rate);
       // The new numbering starts anywhere: what was held, and the newest sent, belong to the old one.
       r.held_count = 0, r.has_newest = 0;
@@ -613,18 +611,13 @@ static void run_timers(double now) {
     r.pacer_at = now + FRAME_MS;
     beat(now);
   }
-  if (now >= r.stats_at) {
-    r.stats_at = now + STATS_EVERY_MS;
-    int64_t packets = r.stats.closed_received + r.stats.received;
-    if (r.stats.clock_rate && packets != r.reported_packets) stats_report(&r.stats);
-    r.reported_packets = packets;
-  }
 }
 
+/* Only comfort silence has a clock; stats go out when asked, so an idle relay sleeps until a packet or command. */
 static int poll_timeout(double now) {
-  double next = r.stats_at;
-  if (r.quiet_at && r.quiet_at < next) next = r.quiet_at;
-  if (r.pacer_at && r.pacer_at < next) next = r.pacer_at;
+  double next = r.quiet_at;
+  if (r.pacer_at && (!next || r.pacer_at < next)) next = r.pacer_at;
+  if (!next) return -1;
   double wait = next - now;
   return wait <= 0 ? 0 : (int)(wait + 0.999);
 }
@@ -639,7 +632,6 @@ int main(int argc, char **argv) {
   r.out_ssrc = random32(), r.out_sequence = (uint16_t)(random32() & 0x7fff), r.ts_origin = random32();
   r.join_sequence = (uint16_t)random32();
   r.t0 = monotonic_ms();
-  r.stats_at = r.t0 + STATS_EVERY_MS;
   int port = bind_pair(argv[2], atoi(argv[3]), atoi(argv[4]));
   if (!port) {
     say("error no free RTP/RTCP port pair");

@@ -76,7 +76,7 @@ export class RtpEndpoint extends TypedEmitter<RtpEndpointEvents> {
   private stream: NegotiatedStream | undefined;
   private forwardPort: number | undefined;
   private readonly sender: RtpSender;
-  /** The relay's last report: it reports once a second while packets come, and when asked. */
+  /** The relay's last answer to `stats`. */
   private latest: RtpStatsSnapshot = { packets: 0, lost: 0, jitterMs: 0 };
   private readonly statsWaiters = new Set<() => void>();
   private closed = false;
@@ -169,11 +169,6 @@ export class RtpEndpoint extends TypedEmitter<RtpEndpointEvents> {
       });
     }
     return this.latest;
-  }
-
-  /** From the relay's last report: up to a second old, for a timeout that counts seconds. */
-  get lastPacketAt(): number | undefined {
-    return this.latest.lastPacketAt;
   }
 
   /** setRemote + forwardTo, for the answer and for every re-INVITE after it. */
