@@ -7,7 +7,7 @@
  */
 import { PutEventsCommand, type EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { EventBridgeEvent } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { StateChangeListener } from '../app/call-service.ts';
 import type { CallRecord, Logger } from '../core/ports.ts';
 import type { RecordResult } from '../recorder.ts';

@@ -8,7 +8,7 @@
  * RTMP targets and the SIP domain may not be link-local or cloud metadata addresses: the task runs with the
  * platform's network identity, and an attacker-chosen destination there would be an SSRF.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { CallSpec } from './call-types.ts';
 import { ValidationError } from './call-errors.ts';
 

@@ -7,7 +7,7 @@
  * network identity, so link-local and cloud metadata targets would be an SSRF; userinfo would put credentials in
  * the record and in logs.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { ValidationError } from '../core/call-errors.ts';
 import { rtmpUrlProblem, toValidationError } from '../core/call-spec-schema.ts';
 import type { StatusCallbackTarget } from '../core/ports.ts';

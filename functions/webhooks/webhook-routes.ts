@@ -9,7 +9,7 @@ import { CallNotFoundError, ValidationError } from '../core/call-errors.ts';
 import { toCallView } from '../core/call-record.ts';
 import { callIdSchema, dtmfSchema, parseOrThrow, toCallSpec, wcsCallRequestSchema } from '../core/call-spec-schema.ts';
 import type { Logger } from '../core/ports.ts';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { CallService } from '../app/call-service.ts';
 import { SIGNATURE_HEADER, TWILIO_SIGNATURE_HEADER, verifyBodySignature, verifyTwilioSignature } from './signature.ts';
 import { takeStatusCallback } from './status-callback-schema.ts';
