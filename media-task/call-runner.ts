@@ -32,6 +32,15 @@ const MAX_ENCODER_RESTARTS = 3;
 const ENCODER_RESTART_DELAY_MS = 300;
 const HANGUP_GRACE_MS = 4_000;
 
+/** The peer should be sending on this stream: it did not put it on hold (a=inactive, a=recvonly). */
+function expectsStream(stream: NegotiatedStream | undefined): boolean {
+  return stream !== undefined && (stream.peerDirection === 'sendrecv' || stream.peerDirection === 'sendonly');
+}
+
+function expectsMedia(media: NegotiatedMedia): boolean {
+  return expectsStream(media.audio) || expectsStream(media.video);
+}
+
 /**
  * Runs one call from INVITE to final state: SIP dialog, RTP endpoints, the ffmpeg pipeline, DTMF, the limits
  * that protect a pay-per-use user (max duration, RTP inactivity) and the state events. `done` resolves once the
@@ -45,6 +54,9 @@ export class CallRunner {
   private readonly endpoints: { audio?: RtpEndpoint; video?: RtpEndpoint } = {};
   private media: NegotiatedMedia = {};
   private answeredAt: number | undefined;
+  /** When a re-INVITE last took the call off hold. */
+  private resumedAt: number | undefined;
+  private checkingInactivity = false;
   /** Set when we decide to end the call, so the SIP `ended` that follows carries our reason, not a plain hang-up. */
   private pendingFinal: FinalEvent | undefined;
   private final: FinalEvent | undefined;
@@ -191,6 +203,8 @@ export class CallRunner {
 
   private onMediaChanged(media: NegotiatedMedia): void {
     this.options.logger.info('peer changed the media', { audio: media.audio?.peerDirection, video: media.video?.peerDirection });
+    // Back from a hold, the timeout counts from now: the last packet came before the hold, maybe long ago.
+    if (!expectsMedia(this.media) && expectsMedia(media)) this.resumedAt = Date.now();
     this.media = media;
     if (this.pipeline) this.connectMedia(media);
   }
@@ -212,13 +226,19 @@ export class CallRunner {
 
   private async checkInactivity(): Promise<void> {
     const timeoutMs = this.options.spec.rtpTimeoutSeconds * 1000;
-    const expecting = (stream: NegotiatedStream | undefined) =>
-      stream !== undefined && (stream.peerDirection === 'sendrecv' || stream.peerDirection === 'sendonly');
-    // On hold (a=inactive / a=recvonly from the peer) silence is expected and must not end the broadcast.
-    if (!expecting(this.media.audio) && !expecting(this.media.video)) return;
-    // Asked now rather than pushed by the relays: their answers come within the same wake-up as the heartbeat.
-    const [audio, video] = await Promise.all([this.endpoints.audio?.stats(), this.endpoints.video?.stats()]);
-    const lastPacketAt = Math.max(this.answeredAt ?? 0, audio?.lastPacketAt ?? 0, video?.lastPacketAt ?? 0);
+    const { audio, video } = this.media;
+    // On hold (a=inactive / a=recvonly from the peer) silence is expected and must not end the broadcast. A relay
+    // that does not answer delays its check by up to a second; the next beat does not pile another one on.
+    if (!expectsMedia(this.media) || this.checkingInactivity) return;
+    this.checkingInactivity = true;
+    // Asked now rather than pushed by the relays, and only those whose peer should be sending: their answers
+    // come within the same wake-up as the heartbeat.
+    const [audioStats, videoStats] = await Promise.all([
+      expectsStream(audio) ? this.endpoints.audio?.stats() : undefined,
+      expectsStream(video) ? this.endpoints.video?.stats() : undefined,
+    ]);
+    this.checkingInactivity = false;
+    const lastPacketAt = Math.max(this.answeredAt ?? 0, this.resumedAt ?? 0, audioStats?.lastPacketAt ?? 0, videoStats?.lastPacketAt ?? 0);
     if (Date.now() - lastPacketAt > timeoutMs) {
       this.endCall({ type: 'ended', by: 'limit', reason: 'rtp-timeout', durationSeconds: 0 });
     }

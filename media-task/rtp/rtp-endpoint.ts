@@ -69,7 +69,7 @@ export type RtpEndpointEvents = {
 
 /** Codecs whose packets concatenate: one payload byte per clock tick, no frame boundaries (RFC 3551 4.5). */
 const JOINABLE = new Set(['PCMU', 'PCMA', 'G722']);
-/** A stats request the relay does not answer (it died) falls back to its last report. */
+/** A stats request the relay does not answer (it died) falls back to its last answer. */
 const STATS_TIMEOUT_MS = 1_000;
 
 export class RtpEndpoint extends TypedEmitter<RtpEndpointEvents> {

@@ -115,6 +115,21 @@ describe('media task against a sipp UAS streaming a 1 kHz PCMU tone', () => {
     expect(run.logLines.some((line) => line.includes('peer changed the media'))).toBe(true);
   });
 
+  it('counts the RTP timeout from the end of a hold, not from the last packet before it', async () => {
+    const peer = await sipp('uas-tone-hold-resume.xml');
+    // Held with no RTP for 5 s, longer than the timeout: a hold is silence the call expects. The tone returns
+    // 1.5 s after the resume, which a timeout counted from the last packet before the hold would not wait for.
+    const run = await task(testCallSpec({ hasAudio: true, rtpTimeoutSeconds: 3, rtmpUrl: nginx.url, rtmpStream: 'resume1', connection: { sipPort: peer.port } }));
+    await run.waitForEvent('streaming');
+    await waitFor(async () => run.logLines.filter((line) => line.includes('peer changed the media')).length === 2, 15_000, 'the hold and the resume');
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    expect(run.types()).not.toContain('ended');
+    run.terminate();
+    expect(await run.final()).toMatchObject({ type: 'ended', by: 'local' });
+    // sipp exits 1 when our answers lack a=inactive, then a=sendrecv.
+    expect((await peer.finished()).code).toBe(0);
+  });
+
   it('restarts a killed encoder within 2 s and the call goes on', async () => {
     const peer = await sipp('uas-tone.xml');
     const run = await task(testCallSpec({ rtmpUrl: nginx.url, rtmpStream: 'restart1', connection: { sipPort: peer.port } }));

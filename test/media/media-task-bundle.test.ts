@@ -7,14 +7,14 @@ import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { mediaTaskEntry } from '../support/media-task-bundle.ts';
 
-/** The files reachable from `entry` by `import … from "./file"` (dynamic `import()` left out), with their text. */
+/** The files reachable from `entry` by `import`/`export … from "./file"` and `import "./file"` (dynamic `import()` left out). */
 async function staticallyLoaded(entry: string): Promise<Map<string, string>> {
   const loaded = new Map<string, string>();
   const visit = async (path: string) => {
     if (loaded.has(path)) return;
     const text = await readFile(path, 'utf8');
     loaded.set(path, text);
-    for (const [, file] of text.matchAll(/^import\s[^;]*?from\s*"(\.\/[^"]+)"/gms)) await visit(join(dirname(path), file!));
+    for (const [, file] of text.matchAll(/^(?:import|export)\s[^;]*?(?:from\s*)?"(\.\/[^"]+)"/gms)) await visit(join(dirname(path), file!));
   };
   await visit(entry);
   return loaded;

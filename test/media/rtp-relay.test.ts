@@ -36,6 +36,9 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const timestampOf = (sequence: number) => ((sequence + 0x10000 - 60000) & 0xffff) * 160;
 const timestampIn = (packet: Sent) => packet.timestamp ?? timestampOf(packet.sequence);
 const earliest = (packets: Sent[]) => packets.reduce((a, b) => (b.sequence < a.sequence ? b : a));
+/** The relay process itself, driven through its stdin. */
+const startRelay = async () =>
+  OwnedProcess.start({ name: 'rtp-relay', command: await relayPath(), args: ['audio', '127.0.0.1', '0', '0'], stdin: true, readyWhen: (line) => line.startsWith('bound ') });
 /** Gap-fill silence starts with 0xFF (G.711) or 0xF8 (Opus); labels stay below both. */
 const PRIMER = 200;
 
@@ -146,15 +149,10 @@ describe('RTP relay', () => {
   });
 
   it('waits without spinning while ffmpeg has not bound its port yet (the ICMP error is read, not left pending)', async () => {
-    const relayProcess = await OwnedProcess.start({
-      name: 'rtp-relay',
-      command: await relayPath(),
-      args: ['audio', '127.0.0.1', '0', '0'],
-      stdin: true,
-      readyWhen: (line) => line.startsWith('bound '),
-    });
+    const relayProcess = await startRelay();
     cleanups.push(() => void relayProcess.close('SIGKILL', 0));
-    const phone = await socket();
+    let silenceSent = 0;
+    const phone = await socket(() => silenceSent++);
     const unbound = await freeRtpPort();
     const silence = 'ff'.repeat(160);
     // Gap fill towards ffmpeg's port and comfort silence to the phone: a send every 20 ms, each one refused.
@@ -162,20 +160,17 @@ describe('RTP relay', () => {
     relayProcess.writeLine(`forward ${unbound}`);
     relayProcess.writeLine(`silence 0 8000 ${silence}`);
     const before = await sampleProcess(relayProcess.pid!);
+    const sentBefore = silenceSent;
     await sleep(1_000);
     const after = await sampleProcess(relayProcess.pid!);
+    // It was working all along: 50 packets a second.
+    expect(silenceSent - sentBefore).toBeGreaterThan(40);
     // Waiting costs about 2 ms of CPU a second; the pending error spun the loop at half a core (0.5 s a second).
     expect(after!.cpuSeconds - before!.cpuSeconds).toBeLessThan(0.05);
   });
 
   it('exits by itself once its stdin closes: its owner is gone', async () => {
-    const relayProcess = await OwnedProcess.start({
-      name: 'rtp-relay',
-      command: await relayPath(),
-      args: ['audio', '127.0.0.1', '0', '0'],
-      stdin: true,
-      readyWhen: (line) => line.startsWith('bound '),
-    });
+    const relayProcess = await startRelay();
     const started = performance.now();
     // close() ends stdin, then signals: SIGCONT ends nothing, and SIGKILL comes only after 5 s.
     const exit = await relayProcess.close('SIGCONT', 5_000);
