@@ -2,11 +2,12 @@
  * What the API does with calls, apart from HTTP: start (store, then launch), hang up, send DTMF. Routes of both
  * dialects (WCS and /v1) call these, so the rules live once.
  */
-import { CallIdConflictError, CallNotFoundError, CallNotLiveError, LaunchError } from '../core/call-errors.ts';
+import { CallIdConflictError, CallNotFoundError, CallNotLiveError, LaunchError, ValidationError } from '../core/call-errors.ts';
 import { newCallRecord, sameRequest } from '../core/call-record.ts';
+import { hostName, isBlockedAddress } from '../core/call-spec-schema.ts';
 import { isFinal } from '../core/call-state.ts';
 import type { CallSpec, CallState, TaskCommand } from '../core/call-types.ts';
-import type { CallRecord, CallStore, Logger, StatusCallbackTarget, TaskLauncher } from '../core/ports.ts';
+import type { CallRecord, CallStore, HostResolver, Logger, StatusCallbackTarget, TaskLauncher } from '../core/ports.ts';
 import { attachTaskRef, recordEvent, type RecordResult } from '../recorder.ts';
 
 /** Told about state changes the API itself causes (creation, launch failure); the recorder reports the rest. */
@@ -15,6 +16,7 @@ export type StateChangeListener = (record: CallRecord, change: { from?: CallStat
 export interface CallServiceDeps {
   store: CallStore;
   launcher: TaskLauncher;
+  resolveHost: HostResolver;
   logger: Logger;
   now: () => Date;
   onStateChange?: StateChangeListener;
@@ -30,6 +32,7 @@ export class CallService {
    */
   async start(spec: CallSpec, statusCallback?: StatusCallbackTarget): Promise<{ created: boolean; record: CallRecord }> {
     const { store, launcher, logger } = this.deps;
+    await this.refuseBlockedNames(spec, statusCallback);
     const at = this.deps.now().toISOString();
     const fresh = newCallRecord(spec, at);
     const record = statusCallback ? { ...fresh.record, statusCallback } : fresh.record;
@@ -54,6 +57,26 @@ export class CallService {
     // A hangup that arrived while the launch was in flight had no task to stop yet.
     if (attached.record?.desired === 'ended') await launcher.stop(spec.callId, taskRef);
     return { created: true, record: attached.record ?? { ...record, taskRef } };
+  }
+
+  /**
+   * The schema refuses link-local and metadata addresses as written, but a name can resolve to one (a DNS record
+   * the caller controls), so each name the call will connect to is resolved once, before anything is stored.
+   * A name that resolves otherwise later (DNS rebinding) is not caught: ffmpeg and the SIP stack resolve again.
+   */
+  private async refuseBlockedNames(spec: CallSpec, statusCallback: StatusCallbackTarget | undefined): Promise<void> {
+    const targets: Array<[field: string, target: string]> = [
+      ['rtmpUrl', spec.rtmpUrl],
+      ...(spec.destinations ?? []).map((destination, index): [string, string] => [`destinations.${index}.url`, destination.url]),
+      ['connection.sipDomain', spec.connection.sipDomain],
+      ...(statusCallback ? [['statusCallback', statusCallback.url] as [string, string]] : []),
+    ];
+    const answers = await Promise.all(targets.map(([, target]) => hostName(target)).map((host) => (host ? this.deps.resolveHost(host) : [])));
+    answers.forEach((addresses, index) => {
+      const blocked = addresses.find(isBlockedAddress);
+      const field = targets[index]![0];
+      if (blocked) throw new ValidationError(`${field} resolves to ${blocked}, a link-local or cloud metadata address`, field);
+    });
   }
 
   async get(callId: string): Promise<CallRecord> {

@@ -30,7 +30,7 @@ import {
   wcsCallRequestSchema,
   wcsDtmfRequestSchema,
 } from '../core/call-spec-schema.ts';
-import type { CallStore, Logger, TaskLauncher } from '../core/ports.ts';
+import type { CallStore, HostResolver, Logger, TaskLauncher } from '../core/ports.ts';
 import { listQuerySchema, routes } from './api-schemas.ts';
 import { CallService, type StateChangeListener } from './call-service.ts';
 import { mountConsole } from '../console/console-routes.ts';
@@ -43,6 +43,8 @@ export const MAX_BODY_BYTES = 64 * 1024;
 export interface AppDeps {
   store: CallStore;
   launcher: TaskLauncher;
+  /** What the names in a call resolve to, checked against the same blocklist as addresses written out. */
+  resolveHost: HostResolver;
   /** When set, every route but /openapi.json needs `Authorization: Bearer <apiKey>`. */
   apiKey?: string;
   logger: Logger;
@@ -58,7 +60,7 @@ export function createApp(deps: AppDeps) {
   const now = deps.now ?? (() => new Date());
   const newCallId = deps.newCallId ?? (() => crypto.randomUUID());
   const webhooks = deps.webhooks ?? {};
-  const calls = new CallService({ store: deps.store, launcher: deps.launcher, logger: deps.logger, now, ...(deps.onStateChange ? { onStateChange: deps.onStateChange } : {}) });
+  const calls = new CallService({ store: deps.store, launcher: deps.launcher, resolveHost: deps.resolveHost, logger: deps.logger, now, ...(deps.onStateChange ? { onStateChange: deps.onStateChange } : {}) });
   const app = new OpenAPIHono();
 
   app.onError((error, c) => toErrorResponse(c, error, deps.logger));

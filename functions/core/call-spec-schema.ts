@@ -263,6 +263,18 @@ function isBlockedHost(host: string): boolean {
   return false;
 }
 
+/** An address as a resolver answers it (dotted IPv4, or IPv6 without brackets) that is link-local or metadata. */
+export function isBlockedAddress(address: string): boolean {
+  return IPV4.test(address) ? isBlockedIpv4(address) : isBlockedHost(`[${address.replace(/%.*$/, '').toLowerCase()}]`);
+}
+
+/** A host name a resolver would be asked about, or undefined for an IP literal (checked as written already). */
+export function hostName(urlOrHost: string): string | undefined {
+  const authority = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i.exec(urlOrHost)?.[1] ?? urlOrHost;
+  const host = resolverHost(authority);
+  return host && !host.startsWith('[') && !IPV4.test(host) ? host : undefined;
+}
+
 function isBlockedIpv4(address: string): boolean {
   const [a, b] = address.split('.').map(Number);
   return (a === 169 && b === 254) || address === '100.100.100.200';

@@ -4,6 +4,12 @@
  */
 import type { CallSpec, CallState, CallStats, EndedBy, FailureReason, SipConnection, StateEvent, TaskCommand } from './call-types.ts';
 
+/**
+ * The addresses a host name resolves to, as the platform's resolver answers; none when it gives no answer in
+ * time (the task's network may still know the name).
+ */
+export type HostResolver = (host: string) => Promise<readonly string[]>;
+
 /** The spec as stored and returned: everything but the SIP password, which lives apart in `CallSecret`. */
 export type PublicCallSpec = Omit<CallSpec, 'connection'> & { connection: Omit<SipConnection, 'sipPassword'> };
 

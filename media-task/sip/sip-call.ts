@@ -247,7 +247,7 @@ class SipCallSession extends TypedEmitter<SipCallEvents> implements SipCall {
     }
     if (response.local) {
       const timeout = response.status === 408;
-      return this.finish({ type: 'failed', body: { reason: timeout ? 'timeout' : 'sip', message: timeout ? 'no answer to INVITE' : 'could not reach the SIP peer' } });
+      return this.finish({ type: 'failed', body: { reason: timeout ? 'timeout' : 'sip', message: timeout ? 'no answer to INVITE' : `could not reach the SIP peer${response.reason ? `: ${response.reason}` : ''}` } });
     }
     this.finish({ type: 'failed', body: { reason: 'sip', sipCode: response.status, message: `INVITE answered ${response.status} ${response.reason}` } });
   }

@@ -16,6 +16,7 @@ import sip, {
   type PackageUri,
   type PackageVia,
 } from 'sip';
+import { isBlockedAddress } from '../../functions/core/call-spec-schema.ts';
 import type { Logger } from '../log.ts';
 import { SipHeaderError, SipTransportError } from './sip-errors.ts';
 import type { SipFrame } from './sip-framing.ts';
@@ -173,6 +174,11 @@ export async function openSipStack(options: SipStackOptions): Promise<SipStack> 
     const uri = sip.parseUri(route?.[0]?.uri ?? message.uri ?? '');
     if (!uri) throw new SipTransportError(`cannot route to ${JSON.stringify(route?.[0]?.uri ?? message.uri)}`);
     const address = isIP(uri.host) ? uri.host : (await lookup(uri.host, { family: 4 })).address;
+    // The API checked the domain's name once; this is the address the request really goes to, and a Route the
+    // peer set is covered too.
+    if (isBlockedAddress(address)) {
+      throw new SipTransportError(`${uri.host === address ? address : `${uri.host} resolves to ${address}, which`} is a link-local or cloud metadata address`);
+    }
     return { protocol, address, port: uri.port || (protocol === 'TLS' ? 5061 : 5060) };
   };
 
@@ -184,7 +190,8 @@ export async function openSipStack(options: SipStackOptions): Promise<SipStack> 
     }
     const fail = (error: unknown) => {
       log.warn('SIP request not sent', { method: message.method, error });
-      if (message.method !== 'ACK') onResponse?.(sip.makeResponse(message, 503, ''));
+      // Our own refusals say why in the local answer's reason phrase; it never goes on the wire.
+      if (message.method !== 'ACK') onResponse?.(sip.makeResponse(message, 503, error instanceof SipTransportError ? error.message : ''));
     };
     if (message.method !== 'CANCEL') (message.headers.via as PackageVia[]).unshift({ params: {} });
     nextHop(message).then((hop) => {

@@ -7,14 +7,14 @@ import { describe, expect, it } from 'vitest';
 import { createApp } from '../../functions/app/create-app.ts';
 import { runCli } from '../../functions/cli/gateway-cli.ts';
 import { silentLogger } from '../../media-task/log.ts';
-import { FakeLauncher, MemoryCallStore } from '../functions/fakes.ts';
+import { FakeLauncher, MemoryCallStore, fakeDns } from '../functions/fakes.ts';
 
 const BIN = fileURLToPath(new URL('../../functions/cli/bin.mjs', import.meta.url));
 
 function setup(apiKey?: string) {
   const store = new MemoryCallStore();
   const launcher = new FakeLauncher();
-  const app = createApp({ store, launcher, logger: silentLogger, newCallId: () => 'generated-1', ...(apiKey ? { apiKey } : {}) });
+  const app = createApp({ store, resolveHost: fakeDns(), launcher, logger: silentLogger, newCallId: () => 'generated-1', ...(apiKey ? { apiKey } : {}) });
   const requests: { url: string; init: RequestInit }[] = [];
   const out: string[] = [];
   const err: string[] = [];
@@ -82,7 +82,7 @@ describe('sip-rtmp-gateway CLI', () => {
 
   it('runs as the package bin against a served API', async () => {
     const store = new MemoryCallStore();
-    const app = createApp({ store, launcher: new FakeLauncher(), logger: silentLogger });
+    const app = createApp({ store, resolveHost: fakeDns(), launcher: new FakeLauncher(), logger: silentLogger });
     const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
     await new Promise((resolve) => server.once('listening', resolve));
     try {

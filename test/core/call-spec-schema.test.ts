@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../functions/core/call-errors.ts';
 import { equalStrings, sameRequest, splitSecret, streamKeyOf, toCallView, newCallRecord } from '../../functions/core/call-record.ts';
-import { callRequestSchema, isHostOrIp, parseCallSpec, parseOrThrow, rtmpUrlProblem, toCallSpec, wcsCallRequestSchema } from '../../functions/core/call-spec-schema.ts';
+import { callRequestSchema, hostName, isBlockedAddress, isHostOrIp, parseCallSpec, parseOrThrow, rtmpUrlProblem, toCallSpec, wcsCallRequestSchema } from '../../functions/core/call-spec-schema.ts';
 
 const seed = {
   callId: 'Xq2tlLcX89tTjaji',
@@ -126,6 +126,30 @@ describe('hosts and RTMP targets', () => {
   it.each(['169.253.1.1', 'fec0::1', '100.100.100.201', 'metadata.google.internal.example.com'])('allows the neighbouring SIP domain %s', (domain) =>
     expect(withDomain(domain).success).toBe(true),
   );
+
+  it.each([
+    ['169.254.169.254', true],
+    ['169.254.170.2', true],
+    ['100.100.100.200', true],
+    ['fe80::1%eth0', true],
+    ['FD00:EC2::254', true],
+    ['::ffff:169.254.169.254', true],
+    ['169.253.255.255', false],
+    ['10.0.0.1', false],
+    ['127.0.0.1', false],
+    ['2001:db8::1', false],
+  ])('a resolver answer %s is blocked: %s', (address, blocked) => expect(isBlockedAddress(address)).toBe(blocked));
+
+  it.each([
+    ['rtmp://CDN.Example.com.:1935/live', 'cdn.example.com'],
+    ['https://hooks.example.com/x', 'hooks.example.com'],
+    ['pbx.example.com', 'pbx.example.com'],
+    ['rtmp://203.0.113.5/live', undefined],
+    ['rtmp://2852039166/live', undefined],
+    ['rtmp://[2001:db8::1]:1935/live', undefined],
+    ['10.0.0.1', undefined],
+    ['2001:db8::1', undefined],
+  ])('the name to resolve in %s is %s', (target, name) => expect(hostName(target)).toBe(name));
 });
 
 describe('call records', () => {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { createApp, MAX_BODY_BYTES } from '../../functions/app/create-app.ts';
+import type { HostResolver } from '../../functions/core/ports.ts';
 import { silentLogger } from '../../media-task/log.ts';
-import { FakeLauncher, MemoryCallStore } from './fakes.ts';
+import { FakeLauncher, MemoryCallStore, fakeDns } from './fakes.ts';
 
 const PASSWORD = 'S3cret-pa55word';
 
@@ -28,11 +29,11 @@ function seedBody(overrides: Record<string, unknown> = {}, connection: Record<st
   };
 }
 
-function setup(options: { apiKey?: string } = {}) {
+function setup(options: { apiKey?: string; resolveHost?: HostResolver } = {}) {
   const store = new MemoryCallStore();
   const launcher = new FakeLauncher();
   let n = 0;
-  const app = createApp({ store, launcher, logger: silentLogger, newCallId: () => `generated-${++n}`, ...options });
+  const app = createApp({ store, launcher, resolveHost: fakeDns(), logger: silentLogger, newCallId: () => `generated-${++n}`, ...options });
   const answers: string[] = [];
   const request = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
     const init: RequestInit = { method, headers: { 'content-type': 'application/json', ...headers } };
@@ -169,6 +170,37 @@ describe('validation: hostile and broken bodies are refused before anything laun
     const created = await request('POST', '/v1/calls', body);
     expect(created.status).toBe(201);
     expect(created.json.callId).toBe('generated-1');
+  });
+});
+
+describe('names that resolve to link-local or cloud metadata addresses', () => {
+  const resolveHost = fakeDns({
+    'rtmp.attacker.test': ['203.0.113.7', '169.254.169.254'],
+    'pbx.attacker.test': ['fd00:ec2::254'],
+    'cdn.example.test': ['203.0.113.10'],
+  });
+  const elsewhere = { url: 'rtmp://cdn.example.test/live', stream: 'b' };
+
+  it.each([
+    ['rtmpUrl', { rtmpUrl: 'rtmp://rtmp.attacker.test:1935/live' }, {}, '169.254.169.254'],
+    ['connection.sipDomain', {}, { sipDomain: 'pbx.attacker.test' }, 'fd00:ec2::254'],
+    ['destinations.1.url', { destinations: [elsewhere, { url: 'rtmps://RTMP.attacker.test./live', stream: 'c' }] }, {}, '169.254.169.254'],
+  ] as const)('%s → 400 naming the field and the address; nothing stored or launched', async (field, top, connection, address) => {
+    const { request, launcher, store } = setup({ resolveHost });
+    for (const path of ['/RESTCall/call', '/v1/calls']) {
+      const response = await request('POST', path, seedBody(top, connection));
+      expect(response.status).toBe(400);
+      expect(response.json.error).toEqual({ code: 'invalid_request', field, message: `${field} resolves to ${address}, a link-local or cloud metadata address` });
+    }
+    expect(launcher.calls).toEqual([]);
+    expect(await store.list()).toEqual([]);
+  });
+
+  it('names that resolve to other addresses, or to none here, are taken', async () => {
+    const { request, launcher } = setup({ resolveHost });
+    const body = seedBody({ rtmpUrl: 'rtmp://cdn.example.test/live', destinations: [elsewhere] }, { sipDomain: 'pbx.only-inside-the-vpc.test' });
+    expect((await request('POST', '/RESTCall/call', body)).status).toBe(200);
+    expect(launcher.launches).toHaveLength(1);
   });
 });
 

@@ -3,7 +3,7 @@
 import { CallNotFoundError, ConcurrentUpdateError, LaunchError, StreamKeyInUseError } from '../../functions/core/call-errors.ts';
 import { isFinal } from '../../functions/core/call-state.ts';
 import type { CallSpec, TaskCommand } from '../../functions/core/call-types.ts';
-import type { CallListFilter, CallRecord, CallSecret, CallStore, TaskLauncher } from '../../functions/core/ports.ts';
+import type { CallListFilter, CallRecord, CallSecret, CallStore, HostResolver, TaskLauncher } from '../../functions/core/ports.ts';
 
 const clone = <T>(value: T): T => structuredClone(value);
 
@@ -66,3 +66,9 @@ export class FakeLauncher implements TaskLauncher {
     return this.calls.filter((call) => call.op === 'launch');
   }
 }
+
+/** A resolver that knows only `names` (name → addresses); every other name gets no answer, as offline. */
+export const fakeDns =
+  (names: Record<string, readonly string[]> = {}): HostResolver =>
+  async (host) =>
+    names[host] ?? [];

@@ -50,4 +50,23 @@ describe('header safety', () => {
     expect(failed.message).toMatch(/SipHeaderError/);
     await call.hangup();
   });
+
+  it('a request whose next hop is a metadata address is not sent, and the call fails at once', async () => {
+    const call = startSipCall({
+      transport: 'udp',
+      // What a name the API resolved to a public address could resolve to by the time the task sends.
+      target: { user: 'bob', host: '169.254.169.254', port: 5060 },
+      from: { user: 'alice', domain: 'example.com' },
+      register: false,
+      bindAddress: '127.0.0.1',
+      publicAddress: '127.0.0.1',
+      local: { address: '127.0.0.1', audio: { port: 40000, direction: 'recvonly' } },
+      logger: testLogger,
+    });
+    // Sent, the INVITE would wait out its 32 s transaction timeout.
+    const [failed] = await next(call, 'failed', 3000);
+    expect(failed).toMatchObject({ reason: 'sip' });
+    expect(failed.message).toBe('could not reach the SIP peer: 169.254.169.254 is a link-local or cloud metadata address');
+    await call.hangup();
+  });
 });

@@ -4,7 +4,7 @@ import { SIGNATURE_HEADER, TWILIO_SIGNATURE_HEADER, signBody, twilioSignature } 
 import type { WebhookConfig } from '../../functions/webhooks/webhook-config.ts';
 import { silentLogger } from '../../media-task/log.ts';
 import { escapeUser } from '../../media-task/sip/sip-call.ts';
-import { FakeLauncher, MemoryCallStore } from '../functions/fakes.ts';
+import { FakeLauncher, MemoryCallStore, fakeDns } from '../functions/fakes.ts';
 
 const NOW = new Date('2026-05-01T12:00:00.000Z');
 const SID = 'CF' + 'a1'.repeat(16);
@@ -25,7 +25,8 @@ function setup(webhooks: WebhookConfig = config, apiKey?: string) {
   const store = new MemoryCallStore();
   const launcher = new FakeLauncher();
   const changes: string[] = [];
-  const app = createApp({ store, launcher, logger: silentLogger, webhooks, now: () => NOW, onStateChange: (record, change) => void changes.push(`${record.callId}:${change.to}`), ...(apiKey ? { apiKey } : {}) });
+  const resolveHost = fakeDns({ 'hooks.attacker.test': ['169.254.170.2'] });
+  const app = createApp({ store, resolveHost, launcher, logger: silentLogger, webhooks, now: () => NOW, onStateChange: (record, change) => void changes.push(`${record.callId}:${change.to}`), ...(apiKey ? { apiKey } : {}) });
   const twilio = async (path: string, params: Record<string, string>, sign: (url: string, p: URLSearchParams) => string | undefined = (url, p) => twilioSignature('twilio-auth-token', url, p)) => {
     const form = new URLSearchParams(params);
     const url = `http://gateway.test${path}`;
@@ -192,6 +193,7 @@ describe('statusCallback on call requests', () => {
     ['metadata in decimal', { statusCallback: 'http://2852039166/' }, 'statusCallback'],
     ['GCP metadata name', { statusCallback: 'http://metadata.google.internal/' }, 'statusCallback'],
     ['IPv6 link-local', { statusCallback: 'http://[fe80::1]/' }, 'statusCallback'],
+    ['a name that resolves to the ECS credentials address', { statusCallback: 'https://hooks.attacker.test/' }, 'statusCallback'],
     ['CR/LF', { statusCallback: 'https://hooks.example.com/a\r\nb' }, 'statusCallback'],
     ['an unknown state', { statusCallback: 'https://hooks.example.com/', statusCallbackEvents: ['ringing', 'exploded'] }, 'statusCallbackEvents.1'],
     ['events without a URL', { statusCallbackEvents: ['ended'] }, 'statusCallback'],
