@@ -32,7 +32,8 @@ export class CallService {
    */
   async start(spec: CallSpec, statusCallback?: StatusCallbackTarget): Promise<{ created: boolean; record: CallRecord }> {
     const { store, launcher, logger } = this.deps;
-    await this.refuseBlockedNames(spec, statusCallback);
+    // A retry of an accepted call gets its record below, whatever its names resolve to by now.
+    if (!(await store.get(spec.callId))) await this.refuseBlockedNames(spec, statusCallback);
     const at = this.deps.now().toISOString();
     const fresh = newCallRecord(spec, at);
     const record = statusCallback ? { ...fresh.record, statusCallback } : fresh.record;
@@ -71,10 +72,12 @@ export class CallService {
       ['connection.sipDomain', spec.connection.sipDomain],
       ...(statusCallback ? [['statusCallback', statusCallback.url] as [string, string]] : []),
     ];
-    const answers = await Promise.all(targets.map(([, target]) => hostName(target)).map((host) => (host ? this.deps.resolveHost(host) : [])));
-    answers.forEach((addresses, index) => {
-      const blocked = addresses.find(isBlockedAddress);
-      const field = targets[index]![0];
+    const hosts = targets.map(([, target]) => hostName(target));
+    // Each name once: a lookup that times out still holds one of libuv's four threads until the resolver gives up.
+    const names = [...new Set(hosts.filter((host) => host !== undefined))];
+    const answers = new Map(await Promise.all(names.map(async (name) => [name, await this.deps.resolveHost(name)] as const)));
+    targets.forEach(([field], index) => {
+      const blocked = answers.get(hosts[index] ?? '')?.find(isBlockedAddress);
       if (blocked) throw new ValidationError(`${field} resolves to ${blocked}, a link-local or cloud metadata address`, field);
     });
   }

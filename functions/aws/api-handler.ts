@@ -9,7 +9,7 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { handle } from 'hono/aws-lambda';
-import { resolveWithSystemDns } from '../adapters/dns-host-resolver.ts';
+import { systemDnsResolver } from '../adapters/dns-host-resolver.ts';
 import { DynamoDbCallStore } from '../adapters/dynamodb-call-store.ts';
 import { DynamoDbCommandMailbox } from '../adapters/dynamodb-command-mailbox.ts';
 import { EcsTaskLauncher } from '../adapters/ecs-task-launcher.ts';
@@ -36,7 +36,7 @@ export const handler = handle(
       new DynamoDbCallStore({ client: dynamodb, tableName: config.tableName }),
       new KmsSecretCipher({ kms: new KMSClient({}), keyId: config.kmsKeyId }),
     ),
-    resolveHost: resolveWithSystemDns,
+    resolveHost: systemDnsResolver(),
     launcher: new EcsTaskLauncher({
       ecs: new ECSClient({}),
       mailbox: new DynamoDbCommandMailbox({ client: dynamodb, tableName: config.tableName }),

@@ -219,6 +219,9 @@ export function rtmpUrlProblem(value: string): string | undefined {
   if (!match) return 'must be an rtmp:// or rtmps:// URL';
   const authority = match[2] ?? '';
   if (authority.includes('@')) return 'must not contain credentials (user@)';
+  // ffmpeg hands the host to the resolver as written, where the URL parser would decode %xx, read `\` as `/`
+  // and turn Unicode into punycode: the name checked here must be the name ffmpeg looks up.
+  if (!/^[A-Za-z0-9.:[\]-]*$/.test(authority)) return 'must have a host of ASCII letters, digits, dots and hyphens (an IDN in its xn-- form)';
   const host = resolverHost(authority);
   if (!host || !isHostOrIp(host)) return 'has an invalid host';
   if (isBlockedHost(host)) return BLOCKED_MESSAGE;

@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { serve } from '@hono/node-server';
-import { resolveWithSystemDns } from '../adapters/dns-host-resolver.ts';
+import { systemDnsResolver } from '../adapters/dns-host-resolver.ts';
 import { DynamoDbCallStore } from '../adapters/dynamodb-call-store.ts';
 import { createApp } from '../app/create-app.ts';
 import type { CallEvent } from '../core/call-state.ts';
@@ -54,7 +54,7 @@ async function main(): Promise<void> {
   const app = createApp({
     store,
     launcher,
-    resolveHost: resolveWithSystemDns,
+    resolveHost: systemDnsResolver(),
     apiKey: config.apiKey,
     logger,
     webhooks,

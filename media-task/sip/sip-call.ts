@@ -267,11 +267,14 @@ class SipCallSession extends TypedEmitter<SipCallEvents> implements SipCall {
     }
     this.dialog.establish(response);
     const ack = this.dialog.request('ACK', request.headers.cseq.seq, undefined, { 'user-agent': USER_AGENT });
+    const unusable = (error: unknown): Final => ({ type: 'failed', body: { reason: 'sip', message: `unusable 2xx to INVITE: ${describe(error)}` } });
     try {
-      this.stack!.ack(ack);
+      // Found unroutable once the next hop is looked up (a Contact or Route on a refused address): the BYE that
+      // follows fails the same way and ends the call with this reason.
+      this.stack!.ack(ack, (error) => this.sendBye(unusable(error)));
     } catch (error) {
       // The peer's Contact cannot be a Request-URI (SipHeaderError): neither ACK nor BYE can reach it.
-      return this.finish({ type: 'failed', body: { reason: 'sip', message: `unusable 2xx to INVITE: ${describe(error)}` } });
+      return this.finish(unusable(error));
     }
     this.ack = ack;
     this.clearTimers();

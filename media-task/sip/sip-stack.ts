@@ -91,7 +91,8 @@ export interface SipStack {
   /** Sends a request in a new client transaction; every response (provisional, final, 2xx retransmission) reaches `onResponse`. */
   request(request: OutgoingRequest, onResponse: (response: IncomingResponse) => void): ClientTransaction;
   /** ACK for a 2xx (RFC 3261 section 13.2.2.4): no transaction; call again for each 2xx retransmission. */
-  ack(request: OutgoingRequest): void;
+  /** `onUnsent`: the ACK found no next hop it may go to (unresolvable, or a refused address). */
+  ack(request: OutgoingRequest, onUnsent?: (error: unknown) => void): void;
   respond(request: IncomingRequest, status: number, reason: string, extra?: { headers?: Record<string, string>; contact?: SipAddress[]; body?: string }): void;
   onRequest(handler: (request: IncomingRequest) => void): void;
   close(): void;
@@ -182,7 +183,7 @@ export async function openSipStack(options: SipStackOptions): Promise<SipStack> 
     return { protocol, address, port: uri.port || (protocol === 'TLS' ? 5061 : 5060) };
   };
 
-  const send = (message: PackageMessage, onResponse?: (response: PackageMessage) => void) => {
+  const send = (message: PackageMessage, onResponse?: (response: PackageMessage) => void, onAckUnsent?: (error: unknown) => void) => {
     if (closed) return;
     if (!message.method) {
       transactions.getServer(message)?.send?.(message);
@@ -191,7 +192,8 @@ export async function openSipStack(options: SipStackOptions): Promise<SipStack> 
     const fail = (error: unknown) => {
       log.warn('SIP request not sent', { method: message.method, error });
       // Our own refusals say why in the local answer's reason phrase; it never goes on the wire.
-      if (message.method !== 'ACK') onResponse?.(sip.makeResponse(message, 503, error instanceof SipTransportError ? error.message : ''));
+      if (message.method === 'ACK') onAckUnsent?.(error);
+      else onResponse?.(sip.makeResponse(message, 503, error instanceof SipTransportError ? error.message : ''));
     };
     if (message.method !== 'CANCEL') (message.headers.via as PackageVia[]).unshift({ params: {} });
     nextHop(message).then((hop) => {
@@ -253,8 +255,8 @@ export async function openSipStack(options: SipStackOptions): Promise<SipStack> 
         },
       };
     },
-    ack(request) {
-      send(toPackageRequest(request));
+    ack(request, onUnsent) {
+      send(toPackageRequest(request), undefined, onUnsent);
     },
     respond(request, status, reason, extra = {}) {
       const original = packageRequests.get(request);

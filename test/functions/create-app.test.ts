@@ -90,6 +90,10 @@ const cases: Case[] = [
   ['rtmpUrl Alibaba metadata', { rtmpUrl: 'rtmp://100.100.100.200/live' }, {}, 'rtmpUrl'],
   ['rtmpUrl AWS IPv6 metadata', { rtmpUrl: 'rtmp://[fd00:ec2::254]/live' }, {}, 'rtmpUrl'],
   ['rtmpUrl IPv6 link-local', { rtmpUrl: 'rtmp://[fe80::1]/live' }, {}, 'rtmpUrl'],
+  // Each read as another name by the URL parser than by ffmpeg, which resolves the host as written.
+  ['rtmpUrl with a backslash in the host', { rtmpUrl: 'rtmp://www.example.com\\x.attacker.test/live' }, {}, 'rtmpUrl'],
+  ['rtmpUrl with %-escapes in the host', { rtmpUrl: 'rtmp://a%2eb.attacker.test/live' }, {}, 'rtmpUrl'],
+  ['rtmpUrl with a Unicode host', { rtmpUrl: 'rtmp://ä.attacker.test/live' }, {}, 'rtmpUrl'],
   ['rtmpUrl IPv4-mapped link-local', { rtmpUrl: 'rtmp://[::ffff:169.254.169.254]/live' }, {}, 'rtmpUrl'],
   ['rtmpUrl with CR/LF', { rtmpUrl: 'rtmp://example.com/li\r\nve' }, {}, 'rtmpUrl'],
   ['rtmpUrl with a tab the URL parser would drop', { rtmpUrl: 'rtmp://exam\tple.com/live' }, {}, 'rtmpUrl'],
@@ -194,6 +198,18 @@ describe('names that resolve to link-local or cloud metadata addresses', () => {
     }
     expect(launcher.calls).toEqual([]);
     expect(await store.list()).toEqual([]);
+  });
+
+  it('a retry of an accepted call gets the call, whatever its names resolve to by now', async () => {
+    const names: Record<string, string[]> = { 'cdn.example.test': ['203.0.113.10'] };
+    const { request, launcher } = setup({ resolveHost: fakeDns(names) });
+    const body = seedBody({ rtmpUrl: 'rtmp://cdn.example.test/live' });
+    expect((await request('POST', '/RESTCall/call', body)).status).toBe(200);
+    names['cdn.example.test'] = ['169.254.169.254'];
+    const retry = await request('POST', '/RESTCall/call', body);
+    expect(retry.status).toBe(200);
+    expect(retry.json.callId).toBe(body.callId);
+    expect(launcher.launches).toHaveLength(1);
   });
 
   it('names that resolve to other addresses, or to none here, are taken', async () => {

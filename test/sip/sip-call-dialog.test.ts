@@ -22,6 +22,14 @@ describe('requests the peer sends inside the dialog (sipp UAS)', () => {
     expect(await peer.received('SIP/2.0 501')).toHaveLength(1);
   });
 
+  it('a 2xx whose Contact is the metadata address: no ACK or BYE goes there, and the call fails saying why', async () => {
+    const peer = owned(await SippPeer.start({ scenario: 'answer-contact-metadata.xml' }));
+    const call = callTo(peer);
+    defer(() => call.hangup());
+    const [failed] = await next(call, 'failed', 5_000);
+    expect(failed).toEqual({ reason: 'sip', message: 'unusable 2xx to INVITE: SipTransportError: 169.254.169.254 is a link-local or cloud metadata address' });
+  });
+
   it('BYE from the peer: 200 OK and ended by remote', async () => {
     const peer = owned(await SippPeer.start({ scenario: 'remote-bye.xml' }));
     const call = callTo(peer);
