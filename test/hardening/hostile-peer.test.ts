@@ -6,7 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../media-task/log.ts';
 import type { NegotiatedMedia, NegotiatedStream } from '../../media-task/sip/sdp.ts';
-import { startSipCall, type SipCall, type SipCallEvents } from '../../media-task/sip/sip-call.ts';
+import type { SipCall, SipCallEvents } from '../../media-task/sip/sip-call.ts';
+import { callTo } from '../sip/call-helpers.ts';
 import { Prng, fuzzSettings, garbageSdp, mutate } from './fuzz.ts';
 import { ANSWER_SDP, HostileUas, IN_DIALOG, OK_WITH_SDP, RESPONSE, type CallPlan, type PlannedMessage } from './hostile-uas.ts';
 
@@ -81,15 +82,9 @@ describe('a hostile SIP peer on the wire', () => {
     const calling = plans.get(index)!;
     const outcome: Outcome = { index, kind: calling.kind, finals: 0, ms: 0 };
     const started = Date.now();
-    const call: SipCall = startSipCall({
-      transport: 'udp',
-      target: { user: 'service', host: '127.0.0.1', port: uas.port },
+    const call: SipCall = callTo(uas, {
       from: { user: `gw${index}`, domain: '127.0.0.1' },
       credentials: { username: 'alice', password: 'pw' },
-      register: false,
-      bindAddress: '127.0.0.1',
-      publicAddress: '127.0.0.1',
-      local: { address: '127.0.0.1', audio: { port: 40000, direction: 'sendrecv' } },
       inviteTimeoutMs: INVITE_TIMEOUT_MS,
       logger: createLogger({ call: index }, { level: 'error', write: (line) => errors.push(line) }),
     });

@@ -5,7 +5,8 @@ import type { SippPeer } from '../support/sipp.ts';
 /** Logs SIP traffic when SIP_DEBUG=1; silent otherwise. */
 export const testLogger: Logger = process.env.SIP_DEBUG ? createLogger({ test: 'sip' }, { level: 'debug' }) : silentLogger;
 
-export function callTo(peer: SippPeer, overrides: Partial<SipCallOptions> = {}): SipCall {
+/** A call over UDP to `peer` (a sipp UAS, or anything listening on 127.0.0.1:`port`), as the task would place it. */
+export function callTo(peer: Pick<SippPeer, 'port'>, overrides: Partial<SipCallOptions> = {}): SipCall {
   return startSipCall({
     transport: 'udp',
     target: { user: 'service', host: '127.0.0.1', port: peer.port },

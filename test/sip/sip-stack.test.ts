@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { SipHeaderError } from '../../media-task/sip/sip-errors.ts';
 import { assertSafe } from '../../media-task/sip/sip-stack.ts';
-import { escapeUser, startSipCall } from '../../media-task/sip/sip-call.ts';
+import { escapeUser } from '../../media-task/sip/sip-call.ts';
 import { freePort } from '../support/free-port.ts';
-import { next, testLogger } from './call-helpers.ts';
+import { callTo, next } from './call-helpers.ts';
 
 describe('header safety', () => {
   it.each([
@@ -35,16 +35,7 @@ describe('header safety', () => {
 
   it('a domain with CR/LF makes the call fail (internal) instead of throwing or sending', async () => {
     const port = await freePort();
-    const call = startSipCall({
-      transport: 'udp',
-      target: { user: 'bob', host: '127.0.0.1', port },
-      from: { user: 'alice', domain: 'example.com\r\nX-Evil: 1' },
-      register: false,
-      bindAddress: '127.0.0.1',
-      publicAddress: '127.0.0.1',
-      local: { address: '127.0.0.1', audio: { port: 40000, direction: 'recvonly' } },
-      logger: testLogger,
-    });
+    const call = callTo({ port }, { from: { user: 'alice', domain: 'example.com\r\nX-Evil: 1' } });
     const [failed] = await next(call, 'failed', 5000);
     expect(failed).toMatchObject({ reason: 'internal' });
     expect(failed.message).toMatch(/SipHeaderError/);
@@ -52,17 +43,8 @@ describe('header safety', () => {
   });
 
   it('a request whose next hop is a metadata address is not sent, and the call fails at once', async () => {
-    const call = startSipCall({
-      transport: 'udp',
-      // What a name the API resolved to a public address could resolve to by the time the task sends.
-      target: { user: 'bob', host: '169.254.169.254', port: 5060 },
-      from: { user: 'alice', domain: 'example.com' },
-      register: false,
-      bindAddress: '127.0.0.1',
-      publicAddress: '127.0.0.1',
-      local: { address: '127.0.0.1', audio: { port: 40000, direction: 'recvonly' } },
-      logger: testLogger,
-    });
+    // What a name the API resolved to a public address could resolve to by the time the task sends.
+    const call = callTo({ port: 5060 }, { target: { user: 'bob', host: '169.254.169.254', port: 5060 } });
     // Sent, the INVITE would wait out its 32 s transaction timeout.
     const [failed] = await next(call, 'failed', 3000);
     expect(failed).toMatchObject({ reason: 'sip' });
