@@ -32,8 +32,7 @@ export class CallService {
    */
   async start(spec: CallSpec, statusCallback?: StatusCallbackTarget): Promise<{ created: boolean; record: CallRecord }> {
     const { store, launcher, logger } = this.deps;
-    // A retry of an accepted call gets its record below, whatever its names resolve to by now.
-    if (!(await store.get(spec.callId))) await this.refuseBlockedNames(spec, statusCallback);
+    await this.refuseBlockedNames(spec, statusCallback);
     const at = this.deps.now().toISOString();
     const fresh = newCallRecord(spec, at);
     const record = statusCallback ? { ...fresh.record, statusCallback } : fresh.record;
@@ -62,7 +61,7 @@ export class CallService {
 
   /**
    * The schema refuses link-local and metadata addresses as written, but a name can resolve to one (a DNS record
-   * the caller controls), so each name the call will connect to is resolved once, before anything is stored.
+   * the caller controls), so each name a new call will connect to is resolved once, before anything is stored.
    * A name that resolves otherwise later (DNS rebinding) is not caught: ffmpeg and the SIP stack resolve again.
    */
   private async refuseBlockedNames(spec: CallSpec, statusCallback: StatusCallbackTarget | undefined): Promise<void> {
@@ -75,6 +74,8 @@ export class CallService {
     const hosts = targets.map(([, target]) => hostName(target));
     // Each name once: a lookup that times out still holds one of libuv's four threads until the resolver gives up.
     const names = [...new Set(hosts.filter((host) => host !== undefined))];
+    // A retry of an accepted call gets its record, whatever its names resolve to by now.
+    if (names.length === 0 || (await this.deps.store.get(spec.callId))) return;
     const answers = new Map(await Promise.all(names.map(async (name) => [name, await this.deps.resolveHost(name)] as const)));
     targets.forEach(([field], index) => {
       const blocked = answers.get(hosts[index] ?? '')?.find(isBlockedAddress);

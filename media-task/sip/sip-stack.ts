@@ -90,8 +90,10 @@ export interface SipStack {
   readonly publicAddress: string;
   /** Sends a request in a new client transaction; every response (provisional, final, 2xx retransmission) reaches `onResponse`. */
   request(request: OutgoingRequest, onResponse: (response: IncomingResponse) => void): ClientTransaction;
-  /** ACK for a 2xx (RFC 3261 section 13.2.2.4): no transaction; call again for each 2xx retransmission. */
-  /** `onUnsent`: the ACK found no next hop it may go to (unresolvable, or a refused address). */
+  /**
+   * ACK for a 2xx (RFC 3261 section 13.2.2.4): no transaction; call again for each 2xx retransmission.
+   * `onUnsent`: the ACK found no next hop it may go to (unresolvable, or a refused address).
+   */
   ack(request: OutgoingRequest, onUnsent?: (error: unknown) => void): void;
   respond(request: IncomingRequest, status: number, reason: string, extra?: { headers?: Record<string, string>; contact?: SipAddress[]; body?: string }): void;
   onRequest(handler: (request: IncomingRequest) => void): void;
