@@ -211,12 +211,15 @@ function valueAt(body: unknown, path: readonly PropertyKey[]): unknown {
   return value;
 }
 
+/** A URL's scheme and authority (host, port, user@), split where ffmpeg splits them: at the first `/`, `?` or `#`. */
+const URL_AUTHORITY = /^([a-z][a-z0-9+.-]*):\/\/([^/?#]*)/i;
+
 /** Why `value` is not an acceptable RTMP target, or undefined. */
 export function rtmpUrlProblem(value: string): string | undefined {
   // WHATWG URL parsing silently drops tabs and newlines, so check the raw string first.
   if (CONTROL_OR_SPACE.test(value)) return 'must not contain whitespace or control characters';
-  const match = /^(rtmps?):\/\/([^/?#]*)/i.exec(value);
-  if (!match) return 'must be an rtmp:// or rtmps:// URL';
+  const match = URL_AUTHORITY.exec(value);
+  if (!match || !/^rtmps?$/i.test(match[1] ?? '')) return 'must be an rtmp:// or rtmps:// URL';
   const authority = match[2] ?? '';
   if (authority.includes('@')) return 'must not contain credentials (user@)';
   // ffmpeg hands the host to the resolver as written, where the URL parser would decode %xx, read `\` as `/`
@@ -273,7 +276,7 @@ export function isBlockedAddress(address: string): boolean {
 
 /** A host name a resolver would be asked about, or undefined for an IP literal (checked as written already). */
 export function hostName(urlOrHost: string): string | undefined {
-  const authority = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i.exec(urlOrHost)?.[1] ?? urlOrHost;
+  const authority = URL_AUTHORITY.exec(urlOrHost)?.[2] ?? urlOrHost;
   const host = resolverHost(authority);
   return host && !host.startsWith('[') && !IPV4.test(host) ? host : undefined;
 }
