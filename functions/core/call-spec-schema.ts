@@ -263,9 +263,12 @@ function isBlockedHost(host: string): boolean {
   if ((g0 & 0xffc0) === 0xfe80) return true; // fe80::/10 link-local
   if (g0 === 0xfd00 && g1 === 0x0ec2 && g2 === 0 && g3 === 0 && g4 === 0 && g5 === 0 && g6 === 0 && g7 === 0x254) return true;
   // IPv4-mapped (::ffff:a.b.c.d) and IPv4-compatible forms reach the embedded IPv4 address.
-  if (g0 === 0 && g1 === 0 && g2 === 0 && g3 === 0 && g4 === 0 && (g5 === 0xffff || g5 === 0)) {
-    return isBlockedIpv4(`${g6 >> 8}.${g6 & 0xff}.${g7 >> 8}.${g7 & 0xff}`);
-  }
+  const embedded = (high: number, low: number) => isBlockedIpv4(`${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`);
+  if (g0 === 0 && g1 === 0 && g2 === 0 && g3 === 0 && g4 === 0 && (g5 === 0xffff || g5 === 0)) return embedded(g6, g7);
+  // NAT64 (RFC 6052): a DNS64 resolver, Route 53's among them, answers 64:ff9b::a.b.c.d for an IPv4-only name,
+  // and the NAT64 gateway connects to a.b.c.d. The /48 local-use prefix (RFC 8215) skips the octet at bits 64-71.
+  if (g0 === 0x64 && g1 === 0xff9b && g2 === 0 && g3 === 0 && g4 === 0 && g5 === 0) return embedded(g6, g7);
+  if (g0 === 0x64 && g1 === 0xff9b && g2 === 1) return embedded(g3, ((g4 & 0xff) << 8) | (g5 >> 8));
   return false;
 }
 
