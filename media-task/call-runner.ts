@@ -1,11 +1,12 @@
 import type { CallSpec, CallStats, StateEventBody, TaskCommand, VideoMode } from '../functions/core/call-types.ts';
 import { onHeartbeat } from './heartbeat.ts';
 import type { Logger } from './log.ts';
-import type { VideoFill } from './pipeline/ffmpeg-args.ts';
+import type { RtmpOutput, VideoFill } from './pipeline/ffmpeg-args.ts';
 import { FfmpegPipeline } from './pipeline/ffmpeg-pipeline.ts';
 import { ensureSlateClip } from './pipeline/slate.ts';
+import type { SpareEncoder } from './pipeline/spare-encoder.ts';
 import { RtpEndpoint } from './rtp/rtp-endpoint.ts';
-import type { LocalMedia, NegotiatedMedia, NegotiatedStream } from './sip/sdp.ts';
+import { likelyAnswer, type LocalMedia, type NegotiatedMedia, type NegotiatedStream } from './sip/sdp.ts';
 import { startSipCall, type SipCall } from './sip/sip-call.ts';
 
 export interface CallRunnerOptions {
@@ -67,6 +68,8 @@ export class CallRunner {
   private stopping = false;
   /** Encoded while the phone rings; undefined when the call needs no slate. */
   private slate: Promise<string | undefined> | undefined;
+  /** The encoder started while the phone rings, until the answer takes it or the call ends. */
+  private spare: SpareEncoder | undefined;
 
   constructor(private readonly options: CallRunnerOptions) {
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
@@ -82,6 +85,7 @@ export class CallRunner {
         return undefined;
       });
     }
+    void this.startSpare();
     // Both relays start at once: each is a process spawn, and the INVITE waits for their ports.
     const { bindAddress, relayPath } = this.options;
     const bind = (kind: 'audio' | 'video') => RtpEndpoint.bind({ kind, bindAddress, relay: relayPath, logger: logger.child({ media: kind }) });
@@ -154,17 +158,34 @@ export class CallRunner {
     if (spec.dtmf) void this.sendDtmf(spec.dtmf);
   }
 
+  private async startSpare(): Promise<void> {
+    const fill = await this.videoFill();
+    if (this.answeredAt !== undefined || this.stopping) return;
+    const { ffmpegPath, rtmpsCaFile } = this.options;
+    try {
+      this.spare = FfmpegPipeline.spare({ outputs: this.outputs(), fill, ffmpegPath, rtmpsCaFile, likely: likelyAnswer() });
+    } catch {
+      // Arguments that cannot be built fail again at the answer, where the call fails with the reason.
+    }
+  }
+
+  private outputs(): RtmpOutput[] {
+    const { spec } = this.options;
+    return [{ rtmpUrl: spec.rtmpUrl, rtmpStream: spec.rtmpStream }, ...(spec.destinations ?? []).map((d) => ({ rtmpUrl: d.url, rtmpStream: d.stream }))];
+  }
+
   /**
    * Starts (or restarts) the encoder for the negotiated media and points the RTP endpoints at it; false when the
    * call is over. An encoder that dies for its own reasons (not a refusing RTMP server) is restarted a few times:
    * the broadcast resumes within about a second instead of the call failing.
    */
   private async startPipeline(): Promise<boolean> {
-    const { spec, logger } = this.options;
+    const { logger, ffmpegPath, rtmpsCaFile } = this.options;
+    const spare = this.spare;
+    this.spare = undefined;
     try {
-      const outputs = [{ rtmpUrl: spec.rtmpUrl, rtmpStream: spec.rtmpStream }, ...(spec.destinations ?? []).map((d) => ({ rtmpUrl: d.url, rtmpStream: d.stream }))];
       const fill = await this.videoFill();
-      const pipeline = await FfmpegPipeline.start({ media: this.media, outputs, fill, ffmpegPath: this.options.ffmpegPath, rtmpsCaFile: this.options.rtmpsCaFile, logger: logger.child({ component: 'ffmpeg' }) });
+      const pipeline = await FfmpegPipeline.start({ media: this.media, outputs: this.outputs(), fill, ffmpegPath, rtmpsCaFile, spare, logger: logger.child({ component: 'ffmpeg' }) });
       this.pipeline = pipeline;
       if (this.stopping) {
         await pipeline.stop();
@@ -307,7 +328,7 @@ export class CallRunner {
     // shutdown deadline, and a call whose final event was never sent would be recorded as crashed.
     await this.options.report({ type: 'stats', ...stats });
     await this.options.report(event);
-    await this.pipeline?.stop();
+    await Promise.all([this.pipeline?.stop(), this.spare?.close()]);
     await this.sip?.hangup();
     this.endpoints.audio?.close();
     this.endpoints.video?.close();

@@ -8,9 +8,10 @@
 import type { DestinationState, DestinationStatus } from '../../functions/core/call-types.ts';
 import type { Logger } from '../log.ts';
 import { onHeartbeat } from '../heartbeat.ts';
-import { OwnedProcess, type ProcessExit } from '../process/owned-process.ts';
+import type { OwnedProcess, ProcessExit } from '../process/owned-process.ts';
 import { TypedEmitter } from '../typed-emitter.ts';
 import { rtmpTarget, type RtmpOutput } from './ffmpeg-args.ts';
+import type { LaunchFfmpeg } from './spare-encoder.ts';
 
 /** What ffmpeg prints when the RTMP side fails: refused connection, handshake or publish rejected, server gone. */
 export const RTMP_FAILURE =
@@ -78,12 +79,14 @@ export interface Publisher {
   args(target: string, joinMidStream: boolean): string[];
   /** It is the call's encoder: its deaths that are not the server's are reported, not retried here. */
   isEncoder: boolean;
+  /** Its stdin, at every start: the encoder's SDP. */
+  input?: string;
 }
 
 export interface DestinationOptions {
   output: RtmpOutput;
   publisher: Publisher;
-  ffmpegPath?: string;
+  launch: LaunchFfmpeg;
   logger: Logger;
 }
 
@@ -164,11 +167,10 @@ export class Destination extends TypedEmitter<DestinationEvents> {
     this.liveAt = undefined;
     this.killedByWatch = false;
     const { publisher } = this.options;
-    const process = await OwnedProcess.start({
+    const process = await this.options.launch({
       name: publisher.name,
-      command: this.options.ffmpegPath ?? 'ffmpeg',
       args: publisher.args(this.target, joinMidStream),
-      diesWithOwner: true,
+      input: publisher.input,
       onLine: (line, stream) => this.onLine(line, stream),
     });
     this.process = process;

@@ -1,7 +1,8 @@
 /**
  * Pure: what the call's encoding ffmpeg gets. The input is an SDP describing the RTP our endpoints forward to
- * 127.0.0.1 (RFC 4566); the output is FLV to the call's one RTMP(S) destination, or MPEG-TS to local relay ports
- * when there are several (relay-args.ts takes it from there). Never a shell string: argument arrays only.
+ * 127.0.0.1 (RFC 4566), written to its stdin; the output is FLV to the call's one RTMP(S) destination, or MPEG-TS
+ * to local relay ports when there are several (relay-args.ts takes it from there). Never a shell string: argument
+ * arrays only.
  */
 import type { NegotiatedMedia, NegotiatedStream } from '../sip/sdp.ts';
 
@@ -102,11 +103,9 @@ export type EncoderSink =
   /** Local UDP ports, one per destination's republisher (relay-args.ts), each fed the same MPEG-TS. */
   | { kind: 'relay'; ports: readonly number[] };
 
+/** The SDP (buildInputSdp, with the ports) goes to the encoder's stdin, so it is no part of the plan. */
 export interface EncoderPlan {
   media: NegotiatedMedia;
-  ports: PipelinePorts;
-  /** Where the caller writes the returned `sdp`. */
-  sdpPath: string;
   fill: VideoFill;
   sink: EncoderSink;
 }
@@ -138,11 +137,6 @@ export function rtmpPublishArgs(target: string, caFile?: string): string[] {
   ];
 }
 
-export interface EncoderInvocation {
-  sdp: string;
-  args: string[];
-}
-
 /** A keyframe every 2 s, the interval YouTube, Facebook and Twitch ask for. */
 export const KEYFRAME_SECONDS = 2;
 const WAVEFORM = { size: '640x360', fps: 15 } as const;
@@ -160,12 +154,14 @@ const WAVEFORM = { size: '640x360', fps: 15 } as const;
  * Audio needs no probing (the rtpmap says codec, rate and channels), so a 32-byte probe ends it at the first
  * packet. H.264 copied needs the picture size: with sprop-parameter-sets the first slice of any kind activates
  * the SPS, so 0.2 s of analysis suffices; without them ffmpeg must see an in-band SPS (the first IDR), hence 1 s.
+ *
+ * The SDP is read from stdin rather than a file: the arguments then name no port, and an encoder spawned for the
+ * likely answer before the call is answered (spare-encoder.ts) can be given the real SDP once it is known.
  */
-export function buildEncoderArgs(plan: EncoderPlan): EncoderInvocation {
-  const { media, fill } = plan;
-  const { sink } = plan;
+export function buildEncoderArgs(plan: EncoderPlan): string[] {
+  const { media, fill, sink } = plan;
   if (sink.kind === 'relay' && sink.ports.length === 0) throw new FfmpegArgsError('no destination to publish to');
-  const sdp = buildInputSdp(media, plan.ports);
+  if (!media.audio && !media.video) throw new FfmpegArgsError('no media to publish');
   const video = media.video;
   const probe = !video
     ? { probesize: '32', analyzeduration: '0' }
@@ -178,14 +174,14 @@ export function buildEncoderArgs(plan: EncoderPlan): EncoderInvocation {
     '-loglevel', 'info',
     '-nostats',
     ...(sink.kind === 'rtmp' ? PROGRESS_ARGS : []),
-    '-protocol_whitelist', 'file,udp,rtp',
+    '-protocol_whitelist', 'pipe,udp,rtp',
     '-fflags', 'nobuffer',
     '-probesize', probe.probesize,
     '-analyzeduration', probe.analyzeduration,
     '-max_delay', '200000',
     '-reorder_queue_size', '64',
     '-f', 'sdp',
-    '-i', plan.sdpPath,
+    '-i', 'pipe:0',
   ];
   const madeUp = video ? undefined : fill.kind === 'none' || !media.audio ? undefined : fill;
   if (madeUp?.kind === 'slate') {
@@ -218,5 +214,5 @@ export function buildEncoderArgs(plan: EncoderPlan): EncoderInvocation {
   args.push('-max_interleave_delta', '500000');
   if (sink.kind === 'rtmp') args.push(...rtmpPublishArgs(sink.target, sink.caFile));
   else args.push('-flush_packets', '1', '-f', 'tee', sink.ports.map((port) => `[f=mpegts:onfail=ignore]udp://127.0.0.1:${port}?pkt_size=1316`).join('|'));
-  return { sdp, args };
+  return args;
 }

@@ -2,7 +2,8 @@
  * The media output of one call: one encoding ffmpeg and one Destination per publishing point. With one
  * destination the encoder publishes itself, and that Destination restarts it; with several, the encoder sends
  * MPEG-TS to local UDP relay ports and each Destination owns a republisher, restarted on its own. Picks the
- * local ports, writes the encoder's input SDP, spawns and reaps everything through OwnedProcess.
+ * local ports, gives the encoder its input SDP, spawns and reaps everything through OwnedProcess (the encoder of
+ * a one-destination call maybe through the call's SpareEncoder).
  *
  *   peer RTP ─► RtpEndpoint ─► encoder ─► rtmp(s)://only
  *
@@ -14,17 +15,15 @@
  * a wrong URL or key is not an outage to ride out). After one destination has been live, outages are retried
  * for as long as the call lasts.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { DestinationStatus } from '../../functions/core/call-types.ts';
 import type { Logger } from '../log.ts';
-import { OwnedProcess, type ProcessExit } from '../process/owned-process.ts';
+import type { OwnedProcess, ProcessExit } from '../process/owned-process.ts';
 import { TypedEmitter } from '../typed-emitter.ts';
 import type { NegotiatedMedia } from '../sip/sdp.ts';
 import { Destination, exitCause, STALL_MS, stopFfmpeg, type Publisher } from './destination.ts';
-import { buildEncoderArgs, rtmpTarget, type EncoderSink, type PipelinePorts, type RtmpOutput, type VideoFill } from './ffmpeg-args.ts';
+import { buildEncoderArgs, buildInputSdp, rtmpTarget, type EncoderSink, type PipelinePorts, type RtmpOutput, type VideoFill } from './ffmpeg-args.ts';
 import { buildRepublisherArgs } from './relay-args.ts';
+import { ffmpegLauncher, SpareEncoder } from './spare-encoder.ts';
 import { freeUdpPort, freeUdpPortPair } from './udp-ports.ts';
 
 export type DeathCause = 'rtmp' | 'ffmpeg';
@@ -57,7 +56,15 @@ export interface FfmpegPipelineOptions {
   ffmpegPath?: string;
   /** See rtmpPublishArgs. */
   rtmpsCaFile?: string;
+  /** Started for the likely answer (FfmpegPipeline.spare); used if it fits `media`, closed if not. */
+  spare?: SpareEncoder;
   logger: Logger;
+}
+
+/** The encoder's own RTMP output when the call has one destination; undefined when it feeds republishers. */
+function directSink(options: Pick<FfmpegPipelineOptions, 'outputs' | 'rtmpsCaFile'>): EncoderSink | undefined {
+  const [only, ...others] = options.outputs;
+  return only && others.length === 0 ? { kind: 'rtmp', target: rtmpTarget(only), caFile: options.rtmpsCaFile } : undefined;
 }
 
 const TAIL = 20;
@@ -76,42 +83,46 @@ export class FfmpegPipeline extends TypedEmitter<FfmpegPipelineEvents> {
   private constructor(
     readonly inputPorts: PipelinePorts,
     private readonly destinations: readonly Destination[],
-    private readonly tempDir: string,
     private readonly logger: Logger,
   ) {
     super((error, event) => logger.error('ffmpeg pipeline listener failed', { event: String(event), error }));
   }
 
+  /**
+   * An encoder for `likely` media, started now, for a call of one destination. With several, the encoder's
+   * arguments name relay ports that are picked at the answer, so there is no spare: undefined.
+   */
+  static spare(options: Pick<FfmpegPipelineOptions, 'outputs' | 'fill' | 'ffmpegPath' | 'rtmpsCaFile'> & { likely: NegotiatedMedia }): SpareEncoder | undefined {
+    const sink = directSink(options);
+    return sink && SpareEncoder.start(buildEncoderArgs({ media: options.likely, fill: options.fill ?? { kind: 'none' }, sink }), options.ffmpegPath);
+  }
+
   /** Resolves once every ffmpeg has spawned; forward RTP to `inputPorts` from then on. */
   static async start(options: FfmpegPipelineOptions): Promise<FfmpegPipeline> {
     const logger = options.logger.child({ component: 'ffmpeg' });
-    const ports: PipelinePorts = {};
-    if (options.media.audio) ports.audio = await freeUdpPortPair();
-    if (options.media.video) ports.video = await freeUdpPortPair();
     const { media, outputs } = options;
-    const fill = options.fill ?? { kind: 'none' };
-    const direct = outputs.length === 1;
-    const tempDir = await mkdtemp(join(tmpdir(), 'gw-ffmpeg-'));
-    const sdpPath = join(tempDir, 'input.sdp');
+    const launch = ffmpegLauncher(options.ffmpegPath, options.spare);
     const destinations: Destination[] = [];
     let pipeline: FfmpegPipeline | undefined;
     const pending: string[] = [];
     const destination = (output: RtmpOutput, index: number, publisher: Publisher) =>
-      new Destination({ output, publisher, ffmpegPath: options.ffmpegPath, logger: logger.child({ destination: index }) });
+      new Destination({ output, publisher, launch, logger: logger.child({ destination: index }) });
     try {
+      const ports: PipelinePorts = {};
+      if (media.audio) ports.audio = await freeUdpPortPair();
+      if (media.video) ports.video = await freeUdpPortPair();
+      const fill = options.fill ?? { kind: 'none' };
+      const direct = directSink(options);
       const relayPorts: number[] = [];
       if (!direct) for (const _ of outputs) relayPorts.push(await freeUdpPort());
-      const sink: EncoderSink = direct
-        ? { kind: 'rtmp', target: rtmpTarget(outputs[0]!), caFile: options.rtmpsCaFile }
-        : { kind: 'relay', ports: relayPorts };
-      const invocation = buildEncoderArgs({ media, ports, sdpPath, fill, sink });
-      await writeFile(sdpPath, invocation.sdp);
+      const args = buildEncoderArgs({ media, fill, sink: direct ?? { kind: 'relay', ports: relayPorts } });
+      const sdp = buildInputSdp(media, ports);
       if (direct) {
-        destinations.push(destination(outputs[0]!, 0, { name: 'ffmpeg encoder', isEncoder: true, args: () => invocation.args }));
+        destinations.push(destination(outputs[0]!, 0, { name: 'ffmpeg encoder', isEncoder: true, args: () => args, input: sdp }));
         await destinations[0]!.start();
-        pipeline = new FfmpegPipeline(ports, destinations, tempDir, logger);
+        pipeline = new FfmpegPipeline(ports, destinations, logger);
         pipeline.watchDestinations();
-        logger.info('ffmpeg started', { ports, fill: fill.kind, outputs: [destinations[0]!.maskedTarget] });
+        logger.info('ffmpeg started', { ports, fill: fill.kind, outputs: [destinations[0]!.maskedTarget], fromSpare: options.spare?.taken ?? false });
         return pipeline;
       }
       const video = media.video ? 'peer' : fill.kind !== 'none' && media.audio ? 'ours' : 'none';
@@ -123,14 +134,13 @@ export class FfmpegPipeline extends TypedEmitter<FfmpegPipelineEvents> {
       });
       // Republishers first, so that they listen when the encoder's first packets (and the first keyframe) go out.
       await Promise.all(destinations.map((destination) => destination.start()));
-      const encoder = await OwnedProcess.start({
+      const encoder = await launch({
         name: 'ffmpeg encoder',
-        command: options.ffmpegPath ?? 'ffmpeg',
-        args: invocation.args,
-        diesWithOwner: true,
+        args,
+        input: sdp,
         onLine: (line, stream) => stream === 'stderr' && (pipeline ? pipeline.onStderr(line) : pending.push(line)),
       });
-      pipeline = new FfmpegPipeline(ports, destinations, tempDir, logger);
+      pipeline = new FfmpegPipeline(ports, destinations, logger);
       pipeline.encoder = encoder;
       for (const line of pending) pipeline.onStderr(line);
       encoder.onExit((exit) => pipeline!.onEncoderExit(exit));
@@ -138,8 +148,7 @@ export class FfmpegPipeline extends TypedEmitter<FfmpegPipelineEvents> {
       logger.info('ffmpeg started', { pid: encoder.pid, ports, relayPorts, fill: fill.kind, outputs: destinations.map((d) => d.maskedTarget) });
       return pipeline;
     } catch (error) {
-      await Promise.all(destinations.map((destination) => destination.stop()));
-      await rm(tempDir, { recursive: true, force: true });
+      await Promise.all([options.spare?.close(), ...destinations.map((destination) => destination.stop())]);
       throw error;
     }
   }
@@ -172,7 +181,6 @@ export class FfmpegPipeline extends TypedEmitter<FfmpegPipelineEvents> {
       this.dead = true;
       await Promise.all(this.destinations.map((destination) => destination.stop()));
       if (this.encoder) await stopFfmpeg(this.encoder);
-      await rm(this.tempDir, { recursive: true, force: true });
     })();
     return this.stopping;
   }

@@ -76,6 +76,8 @@ export class OwnedProcess {
         }
       });
     });
+    // A process that exits before it read its stdin fails our write with EPIPE; its exit is what tells the owner.
+    child.stdin?.on('error', () => {});
     for (const stream of ['stdout', 'stderr'] as const) {
       const readable = child[stream];
       if (!readable) continue;
@@ -153,6 +155,14 @@ export class OwnedProcess {
     const stdin = this.child.stdin;
     if (!stdin || stdin.destroyed || !this.running) return false;
     stdin.write(line + '\n');
+    return true;
+  }
+
+  /** Writes `text` to stdin (only with `stdin: true`) and closes it; false when the process can no longer read it. */
+  endInput(text: string): boolean {
+    const stdin = this.child.stdin;
+    if (!stdin || stdin.destroyed || !this.running) return false;
+    stdin.end(text);
     return true;
   }
 

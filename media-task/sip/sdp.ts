@@ -75,6 +75,17 @@ export function buildOffer(local: LocalMedia, sessionVersion: number, sessionId 
   return lines.join('\r\n') + '\r\n';
 }
 
+/**
+ * The answer most peers give to our offer, for work that can start before theirs comes (spare-encoder.ts): our
+ * first audio codec and no video, as phones, PBXs and audio bridges answer. Only the codecs are meant; where to
+ * send is the real answer's to say.
+ */
+export function likelyAnswer(): NegotiatedMedia {
+  const codec = AUDIO_CODECS[0]!;
+  const { payloadType, name, clockRate, channels } = codec;
+  return { audio: { kind: 'audio', remoteAddress: '0.0.0.0', remotePort: 9, payloadType, codec: name, clockRate, channels, peerDirection: 'sendrecv' } };
+}
+
 /** What the peer's answer to our offer selected: per m-line the first format we offered; port 0 = rejected. */
 export function parseAnswer(sdp: string): NegotiatedMedia {
   const session = parseSdp(sdp);

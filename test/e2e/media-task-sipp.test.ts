@@ -67,6 +67,8 @@ describe('media task against a sipp UAS streaming a 1 kHz PCMU tone', () => {
     const answered = await run.waitForEvent('answered');
     const streaming = await run.waitForEvent('streaming');
     expect(seconds(answered, streaming)).toBeLessThan(1.5);
+    // The encoder was started while the call was set up, for the PCMU answer sipp gives.
+    expect(run.logLines.find((line) => line.includes('"ffmpeg started"'))).toContain('"fromSpare":true');
     await new Promise((resolve) => setTimeout(resolve, 4_000));
     run.terminate();
     const final = await run.final(10_000);
@@ -137,7 +139,7 @@ describe('media task against a sipp UAS streaming a 1 kHz PCMU tone', () => {
     const encoder = async () => {
       for (const pid of await processTree(run.pid!)) {
         const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-        if (cmdline.includes('ffmpeg') && cmdline.includes('input.sdp')) return pid;
+        if (cmdline.includes('ffmpeg') && cmdline.includes('\0pipe:0\0')) return pid;
       }
       return undefined;
     };
@@ -170,10 +172,10 @@ describe('media task against a sipp UAS streaming a 1 kHz PCMU tone', () => {
   });
 
   it('fails with reason ffmpeg and hangs up (BYE) once the encoder has died more often than it is restarted', async () => {
-    // Only the encoder reads input.sdp: it crashes every time, while the republishers are the real ffmpeg, so
+    // Only the encoder reads its SDP from stdin (pipe:0): it crashes every time, while the republishers are the real ffmpeg, so
     // the death is the encoder's (ffmpeg), not a refusing RTMP server's (rtmp).
     const ffmpeg = join(dir, 'ffmpeg-encoder-crashes');
-    await writeFile(ffmpeg, '#!/bin/sh\ncase "$*" in *input.sdp*) echo "simulated encoder crash" >&2; exit 1;; esac\nexec ffmpeg "$@"\n');
+    await writeFile(ffmpeg, '#!/bin/sh\ncase "$*" in *pipe:0*) echo "simulated encoder crash" >&2; exit 1;; esac\nexec ffmpeg "$@"\n');
     await chmod(ffmpeg, 0o755);
     const peer = await sipp('uas-tone.xml');
     const run = await task(testCallSpec({ rtmpUrl: nginx.url, rtmpStream: 'encoderdies1', connection: { sipPort: peer.port } }), { [TASK_ENV.ffmpegPath]: ffmpeg });
@@ -225,6 +227,10 @@ describe('media task against a sipp UAS streaming a 1 kHz PCMU tone', () => {
   it('fails with timeout (after CANCEL) when the callee never answers', async () => {
     const peer = await sipp('ring-no-answer.xml');
     const run = await task(testCallSpec({ connection: { sipPort: peer.port } }), { INVITE_TIMEOUT_SECONDS: '2' });
+    await run.waitForEvent('ringing');
+    // While it rings, the spare encoder waits for the answer's SDP.
+    const children = await Promise.all((await processTree(run.pid!)).map((pid) => readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')));
+    expect(children.filter((cmdline) => /ffmpeg\0/.test(cmdline) && cmdline.includes('\0pipe:0\0'))).toHaveLength(1);
     expect(await run.final()).toMatchObject({ type: 'failed', reason: 'timeout' });
     expect(run.types()).toEqual(['dialing', 'ringing', 'failed']);
     expect(await peer.received('CANCEL ')).toHaveLength(1);

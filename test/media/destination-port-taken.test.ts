@@ -4,6 +4,7 @@ import { expect, it } from 'vitest';
 import { silentLogger } from '../../media-task/log.ts';
 import { Destination } from '../../media-task/pipeline/destination.ts';
 import { buildRepublisherArgs } from '../../media-task/pipeline/relay-args.ts';
+import { ffmpegLauncher } from '../../media-task/pipeline/spare-encoder.ts';
 import { useCleanup } from '../support/cleanup.ts';
 import { freePort } from '../support/free-port.ts';
 
@@ -16,7 +17,7 @@ it('emits portTaken when its relay port is already bound', async () => {
   defer(() => new Promise((resolve) => squatter.close(() => resolve(undefined))));
   const args = (target: string, joinMidStream: boolean) => buildRepublisherArgs({ relayPort: port, target, video: 'none', inputTimeoutMs: 5_000, joinMidStream });
   const publisher = { name: 'ffmpeg republisher', isEncoder: false, args };
-  const destination = new Destination({ output: { rtmpUrl: 'rtmp://127.0.0.1:1/live', rtmpStream: 'taken' }, publisher, logger: silentLogger });
+  const destination = new Destination({ output: { rtmpUrl: 'rtmp://127.0.0.1:1/live', rtmpStream: 'taken' }, publisher, launch: ffmpegLauncher(), logger: silentLogger });
   owned({ close: () => destination.stop() });
   const taken = new Promise<{ error: string }>((resolve) => destination.on('portTaken', resolve));
   await destination.start();

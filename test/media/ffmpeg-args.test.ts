@@ -101,13 +101,7 @@ describe('rtmpTarget', () => {
 
 describe('buildEncoderArgs', () => {
   const rtmp: EncoderSink = { kind: 'rtmp', target: 'rtmp://h/live/key' };
-  const plan = (media: NegotiatedMedia, fill: VideoFill = { kind: 'none' }, sink: EncoderSink = rtmp) => ({
-    media,
-    ports: { audio: 40000, video: 40002 },
-    sdpPath: '/tmp/x/input.sdp',
-    fill,
-    sink,
-  });
+  const plan = (media: NegotiatedMedia, fill: VideoFill = { kind: 'none' }, sink: EncoderSink = rtmp) => ({ media, fill, sink });
 
   it.each<[string, NegotiatedMedia, { audioRate?: string; videoCopy: boolean; probesize: string; analyzeduration: string }]>([
     ['PCMU → AAC 44.1 kHz, no probing', { audio: audio('PCMU', 0, 8000) }, { audioRate: '44100', videoCopy: false, probesize: '32', analyzeduration: '0' }],
@@ -125,8 +119,7 @@ describe('buildEncoderArgs', () => {
       { videoCopy: true, probesize: '5000000', analyzeduration: '1000000' },
     ],
   ])('%s', (_name, media, expected) => {
-    const { args, sdp } = buildEncoderArgs(plan(media));
-    expect(sdp).toBe(buildInputSdp(media, { audio: 40000, video: 40002 }));
+    const args = buildEncoderArgs(plan(media));
     // One destination: the encoder publishes itself, reporting its bytes for the stall watch.
     expect(args.slice(-3)).toEqual(['-f', 'flv', 'rtmp://h/live/key']);
     // The RTMP handshake without Nagle's delays (an output option, so after the inputs).
@@ -134,9 +127,11 @@ describe('buildEncoderArgs', () => {
     expect(args.indexOf('-tcp_nodelay')).toBeGreaterThan(args.lastIndexOf('-i'));
     expect(after(args, '-progress')).toBe('pipe:1');
     expect(args.indexOf('-progress')).toBeLessThan(args.indexOf('-i'));
-    expect(after(args, '-i')).toBe('/tmp/x/input.sdp');
+    // The SDP comes on stdin: no port in the arguments, so a spare encoder can be started before the answer.
+    expect(after(args, '-i')).toBe('pipe:0');
     expect(after(args, '-f')).toBe('sdp');
-    expect(after(args, '-protocol_whitelist')).toBe('file,udp,rtp');
+    expect(after(args, '-protocol_whitelist')).toBe('pipe,udp,rtp');
+    expect(args.some((arg) => /4000[02]/.test(arg))).toBe(false);
     expect(args).toContain('-nostats');
     expect(after(args, '-probesize')).toBe(expected.probesize);
     expect(after(args, '-analyzeduration')).toBe(expected.analyzeduration);
@@ -162,7 +157,7 @@ describe('buildEncoderArgs', () => {
     ['audio-only + none: audio-only FLV', { audio: audio('PCMU', 0, 8000) }, { kind: 'none' }, { inputs: 1, filter: false }],
     ['the peer sends video: the slate is not used', { audio: audio('PCMU', 0, 8000), video: video(SPROP) }, { kind: 'slate', clipPath: '/c/slate.mp4' }, { inputs: 1, video: 'copy', filter: false }],
   ])('%s', (_name, media, fill, expected) => {
-    const { args } = buildEncoderArgs(plan(media, fill));
+    const args = buildEncoderArgs(plan(media, fill));
     expect(args.filter((arg) => arg === '-i')).toHaveLength(expected.inputs);
     expect(args.includes('-c:v') ? after(args, '-c:v') : undefined).toBe(expected.video);
     expect(args.includes('-filter_complex')).toBe(expected.filter);
@@ -178,7 +173,7 @@ describe('buildEncoderArgs', () => {
   });
 
   it('fans out to every relay port through tee, a failing slave ignored, and leaves the byte counts to the republishers', () => {
-    const { args } = buildEncoderArgs(plan({ audio: audio('PCMU', 0, 8000) }, { kind: 'none' }, { kind: 'relay', ports: [41000, 41002, 41004] }));
+    const args = buildEncoderArgs(plan({ audio: audio('PCMU', 0, 8000) }, { kind: 'none' }, { kind: 'relay', ports: [41000, 41002, 41004] }));
     expect(args.slice(-3, -1)).toEqual(['-f', 'tee']);
     expect(args.at(-1)).toBe(
       ['41000', '41002', '41004'].map((port) => `[f=mpegts:onfail=ignore]udp://127.0.0.1:${port}?pkt_size=1316`).join('|'),
@@ -187,7 +182,7 @@ describe('buildEncoderArgs', () => {
   });
 
   it('verifies the certificate of an rtmps:// destination it publishes to itself', () => {
-    const { args } = buildEncoderArgs(plan({ audio: audio('PCMU', 0, 8000) }, { kind: 'none' }, { kind: 'rtmp', target: 'rtmps://h/live/key', caFile: '/ca.pem' }));
+    const args = buildEncoderArgs(plan({ audio: audio('PCMU', 0, 8000) }, { kind: 'none' }, { kind: 'rtmp', target: 'rtmps://h/live/key', caFile: '/ca.pem' }));
     expect(after(args, '-tls_verify')).toBe('1');
     expect(after(args, '-ca_file')).toBe('/ca.pem');
     expect(args.at(-1)).toBe('rtmps://h/live/key');

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger, silentLogger } from '../../media-task/log.ts';
 import { FfmpegPipeline, type PipelineDeath } from '../../media-task/pipeline/ffmpeg-pipeline.ts';
-import type { NegotiatedStream } from '../../media-task/sip/sdp.ts';
+import { likelyAnswer, type NegotiatedStream } from '../../media-task/sip/sdp.ts';
 import { RtpEndpoint } from '../../media-task/rtp/rtp-endpoint.ts';
 import type { OwnedProcess } from '../../media-task/process/owned-process.ts';
 import { freePort } from '../support/free-port.ts';
@@ -83,6 +83,55 @@ describe('RTP → FfmpegPipeline → nginx-rtmp', () => {
     const stats = await endpoint.stats();
     expect(stats.packets).toBeGreaterThan(seconds * 50 * 0.9);
     expect(stats.lost).toBe(0);
+  });
+
+  it('publishes through the spare encoder started for the likely answer: its process carries the call', async () => {
+    const nginx = own(await NginxRtmp.start(), (n) => n.stop());
+    const endpoint = own(await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', relay: await relayPath(), logger }), (e) => e.close());
+    endpoint.setRemote(pcmu);
+    const source = own(await startToneSource({ audioPort: endpoint.port, seconds: 4 }), (s) => s.close());
+    const outputs = [{ rtmpUrl: nginx.url, rtmpStream: 'spare' }];
+    const spare = own(FfmpegPipeline.spare({ outputs, likely: likelyAnswer() })!, (s) => s.close());
+    const spawned = (await spare.spawned)!;
+    await new Promise((resolve) => setTimeout(resolve, 500)); // the phone rings: the spare loads meanwhile
+    const answeredAt = Date.now();
+    const pipeline = own(await FfmpegPipeline.start({ media: { audio: pcmu }, outputs, spare, logger }), (p) => p.stop());
+    expect(spare.taken).toBe(true);
+    expect(pipeline.pids).toEqual([spawned.pid]);
+    const streaming = new Promise<number>((resolve) => pipeline.once('streaming', ({ at }) => resolve(at)));
+    endpoint.forwardTo(pipeline.inputPorts.audio!);
+    console.log(`spare encoder: answer → streaming: ${(await streaming) - answeredAt} ms`);
+    await source.exited;
+    await pipeline.stop();
+    const file = await nginx.waitForRecording('spare');
+    expect((await probe(file)).streams).toEqual([expect.objectContaining({ type: 'audio', codec: 'aac', sampleRate: 44100 })]);
+    expect(Math.abs((await measureTone(file)).frequencyHz - 1000)).toBeLessThan(50);
+  });
+
+  it('kills a spare that does not fit the answer (Opus expected, PCMU answered) and publishes through a new encoder', async () => {
+    const nginx = own(await NginxRtmp.start(), (n) => n.stop());
+    const endpoint = own(await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', relay: await relayPath(), logger }), (e) => e.close());
+    endpoint.setRemote(pcmu);
+    const outputs = [{ rtmpUrl: nginx.url, rtmpStream: 'unfit' }];
+    const likely = { audio: { ...pcmu, codec: 'OPUS', payloadType: 111, clockRate: 48000, channels: 2 } };
+    const spare = own(FfmpegPipeline.spare({ outputs, likely })!, (s) => s.close());
+    const spawned = (await spare.spawned)!;
+    const pipeline = own(await FfmpegPipeline.start({ media: { audio: pcmu }, outputs, spare, logger }), (p) => p.stop());
+    expect(await spawned.exited).toMatchObject({ signal: 'SIGKILL' });
+    expect(spare.taken).toBe(false);
+    expect(pipeline.pids).toHaveLength(1);
+    expect(pipeline.pids).not.toContain(spawned.pid);
+    const streaming = new Promise((resolve) => pipeline.once('streaming', resolve));
+    endpoint.forwardTo(pipeline.inputPorts.audio!);
+    own(await startToneSource({ audioPort: endpoint.port, seconds: 2 }), (s) => s.close());
+    await streaming;
+    await pipeline.stop();
+    expect((await probe(await nginx.waitForRecording('unfit'))).streams).toEqual([expect.objectContaining({ codec: 'aac', sampleRate: 44100 })]);
+  });
+
+  it('has no spare for a call of several destinations: the encoder names relay ports picked at the answer', () => {
+    const outputs = [{ rtmpUrl: 'rtmp://127.0.0.1/live', rtmpStream: 'a' }, { rtmpUrl: 'rtmp://127.0.0.1/live', rtmpStream: 'b' }];
+    expect(FfmpegPipeline.spare({ outputs, likely: likelyAnswer() })).toBeUndefined();
   });
 
   it('keeps streaming across a new SSRC (re-INVITE): one continuous recording', async () => {
