@@ -77,7 +77,7 @@ export class CallRunner {
 
   async start(): Promise<void> {
     const { spec, logger } = this.options;
-    await this.options.report({ type: 'dialing' });
+    // The slate and the spare encoder first: they take the longest, and on AWS the event is a PutEvents round trip.
     if (videoMode(spec) === 'slate') {
       this.slate = ensureSlateClip({ title: spec.title, ffmpegPath: this.options.ffmpegPath, logger: logger.child({ component: 'slate' }) }).catch((error: unknown) => {
         // A call without its slate still streams its audio; the CDN may refuse it, the destination status will say.
@@ -86,6 +86,7 @@ export class CallRunner {
       });
     }
     void this.startSpare();
+    await this.options.report({ type: 'dialing' });
     // Both relays start at once: each is a process spawn, and the INVITE waits for their ports.
     const { bindAddress, relayPath } = this.options;
     const bind = (kind: 'audio' | 'video') => RtpEndpoint.bind({ kind, bindAddress, relay: relayPath, logger: logger.child({ media: kind }) });
