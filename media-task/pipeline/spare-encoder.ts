@@ -5,6 +5,7 @@
  * arguments are the same, else it is closed and a new encoder spawned, so a wrong guess costs that CPU, not a
  * different broadcast.
  */
+import { isDeepStrictEqual } from 'node:util';
 import { OwnedProcess } from '../process/owned-process.ts';
 
 type LineListener = (line: string, stream: 'stdout' | 'stderr') => void;
@@ -35,14 +36,9 @@ export class SpareEncoder {
 
   static start(args: readonly string[], ffmpegPath = 'ffmpeg'): SpareEncoder {
     let spare: SpareEncoder | undefined = undefined;
-    const spawned = OwnedProcess.start({
-      name: 'ffmpeg encoder',
-      command: ffmpegPath,
-      args,
-      stdin: true,
-      diesWithOwner: true,
-      onLine: (line, stream) => (spare?.listener ? spare.listener(line, stream) : spare?.early.push([line, stream])),
-    }).catch(() => undefined); // an ffmpeg that cannot run fails again, with its reason, when the answer spawns one
+    const onLine: LineListener = (line, stream) => (spare?.listener ? spare.listener(line, stream) : spare?.early.push([line, stream]));
+    // An ffmpeg that cannot run fails again, with its reason, when the answer spawns one.
+    const spawned = spawnFfmpeg(ffmpegPath, { name: 'ffmpeg encoder', args, onLine }, true).catch(() => undefined);
     spare = new SpareEncoder(args, spawned);
     return spare;
   }
@@ -53,12 +49,14 @@ export class SpareEncoder {
    */
   async take(args: readonly string[], onLine: LineListener): Promise<OwnedProcess | undefined> {
     if (this.used) return undefined;
-    this.used = true;
-    const process = await this.spawned;
-    if (!process?.running || !sameArgs(args, this.args)) {
-      await process?.close('SIGKILL');
+    if (!isDeepStrictEqual(args, this.args)) {
+      // Not awaited: the answer's own encoder need not wait for this one to be reaped.
+      void this.close();
       return undefined;
     }
+    this.used = true;
+    const process = await this.spawned;
+    if (!process?.running) return undefined;
     for (const [line, stream] of this.early.splice(0)) onLine(line, stream);
     this.listener = onLine;
     this.taken = true;
@@ -73,15 +71,17 @@ export class SpareEncoder {
   }
 }
 
-function sameArgs(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((arg, index) => arg === b[index]);
+/** `stdin`: a pipe, for the caller to write the input to; /dev/null otherwise. */
+function spawnFfmpeg(ffmpegPath: string, { name, args, onLine }: FfmpegLaunch, stdin: boolean): Promise<OwnedProcess> {
+  return OwnedProcess.start({ name, command: ffmpegPath, args, stdin, diesWithOwner: true, onLine });
 }
 
 /** Runs each ffmpeg through OwnedProcess, the first encoder of the call through `spare` when it fits. */
 export function ffmpegLauncher(ffmpegPath = 'ffmpeg', spare?: SpareEncoder): LaunchFfmpeg {
-  return async ({ name, args, input, onLine }) => {
-    const taken = input === undefined ? undefined : await spare?.take(args, onLine);
-    const process = taken ?? (await OwnedProcess.start({ name, command: ffmpegPath, args, stdin: input !== undefined, diesWithOwner: true, onLine }));
+  return async (launch) => {
+    const { input } = launch;
+    const taken = input === undefined ? undefined : await spare?.take(launch.args, launch.onLine);
+    const process = taken ?? (await spawnFfmpeg(ffmpegPath, launch, input !== undefined));
     if (input !== undefined) process.endInput(input);
     return process;
   };

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { createInterface } from 'node:readline';
+import type { Writable } from 'node:stream';
 
 /** util-linux (essential on Debian): sets PR_SET_PDEATHSIG, then execs the command in the same process. */
 const SETPRIV = '/usr/bin/setpriv';
@@ -152,18 +153,21 @@ export class OwnedProcess {
 
   /** Writes one line to stdin (only with `stdin: true`); false when the process can no longer read it. */
   writeLine(line: string): boolean {
-    const stdin = this.child.stdin;
-    if (!stdin || stdin.destroyed || !this.running) return false;
-    stdin.write(line + '\n');
-    return true;
+    const stdin = this.readableStdin();
+    stdin?.write(line + '\n');
+    return stdin !== undefined;
   }
 
   /** Writes `text` to stdin (only with `stdin: true`) and closes it; false when the process can no longer read it. */
   endInput(text: string): boolean {
+    const stdin = this.readableStdin();
+    stdin?.end(text);
+    return stdin !== undefined;
+  }
+
+  private readableStdin(): Writable | undefined {
     const stdin = this.child.stdin;
-    if (!stdin || stdin.destroyed || !this.running) return false;
-    stdin.end(text);
-    return true;
+    return stdin && !stdin.destroyed && this.running ? stdin : undefined;
   }
 
   signal(signal: NodeJS.Signals): void {

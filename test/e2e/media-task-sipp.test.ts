@@ -172,8 +172,8 @@ describe('media task against a sipp UAS streaming a 1 kHz PCMU tone', () => {
   });
 
   it('fails with reason ffmpeg and hangs up (BYE) once the encoder has died more often than it is restarted', async () => {
-    // Only the encoder reads its SDP from stdin (pipe:0): it crashes every time, while the republishers are the real ffmpeg, so
-    // the death is the encoder's (ffmpeg), not a refusing RTMP server's (rtmp).
+    // The encoder (it reads its SDP from stdin, pipe:0) crashes every time: its death is its own (ffmpeg), not a
+    // refusing RTMP server's (rtmp).
     const ffmpeg = join(dir, 'ffmpeg-encoder-crashes');
     await writeFile(ffmpeg, '#!/bin/sh\ncase "$*" in *pipe:0*) echo "simulated encoder crash" >&2; exit 1;; esac\nexec ffmpeg "$@"\n');
     await chmod(ffmpeg, 0o755);

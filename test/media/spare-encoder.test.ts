@@ -46,6 +46,13 @@ describe('SpareEncoder', () => {
     expect(await process.exited).toMatchObject({ signal: 'SIGKILL' });
   });
 
+  it('taken while it is still being spawned, hands its process once spawned', async () => {
+    const spare = owned(SpareEncoder.start(ARGS));
+    const process = owned((await spare.take(ARGS, () => {}))!);
+    expect(process).toBe(await spare.spawned);
+    expect(process.running).toBe(true);
+  });
+
   it('hands nothing once its process is gone', async () => {
     const { spare, process } = await spawnedSpare();
     await process.close('SIGKILL');
