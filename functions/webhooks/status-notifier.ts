@@ -8,6 +8,7 @@
  * effect. Lambda invocations for one call may overlap, so every payload carries `sequence` (the record version the
  * change produced, increasing per call) and receivers order by it (docs/webhooks.md).
  */
+import { guardedPost, type PostJson } from '../adapters/guarded-post.ts';
 import { ConcurrentUpdateError } from '../core/call-errors.ts';
 import { toCallView } from '../core/call-record.ts';
 import type { Effect } from '../core/call-state.ts';
@@ -25,7 +26,8 @@ export interface NotifyDeps {
   store: CallStore;
   signingKey: string;
   logger: Logger;
-  fetch?: typeof fetch;
+  /** Default: guardedPost(), which refuses metadata addresses at connect time. */
+  post?: PostJson;
   now?: () => Date;
   sleep?: (ms: number) => Promise<void>;
 }
@@ -63,7 +65,7 @@ export function wantsNotification(record: CallRecord, change: StateChange): bool
 export async function notifyStateChange(record: CallRecord, change: StateChange, deps: NotifyDeps): Promise<'skipped' | 'delivered' | 'failed'> {
   if (!wantsNotification(record, change)) return 'skipped';
   const url = record.statusCallback!.url;
-  const doFetch = deps.fetch ?? fetch;
+  const post = deps.post ?? (defaultPost ??= guardedPost());
   const now = deps.now ?? (() => new Date());
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const body = JSON.stringify(statusPayload(record, change));
@@ -75,8 +77,7 @@ export async function notifyStateChange(record: CallRecord, change: StateChange,
     let httpStatus: number | undefined;
     let error: string | undefined;
     try {
-      const response = await doFetch(url, {
-        method: 'POST',
+      httpStatus = await post(url, {
         headers: {
           'content-type': 'application/json',
           'user-agent': 'sip-rtmp-gateway',
@@ -84,12 +85,8 @@ export async function notifyStateChange(record: CallRecord, change: StateChange,
           [DELIVERY_HEADER]: `${record.callId}:${sequence}`,
         },
         body,
-        // A redirect could lead to a target the URL check refused (metadata service): never follow one.
-        redirect: 'manual',
         signal: AbortSignal.timeout(ATTEMPT_TIMEOUT_MS),
       });
-      httpStatus = response.status;
-      await response.body?.cancel();
     } catch (cause) {
       error = cause instanceof Error ? cause.message : String(cause);
     }
@@ -119,6 +116,8 @@ export async function notifyStateChange(record: CallRecord, change: StateChange,
 }
 
 /** Network errors, timeouts, 408, 429 and 5xx may pass; another 4xx (or a 3xx) is the receiver's final answer. */
+let defaultPost: PostJson | undefined;
+
 function retryable(httpStatus: number | undefined): boolean {
   return httpStatus === undefined || httpStatus === 408 || httpStatus === 429 || httpStatus >= 500;
 }
