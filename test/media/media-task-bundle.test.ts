@@ -21,12 +21,14 @@ async function staticallyLoaded(entry: string): Promise<Map<string, string>> {
 }
 
 describe('media task bundle', () => {
-  it('starts without the AWS SDK and without the zod locales it never uses', async () => {
+  it('starts without the AWS SDK, the WebSocket library and the zod locales it never uses', async () => {
     const loaded = await staticallyLoaded(await mediaTaskEntry());
     const text = [...loaded.values()].join('\n');
     // The bundle is not minified: esbuild heads each module it inlines with its path.
     expect(text).toMatch(/^\/\/ node_modules\/zod\/v4\/core\//m);
     expect(text).not.toMatch(/^\/\/ node_modules\/@aws-sdk\//m);
+    expect(text).toMatch(/^\/\/ node_modules\/sip\/sip\.js$/m);
+    expect(text).not.toMatch(/^\/\/ node_modules\/ws\//m);
     // `import { z }` took all 64 of zod's locales (368 KB, 14 ms of a task's start); `import * as z` takes English.
     const locales = [...text.matchAll(/^\/\/ node_modules\/zod\/v4\/locales\/(\S+)/gm)].map((match) => match[1]);
     expect(locales).toEqual(['en.js']);
