@@ -28,7 +28,7 @@ export async function bundleMediaTask(outdir: string): Promise<string> {
 
 /**
  * `sip` requires `ws` for a WebSocket transport we never open (sip-stack.ts brings its own transports), and
- * `ws` loads http and https: 12 ms of CPU and 1 MB in every task's start. The package checks for a missing
+ * `ws` loads http and https: 6–12 ms of CPU and 1 MB in every task's start. The package checks for a missing
  * `ws` before it would use it.
  */
 const withoutWebSocket: Plugin = {

@@ -3,7 +3,7 @@
  * parse bodies themselves (see create-app.ts) so that a missing Content-Type, broken JSON and oversize bodies
  * get our error format; these definitions only document.
  */
-import { createRoute, z } from '@hono/zod-openapi';
+import { createRoute, type RouteConfig, z } from '@hono/zod-openapi';
 import {
   callIdRequestSchema,
   callIdSchema,
@@ -54,7 +54,13 @@ export const listQuerySchema = z.strictObject({
 });
 
 const json = <S extends z.ZodType>(schema: S, description: string) => ({ content: { 'application/json': { schema } }, description });
-const body = <S extends z.ZodType>(schema: S) => ({ body: { content: { 'application/json': { schema } }, required: true } });
+// The request schemas are zod's functional build (call-spec-schema.ts), which the generator cannot read: zod
+// turns them into OpenAPI schema objects itself, and the generator takes those as they are.
+const openApiSchema = (schema: z.core.$ZodType) => z.toJSONSchema(schema, { io: 'input', target: 'openapi-3.0' });
+type RequestBodySchema = Extract<NonNullable<RouteConfig['request']>['body'], { content: unknown }>['content'][string];
+const body = (schema: z.core.$ZodType) => ({
+  body: { content: { 'application/json': { schema: openApiSchema(schema) } as RequestBodySchema }, required: true },
+});
 const errors = {
   400: json(errorSchema, 'Invalid request; `field` names the offending field'),
   401: json(errorSchema, 'Missing or wrong bearer API key'),
@@ -63,7 +69,7 @@ const errors = {
   413: json(errorSchema, 'Body larger than 64 KiB'),
   503: json(errorSchema, 'No media task could be started or reached'),
 };
-const callIdParam = { params: z.object({ callId: callIdSchema }) };
+const callIdParam = { params: z.object({ callId: z.string().openapi(openApiSchema(callIdSchema) as object) }) };
 
 export const routes = [
   createRoute({ method: 'post', path: '/v1/calls', request: body(callRequestSchema), responses: { 201: json(callViewSchema, 'Call accepted'), 200: json(callViewSchema, 'Same request again: the existing call'), ...errors } }),

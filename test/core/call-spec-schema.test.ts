@@ -68,6 +68,20 @@ describe('call request schema', () => {
     expect(error).toMatchObject({ field: 'connection.sipPort', message: expect.stringContaining('65535') });
   });
 
+  // zod's functional build has no messages of its own ("Invalid input"): a schema without one would tell the
+  // media task, which loads no other zod, less than it tells the API.
+  it.each([
+    ['connection is no object', { connection: 'x' }, 'connection must be an object'],
+    ['a destination is no object', { destinations: [1] }, 'destinations.0 must be an object {url, stream}'],
+    ['destinations is no array', { destinations: 'x' }, 'destinations must be an array of {url, stream}'],
+    ['a port with a fraction', { connection: { ...seed.connection, sipPort: 5060.5 } }, 'connection.sipPort must be a whole number'],
+    ['a boolean as a word', { hasAudio: 'yes' }, 'hasAudio must be true or false'],
+    ['a number as an object', { maxDurationSeconds: {} }, 'maxDurationSeconds must be a number'],
+    ['an unknown video mode', { video: 'hd' }, 'video must be slate, waveform or none'],
+  ])('says in its own words what is wrong: %s', (_name, top, message) => {
+    expect(() => parseCallSpec({ ...seed, ...top })).toThrow(expect.objectContaining({ message }));
+  });
+
   it('parseCallSpec accepts a normalized spec (what the launcher hands the task) and refuses a hostile one', () => {
     const spec = toCallSpec(parseOrThrow(wcsCallRequestSchema, seed), () => 'x');
     expect(parseCallSpec(JSON.parse(JSON.stringify(spec)))).toEqual(spec);
