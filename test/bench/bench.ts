@@ -2,7 +2,8 @@
  * `npm run bench [-- --seconds 20 --calls 1,10,50]`: N concurrent calls POSTed to the local server (`npm start`)
  * against a sipp UAS streaming a 1 kHz tone, published to nginx-rtmp, next to N bare ffmpeg transcoding the same
  * tone to the same nginx-rtmp in the same run: once from the file, once from the RTP that sipp would send (the
- * ffmpeg of a hand-rolled Asterisk script). Prints CPU and memory per call, POST → INVITE, 200 OK → first RTMP
+ * ffmpeg of a hand-rolled Asterisk script). Prints CPU and memory per call, the server's CPU per call set up,
+ * POST → INVITE, 200 OK → first RTMP
  * bytes, and whether every stream arrived, as a Markdown table; figures, not pass/fail.
  */
 import { cpus, totalmem } from 'node:os';
@@ -203,7 +204,9 @@ async function gateway(calls: number, dir: string, nginx: NginxRtmp) {
   // info: the server says it listens at that level; the tasks log no more than a few lines a call at it.
   const server = await LocalServer.start(await mkdtemp(join(dir, 'data-')), { LOG_LEVEL: 'info' });
   const callIds = Array.from({ length: calls }, (_, index) => `bench${calls}x${index}`);
+  const serverCpuSeconds = async () => (await sampleProcess(server.process.pid!))?.cpuSeconds ?? NaN;
   try {
+    const serverBefore = await serverCpuSeconds();
     // Started at STARTS_PER_SECOND, each POST under the load of the calls already running. All at once, 100 node
     // start-ups (~0.2 s of CPU each) would measure this machine's fork rate, not a call's set-up.
     const postedAt = new Map<string, number>();
@@ -230,6 +233,9 @@ async function gateway(calls: number, dir: string, nginx: NginxRtmp) {
     const views = await waitForCalls(server, callIds, (call) => call.state === 'streaming' || call.state === 'ended' || call.state === 'failed', Math.max(120_000, calls * 3_000));
     const failed = views.filter((view) => view.state !== 'streaming');
     if (failed.length) throw new Error(`${failed.length} calls did not stream: ${JSON.stringify(failed[0])}`);
+    // The server's own CPU from before the first POST until every call streams: validation, the store's round
+    // trips, the spawns, the events. It includes this script's one listing a second.
+    const serverSetUpMs = ((await serverCpuSeconds()) - serverBefore) * 1000 / calls;
     const firstMediaMs = views.map((view) => Date.parse(view.stateTimes.streaming) - Date.parse(view.stateTimes.answered));
     const invites = await peer.receivedTimed('INVITE ');
     const postToInviteMs = callIds.map((callId) => {
@@ -247,6 +253,7 @@ async function gateway(calls: number, dir: string, nginx: NginxRtmp) {
     return {
       ...figures,
       verified,
+      serverSetUpMs,
       postToInvite: [percentile(postToInviteMs, 50), percentile(postToInviteMs, 95)],
       firstMedia: [percentile(firstMediaMs, 50), percentile(firstMediaMs, 95)],
     };
@@ -263,9 +270,9 @@ async function main() {
     const tone = await makeToneWav(join(dir, 'tone-1khz.wav'), { seconds: SECONDS + 120 });
     console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; node ${process.version}; window ${SECONDS} s after ${WARM_UP_MS / 1000} s warm-up\n`);
     console.log(
-      '| calls | streams verified | bare ffmpeg CPU %/call, file / RTP in | gateway CPU %/call | node / relays / encoder / republisher | CPU ratio to file / RTP in | bare ffmpeg RSS / PSS MiB/call | gateway RSS / PSS MiB/call | POST → INVITE p50 / p95 ms | 200 OK → first RTMP bytes p50 / p95 ms |',
+      '| calls | streams verified | bare ffmpeg CPU %/call, file / RTP in | gateway CPU %/call | node / relays / encoder / republisher | CPU ratio to file / RTP in | bare ffmpeg RSS / PSS MiB/call | gateway RSS / PSS MiB/call | server CPU ms per call set up | POST → INVITE p50 / p95 ms | 200 OK → first RTMP bytes p50 / p95 ms |',
     );
-    console.log('|---|---|---|---|---|---|---|---|---|---|');
+    console.log('|---|---|---|---|---|---|---|---|---|---|---|');
     for (const calls of CALL_COUNTS) {
       const bare = await bareFfmpeg(calls, 'file', fromFile(tone), nginx);
       const bareRtp = await fromRtp(calls, tone, dir, nginx);
@@ -279,6 +286,7 @@ async function main() {
         `${(gw.cpuPercentPerCall / bare.cpuPercentPerCall).toFixed(2)} / ${(gw.cpuPercentPerCall / bareRtp.cpuPercentPerCall).toFixed(2)}`,
         `${bare.rssMiBPerCall.toFixed(1)} / ${bare.pssMiBPerCall.toFixed(1)}`,
         `${gw.rssMiBPerCall.toFixed(1)} / ${gw.pssMiBPerCall.toFixed(1)}`,
+        gw.serverSetUpMs.toFixed(0),
         gw.postToInvite.join(' / '),
         gw.firstMedia.join(' / '),
       ];
