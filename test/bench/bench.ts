@@ -3,8 +3,8 @@
  * against a sipp UAS streaming a 1 kHz tone, published to nginx-rtmp, next to N bare ffmpeg transcoding the same
  * tone to the same nginx-rtmp in the same run: once from the file, once from the RTP that sipp would send (the
  * ffmpeg of a hand-rolled Asterisk script). Prints CPU and memory per call, the server's CPU per call set up,
- * POST → INVITE, 200 OK → first RTMP
- * bytes, and whether every stream arrived, as a Markdown table; figures, not pass/fail.
+ * POST → INVITE, 200 OK → first RTMP bytes, and whether every stream arrived, as a Markdown table; figures, not
+ * pass/fail.
  */
 import { cpus, totalmem } from 'node:os';
 import { createSocket } from 'node:dgram';
