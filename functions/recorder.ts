@@ -19,12 +19,6 @@ export interface RecordResult {
 export interface RecordOptions {
   /** Attempts before giving up on a hot record; each lost race costs one read and one write. */
   maxAttempts?: number;
-  /**
-   * The record as this caller last saw it, tried first instead of a read. A record that has moved on since
-   * loses the conditional write and is read again. One that has moved on cannot wrongly ignore the event either:
-   * the fields `transition` ignores by (seqs, state, stateTimes, desired) only ever move one way.
-   */
-  known?: CallRecord;
 }
 
 export async function recordEvent(store: CallStore, event: CallEvent, options: RecordOptions = {}): Promise<RecordResult> {
@@ -48,7 +42,7 @@ async function updateWithRetry(
 ): Promise<RecordResult> {
   const maxAttempts = options.maxAttempts ?? 8;
   for (let attempt = 1; ; attempt++) {
-    const current = attempt === 1 && options.known ? options.known : await store.get(callId);
+    const current = await store.get(callId);
     if (!current) return { applied: false, effects: [], ignored: 'unknown call' };
     const result = change(current);
     if (!result.changed) return { record: current, applied: false, effects: [], ...(result.ignored ? { ignored: result.ignored } : {}) };

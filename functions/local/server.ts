@@ -8,8 +8,7 @@ import { serve } from '@hono/node-server';
 import { systemDnsResolver } from '../adapters/dns-host-resolver.ts';
 import { DynamoDbCallStore } from '../adapters/dynamodb-call-store.ts';
 import { createApp } from '../app/create-app.ts';
-import { isFinal, type CallEvent } from '../core/call-state.ts';
-import type { CallRecord } from '../core/ports.ts';
+import type { CallEvent } from '../core/call-state.ts';
 import { recordEvent } from '../recorder.ts';
 import { bundleMediaTask } from '../../media-task/bundle.ts';
 import { createLogger } from '../../media-task/log.ts';
@@ -34,13 +33,8 @@ async function main(): Promise<void> {
   const notifier = webhooks.statusSigningKey ? new StatusNotifier({ store, signingKey: webhooks.statusSigningKey, logger }) : undefined;
   // Tasks of a previous run died with it: their calls cannot continue, so they end with a reason.
   // `notifier?.enqueueEffects(await recordEvent(...))` would skip the recording itself when callbacks are off.
-  // A task's events are recorded one after the other, so the record the last one left is where the next one
-  // starts: one read fewer per event, of the ~10 store round trips a call costs the server.
-  const lastRecorded = new Map<string, CallRecord>();
   const record = async (event: CallEvent) => {
-    const result = await recordEvent(store, event, { known: lastRecorded.get(event.callId) });
-    if (result.record && !isFinal(result.record.state)) lastRecorded.set(event.callId, result.record);
-    else lastRecorded.delete(event.callId);
+    const result = await recordEvent(store, event);
     notifier?.enqueueEffects(result);
   };
   for (const call of await store.list({ live: true })) {
