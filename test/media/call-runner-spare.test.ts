@@ -3,24 +3,16 @@
  * process: the task's exit would take the spare with it (pdeathsig), which is exactly what hides a runner that
  * forgot it. Here the owner lives on, so a spare still running after the call is the runner's leak.
  */
-import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { CallRunner } from '../../media-task/call-runner.ts';
 import { silentLogger } from '../../media-task/log.ts';
 import { useCleanup } from '../support/cleanup.ts';
 import { testCallSpec } from '../support/media-task.ts';
 import { relayPath } from '../support/media-task-bundle.ts';
-import { processTree } from '../support/proc-stats.ts';
+import { encoderPids } from '../support/proc-stats.ts';
 import { SippPeer } from '../support/sipp.ts';
 
 const { owned, defer } = useCleanup();
-
-/** This process's ffmpeg children waiting for their SDP on stdin: the spare before the answer. */
-async function spares(): Promise<number[]> {
-  const pids = await processTree(process.pid);
-  const cmdlines = await Promise.all(pids.map((pid) => readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')));
-  return pids.filter((_pid, index) => /ffmpeg\0/.test(cmdlines[index]!) && cmdlines[index]!.includes('\0pipe:0\0'));
-}
 
 describe('call runner and its spare encoder', () => {
   it('reaps the spare itself when the callee never answers', async () => {
@@ -44,8 +36,8 @@ describe('call runner and its spare encoder', () => {
     });
     await runner.start();
     await ringing;
-    expect(await spares()).toHaveLength(1);
+    expect(await encoderPids(process.pid)).toHaveLength(1);
     expect(await runner.done).toMatchObject({ type: 'failed', reason: 'timeout' });
-    expect(await spares()).toEqual([]);
+    expect(await encoderPids(process.pid)).toEqual([]);
   });
 });

@@ -56,6 +56,13 @@ export async function processTree(pid: number): Promise<number[]> {
   return tree;
 }
 
+/** The encoders under `pid`: ffmpeg reading its SDP on stdin (pipe:0), the spare waiting for the answer included. */
+export async function encoderPids(pid: number): Promise<number[]> {
+  const pids = await processTree(pid);
+  const cmdlines = await Promise.all(pids.map((child) => readFile(`/proc/${child}/cmdline`, 'utf8').catch(() => '')));
+  return pids.filter((_child, index) => /ffmpeg\0/.test(cmdlines[index]!) && cmdlines[index]!.includes('\0pipe:0\0'));
+}
+
 function gone(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException).code;
   return code === 'ENOENT' || code === 'ESRCH';
