@@ -15,7 +15,8 @@ import { answerReoffer, buildOffer, parseAnswer, type LocalMedia, type Negotiate
 import { Dialog, withTransport } from './dialog.ts';
 import { ChallengeResponder, sendAuthenticated, type Credentials } from './sip-auth.ts';
 import { SipCallStateError, SipRequestError } from './sip-errors.ts';
-import { inviteTimerHeaders, minSeOf, refreshDelayMs, sessionExpiresOf, type Refresher, type SessionExpires } from './session-timer.ts';
+import { SessionRefresher } from './session-refresher.ts';
+import { inviteTimerHeaders, minSeOf, sessionExpiresOf } from './session-timer.ts';
 import { Registration, USER_AGENT } from './registration.ts';
 import {
   openSipStack,
@@ -108,9 +109,7 @@ class SipCallSession extends TypedEmitter<SipCallEvents> implements SipCall {
   /** The last SDP we sent, offer or answer: a session refresh offers it again unchanged (RFC 3264 section 8). */
   private localSdp = '';
   private media: NegotiatedMedia = {};
-  /** From a 422 (RFC 4028 section 7.4); set once, so a second 422 fails the call instead of looping. */
-  private minSe: number | undefined;
-  private refreshTimer: NodeJS.Timeout | undefined;
+  private readonly refresher: SessionRefresher;
   private dtmfChain: Promise<void> = Promise.resolve();
   private closing: Promise<void> | undefined;
   private resolveDone!: () => void;
@@ -120,6 +119,15 @@ class SipCallSession extends TypedEmitter<SipCallEvents> implements SipCall {
     super((error, event) => options.logger.error('SIP call listener failed', { event, error }));
     this.log = options.logger;
     this.responder = new ChallengeResponder(options.credentials);
+    this.refresher = new SessionRefresher(
+      {
+        live: () => this.state === 'answered',
+        reinvite: (headers, onFinal) => this.sendRefresh(headers, onFinal),
+        refreshed: (response) => this.onRefreshAnswer(response),
+        gone: (sipCode) => this.sendBye({ type: 'ended', body: { by: 'local', reason: 'session-refresh-failed', sipCode } }),
+      },
+      this.log,
+    );
     void this.run().catch((error: unknown) => this.finish({ type: 'failed', body: { reason: 'internal', message: describe(error) } }));
   }
 
@@ -213,7 +221,7 @@ class SipCallSession extends TypedEmitter<SipCallEvents> implements SipCall {
 
   /** The INVITE, or its retry after a 422: same Call-ID and tag, the next CSeq (RFC 4028 section 7.4). */
   private sendInviteAttempt(): void {
-    const timer = inviteTimerHeaders(this.minSe);
+    const timer = inviteTimerHeaders(this.refresher.minSe);
     this.invite = sendAuthenticated(
       this.stack!,
       this.responder,
@@ -236,9 +244,10 @@ class SipCallSession extends TypedEmitter<SipCallEvents> implements SipCall {
     }
     if (response.status < 300) return this.onInviteAccepted(response, request);
     if (this.cancelFor) return this.finishCancel();
-    const minSe = response.status === 422 && this.minSe === undefined ? minSeOf(response.headers.extra) : undefined;
+    // Taken once, so a second 422 fails the call instead of looping.
+    const minSe = response.status === 422 && this.refresher.minSe === undefined ? minSeOf(response.headers.extra) : undefined;
     if (minSe !== undefined) {
-      this.minSe = minSe;
+      this.refresher.minSe = minSe;
       this.provisionalSeen = false;
       return this.sendInviteAttempt();
     }
@@ -291,57 +300,18 @@ class SipCallSession extends TypedEmitter<SipCallEvents> implements SipCall {
       this.log.warn('unreadable SDP answer', { error });
     }
     this.emit('answered', this.media);
-    this.armRefresh(sessionExpiresOf(response.headers.extra), 'uac');
+    this.refresher.arm(sessionExpiresOf(response.headers.extra), 'uac');
   }
 
-  /**
-   * RFC 4028 section 10: every 2xx to an INVITE or UPDATE renegotiates the session timer. When it names our side
-   * as refresher we refresh at half the interval; otherwise the peer does (we answer it in onReoffer), or there is
-   * no timer at all.
-   */
-  private armRefresh(session: SessionExpires | undefined, ourRole: Refresher): void {
-    clearTimeout(this.refreshTimer);
-    this.refreshTimer = undefined;
-    if (!session || session.refresher !== ourRole) return;
-    this.refreshTimer = setTimeout(() => this.sendRefresh(session.interval), refreshDelayMs(session.interval));
-  }
-
-  /** A re-INVITE offering our last SDP again; every peer takes re-INVITE, not every peer takes UPDATE. */
-  private sendRefresh(interval: number): void {
-    this.refreshTimer = undefined;
-    if (this.state !== 'answered') return;
-    const headers = { allow: ALLOW, ...inviteTimerHeaders(this.minSe, { interval, refresher: 'uac' }), 'content-type': 'application/sdp' };
-    let answered = false;
-    this.inDialog('INVITE', headers, this.localSdp, (response) => {
-      if (response.status < 300) {
-        // Called again for each 2xx retransmission, which gets the ACK again (RFC 3261 section 13.2.2.4).
-        this.stack!.ack(this.dialog.request('ACK', response.headers.cseq.seq, undefined, { 'user-agent': USER_AGENT }));
-        if (!answered && this.state === 'answered') this.onRefreshAnswer(response);
-        answered = true;
-        return;
-      }
-      if (this.state !== 'answered') return;
-      const minSe = response.status === 422 ? minSeOf(response.headers.extra) : undefined;
-      if (minSe !== undefined && minSe > interval) {
-        this.minSe = minSe;
-        return this.sendRefresh(minSe);
-      }
-      // RFC 3261 section 14.1: glare with a re-INVITE of the peer's; we own the Call-ID, so we wait 2.1 to 4 s.
-      if (response.status === 491) {
-        clearTimeout(this.refreshTimer);
-        this.refreshTimer = setTimeout(() => this.sendRefresh(interval), 2100 + Math.random() * 1900);
-        return;
-      }
-      // RFC 4028 section 10: a refresh that times out or finds no dialog means the session is gone.
-      if (response.status === 408 || response.status === 481) {
-        return this.sendBye({ type: 'ended', body: { by: 'local', reason: 'session-refresh-failed', sipCode: response.local ? undefined : response.status } });
-      }
-      this.log.warn('session refresh refused; the peer ends the session when it expires', { sipCode: response.status });
+  private sendRefresh(timerHeaders: Record<string, string>, onFinal: (response: IncomingResponse) => void): void {
+    this.inDialog('INVITE', { allow: ALLOW, ...timerHeaders, 'content-type': 'application/sdp' }, this.localSdp, (response) => {
+      // Every 2xx retransmission gets the ACK again (RFC 3261 section 13.2.2.4).
+      if (response.status < 300) this.stack!.ack(this.dialog.request('ACK', response.headers.cseq.seq, undefined, { 'user-agent': USER_AGENT }));
+      onFinal(response);
     });
   }
 
   private onRefreshAnswer(response: IncomingResponse): void {
-    this.armRefresh(sessionExpiresOf(response.headers.extra), 'uac');
     if (!response.body.trim()) return;
     try {
       const media = parseAnswer(response.body);
@@ -384,7 +354,7 @@ class SipCallSession extends TypedEmitter<SipCallEvents> implements SipCall {
     if (this.state !== 'answered') return;
     this.state = 'ending';
     this.pendingAck?.stop();
-    clearTimeout(this.refreshTimer);
+    this.refresher.stop();
     const guard = setTimeout(() => this.finish(final ?? { type: 'ended', body: { by: 'local', reason: 'hangup' } }), TRANSACTION_TIMEOUT_MS + 1000);
     this.timers.add(guard);
     try {
@@ -460,12 +430,12 @@ class SipCallSession extends TypedEmitter<SipCallEvents> implements SipCall {
       offerInAck = true;
     } else {
       stack.respond(request, 200, 'OK', { headers, contact });
-      return this.armRefresh(session, 'uas');
+      return this.refresher.arm(session, 'uas');
     }
     const send = () => stack.respond(request, 200, 'OK', { headers, contact, body });
     send();
     this.localSdp = body;
-    this.armRefresh(session, 'uas');
+    this.refresher.arm(session, 'uas');
     if (request.method === 'INVITE') this.retransmitUntilAck(request.headers.cseq.seq, send, offerInAck);
     if (media) {
       this.media = media;
@@ -546,7 +516,7 @@ class SipCallSession extends TypedEmitter<SipCallEvents> implements SipCall {
     this.final = final;
     this.state = 'done';
     this.clearTimers();
-    clearTimeout(this.refreshTimer);
+    this.refresher.stop();
     this.pendingAck?.stop();
     if (final.type === 'ended') this.emit('ended', final.body);
     else this.emit('failed', final.body);

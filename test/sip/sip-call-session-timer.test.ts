@@ -47,4 +47,20 @@ describe('RFC 4028 session timers (sipp UAS)', () => {
     expect(body(invites[2]!.message)).toBe(body(invites[0]!.message));
     expect(header(invites[1]!.message, 'To')).toMatch(/;tag=\w*SIPpTag01/);
   });
+
+  it('a refused refresh: 422 raises the interval, 491 waits 2.1 to 4 s and tries again, 481 ends the call with a BYE', async () => {
+    const peer = owned(await SippPeer.start({ scenario: 'session-refresh-refused.xml' }));
+    const call = callTo(peer);
+    defer(() => call.hangup());
+    await next(call, 'answered');
+    const [ended] = await next(call, 'ended', 15_000);
+    expect(ended).toEqual({ by: 'local', reason: 'session-refresh-failed', sipCode: 481 });
+    expect((await peer.finished()).code, await peer.errors()).toBe(0);
+    const invites = await peer.receivedTimed('INVITE ');
+    const glare = (await peer.receivedTimed('ACK ')).find(({ message }) => header(message, 'CSeq') === '3 ACK');
+    expect(invites.map(({ message }) => header(message, 'CSeq'))).toEqual(['1 INVITE', '2 INVITE', '3 INVITE', '4 INVITE']);
+    expect(invites[3]!.at - glare!.at).toBeGreaterThanOrEqual(2000);
+    expect(invites[3]!.at - glare!.at).toBeLessThan(4500);
+    expect(body(invites[3]!.message)).toBe(body(invites[0]!.message));
+  });
 });
