@@ -1,7 +1,7 @@
 /**
  * The SIP password stays out of everything an operator, another user of the host or an API client can read:
  * the media task's logs at debug level and its state events, the argument lists of the task and its ffmpeg
- * child, and the local server's answers and logs. Each call really authenticates with the password (sipp's
+ * child, and the local server's answers, logs and ports. Each call really authenticates with the password (sipp's
  * auth-401 scenario verifies the digest and fails otherwise), so "not found" means "used but not leaked".
  */
 import { randomUUID } from 'node:crypto';
@@ -13,7 +13,7 @@ import { useCleanup } from '../support/cleanup.ts';
 import { LocalServer } from '../support/local-server.ts';
 import { MediaTaskProcess, testCallSpec } from '../support/media-task.ts';
 import { NginxRtmp, waitFor } from '../support/nginx-rtmp.ts';
-import { processTree } from '../support/proc-stats.ts';
+import { listeningTcpPorts, processTree } from '../support/proc-stats.ts';
 import { SippPeer } from '../support/sipp.ts';
 
 const { owned, defer } = useCleanup();
@@ -100,6 +100,8 @@ describe('the SIP password never leaks', () => {
     // The task's own log says when the call is live; the record's state is not needed for what is checked here.
     await waitFor(() => server.logLines.some((line) => line.includes('"message":"ffmpeg started"') && line.includes(callId)), 20_000, 'the call to be answered');
     expect((await call('POST', '/v1/calls', body)).status).toBe(200);
+    // The store that holds the password has no port of its own to be read through: the API's is the only one.
+    expect(await listeningTcpPorts(server.process.pid!)).toEqual([Number(new URL(server.baseUrl).port)]);
     expect((await call('POST', '/v1/calls', { ...body, connection: { ...body.connection, sipPassword: `${password}x` } })).status).toBe(409);
     expect((await call('POST', '/v1/calls', { ...body, callId: 'toolong', connection: { ...body.connection, sipPassword: password.repeat(5) } })).status).toBe(400);
     expect((await call('POST', '/v1/calls', { ...body, callId: 'crlf', connection: { ...body.connection, sipPassword: `${password}\r\nX: y` } })).status).toBe(400);
