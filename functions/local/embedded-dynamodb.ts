@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
 
@@ -27,7 +27,9 @@ export class EmbeddedDynamoDb {
   private constructor(private readonly listener: DynaliteListener) {}
 
   static open(dataDir: string): EmbeddedDynamoDb {
-    mkdirSync(dataDir, { recursive: true });
+    // The files hold SIP passwords: the directory is the owner's alone, also when an older start left it open.
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    chmodSync(dataDir, 0o700);
     const server = dynalite({ path: dataDir, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
     return new EmbeddedDynamoDb(server.listeners('request')[0] as DynaliteListener);
   }

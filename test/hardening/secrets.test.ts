@@ -1,11 +1,11 @@
 /**
  * The SIP password stays out of everything an operator, another user of the host or an API client can read:
  * the media task's logs at debug level and its state events, the argument lists of the task and its ffmpeg
- * child, and the local server's answers, logs and ports. Each call really authenticates with the password (sipp's
- * auth-401 scenario verifies the digest and fails otherwise), so "not found" means "used but not leaked".
+ * child, and the local server's answers, logs, ports and files. Each call really authenticates with the password
+ * (sipp's auth-401 scenario verifies the digest and fails otherwise), so "not found" means "used but not leaked".
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -102,6 +102,8 @@ describe('the SIP password never leaks', () => {
     expect((await call('POST', '/v1/calls', body)).status).toBe(200);
     // The store that holds the password has no port of its own to be read through: the API's is the only one.
     expect(await listeningTcpPorts(server.process.pid!)).toEqual([Number(new URL(server.baseUrl).port)]);
+    // Nor are its files open to other users of the host.
+    expect(((await stat(join(dir, 'server', 'dynamodb'))).mode & 0o777).toString(8)).toBe('700');
     expect((await call('POST', '/v1/calls', { ...body, connection: { ...body.connection, sipPassword: `${password}x` } })).status).toBe(409);
     expect((await call('POST', '/v1/calls', { ...body, callId: 'toolong', connection: { ...body.connection, sipPassword: password.repeat(5) } })).status).toBe(400);
     expect((await call('POST', '/v1/calls', { ...body, callId: 'crlf', connection: { ...body.connection, sipPassword: `${password}\r\nX: y` } })).status).toBe(400);
