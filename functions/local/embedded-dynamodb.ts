@@ -1,63 +1,68 @@
-import { EventEmitter } from 'node:events';
-import { chmodSync, mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { Agent } from 'node:http';
+import { createConnection, type Socket } from 'node:net';
+import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
 
-type DynaliteListener = (request: unknown, response: unknown) => void;
-
-interface SdkRequest {
-  method: string;
-  path: string;
-  headers: Record<string, string>;
-  body?: string | Uint8Array;
-}
+/** sun_path holds 108 bytes on Linux, the terminating NUL included. */
+const MAX_SOCKET_PATH_BYTES = 107;
 
 /**
- * The embedded DynamoDB-API store of local mode: dynalite (LevelDB on disk) in the server's own process, so the
- * one DynamoDB adapter serves both local mode and AWS, and a restart keeps the call history.
+ * The embedded DynamoDB-API store of local mode: dynalite (LevelDB on disk) on a Unix socket in its data
+ * directory, so the one DynamoDB adapter serves both local mode and AWS, and a restart keeps the call history.
  *
- * The SDK's requests go to dynalite's request handler without a socket in between. The store holds SIP passwords,
- * and on a port dynalite answers anyone: every local user, and a web page that finds the port (it allows every
- * origin). A round trip also costs a quarter less CPU without the HTTP on both sides.
- *
- * There is no close: dynalite closes its database only as part of closing a listening server. LevelDB needs none
- * at exit, since it replays its log at the next open and its lock goes with the process.
+ * The store holds SIP passwords, and dynalite answers whoever reaches it (it checks that a request is signed, not
+ * by whom, and allows every origin). So it has no TCP port, which every local user and a web page that finds it
+ * could reach, and the directory with its files and socket is the owner's alone.
  */
 export class EmbeddedDynamoDb {
-  private constructor(private readonly listener: DynaliteListener) {}
+  private constructor(
+    private readonly server: ReturnType<typeof dynalite>,
+    private readonly socketPath: string,
+  ) {}
 
-  static open(dataDir: string): EmbeddedDynamoDb {
-    // The files hold SIP passwords: the directory is the owner's alone, also when an older start left it open.
+  static async start(dataDir: string): Promise<EmbeddedDynamoDb> {
+    const socketPath = join(dataDir, 'dynalite.sock');
+    if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH_BYTES) {
+      throw new Error(`the store's socket path ${socketPath} is longer than a Unix socket allows (${MAX_SOCKET_PATH_BYTES} bytes): choose a shorter DATA_DIR`);
+    }
+    // Also when an older start left the directory open to others.
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     chmodSync(dataDir, 0o700);
+    // A server that was killed leaves its socket behind, and listen() refuses an existing path.
+    rmSync(socketPath, { force: true });
     const server = dynalite({ path: dataDir, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-    return new EmbeddedDynamoDb(server.listeners('request')[0] as DynaliteListener);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(socketPath, () => resolve());
+    });
+    return new EmbeddedDynamoDb(server, socketPath);
   }
 
   client(): DynamoDBClient {
+    const agent = new UnixSocketAgent(this.socketPath);
     return new DynamoDBClient({
-      // Never dialled; the SDK signs for it, and dynalite checks that a signature is there, not what it is.
-      endpoint: 'http://dynalite.invalid',
+      // Only signed for: every connection goes to the socket. dynalite checks that credentials are there, not what they are.
+      endpoint: 'http://localhost',
       region: 'local',
       credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-      requestHandler: { handle: (request: SdkRequest) => this.handle(request) },
+      requestHandler: { httpAgent: agent },
     });
   }
 
-  /** One request as dynalite reads it from node's http server: headers, `data`, `end`; its answer from `end()`. */
-  private handle(request: SdkRequest): Promise<{ response: { statusCode: number; headers: Record<string, string>; body: Buffer } }> {
-    return new Promise((resolve) => {
-      const headers = Object.fromEntries(Object.entries(request.headers).map(([name, value]) => [name.toLowerCase(), value]));
-      const incoming = Object.assign(new EventEmitter(), { method: request.method, url: request.path, headers });
-      const answerHeaders: Record<string, string> = {};
-      const outgoing = {
-        statusCode: 200,
-        setHeader: (name: string, value: unknown) => (answerHeaders[name.toLowerCase()] = String(value)),
-        end: (body?: string) => resolve({ response: { statusCode: outgoing.statusCode, headers: answerHeaders, body: Buffer.from(body ?? '') } }),
-      };
-      this.listener(incoming, outgoing);
-      if (request.body !== undefined) incoming.emit('data', Buffer.from(request.body));
-      incoming.emit('end');
-    });
+  close(): Promise<void> {
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+/** Connections to one Unix socket, kept alive between requests as the SDK's default agent keeps its TCP ones. */
+class UnixSocketAgent extends Agent {
+  constructor(private readonly socketPath: string) {
+    super({ keepAlive: true });
+  }
+
+  override createConnection(): Socket {
+    return createConnection(this.socketPath);
   }
 }

@@ -24,7 +24,8 @@ async function main(): Promise<void> {
   const logger = createLogger({ component: 'local-server' });
   const config = readLocalConfig();
   const webhooks = readWebhookConfig();
-  const store = new DynamoDbCallStore({ client: EmbeddedDynamoDb.open(join(config.dataDir, 'dynamodb')).client(), tableName: TABLE });
+  const db = await EmbeddedDynamoDb.start(join(config.dataDir, 'dynamodb'));
+  const store = new DynamoDbCallStore({ client: db.client(), tableName: TABLE });
   await store.ensureTable();
 
   const now = () => new Date().toISOString();
@@ -78,6 +79,7 @@ async function main(): Promise<void> {
     // The final states the tasks just reported still have callbacks to deliver.
     await notifier?.drain();
     server.close();
+    await db.close();
     process.exit(0);
   };
   process.once('SIGINT', () => void shutdown('SIGINT'));

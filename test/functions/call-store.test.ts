@@ -1,7 +1,11 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { GetItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbCallStore } from '../../functions/adapters/dynamodb-call-store.ts';
 import type { CallStore } from '../../functions/core/ports.ts';
+import { EmbeddedDynamoDb } from '../../functions/local/embedded-dynamodb.ts';
 import { startDynalite, startDynamoDbLocal, type DynamoDbServer } from '../support/dynamodb.ts';
 import { callStoreSuite, makeRecord } from './call-store.suite.ts';
 import { MemoryCallStore } from './fakes.ts';
@@ -12,13 +16,31 @@ beforeAll(() => {
 });
 callStoreSuite('in-memory fake', () => memory);
 
+/** The store `npm start` keeps, over its Unix socket. */
+async function startEmbedded(): Promise<Pick<DynamoDbServer, 'client' | 'close'>> {
+  const dir = await mkdtemp(join(tmpdir(), 'embedded-'));
+  const db = await EmbeddedDynamoDb.start(join(dir, 'dynamodb'));
+  return {
+    client: () => db.client(),
+    close: async () => {
+      await db.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 const backends = [
   ['dynalite', startDynalite],
   ['DynamoDB Local', startDynamoDbLocal],
+  ['the embedded store of local mode', startEmbedded],
 ] as const;
 
+it('the embedded store refuses a data directory too long for its socket, naming DATA_DIR', async () => {
+  await expect(EmbeddedDynamoDb.start(join(tmpdir(), 'x'.repeat(100)))).rejects.toThrow(/longer than a Unix socket allows.*DATA_DIR/);
+});
+
 describe.each(backends)('DynamoDbCallStore on %s', (name, start) => {
-  let server: DynamoDbServer;
+  let server: Pick<DynamoDbServer, 'client' | 'close'>;
   let client: DynamoDBClient;
   let store: DynamoDbCallStore;
   const tableName = `calls-${name.replace(/\W/g, '')}`;

@@ -100,7 +100,7 @@ describe('the SIP password never leaks', () => {
     // The task's own log says when the call is live; the record's state is not needed for what is checked here.
     await waitFor(() => server.logLines.some((line) => line.includes('"message":"ffmpeg started"') && line.includes(callId)), 20_000, 'the call to be answered');
     expect((await call('POST', '/v1/calls', body)).status).toBe(200);
-    // The store that holds the password has no port of its own to be read through: the API's is the only one.
+    // The store that holds the password has no TCP port to be read through (a Unix socket): the API's is the only one.
     expect(await listeningTcpPorts(server.process.pid!)).toEqual([Number(new URL(server.baseUrl).port)]);
     // Nor are its files open to other users of the host.
     expect(((await stat(join(dir, 'server', 'dynamodb'))).mode & 0o777).toString(8)).toBe('700');
