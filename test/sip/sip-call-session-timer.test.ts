@@ -9,11 +9,17 @@ const body = (message: string) => message.split(/\r?\n\r?\n/).slice(1).join('\n\
 describe('RFC 4028 session timers (sipp UAS)', () => {
   const { owned, defer } = useCleanup();
 
-  it('422 with Min-SE 1800: the INVITE is retried once with Session-Expires and Min-SE 1800, and answered', async () => {
-    const peer = owned(await SippPeer.start({ scenario: 'session-interval-too-small.xml' }));
+  /** A call to a sipp running `scenario`, once answered; hung up when the test ends. */
+  async function answeredCall(scenario: string) {
+    const peer = owned(await SippPeer.start({ scenario }));
     const call = callTo(peer);
     defer(() => call.hangup());
     await next(call, 'answered');
+    return { peer, call };
+  }
+
+  it('422 with Min-SE 1800: the INVITE is retried once with Session-Expires and Min-SE 1800, and answered', async () => {
+    const { peer, call } = await answeredCall('session-interval-too-small.xml');
     const ended = next(call, 'ended');
     await call.hangup();
     expect((await ended)[0]).toMatchObject({ by: 'local', reason: 'hangup' });
@@ -26,10 +32,7 @@ describe('RFC 4028 session timers (sipp UAS)', () => {
   });
 
   it('refresher=uac makes us refresh at half the interval; refresher=uas or no Session-Expires stops us', async () => {
-    const peer = owned(await SippPeer.start({ scenario: 'session-refresh.xml' }));
-    const call = callTo(peer);
-    defer(() => call.hangup());
-    await next(call, 'answered');
+    const { peer, call } = await answeredCall('session-refresh.xml');
     const [ended] = await next(call, 'ended', 25_000);
     expect(ended).toEqual({ by: 'remote', reason: 'bye' });
     expect((await peer.finished()).code, await peer.errors()).toBe(0);
@@ -49,10 +52,7 @@ describe('RFC 4028 session timers (sipp UAS)', () => {
   });
 
   it('a refused refresh: 422 raises the interval, 491 waits 2.1 to 4 s and tries again, 481 ends the call with a BYE', async () => {
-    const peer = owned(await SippPeer.start({ scenario: 'session-refresh-refused.xml' }));
-    const call = callTo(peer);
-    defer(() => call.hangup());
-    await next(call, 'answered');
+    const { peer, call } = await answeredCall('session-refresh-refused.xml');
     const [ended] = await next(call, 'ended', 15_000);
     expect(ended).toEqual({ by: 'local', reason: 'session-refresh-failed', sipCode: 481 });
     expect((await peer.finished()).code, await peer.errors()).toBe(0);
