@@ -33,6 +33,7 @@ import {
 import type { CallStore, HostResolver, Logger, TaskLauncher } from '../core/ports.ts';
 import { listQuerySchema, routes } from './api-schemas.ts';
 import { CallService, type StateChangeListener } from './call-service.ts';
+import { CrossSiteRequestError, crossSiteGuard } from './cross-site-guard.ts';
 import { mountConsole } from '../console/console-routes.ts';
 import { takeStatusCallback } from '../webhooks/status-callback-schema.ts';
 import type { WebhookConfig } from '../webhooks/webhook-config.ts';
@@ -45,8 +46,10 @@ export interface AppDeps {
   launcher: TaskLauncher;
   /** What the names in a call resolve to, checked against the same blocklist as addresses written out. */
   resolveHost: HostResolver;
-  /** When set, every route but /openapi.json needs `Authorization: Bearer <apiKey>`. */
+  /** When set, every route but /openapi.json needs `Authorization: Bearer <apiKey>`; unset, cross-site-guard.ts applies. */
   apiKey?: string;
+  /** Listening on loopback addresses only: without an API key, requests must then name a loopback host too. */
+  loopbackOnly?: boolean;
   logger: Logger;
   now?: () => Date;
   newCallId?: () => string;
@@ -68,7 +71,11 @@ export function createApp(deps: AppDeps) {
 
   for (const route of routes) app.openAPIRegistry.registerPath(route);
   app.doc('/openapi.json', { openapi: '3.0.0', info: { title: 'SIP to RTMP gateway', version: '1' } });
-  if (deps.apiKey) {
+  if (!deps.apiKey) {
+    const guard = crossSiteGuard({ loopbackOnly: deps.loopbackOnly ?? false });
+    // Webhooks check their own signatures, and come in through the tunnel or proxy in front of the server.
+    app.use('*', (c, next) => (c.req.path.startsWith('/webhooks/') ? next() : guard(c, next)));
+  } else {
     const expected = `Bearer ${deps.apiKey}`;
     app.use('*', async (c, next) => {
       if (c.req.path === '/openapi.json' || isPublicPath(c.req.path)) return next();
@@ -181,6 +188,7 @@ const STATUS: [new (...args: never[]) => Error, ContentfulStatusCode, string][] 
   [ValidationError, 400, 'invalid_request'],
   [UnauthorizedError, 401, 'unauthorized'],
   [WebhookSignatureError, 403, 'bad_signature'],
+  [CrossSiteRequestError, 403, 'cross_site_request'],
   [CallNotFoundError, 404, 'not_found'],
   [CallIdConflictError, 409, 'call_id_conflict'],
   [StreamKeyInUseError, 409, 'stream_key_in_use'],

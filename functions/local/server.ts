@@ -8,6 +8,7 @@ import { serve } from '@hono/node-server';
 import { systemDnsResolver } from '../adapters/dns-host-resolver.ts';
 import { DynamoDbCallStore } from '../adapters/dynamodb-call-store.ts';
 import { createApp } from '../app/create-app.ts';
+import { isLoopbackName } from '../app/cross-site-guard.ts';
 import type { CallEvent } from '../core/call-state.ts';
 import { recordEvent } from '../recorder.ts';
 import { bundleMediaTask } from '../../media-task/bundle.ts';
@@ -56,6 +57,7 @@ async function main(): Promise<void> {
     launcher,
     resolveHost: systemDnsResolver(),
     apiKey: config.apiKey,
+    loopbackOnly: isLoopbackName(config.host),
     logger,
     webhooks,
     ...(notifier ? { onStateChange: (record, change) => notifier.enqueue(record, change) } : {}),

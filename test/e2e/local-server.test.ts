@@ -4,6 +4,7 @@
  * shutdown, and 20 calls at once.
  */
 import { readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -110,6 +111,24 @@ describe('npm start (local mode)', () => {
     expect((await peer.finished()).code).toBe(0);
     expect((await probe(await nginx.waitForRecording('lifestream1'))).streams.map((stream) => stream.codec)).toEqual(['aac']);
     expect(server.logLines.join('\n')).not.toContain('Seed-Passw0rd');
+  });
+
+  it('without an API key, refuses a web page of another site (Origin) and a name rebound to it (Host); stores nothing', async () => {
+    const server = await startServer('cross-site');
+    const body = JSON.stringify(seedBody('crossSite', 9, 'cross-site'));
+    const post = (headers: Record<string, string>) =>
+      new Promise<number>((resolve, reject) => {
+        const { port } = new URL(server.baseUrl);
+        const sent = httpRequest({ host: '127.0.0.1', port, path: '/RESTCall/call', method: 'POST', headers: { 'content-type': 'text/plain', ...headers } }, (answer) => {
+          answer.resume();
+          resolve(answer.statusCode ?? 0);
+        });
+        sent.once('error', reject);
+        sent.end(body);
+      });
+    expect(await post({ origin: 'https://evil.example' })).toBe(403);
+    expect(await post({ host: 'rebound.example' })).toBe(403);
+    expect((await server.request('GET', '/v1/calls')).json).toEqual({ calls: [] });
   });
 
   it('marks a call whose media task is killed as failed (crashed) within 10 s; its ffmpegs die with it', async () => {

@@ -29,7 +29,7 @@ function seedBody(overrides: Record<string, unknown> = {}, connection: Record<st
   };
 }
 
-function setup(options: { apiKey?: string; resolveHost?: HostResolver } = {}) {
+function setup(options: { apiKey?: string; resolveHost?: HostResolver; loopbackOnly?: boolean } = {}) {
   const store = new MemoryCallStore();
   const launcher = new FakeLauncher();
   let n = 0;
@@ -391,6 +391,55 @@ describe('secrets and access', () => {
     expect((await request('GET', '/v1/calls', undefined, { authorization: 'Bearer k3y' })).status).toBe(200);
     expect((await request('GET', '/openapi.json')).status).toBe(200);
     expect(launcher.calls).toEqual([]);
+  });
+
+  describe('without an API key, requests browsers send for other sites are refused (403) before anything launches', () => {
+    const post = (app: ReturnType<typeof setup>['app'], url: string, headers: Record<string, string> = {}) =>
+      app.request(url, { method: 'POST', headers: { 'content-type': 'text/plain', ...headers }, body: JSON.stringify(seedBody()) });
+
+    it.each([
+      ['another site', 'https://evil.example'],
+      ['the same host on another port', 'http://127.0.0.1:9'],
+      ['a sandboxed frame or a file', 'null'],
+    ])('Origin of %s', async (_name, origin) => {
+      const { app, launcher } = setup();
+      const answer = await post(app, 'http://127.0.0.1:9091/RESTCall/call', { origin });
+      expect(answer.status).toBe(403);
+      expect(await answer.json()).toMatchObject({ error: { code: 'cross_site_request', message: expect.stringContaining('Origin') } });
+      expect(launcher.calls).toEqual([]);
+    });
+
+    it.each(['rebound.example', '10.0.0.5', '127.0.0.1.nip.io'])('a loopback-only server asked for %s (DNS rebinding)', async (host) => {
+      const { app, launcher } = setup({ loopbackOnly: true });
+      const answer = await post(app, `http://${host}:9091/RESTCall/call`, { origin: `http://${host}:9091` });
+      expect(answer.status).toBe(403);
+      expect(await answer.json()).toMatchObject({ error: { code: 'cross_site_request', message: expect.stringContaining(host) } });
+      expect(launcher.calls).toEqual([]);
+    });
+
+    it.each([
+      ['a script (no Origin) to 127.0.0.1', 'http://127.0.0.1:9091', {}],
+      ['the console page (its own origin) to localhost', 'http://localhost:9091', { origin: 'http://localhost:9091' }],
+      ['a script to [::1]', 'http://[::1]:9091', {}],
+    ])('takes %s', async (_name, base, headers) => {
+      const { app, launcher } = setup({ loopbackOnly: true });
+      expect((await post(app, `${base}/RESTCall/call`, headers)).status).toBe(200);
+      expect(launcher.calls).toHaveLength(1);
+    });
+
+    it('leaves webhooks, which check their own signatures, to them: a tunnel brings them under its own name', async () => {
+      const { app, launcher } = setup({ loopbackOnly: true });
+      const answer = await post(app, 'https://abc123.tunnel.example/webhooks/trigger');
+      expect((await answer.json()).error.code).not.toBe('cross_site_request');
+      expect(launcher.calls).toEqual([]);
+    });
+
+    it('leaves both to the key when there is one', async () => {
+      const { app, launcher } = setup({ apiKey: 'k3y', loopbackOnly: true });
+      const answer = await post(app, 'http://rebound.example/RESTCall/call', { origin: 'https://evil.example', authorization: 'Bearer k3y' });
+      expect(answer.status).toBe(200);
+      expect(launcher.calls).toHaveLength(1);
+    });
   });
 
   it('serves an OpenAPI document generated from the request schemas', async () => {
