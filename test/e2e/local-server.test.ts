@@ -1,7 +1,7 @@
 /**
  * Local mode end to end, as a newcomer runs it: `npm start` (functions/local/server.ts), the seed JSON POSTed to
- * the WCS route, a sipp UAS streaming a tone, nginx-rtmp receiving; hang-up over the API, task crashes, server
- * shutdown, and 20 calls at once.
+ * the WCS route, a sipp UAS streaming a tone, nginx-rtmp receiving; hang-up over the API, requests of other
+ * sites' pages, task crashes, server shutdown, and 20 calls at once.
  */
 import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
