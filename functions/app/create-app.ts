@@ -31,7 +31,7 @@ import {
   wcsDtmfRequestSchema,
 } from '../core/call-spec-schema.ts';
 import type { CallStore, HostResolver, Logger, TaskLauncher } from '../core/ports.ts';
-import { listQuerySchema, routes } from './api-schemas.ts';
+import { documentedRoutes, listQuerySchema } from './api-schemas.ts';
 import { CallService, type StateChangeListener } from './call-service.ts';
 import { CrossSiteRequestError, crossSiteGuard } from './cross-site-guard.ts';
 import { mountConsole } from '../console/console-routes.ts';
@@ -69,7 +69,15 @@ export function createApp(deps: AppDeps) {
   app.onError((error, c) => toErrorResponse(c, error, deps.logger));
   app.notFound((c) => c.json({ error: { code: 'not_found', message: `no route ${c.req.method} ${c.req.path}` } }, 404));
 
-  for (const route of routes) app.openAPIRegistry.registerPath(route);
+  // The documented routes are registered on the document's first request (api-schemas.ts says why).
+  let documented = false;
+  app.use('/openapi.json', async (_c, next) => {
+    if (!documented) {
+      documented = true;
+      for (const route of documentedRoutes()) app.openAPIRegistry.registerPath(route);
+    }
+    await next();
+  });
   app.doc('/openapi.json', { openapi: '3.0.0', info: { title: 'SIP to RTMP gateway', version: '1' } });
   if (!deps.apiKey) {
     const guard = crossSiteGuard({ loopbackOnly: deps.loopbackOnly ?? false });
