@@ -17,6 +17,8 @@ import type { CallSpec } from './call-types.ts';
 import { ValidationError } from './call-errors.ts';
 
 const CONTROL_OR_SPACE = /[\u0000-\u0020\u007f-\u009f\u2028\u2029]/;
+const NO_SPACE_OR_CONTROL = 'must not contain whitespace or control characters';
+const noSpaceOrControl = z.refine<string>((value) => !CONTROL_OR_SPACE.test(value), NO_SPACE_OR_CONTROL);
 /** RFC 3261 `user`: unreserved / escaped / user-unreserved, i.e. no `@ : < > " \ [ ] { } | ^ ` or whitespace. */
 const SIP_USER = /^(?:[A-Za-z0-9\-_.!~*'()&=+$,;?/]|%[0-9A-Fa-f]{2})+$/;
 const HOST_LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
@@ -77,7 +79,7 @@ export const dtmfSchema = z.string({ error: 'must be a string' }).check(z.regex(
 const rtmpStream = z.string({ error: 'must be a string' }).check(
   z.minLength(1, 'must not be empty'),
   z.maxLength(256, 'must be at most 256 characters'),
-  z.refine((value: string) => !CONTROL_OR_SPACE.test(value), 'must not contain whitespace or control characters'),
+  noSpaceOrControl,
   // The stream name ends up in ffmpeg's argument list; a leading dash would read as an option.
   z.refine((value: string) => !value.startsWith('-'), 'must not start with "-"'),
 );
@@ -114,7 +116,7 @@ const connectionSchema = z.strictObject(
     appKey: z.optional(
       z
         .string({ error: 'must be a string' })
-        .check(z.maxLength(128, 'must be at most 128 characters'), z.refine((value: string) => !CONTROL_OR_SPACE.test(value), 'must not contain whitespace or control characters')),
+        .check(z.maxLength(128, 'must be at most 128 characters'), noSpaceOrControl),
     ),
     transport: z._default(z.enum(['udp', 'tcp', 'tls'], { error: 'must be udp, tcp or tls' }), 'udp'),
   },
@@ -228,7 +230,7 @@ const URL_AUTHORITY = /^([a-z][a-z0-9+.-]*):\/\/([^/?#]*)/i;
 /** Why `value` is not an acceptable RTMP target, or undefined. */
 export function rtmpUrlProblem(value: string): string | undefined {
   // WHATWG URL parsing silently drops tabs and newlines, so check the raw string first.
-  if (CONTROL_OR_SPACE.test(value)) return 'must not contain whitespace or control characters';
+  if (CONTROL_OR_SPACE.test(value)) return NO_SPACE_OR_CONTROL;
   const match = URL_AUTHORITY.exec(value);
   if (!match || !/^rtmps?$/i.test(match[1] ?? '')) return 'must be an rtmp:// or rtmps:// URL';
   const authority = match[2] ?? '';
