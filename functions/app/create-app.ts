@@ -82,7 +82,7 @@ export function createApp(deps: AppDeps) {
   if (!deps.apiKey) {
     const guard = crossSiteGuard({ loopbackOnly: deps.loopbackOnly ?? false });
     // Webhooks check their own signatures, and come in through the tunnel or proxy in front of the server.
-    app.use('*', (c, next) => (c.req.path.startsWith('/webhooks/') ? next() : guard(c, next)));
+    app.use('*', (c, next) => (isWebhookPath(c.req.path) ? next() : guard(c, next)));
   } else {
     const expected = `Bearer ${deps.apiKey}`;
     app.use('*', async (c, next) => {
@@ -169,7 +169,11 @@ export function createApp(deps: AppDeps) {
  * static (the console sends the API key the user types with every API call).
  */
 function isPublicPath(path: string): boolean {
-  return path === '/' || path.startsWith('/console/') || path.startsWith('/webhooks/');
+  return path === '/' || path.startsWith('/console/') || isWebhookPath(path);
+}
+
+function isWebhookPath(path: string): boolean {
+  return path.startsWith('/webhooks/');
 }
 
 function pathCallId(c: Context): string {
