@@ -28,8 +28,10 @@ export interface OwnedProcessOptions {
   /**
    * SIGKILLed by the kernel when this process dies, however it dies: an owner that is itself SIGKILLed reaps
    * nothing, and an ffmpeg waiting for RTP would sit on its ports forever. Where setpriv is missing, as before.
+   * 'SIGTERM' for a process whose own children outlive it when it is SIGKILLed (kamailio's workers): it is asked
+   * to stop instead, and takes them down itself.
    */
-  diesWithOwner?: boolean;
+  diesWithOwner?: boolean | 'SIGTERM';
 }
 
 export interface ProcessExit {
@@ -94,7 +96,8 @@ export class OwnedProcess {
   static start(options: OwnedProcessOptions): Promise<OwnedProcess> {
     // A command that is not there must still fail the spawn itself (ENOENT), not exit setpriv with 127 later.
     const tie = options.diesWithOwner && canTieToOwner && findable(options.command, options.env ?? process.env);
-    const [command, args] = tie ? [SETPRIV, ['--pdeathsig', 'KILL', '--', options.command, ...options.args]] : [options.command, [...options.args]];
+    const deathSignal = options.diesWithOwner === 'SIGTERM' ? 'TERM' : 'KILL';
+    const [command, args] = tie ? [SETPRIV, ['--pdeathsig', deathSignal, '--', options.command, ...options.args]] : [options.command, [...options.args]];
     const child = spawn(command, args, {
       env: options.env ?? process.env,
       cwd: options.cwd,

@@ -109,6 +109,7 @@ async function bareFfmpeg(calls: number, name: string, inputArgs: (index: number
         name: `bare ffmpeg ${name} ${index}`,
         command: 'ffmpeg',
         args: ['-hide_banner', '-nostdin', '-loglevel', 'error', ...(await inputArgs(index)), ...BARE_OUTPUT, `${nginx.url}/bare-${name}${calls}-${index}`],
+        diesWithOwner: true,
       }),
     ),
   );

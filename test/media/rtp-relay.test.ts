@@ -38,7 +38,7 @@ const timestampIn = (packet: Sent) => packet.timestamp ?? timestampOf(packet.seq
 const earliest = (packets: Sent[]) => packets.reduce((a, b) => (b.sequence < a.sequence ? b : a));
 /** The relay process itself, driven through its stdin. */
 const startRelay = async () =>
-  OwnedProcess.start({ name: 'rtp-relay', command: await relayPath(), args: ['audio', '127.0.0.1', '0', '0'], stdin: true, readyWhen: (line) => line.startsWith('bound ') });
+  OwnedProcess.start({ name: 'rtp-relay', command: await relayPath(), args: ['audio', '127.0.0.1', '0', '0'], stdin: true, diesWithOwner: true, readyWhen: (line) => line.startsWith('bound ') });
 /** Gap-fill silence starts with 0xFF (G.711) or 0xF8 (Opus); labels stay below both. */
 const PRIMER = 200;
 

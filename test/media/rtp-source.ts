@@ -34,5 +34,5 @@ export function startToneSource(options: ToneSourceOptions): Promise<OwnedProces
     );
   }
   if (options.sdpFile) args.push('-sdp_file', options.sdpFile);
-  return OwnedProcess.start({ name: 'rtp-source', command: 'ffmpeg', args });
+  return OwnedProcess.start({ name: 'rtp-source', command: 'ffmpeg', args, diesWithOwner: true });
 }

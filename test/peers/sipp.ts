@@ -45,6 +45,7 @@ export async function runSipp(target: string, args: string[], timeoutSeconds = 2
         ...args,
       ],
       cwd: dir,
+      diesWithOwner: true,
       onLine: (line) => lines.push(line),
     });
     const exit = await sipp.exited;

@@ -170,6 +170,7 @@ export async function startBaresip(options: BaresipOptions = {}): Promise<Baresi
       command: 'baresip',
       args: ['-f', dir, ...(options.verbose ? ['-v', '-s'] : [])],
       cwd: dir,
+      diesWithOwner: true,
       readyWhen: (line) => line.includes('baresip is ready'),
       readyTimeoutMs: options.readyTimeoutMs ?? 10_000,
       onLine: (line) => {

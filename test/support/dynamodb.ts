@@ -3,13 +3,13 @@
  * (java -jar, in memory). Each is an owner object: `start*` resolves once the server answers and rejects if it
  * dies first; `close()` stops it, is safe twice, and removes what it created.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Server } from 'node:http';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { OwnedProcess } from '../../media-task/process/owned-process.ts';
 import { freePort } from './free-port.ts';
 
 const require = createRequire(import.meta.url);
@@ -103,37 +103,33 @@ export async function startDynamoDbLocal(): Promise<DynamoDbServer> {
   const port = await freePort();
   // DynamoDB Local writes dynamodb-local-metadata.json into its working directory even with -inMemory.
   const cwd = await mkdtemp(join(tmpdir(), 'dynamodb-local-'));
-  const child: ChildProcess = spawn(
-    'java',
-    [`-Djava.library.path=${join(dirname(jar), 'DynamoDBLocal_lib')}`, '-jar', jar, '-inMemory', '-disableTelemetry', '-port', String(port)],
-    { cwd, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let death: Error | undefined;
-  const output: string[] = [];
-  const keep = (chunk: Buffer) => output.push(chunk.toString()) > 50 && output.shift();
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.once('error', (error) => (death = error));
-  child.once('exit', (code, signal) => (death ??= new Error(`DynamoDB Local exited (${code ?? signal}): ${output.join('')}`)));
+  let java: OwnedProcess;
+  try {
+    java = await OwnedProcess.start({
+      name: 'DynamoDB Local',
+      command: 'java',
+      args: [`-Djava.library.path=${join(dirname(jar), 'DynamoDBLocal_lib')}`, '-jar', jar, '-inMemory', '-disableTelemetry', '-port', String(port)],
+      cwd,
+      diesWithOwner: true,
+    });
+  } catch (error) {
+    await rm(cwd, { recursive: true, force: true });
+    throw error;
+  }
+  const died = () => (java.running ? undefined : new Error(`DynamoDB Local exited: ${java.lastLines().join('\n')}`));
   const endpoint = `http://127.0.0.1:${port}`;
   const clients: DynamoDBClient[] = [];
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
       for (const client of clients) client.destroy();
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-        await exited;
-        clearTimeout(timer);
-      }
+      await java.close();
       await rm(cwd, { recursive: true, force: true });
     })();
     return closing;
   };
   try {
-    await waitUntilAnswering(endpoint, () => death, 30_000);
+    await waitUntilAnswering(endpoint, died, 30_000);
   } catch (error) {
     await close();
     throw error;

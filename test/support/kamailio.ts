@@ -106,6 +106,7 @@ export async function startKamailio(options: KamailioOptions): Promise<KamailioP
       command: '/usr/sbin/kamailio',
       args: ['-f', cfg, '-DD', '-E', '-m', '32', '-M', '8', '-P', join(dir, 'kamailio.pid'), '-Y', dir, '-w', dir],
       cwd: dir,
+      diesWithOwner: 'SIGTERM',
       readyWhen: (line) => line.includes(READY_MARK),
       readyTimeoutMs: options.readyTimeoutMs ?? 10_000,
       onLine: (line) => {

@@ -19,6 +19,8 @@ export class LocalServer {
       command: process.execPath,
       args: ['--import', 'tsx', 'functions/local/server.ts'],
       cwd: ROOT,
+      // Stopped, not killed, when the test runner dies: it hangs up its calls and their tasks exit with it.
+      diesWithOwner: 'SIGTERM',
       env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'debug', ...env },
       onLine: (line) => logLines.push(line),
       readyWhen: (line) => {

@@ -152,7 +152,7 @@ export async function measureTone(path: string, { trimSeconds = 0.3, fromSeconds
 
 async function run(command: string, args: string[]): Promise<{ stdout: string }> {
   const lines: string[] = [];
-  const process = await OwnedProcess.start({ name: command, command, args, onLine: (line, stream) => stream === 'stdout' && lines.push(line) });
+  const process = await OwnedProcess.start({ name: command, command, args, diesWithOwner: true, onLine: (line, stream) => stream === 'stdout' && lines.push(line) });
   const exit = await process.exited;
   if (exit.code !== 0) throw new Error(`${command} exited ${exit.code}: ${process.lastLines().join('\n')}`);
   return { stdout: lines.join('\n') };

@@ -48,6 +48,7 @@ export class MediaTaskProcess {
       command: process.execPath,
       args: [...NODE_FLAGS, await mediaTaskEntry()],
       stdin: true,
+      diesWithOwner: true,
       env: {
         PATH: process.env.PATH,
         LOG_LEVEL: 'debug',

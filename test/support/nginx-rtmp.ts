@@ -138,7 +138,7 @@ export class NginxRtmp {
 
 function spawnNginx(dir: string): Promise<OwnedProcess> {
   const conf = join(dir, 'nginx.conf');
-  return OwnedProcess.start({ name: 'nginx-rtmp', command: 'nginx', args: ['-c', conf, '-p', dir, '-e', join(dir, 'error.log')] });
+  return OwnedProcess.start({ name: 'nginx-rtmp', command: 'nginx', args: ['-c', conf, '-p', dir, '-e', join(dir, 'error.log')], diesWithOwner: true });
 }
 
 export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {

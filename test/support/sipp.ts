@@ -70,7 +70,7 @@ export class SippPeer {
       ...mediaArgs,
       ...Object.entries(options.keys ?? {}).flatMap(([name, value]) => ['-key', name, value]),
     ];
-    const owned = await OwnedProcess.start({ name: `sipp ${options.scenario}`, command: SIPP, args, cwd: options.cwd });
+    const owned = await OwnedProcess.start({ name: `sipp ${options.scenario}`, command: SIPP, args, cwd: options.cwd, diesWithOwner: true });
     const peer = new SippPeer(port, owned, directory);
     try {
       await waitUntilBound(port, transport, owned);
