@@ -5,7 +5,7 @@
  * core per call with a slate. Run alone: `npx tsx test/bench/cdn-bench.ts [seconds]`; `runCdnBench` is the
  * section the project bench calls.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,7 +20,7 @@ import { startToneSource } from '../media/rtp-source.ts';
 import { makeToneWav } from '../support/media-task.ts';
 import { relayPath } from '../support/media-task-bundle.ts';
 import { NginxRtmp } from '../support/nginx-rtmp.ts';
-import { processTree, sampleProcess } from '../support/proc-stats.ts';
+import { commandName, processTree, sampleProcess } from '../support/proc-stats.ts';
 import { RELAY_FILE } from '../../media-task/config.ts';
 
 /** The tone's stream, as a peer's answer would give it. */
@@ -54,8 +54,8 @@ const cpuSeconds = async (pid: number) => (await sampleProcess(pid))?.cpuSeconds
 /** The relays this process runs (RtpEndpoint's children). */
 async function relayPids(): Promise<number[]> {
   const [, ...children] = await processTree(process.pid);
-  const names = await Promise.all(children.map((pid) => readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')));
-  return children.filter((_, index) => names[index]!.trim() === RELAY_FILE);
+  const names = await Promise.all(children.map(commandName));
+  return children.filter((_, index) => names[index] === RELAY_FILE);
 }
 
 async function measure(nginx: NginxRtmp, tone: string, mode: string, fill: VideoFill, destinations: number, seconds: number): Promise<CdnBenchRow> {

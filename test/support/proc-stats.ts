@@ -17,9 +17,7 @@ export interface ProcessSample {
 /** CPU time and RSS of one process from /proc; undefined once it is gone. */
 export async function sampleProcess(pid: number): Promise<ProcessSample | undefined> {
   try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name, which may itself contain spaces and parentheses.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const fields = statFields(await readFile(`/proc/${pid}/stat`, 'utf8'));
     const cpuTicks = Number(fields[11]) + Number(fields[12]);
     const status = await readFile(`/proc/${pid}/status`, 'utf8');
     const rssKiB = Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? 0);
@@ -47,7 +45,7 @@ export async function processTree(pid: number): Promise<number[]> {
         throw error;
       });
       if (!stat) return;
-      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const parent = Number(statFields(stat)[1]);
       children.set(parent, [...(children.get(parent) ?? []), child]);
     }),
   );
@@ -76,6 +74,25 @@ export async function listeningTcpPorts(pid: number): Promise<number[]> {
     }),
   );
   return [...new Set(ports)].sort((a, b) => a - b);
+}
+
+/** Alive and not a zombie: a zombie only waits to be reaped (by init, once orphaned) and holds no port. */
+export async function isRunning(pid: number): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch((error: unknown) => {
+    if (gone(error)) return undefined;
+    throw error;
+  });
+  return stat !== undefined && statFields(stat)[0] !== 'Z';
+}
+
+/** The process's command name (`comm`), '' once it is gone. */
+export async function commandName(pid: number): Promise<string> {
+  return (await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')).trim();
+}
+
+/** The fields of /proc/<pid>/stat after the command name, which may itself contain spaces and parentheses. */
+function statFields(stat: string): string[] {
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
 }
 
 function gone(error: unknown): boolean {
