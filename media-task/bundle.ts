@@ -3,26 +3,34 @@
  * both run the same artefact. Against `node --import tsx` it halves a task's memory (tsx keeps a compiler and
  * its caches in every process) and its start-up CPU, which is what ten calls starting at once compete for.
  * The AWS mode is a chunk of its own: a local task never loads the SDK. The RTP relay (relay/rtp-relay.c) is
- * compiled next to it, where the task looks for it.
+ * compiled next to it, where the task looks for it, and the task's ffmpeg (ffmpeg/build.sh) is linked there.
  *
  *   tsx media-task/bundle.ts <outdir>     (the Dockerfile's build step: the JavaScript only, which is the same
- *                                          on every platform; the image compiles the relay for its own)
+ *                                          on every platform; the image builds the relay and ffmpeg for its own)
  */
 import { execFile } from 'node:child_process';
-import { rm } from 'node:fs/promises';
+import { rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { build, type Plugin } from 'esbuild';
-import { RELAY_FILE } from './config.ts';
+import { FFMPEG_FILE, RELAY_FILE } from './config.ts';
+import { ensureTaskFfmpeg } from './ffmpeg/task-ffmpeg.ts';
 
 const ENTRY = fileURLToPath(new URL('./main.ts', import.meta.url));
 const BUILD_RELAY = fileURLToPath(new URL('./relay/build.sh', import.meta.url));
 
-/** The bundle and the relay, as the local launcher runs them, into `outdir`; resolves to the entry module's path. */
-export async function bundleMediaTask(outdir: string): Promise<string> {
+export interface BundleOptions {
+  /** false when FFMPEG_PATH names the tasks' ffmpeg: none is built then. */
+  withFfmpeg?: boolean;
+  onFfmpegBuild?: (message: string) => void;
+}
+
+/** The bundle, the relay and ffmpeg, as the local launcher runs them, into `outdir`; resolves to the entry module's path. */
+export async function bundleMediaTask(outdir: string, options: BundleOptions = {}): Promise<string> {
   const entry = await bundleScripts(outdir);
   await promisify(execFile)('sh', [BUILD_RELAY, join(outdir, RELAY_FILE)]);
+  if (options.withFfmpeg ?? true) await symlink(await ensureTaskFfmpeg(options.onFfmpegBuild), join(outdir, FFMPEG_FILE));
   return entry;
 }
 

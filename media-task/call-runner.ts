@@ -17,7 +17,8 @@ export interface CallRunnerOptions {
   publicAddress: string;
   report: (event: StateEventBody) => Promise<void>;
   logger: Logger;
-  ffmpegPath?: string;
+  /** The task's ffmpeg (ffmpeg/build.sh) or FFMPEG_PATH's. */
+  ffmpegPath: string;
   /** The RTP relay's executable (media-task/relay/rtp-relay.c, built next to the bundle). */
   relayPath: string;
   /** See RepublisherPlan.caFile. */

@@ -9,6 +9,8 @@ export const NODE_FLAGS = ['--no-opt', '--max-semi-space-size=1', '--single-thre
 
 /** The RTP relay's executable, next to the bundle's entry module (bundle.ts builds both). */
 export const RELAY_FILE = 'rtp-relay';
+/** The task's own ffmpeg (ffmpeg/build.sh), next to the bundle's entry module too, unless FFMPEG_PATH names another. */
+export const FFMPEG_FILE = 'ffmpeg';
 
 /** Environment variable names of the media task, defined once: the local launcher and the CDK stack use them too. */
 export const TASK_ENV = {

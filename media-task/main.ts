@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { TaskCommand } from '../functions/core/call-types.ts';
 import { parseCallSpec } from '../functions/core/call-spec-schema.ts';
 import { CallRunner } from './call-runner.ts';
-import { needsAwsMode, readTaskConfig, RELAY_FILE, TASK_ENV } from './config.ts';
+import { FFMPEG_FILE, needsAwsMode, readTaskConfig, RELAY_FILE, TASK_ENV } from './config.ts';
 import { EventReporter, stdoutEventSink } from './events/event-reporter.ts';
 import { createLogger } from './log.ts';
 
@@ -29,7 +29,7 @@ async function main(): Promise<number> {
     spec,
     bindAddress: config.bindAddress,
     publicAddress: aws?.publicAddress ?? config.publicAddress,
-    ffmpegPath: config.ffmpegPath,
+    ffmpegPath: config.ffmpegPath ?? fileURLToPath(new URL(`./${FFMPEG_FILE}`, import.meta.url)),
     relayPath: fileURLToPath(new URL(`./${RELAY_FILE}`, import.meta.url)),
     rtmpsCaFile: config.rtmpsCaFile,
     inviteTimeoutMs: config.inviteTimeoutMs,

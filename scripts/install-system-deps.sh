@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
-# Installs the Debian/Ubuntu packages the gateway needs (`runtime`: ffmpeg, CA certificates, a C compiler) or its tests need too (`test`: the
-# real SIP peers, nginx-rtmp, sox, Chromium for the console test, Java for DynamoDB Local). Does nothing when they are there; needs root or sudo.
+# Installs the Debian packages the gateway needs (`runtime`: what builds the media task's RTP relay and ffmpeg,
+# CA certificates) or its tests need too (`test`: Debian's ffmpeg and ffprobe to make and check media, the real
+# SIP peers, nginx-rtmp, sox, Chromium for the console test, Java for DynamoDB Local). Does nothing when they
+# are there; needs root or sudo.
 set -euo pipefail
 mode=${1:-test}
 # ca-certificates: what ffmpeg checks an rtmps:// server's certificate against. gcc, libc6-dev: the media
-# task's RTP relay is C, compiled when the bundle is built (media-task/relay/build.sh).
-packages=(ffmpeg ca-certificates gcc libc6-dev)
+# task's RTP relay is C (media-task/relay/build.sh). The rest builds the task's ffmpeg from Debian's source
+# (media-task/ffmpeg/build.sh), once, when the bundle is first built.
+packages=(ca-certificates gcc libc6-dev make dpkg-dev nasm pkg-config libx264-dev libfreetype-dev libfontconfig-dev libgnutls28-dev)
 if [ "$mode" = test ]; then
-  packages+=(sip-tester baresip-core kamailio nginx-light libnginx-mod-rtmp sox chromium)
+  packages+=(ffmpeg sip-tester baresip-core kamailio nginx-light libnginx-mod-rtmp sox chromium)
   command -v java >/dev/null 2>&1 || packages+=(openjdk-17-jre-headless)
 fi
 # What must be on the PATH afterwards, whichever way the packages got there.
-commands=(ffmpeg ffprobe cc)
-[ "$mode" = test ] && commands+=(sipp baresip kamailio nginx sox java)
+commands=(cc make dpkg-source nasm pkg-config)
+[ "$mode" = test ] && commands+=(ffmpeg ffprobe sipp baresip kamailio nginx sox java)
 check_commands() {
   local absent=()
   for c in "${commands[@]}"; do command -v "$c" >/dev/null 2>&1 || absent+=("$c"); done

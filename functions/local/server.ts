@@ -44,7 +44,7 @@ async function main(): Promise<void> {
 
   const launcher = new LocalTaskLauncher({
     // Built at every start, so a task always runs the code the server was started with.
-    entry: await bundleMediaTask(join(config.dataDir, 'media-task')),
+    entry: await bundleMediaTask(join(config.dataDir, 'media-task'), { withFfmpeg: !config.ffmpegPath, onFfmpegBuild: (message) => logger.info(message) }),
     onEvent: record,
     onCrash: (callId, message) => record({ type: 'task-crashed', callId, at: now(), message }),
     logger,

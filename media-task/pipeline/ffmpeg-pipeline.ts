@@ -53,7 +53,8 @@ export interface FfmpegPipelineOptions {
   outputs: readonly RtmpOutput[];
   /** What fills the video track when the peer sends none; default none (audio-only FLV). */
   fill?: VideoFill;
-  ffmpegPath?: string;
+  /** The task's ffmpeg (ffmpeg/build.sh) or FFMPEG_PATH's. */
+  ffmpegPath: string;
   /** See rtmpPublishArgs. */
   rtmpsCaFile?: string;
   /** Started for the likely answer (FfmpegPipeline.spare); used if it fits `media`, closed if not. */

@@ -28,7 +28,7 @@ const CACHE_VERSION = 2;
 
 export interface SlateOptions {
   title?: string;
-  ffmpegPath?: string;
+  ffmpegPath: string;
   logger: Logger;
   /** Default: `<tmpdir>/gw-slate-cache`. */
   cacheDir?: string;
@@ -68,7 +68,7 @@ export async function ensureSlateClip(options: SlateOptions): Promise<string> {
 }
 
 async function encode(args: string[], options: SlateOptions): Promise<void> {
-  const child = await OwnedProcess.start({ name: 'ffmpeg slate', command: options.ffmpegPath ?? 'ffmpeg', args, diesWithOwner: true });
+  const child = await OwnedProcess.start({ name: 'ffmpeg slate', command: options.ffmpegPath, args, diesWithOwner: true });
   const exit = await child.exited;
   if (exit.code !== 0) throw new SlateError(`slate encode exited with code ${exit.code}`, child.lastLines());
 }

@@ -34,7 +34,7 @@ export class SpareEncoder {
     readonly spawned: Promise<OwnedProcess | undefined>,
   ) {}
 
-  static start(args: readonly string[], ffmpegPath = 'ffmpeg'): SpareEncoder {
+  static start(args: readonly string[], ffmpegPath: string): SpareEncoder {
     let spare: SpareEncoder | undefined = undefined;
     const onLine: LineListener = (line, stream) => (spare?.listener ? spare.listener(line, stream) : spare?.early.push([line, stream]));
     // An ffmpeg that cannot run fails again, with its reason, when the answer spawns one.
@@ -77,7 +77,7 @@ function spawnFfmpeg(ffmpegPath: string, { name, args, onLine }: FfmpegLaunch, s
 }
 
 /** Runs each ffmpeg through OwnedProcess, the first encoder of the call through `spare` when it fits. */
-export function ffmpegLauncher(ffmpegPath = 'ffmpeg', spare?: SpareEncoder): LaunchFfmpeg {
+export function ffmpegLauncher(ffmpegPath: string, spare?: SpareEncoder): LaunchFfmpeg {
   return async (launch) => {
     const { input } = launch;
     const taken = input === undefined ? undefined : await spare?.take(launch.args, launch.onLine);

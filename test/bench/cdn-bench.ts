@@ -18,7 +18,7 @@ import { RtpEndpoint } from '../../media-task/rtp/rtp-endpoint.ts';
 import type { NegotiatedStream } from '../../media-task/sip/sdp.ts';
 import { startToneSource } from '../media/rtp-source.ts';
 import { makeToneWav } from '../support/media-task.ts';
-import { relayPath } from '../support/media-task-bundle.ts';
+import { relayPath, taskFfmpegPath } from '../support/media-task-bundle.ts';
 import { NginxRtmp } from '../support/nginx-rtmp.ts';
 import { commandName, processTree, sampleProcess } from '../support/proc-stats.ts';
 import { RELAY_FILE } from '../../media-task/config.ts';
@@ -65,7 +65,7 @@ async function measure(nginx: NginxRtmp, tone: string, mode: string, fill: Video
   let pipeline: FfmpegPipeline | undefined;
   let source: OwnedProcess | undefined;
   try {
-    const running = (pipeline = await FfmpegPipeline.start({ media: { audio: pcmu }, outputs, fill, logger: silentLogger }));
+    const running = (pipeline = await FfmpegPipeline.start({ media: { audio: pcmu }, outputs, fill, ffmpegPath: await taskFfmpegPath(), logger: silentLogger }));
     source = await startToneSource({ audioPort: endpoint.port, seconds: seconds + 10, audioFile: tone });
     endpoint.forwardTo(running.inputPorts.audio!);
     await new Promise((resolve, reject) => {
@@ -113,7 +113,7 @@ const round = (value: number) => Math.round(value * 100) / 100;
 export async function runCdnBench(tone: string, seconds = 20): Promise<CdnBenchRow[]> {
   const nginx = await NginxRtmp.start();
   try {
-    const clipPath = await ensureSlateClip({ title: 'Bench call', logger: silentLogger });
+    const clipPath = await ensureSlateClip({ title: 'Bench call', ffmpegPath: await taskFfmpegPath(), logger: silentLogger });
     const rows: CdnBenchRow[] = [];
     rows.push(await measure(nginx, tone, 'none', { kind: 'none' }, 1, seconds));
     rows.push(await measure(nginx, tone, 'slate', { kind: 'slate', clipPath }, 1, seconds));

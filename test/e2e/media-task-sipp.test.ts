@@ -4,7 +4,7 @@
  */
 import { createSocket } from 'node:dgram';
 import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readlink, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +13,7 @@ import { TASK_ENV } from '../../media-task/config.ts';
 import { useCleanup } from '../support/cleanup.ts';
 import { freePort, freeRtpPort } from '../support/free-port.ts';
 import { measureTone, probe } from '../support/media-check.ts';
+import { taskFfmpegPath } from '../support/media-task-bundle.ts';
 import { makeToneWav, MediaTaskProcess, testCallSpec } from '../support/media-task.ts';
 import { NginxRtmp, waitFor } from '../support/nginx-rtmp.ts';
 import { encoderPids } from '../support/proc-stats.ts';
@@ -69,6 +70,9 @@ describe('media task against a sipp UAS streaming a 1 kHz PCMU tone', () => {
     expect(seconds(answered, streaming)).toBeLessThan(1.5);
     // The encoder was started while the call was set up, for the PCMU answer sipp gives.
     expect(run.logLines.find((line) => line.includes('"ffmpeg started"'))).toContain('"fromSpare":true');
+    // The task's own ffmpeg (media-task/ffmpeg/build.sh), not whichever the PATH has.
+    const [encoder] = await encoderPids(run.pid!);
+    expect(await readlink(`/proc/${encoder}/exe`)).toBe(await realpath(await taskFfmpegPath()));
     await new Promise((resolve) => setTimeout(resolve, 4_000));
     run.terminate();
     const final = await run.final(10_000);

@@ -8,7 +8,7 @@ import { CallRunner } from '../../media-task/call-runner.ts';
 import { silentLogger } from '../../media-task/log.ts';
 import { useCleanup } from '../support/cleanup.ts';
 import { testCallSpec } from '../support/media-task.ts';
-import { relayPath } from '../support/media-task-bundle.ts';
+import { relayPath, taskFfmpegPath } from '../support/media-task-bundle.ts';
 import { encoderPids } from '../support/proc-stats.ts';
 import { SippPeer } from '../support/sipp.ts';
 
@@ -24,6 +24,7 @@ describe('call runner and its spare encoder', () => {
       bindAddress: '127.0.0.1',
       publicAddress: '127.0.0.1',
       relayPath: await relayPath(),
+      ffmpegPath: await taskFfmpegPath(),
       inviteTimeoutMs: 1_500,
       logger: silentLogger,
       report: async (event) => {

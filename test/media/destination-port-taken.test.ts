@@ -7,6 +7,7 @@ import { buildRepublisherArgs } from '../../media-task/pipeline/relay-args.ts';
 import { ffmpegLauncher } from '../../media-task/pipeline/spare-encoder.ts';
 import { useCleanup } from '../support/cleanup.ts';
 import { freePort } from '../support/free-port.ts';
+import { taskFfmpegPath } from '../support/media-task-bundle.ts';
 
 const { owned, defer } = useCleanup();
 
@@ -17,7 +18,7 @@ it('emits portTaken when its relay port is already bound', async () => {
   defer(() => new Promise((resolve) => squatter.close(() => resolve(undefined))));
   const args = (target: string, joinMidStream: boolean) => buildRepublisherArgs({ relayPort: port, target, video: 'none', inputTimeoutMs: 5_000, joinMidStream });
   const publisher = { name: 'ffmpeg republisher', isEncoder: false, args };
-  const destination = new Destination({ output: { rtmpUrl: 'rtmp://127.0.0.1:1/live', rtmpStream: 'taken' }, publisher, launch: ffmpegLauncher(), logger: silentLogger });
+  const destination = new Destination({ output: { rtmpUrl: 'rtmp://127.0.0.1:1/live', rtmpStream: 'taken' }, publisher, launch: ffmpegLauncher(await taskFfmpegPath()), logger: silentLogger });
   owned({ close: () => destination.stop() });
   const taken = new Promise<{ error: string }>((resolve) => destination.on('portTaken', resolve));
   await destination.start();

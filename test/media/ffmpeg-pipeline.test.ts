@@ -5,13 +5,15 @@ import { likelyAnswer, type NegotiatedStream } from '../../media-task/sip/sdp.ts
 import { RtpEndpoint } from '../../media-task/rtp/rtp-endpoint.ts';
 import type { OwnedProcess } from '../../media-task/process/owned-process.ts';
 import { freePort } from '../support/free-port.ts';
-import { relayPath } from '../support/media-task-bundle.ts';
+import { relayPath, taskFfmpegPath } from '../support/media-task-bundle.ts';
 import { measureTone, probe } from '../support/media-check.ts';
 import { NginxRtmp, waitFor } from '../support/nginx-rtmp.ts';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startToneSource } from './rtp-source.ts';
+
+const ffmpegPath = await taskFfmpegPath();
 
 const logger = process.env.LOG_LEVEL ? createLogger({ test: 'pipeline' }) : silentLogger;
 
@@ -53,7 +55,7 @@ describe('RTP → FfmpegPipeline → nginx-rtmp', () => {
     const endpoint = own(await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', relay: await relayPath(), logger }), (e) => e.close());
     endpoint.setRemote(pcmu);
     const pipeline = own(
-      await FfmpegPipeline.start({ media: { audio: pcmu }, outputs: [{ rtmpUrl: nginx.url, rtmpStream: 'tone' }], logger }),
+      await FfmpegPipeline.start({ ffmpegPath, media: { audio: pcmu }, outputs: [{ rtmpUrl: nginx.url, rtmpStream: 'tone' }], logger }),
       (p) => p.stop(),
     );
     endpoint.forwardTo(pipeline.inputPorts.audio!);
@@ -91,11 +93,11 @@ describe('RTP → FfmpegPipeline → nginx-rtmp', () => {
     endpoint.setRemote(pcmu);
     const source = own(await startToneSource({ audioPort: endpoint.port, seconds: 4 }), (s) => s.close());
     const outputs = [{ rtmpUrl: nginx.url, rtmpStream: 'spare' }];
-    const spare = own(FfmpegPipeline.spare({ outputs, likely: likelyAnswer() })!, (s) => s.close());
+    const spare = own(FfmpegPipeline.spare({ ffmpegPath, outputs, likely: likelyAnswer() })!, (s) => s.close());
     const spawned = (await spare.spawned)!;
     await new Promise((resolve) => setTimeout(resolve, 500)); // the phone rings: the spare loads meanwhile
     const answeredAt = Date.now();
-    const pipeline = own(await FfmpegPipeline.start({ media: { audio: pcmu }, outputs, spare, logger }), (p) => p.stop());
+    const pipeline = own(await FfmpegPipeline.start({ ffmpegPath, media: { audio: pcmu }, outputs, spare, logger }), (p) => p.stop());
     expect(spare.taken).toBe(true);
     expect(pipeline.pids).toEqual([spawned.pid]);
     const streaming = new Promise<number>((resolve) => pipeline.once('streaming', ({ at }) => resolve(at)));
@@ -114,9 +116,9 @@ describe('RTP → FfmpegPipeline → nginx-rtmp', () => {
     endpoint.setRemote(pcmu);
     const outputs = [{ rtmpUrl: nginx.url, rtmpStream: 'unfit' }];
     const likely = { audio: { ...pcmu, codec: 'OPUS', payloadType: 111, clockRate: 48000, channels: 2 } };
-    const spare = own(FfmpegPipeline.spare({ outputs, likely })!, (s) => s.close());
+    const spare = own(FfmpegPipeline.spare({ ffmpegPath, outputs, likely })!, (s) => s.close());
     const spawned = (await spare.spawned)!;
-    const pipeline = own(await FfmpegPipeline.start({ media: { audio: pcmu }, outputs, spare, logger }), (p) => p.stop());
+    const pipeline = own(await FfmpegPipeline.start({ ffmpegPath, media: { audio: pcmu }, outputs, spare, logger }), (p) => p.stop());
     expect(await spawned.exited).toMatchObject({ signal: 'SIGKILL' });
     expect(spare.taken).toBe(false);
     expect(pipeline.pids).toHaveLength(1);
@@ -131,7 +133,7 @@ describe('RTP → FfmpegPipeline → nginx-rtmp', () => {
 
   it('has no spare for a call of several destinations: the encoder names relay ports picked at the answer', () => {
     const outputs = [{ rtmpUrl: 'rtmp://127.0.0.1/live', rtmpStream: 'a' }, { rtmpUrl: 'rtmp://127.0.0.1/live', rtmpStream: 'b' }];
-    expect(FfmpegPipeline.spare({ outputs, likely: likelyAnswer() })).toBeUndefined();
+    expect(FfmpegPipeline.spare({ ffmpegPath, outputs, likely: likelyAnswer() })).toBeUndefined();
   });
 
   it('keeps streaming across a new SSRC (re-INVITE): one continuous recording', async () => {
@@ -139,7 +141,7 @@ describe('RTP → FfmpegPipeline → nginx-rtmp', () => {
     const endpoint = own(await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', relay: await relayPath(), logger }), (e) => e.close());
     endpoint.setRemote(pcmu);
     const pipeline = own(
-      await FfmpegPipeline.start({ media: { audio: pcmu }, outputs: [{ rtmpUrl: nginx.url, rtmpStream: 'reinvite' }], logger }),
+      await FfmpegPipeline.start({ ffmpegPath, media: { audio: pcmu }, outputs: [{ rtmpUrl: nginx.url, rtmpStream: 'reinvite' }], logger }),
       (p) => p.stop(),
     );
     endpoint.forwardTo(pipeline.inputPorts.audio!);
@@ -175,7 +177,7 @@ describe('RTP → FfmpegPipeline → nginx-rtmp', () => {
     audio.setRemote(pcmu);
     video.setRemote(h264);
     const pipeline = own(
-      await FfmpegPipeline.start({ media: { audio: pcmu, video: h264 }, outputs: [{ rtmpUrl: nginx.url, rtmpStream: 'av' }], logger }),
+      await FfmpegPipeline.start({ ffmpegPath, media: { audio: pcmu, video: h264 }, outputs: [{ rtmpUrl: nginx.url, rtmpStream: 'av' }], logger }),
       (p) => p.stop(),
     );
     audio.forwardTo(pipeline.inputPorts.audio!);
@@ -215,7 +217,7 @@ describe('RTP → FfmpegPipeline → nginx-rtmp', () => {
     audio.setRemote(pcmu);
     video.setRemote(withSprop);
     const pipeline = own(
-      await FfmpegPipeline.start({ media: { audio: pcmu, video: withSprop }, outputs: [{ rtmpUrl: nginx.url, rtmpStream: 'sprop' }], logger }),
+      await FfmpegPipeline.start({ ffmpegPath, media: { audio: pcmu, video: withSprop }, outputs: [{ rtmpUrl: nginx.url, rtmpStream: 'sprop' }], logger }),
       (p) => p.stop(),
     );
     const streaming = new Promise<number>((resolve) => pipeline.once('streaming', ({ at }) => resolve(at)));
@@ -245,7 +247,7 @@ describe('RTP → FfmpegPipeline → nginx-rtmp', () => {
     const negotiated: NegotiatedStream = { ...pcmu, codec, payloadType, clockRate, channels: codec === 'OPUS' ? 2 : 1 };
     receiver.setRemote({ ...negotiated, remotePort: sender.port });
     const pipeline = own(
-      await FfmpegPipeline.start({ media: { audio: negotiated }, outputs: [{ rtmpUrl: nginx.url, rtmpStream: codec }], logger }),
+      await FfmpegPipeline.start({ ffmpegPath, media: { audio: negotiated }, outputs: [{ rtmpUrl: nginx.url, rtmpStream: codec }], logger }),
       (p) => p.stop(),
     );
     receiver.forwardTo(pipeline.inputPorts.audio!);
@@ -271,7 +273,7 @@ describe('RTP → FfmpegPipeline → nginx-rtmp', () => {
     const endpoint = own(await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', relay: await relayPath(), logger }), (e) => e.close());
     endpoint.setRemote(pcmu);
     const pipeline = own(
-      await FfmpegPipeline.start({ media: { audio: pcmu }, outputs: [{ rtmpUrl: `rtmp://127.0.0.1:${port}/live`, rtmpStream: "secret-key" }], logger }),
+      await FfmpegPipeline.start({ ffmpegPath, media: { audio: pcmu }, outputs: [{ rtmpUrl: `rtmp://127.0.0.1:${port}/live`, rtmpStream: "secret-key" }], logger }),
       (p) => p.stop(),
     );
     endpoint.forwardTo(pipeline.inputPorts.audio!);

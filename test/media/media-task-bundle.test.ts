@@ -1,11 +1,17 @@
 /**
- * What a local media task loads at start: the modules its entry reaches through static imports. Every call
- * starts one task, so what they parse is start-up CPU that calls starting together compete for.
+ * What a local media task loads at start: the modules its entry reaches through static imports (every call
+ * starts one task, so what they parse is start-up CPU that calls starting together compete for), and the
+ * ffmpeg it runs.
  */
+import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { mediaTaskEntry } from '../support/media-task-bundle.ts';
+import { mediaTaskEntry, taskFfmpegPath } from '../support/media-task-bundle.ts';
+
+const run = async (command: string, args: string[]) => (await promisify(execFile)(command, args)).stdout;
+const sharedLibraries = async (binary: string) => (await run('ldd', [binary])).split('\n').filter((line) => line.includes('=>')).length;
 
 /** The files reachable from `entry` by `import`/`export … from "./file"` and `import "./file"` (dynamic `import()` left out). */
 async function staticallyLoaded(entry: string): Promise<Map<string, string>> {
@@ -31,5 +37,15 @@ describe('media task bundle', () => {
     expect(text).not.toMatch(/^\/\/ node_modules\/ws\//m);
     // The call spec's schemas are zod's functional build: no locale, and none of the method-chaining classes.
     expect(text).not.toMatch(/^\/\/ node_modules\/zod\/v4\/(locales|classic)\//m);
+  });
+
+  it("runs its own ffmpeg: Debian's version of the source, without Debian's hundreds of libraries", async () => {
+    const ffmpeg = await taskFfmpegPath();
+    const version = async (binary: string) => /^ffmpeg version (\d+\.\d+(?:\.\d+)?)/.exec(await run(binary, ['-version']))?.[1];
+    expect(await run(ffmpeg, ['-version'])).toMatch(/^ffmpeg version \S+-sip-rtmp-gateway /);
+    // A cached build outlives Debian's security updates; a rebuild picks them up.
+    expect(await version(ffmpeg), "older than Debian's ffmpeg: rm -rf node_modules/.cache/sip-rtmp-gateway to rebuild").toBe(await version('ffmpeg'));
+    const debianLibraries = await sharedLibraries((await run('sh', ['-c', 'command -v ffmpeg'])).trim());
+    expect(await sharedLibraries(ffmpeg)).toBeLessThan(debianLibraries / 5);
   });
 });

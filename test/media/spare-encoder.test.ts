@@ -7,13 +7,14 @@ import { useCleanup } from '../support/cleanup.ts';
 
 const { owned } = useCleanup();
 
+// Debian's ffmpeg: the task's has no null muxer, and what is tested here is the hand-over, not the encode.
 // No -hide_banner: ffmpeg prints its banner before it reads stdin, which shows the lines printed before a take.
 const ARGS = ['-nostdin', '-protocol_whitelist', 'pipe,udp,rtp', '-f', 'sdp', '-i', 'pipe:0', '-f', 'null', '-'];
 /** An SDP ffmpeg refuses at once: reading it, the encoder exits, so its exit shows what it was given. */
 const NOT_AN_SDP = 'hello\r\n';
 
 async function spawnedSpare(args = ARGS): Promise<{ spare: SpareEncoder; process: OwnedProcess }> {
-  const spare = owned(SpareEncoder.start(args));
+  const spare = owned(SpareEncoder.start(args, 'ffmpeg'));
   const process = (await spare.spawned)!;
   owned({ close: () => process.close('SIGKILL') });
   await waitFor(() => process.lastLines().some((line) => line.startsWith('ffmpeg version')), 5_000, 'the banner');
@@ -47,7 +48,7 @@ describe('SpareEncoder', () => {
   });
 
   it('taken while it is still being spawned, hands its process once spawned', async () => {
-    const spare = owned(SpareEncoder.start(ARGS));
+    const spare = owned(SpareEncoder.start(ARGS, 'ffmpeg'));
     const process = owned((await spare.take(ARGS, () => {}))!);
     expect(process).toBe(await spare.spawned);
     expect(process.running).toBe(true);

@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import { ensureTaskFfmpeg } from '../../media-task/ffmpeg/task-ffmpeg.ts';
 import { OwnedProcess } from '../../media-task/process/owned-process.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -12,6 +13,8 @@ export class LocalServer {
   ) {}
 
   static async start(dataDir: string, env: Record<string, string> = {}): Promise<LocalServer> {
+    // A server's first start builds the tasks' ffmpeg (~1.5 min): built here, it is no part of the start timed below.
+    await ensureTaskFfmpeg();
     const logLines: string[] = [];
     let port = 0;
     const owned = await OwnedProcess.start({

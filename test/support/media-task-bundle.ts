@@ -1,5 +1,5 @@
 /**
- * The media task's bundle, built once for a whole test run (vitest globalSetup) or once per process (the
+ * The media task's bundle, with its relay and ffmpeg, built once for a whole test run (vitest globalSetup) or once per process (the
  * bench), so tests spawn exactly what the local launcher and the container run.
  */
 import { rmSync } from 'node:fs';
@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { bundleMediaTask } from '../../media-task/bundle.ts';
-import { RELAY_FILE } from '../../media-task/config.ts';
+import { FFMPEG_FILE, RELAY_FILE } from '../../media-task/config.ts';
 
 /** Set by the global setup; a process without it builds its own bundle. */
 export const MEDIA_TASK_ENTRY_ENV = 'TEST_MEDIA_TASK_ENTRY';
@@ -28,6 +28,11 @@ export function mediaTaskEntry(): Promise<string> {
 /** The RTP relay built with the bundle, for tests that run an RtpEndpoint in their own process. */
 export async function relayPath(): Promise<string> {
   return join(dirname(await mediaTaskEntry()), RELAY_FILE);
+}
+
+/** The task's ffmpeg linked with the bundle (media-task/ffmpeg/build.sh), for tests that run a pipeline in their own process. */
+export async function taskFfmpegPath(): Promise<string> {
+  return join(dirname(await mediaTaskEntry()), FFMPEG_FILE);
 }
 
 /** vitest globalSetup: one build for every test file; the returned teardown removes it. */
