@@ -3,7 +3,7 @@
 # fixes of Debian's ffmpeg, its patches applied, its hardened toolchain), configured with only what the task's
 # arguments use (pipeline/ffmpeg-args.ts, pipeline/relay-args.ts). Debian's ffmpeg loads 215 libraries for
 # codecs, filters and devices no call uses: 52 MiB of RSS per encoder, 11 MiB of it private relocations; this
-# one takes 11 MiB at the same CPU. And what a peer's SDP or stream can reach is these demuxers and decoders,
+# one takes 10 MiB at the same CPU. And what a peer's SDP or stream can reach is these demuxers and decoders,
 # no others. The one definition the local bundle (media-task/ffmpeg/task-ffmpeg.ts) and the Dockerfile's ffmpeg
 # stage both use.
 # Needs Debian, network access to deb.debian.org, and: cc, dpkg-dev, nasm, pkg-config and the -dev packages of

@@ -41,10 +41,11 @@ describe('media task bundle', () => {
 
   it("runs its own ffmpeg: Debian's version of the source, without Debian's hundreds of libraries", async () => {
     const ffmpeg = await taskFfmpegPath();
-    const version = async (binary: string) => /^ffmpeg version (\d+\.\d+(?:\.\d+)?)/.exec(await run(binary, ['-version']))?.[1];
-    expect(await run(ffmpeg, ['-version'])).toMatch(/^ffmpeg version \S+-sip-rtmp-gateway /);
+    const version = (banner: string) => /^ffmpeg version (\d+\.\d+(?:\.\d+)?)/.exec(banner)?.[1];
+    const banner = await run(ffmpeg, ['-version']);
+    expect(banner).toMatch(/^ffmpeg version \S+-sip-rtmp-gateway /);
     // A cached build outlives Debian's security updates; a rebuild picks them up.
-    expect(await version(ffmpeg), "older than Debian's ffmpeg: rm -rf node_modules/.cache/sip-rtmp-gateway to rebuild").toBe(await version('ffmpeg'));
+    expect(version(banner), "older than Debian's ffmpeg: rm -rf node_modules/.cache/sip-rtmp-gateway to rebuild").toBe(version(await run('ffmpeg', ['-version'])));
     const debianLibraries = await sharedLibraries((await run('sh', ['-c', 'command -v ffmpeg'])).trim());
     expect(await sharedLibraries(ffmpeg)).toBeLessThan(debianLibraries / 5);
   });
