@@ -95,6 +95,9 @@ export async function probeVideo(path: string): Promise<{ codec: string; profile
   return stream && { codec: stream.codec_name, profile: stream.profile, pixFmt: stream.pix_fmt, width: stream.width, height: stream.height };
 }
 
+/** Longer than a period of any tone the tests play (the lowest is 440 Hz), shorter than one 20 ms RTP packet. */
+const PAUSE_SECONDS = 0.01;
+
 export interface ToneMeasure {
   frequencyHz: number;
   /** RMS of the measured window, 0..1 of full scale: near 0 means silence. */
@@ -103,9 +106,11 @@ export interface ToneMeasure {
 }
 
 /**
- * Dominant frequency of the first audio stream, by counting zero crossings with hysteresis (so codec noise
+ * Dominant frequency of the first audio stream, from its upward zero crossings with hysteresis (so codec noise
  * around zero does not count) over the file (or the window `fromSeconds`..`toSeconds` of it) minus its first and
- * last `trimSeconds` (encoder start, fade-out).
+ * last `trimSeconds` (encoder start, fade-out). It is the mean period of the sounding part: a pause between two
+ * crossings longer than PAUSE_SECONDS (a silence the gateway filled while RTP was late, say) is left out, since
+ * it holds no period of any tone; two tones in turns still average to neither.
  */
 export async function measureTone(path: string, { trimSeconds = 0.3, fromSeconds, toSeconds }: { trimSeconds?: number; fromSeconds?: number; toSeconds?: number } = {}): Promise<ToneMeasure> {
   const rate = 48000;
@@ -130,23 +135,25 @@ export async function measureTone(path: string, { trimSeconds = 0.3, fromSeconds
   const count = Math.max(1, to - from);
   const rms = Math.sqrt(sumSquares / count);
   const threshold = rms * 0.3 * 32768;
-  let crossings = 0;
+  const pause = PAUSE_SECONDS * rate;
+  let periods = 0;
+  let sounding = 0;
   let state = 0;
-  let first = -1;
   let last = -1;
   for (let i = from; i < to; i++) {
     const sample = stdout.readInt16LE(i * 2);
     const next = sample > threshold ? 1 : sample < -threshold ? -1 : state;
     if (next !== state && state !== 0 && next === 1) {
-      // Upward crossings only, measured between the first and last one so partial periods do not skew it.
-      if (first < 0) first = i;
+      // Upward crossings only, whole periods between two of them, so partial periods do not skew it.
+      if (last >= 0 && i - last <= pause) {
+        periods++;
+        sounding += i - last;
+      }
       last = i;
-      crossings++;
     }
     state = next;
   }
-  const periods = crossings - 1;
-  const frequencyHz = periods > 0 ? (periods * rate) / (last - first) : 0;
+  const frequencyHz = periods > 0 ? (periods * rate) / sounding : 0;
   return { frequencyHz, rms, seconds: count / rate };
 }
 
