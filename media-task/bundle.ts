@@ -3,7 +3,7 @@
  * both run the same artefact. Against `node --import tsx` it halves a task's memory (tsx keeps a compiler and
  * its caches in every process) and its start-up CPU, which is what ten calls starting at once compete for.
  * The AWS mode is a chunk of its own: a local task never loads the SDK. The RTP relay (relay/rtp-relay.c) is
- * compiled next to it, where the task looks for it, and the task's ffmpeg (ffmpeg/build.sh) is linked there.
+ * compiled next to it, where the task looks for it, and the tasks' ffmpeg is linked there.
  *
  *   tsx media-task/bundle.ts <outdir>     (the Dockerfile's build step: the JavaScript only, which is the same
  *                                          on every platform; the image builds the relay and ffmpeg for its own)
@@ -20,17 +20,15 @@ import { ensureTaskFfmpeg } from './ffmpeg/task-ffmpeg.ts';
 const ENTRY = fileURLToPath(new URL('./main.ts', import.meta.url));
 const BUILD_RELAY = fileURLToPath(new URL('./relay/build.sh', import.meta.url));
 
-export interface BundleOptions {
-  /** false when FFMPEG_PATH names the tasks' ffmpeg: none is built then. */
-  withFfmpeg?: boolean;
-  onFfmpegBuild?: (message: string) => void;
-}
-
-/** The bundle, the relay and ffmpeg, as the local launcher runs them, into `outdir`; resolves to the entry module's path. */
-export async function bundleMediaTask(outdir: string, options: BundleOptions = {}): Promise<string> {
+/**
+ * The bundle, the relay and an ffmpeg, as the local launcher runs them, into `outdir`; resolves to the entry
+ * module's path. `ffmpegPath` is the tasks' ffmpeg (task-ffmpeg.ts chooseTaskFfmpeg); without it, the slim
+ * build, built first if need be, as the image has it.
+ */
+export async function bundleMediaTask(outdir: string, ffmpegPath?: string): Promise<string> {
   const entry = await bundleScripts(outdir);
   await promisify(execFile)('sh', [BUILD_RELAY, join(outdir, RELAY_FILE)]);
-  if (options.withFfmpeg ?? true) await symlink(await ensureTaskFfmpeg(options.onFfmpegBuild), join(outdir, FFMPEG_FILE));
+  await symlink(ffmpegPath ?? (await ensureTaskFfmpeg()), join(outdir, FFMPEG_FILE));
   return entry;
 }
 

@@ -18,7 +18,6 @@ export interface LocalTaskLauncherOptions {
   entry: string;
   bindAddress: string;
   publicAddress: string;
-  ffmpegPath?: string;
   /** How long a task may take to hang up after SIGTERM before it is killed. */
   stopGraceMs?: number;
 }
@@ -50,7 +49,6 @@ export class LocalTaskLauncher implements TaskLauncher {
     env[TASK_ENV.eventSink] = 'stdout';
     env[TASK_ENV.bindAddress] = this.options.bindAddress;
     env[TASK_ENV.publicAddress] = this.options.publicAddress;
-    if (this.options.ffmpegPath) env[TASK_ENV.ffmpegPath] = this.options.ffmpegPath;
 
     const task: RunningTask = { process: undefined as unknown as OwnedProcess, sawFinal: false, recorded: Promise.resolve() };
     try {

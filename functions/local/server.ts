@@ -12,6 +12,7 @@ import { isLoopbackName } from '../app/cross-site-guard.ts';
 import type { CallEvent } from '../core/call-state.ts';
 import { recordEvent } from '../recorder.ts';
 import { bundleMediaTask } from '../../media-task/bundle.ts';
+import { chooseTaskFfmpeg } from '../../media-task/ffmpeg/task-ffmpeg.ts';
 import { createLogger } from '../../media-task/log.ts';
 import { EmbeddedDynamoDb } from './embedded-dynamodb.ts';
 import { readLocalConfig } from './local-config.ts';
@@ -25,6 +26,8 @@ async function main(): Promise<void> {
   const logger = createLogger({ component: 'local-server' });
   const config = readLocalConfig();
   const webhooks = readWebhookConfig();
+  const ffmpeg = await chooseTaskFfmpeg(config.ffmpegPath);
+  logger.info(`media tasks run ${ffmpeg.path}`, { from: ffmpeg.source });
   const db = await EmbeddedDynamoDb.start(join(config.dataDir, 'dynamodb'));
   const store = new DynamoDbCallStore({ client: db.client(), tableName: TABLE });
   await store.ensureTable();
@@ -44,13 +47,12 @@ async function main(): Promise<void> {
 
   const launcher = new LocalTaskLauncher({
     // Built at every start, so a task always runs the code the server was started with.
-    entry: await bundleMediaTask(join(config.dataDir, 'media-task'), { withFfmpeg: !config.ffmpegPath, onFfmpegBuild: (message) => logger.info(message) }),
+    entry: await bundleMediaTask(join(config.dataDir, 'media-task'), ffmpeg.path),
     onEvent: record,
     onCrash: (callId, message) => record({ type: 'task-crashed', callId, at: now(), message }),
     logger,
     bindAddress: config.bindAddress,
     publicAddress: config.publicAddress,
-    ffmpegPath: config.ffmpegPath,
   });
   const app = createApp({
     store,

@@ -1,19 +1,22 @@
 /**
  * Local mode end to end, as a newcomer runs it: `npm start` (functions/local/server.ts), the seed JSON POSTed to
- * the WCS route, a sipp UAS streaming a tone, nginx-rtmp receiving; hang-up over the API, requests of other
- * sites' pages, task crashes, server shutdown, and 20 calls at once.
+ * the WCS route, a sipp UAS streaming a tone, nginx-rtmp receiving; the system's ffmpeg, checked at start;
+ * hang-up over the API, requests of other sites' pages, task crashes, server shutdown, and 20 calls at once.
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readlink, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useCleanup } from '../support/cleanup.ts';
-import { probe } from '../support/media-check.ts';
+import { ProcessStartError } from '../../media-task/process/owned-process.ts';
+import { measureTone, probe } from '../support/media-check.ts';
 import { makeToneWav } from '../support/media-task.ts';
 import { LocalServer } from '../support/local-server.ts';
 import { NginxRtmp, waitFor } from '../support/nginx-rtmp.ts';
+import { encoderPids } from '../support/proc-stats.ts';
 import { SippPeer } from '../support/sipp.ts';
 
 let dir: string;
@@ -111,6 +114,33 @@ describe('npm start (local mode)', () => {
     expect((await peer.finished()).code).toBe(0);
     expect((await probe(await nginx.waitForRecording('lifestream1'))).streams.map((stream) => stream.codec)).toEqual(['aac']);
     expect(server.logLines.join('\n')).not.toContain('Seed-Passw0rd');
+  });
+
+  it("streams on the system's ffmpeg (FFMPEG_PATH): its encoder is that ffmpeg, and the tone arrives as AAC", async () => {
+    const systemFfmpeg = execFileSync('sh', ['-c', 'command -v ffmpeg'], { encoding: 'utf8' }).trim();
+    const server = await LocalServer.start(join(dir, 'system-ffmpeg'), { FFMPEG_PATH: systemFfmpeg });
+    defer(() => server.stop());
+    expect(server.logLines.join('\n')).toContain(`media tasks run ${systemFfmpeg}`);
+    const peer = await startSipp();
+    await server.request('POST', '/v1/calls', seedBody('systemFfmpeg1', peer.port, 'system-ffmpeg'));
+    const pid = taskPid(await server.waitForCall('systemFfmpeg1', (call) => call.state === 'streaming'));
+    const [encoder] = await encoderPids(pid);
+    expect(await readlink(`/proc/${encoder}/exe`)).toBe(await realpath(systemFfmpeg));
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    await server.request('DELETE', '/v1/calls/systemFfmpeg1');
+    await server.waitForCall('systemFfmpeg1', (call) => call.state === 'ended');
+    const file = await nginx.waitForRecording('system-ffmpeg');
+    expect((await probe(file)).streams.map((stream) => stream.codec)).toEqual(['aac']);
+    expect(Math.abs((await measureTone(file)).frequencyHz - 1000)).toBeLessThan(50);
+  });
+
+  it('will not start on an ffmpeg that lacks what tasks use, and says what in one line', async () => {
+    const unfit = join(dir, 'ffmpeg-without-rtmp');
+    await writeFile(unfit, `#!/bin/sh\nffmpeg "$@" | grep -Ev '^  rtmp$'\n`);
+    await chmod(unfit, 0o755);
+    const error = await LocalServer.start(join(dir, 'unfit-ffmpeg'), { FFMPEG_PATH: unfit }).catch((error: unknown) => error as ProcessStartError);
+    expect(error).toBeInstanceOf(ProcessStartError);
+    expect((error as ProcessStartError).lastLines.join('\n')).toContain(`${unfit} lacks what the media task uses: protocol rtmp (`);
   });
 
   it('without an API key, refuses a web page of another site (Origin) and a name rebound to it (Host); stores nothing', async () => {
