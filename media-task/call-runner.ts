@@ -154,6 +154,12 @@ export class CallRunner {
       this.endCall({ type: 'failed', reason: 'sip', message: 'the peer accepted no media stream' });
       return;
     }
+    // The answer's addresses go to the relays now, not once the encoder runs: strict RTP hears the peer's source
+    // from its first packet, and counts none of them as foreign meanwhile.
+    for (const kind of ['audio', 'video'] as const) {
+      const stream = media[kind];
+      if (stream) this.endpoints[kind]?.setRemote(stream);
+    }
     if (!(await this.startPipeline())) return;
     this.stopHeartbeat = onHeartbeat(() => void this.checkInactivity());
     this.timers.push(setInterval(() => void this.reportStats(), this.options.statsIntervalMs ?? 10_000));
@@ -293,6 +299,7 @@ export class CallRunner {
       rtpPackets: (audio?.packets ?? 0) + (video?.packets ?? 0),
       rtpLost: (audio?.lost ?? 0) + (video?.lost ?? 0),
       jitterMs: Math.max(audio?.jitterMs ?? 0, video?.jitterMs ?? 0),
+      rtpForeignDropped: (audio?.foreignDropped ?? 0) + (video?.foreignDropped ?? 0),
       bytesOut: this.pipeline?.bytesOut ?? 0,
       ...(this.pipeline ? { destinations: this.pipeline.destinationStatus() } : {}),
     };
