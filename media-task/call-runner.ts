@@ -154,12 +154,7 @@ export class CallRunner {
       this.endCall({ type: 'failed', reason: 'sip', message: 'the peer accepted no media stream' });
       return;
     }
-    // The answer's addresses go to the relays now, not once the encoder runs: strict RTP hears the peer's source
-    // from its first packet, and counts none of them as foreign meanwhile.
-    for (const kind of ['audio', 'video'] as const) {
-      const stream = media[kind];
-      if (stream) this.endpoints[kind]?.setRemote(stream);
-    }
+    this.tellRelays(media);
     if (!(await this.startPipeline())) return;
     this.stopHeartbeat = onHeartbeat(() => void this.checkInactivity());
     this.timers.push(setInterval(() => void this.reportStats(), this.options.statsIntervalMs ?? 10_000));
@@ -236,6 +231,19 @@ export class CallRunner {
     if (!expectsMedia(this.media) && expectsMedia(media)) this.resumedAt = Date.now();
     this.media = media;
     if (this.pipeline) this.connectMedia(media);
+    else this.tellRelays(media);
+  }
+
+  /**
+   * The peer's addresses to the relays as soon as signalling gives them, not once the encoder runs: strict RTP
+   * latches the signalled source at once (a re-INVITE's new c=/m= moves it), so the peer's first packets are
+   * heard and none of them counted as foreign. connectMedia repeats them, which keeps what the relays learned.
+   */
+  private tellRelays(media: NegotiatedMedia): void {
+    for (const kind of ['audio', 'video'] as const) {
+      const stream = media[kind];
+      if (stream) this.endpoints[kind]?.setRemote(stream);
+    }
   }
 
   /** Points each endpoint at ffmpeg and starts comfort silence where we offered sendrecv and the peer listens. */
