@@ -17,7 +17,7 @@ import { STATUS_CALLBACK_DETAIL_TYPE, STATUS_CALLBACK_SOURCE } from '../function
 import { WEBHOOK_ENV } from '../functions/webhooks/webhook-config.ts';
 import { TASK_ENV } from '../media-task/config.ts';
 import { GatewayFunction } from './gateway-function.ts';
-import { MediaTask, type TaskArchitecture } from './media-task-construct.ts';
+import { DEFAULT_MEDIA_PORTS, MediaTask, type TaskArchitecture } from './media-task-construct.ts';
 
 export interface GatewayStackProps extends StackProps {
   taskCpu?: number;
@@ -100,7 +100,7 @@ export class GatewayStack extends Stack {
       cpu: props.taskCpu ?? 256,
       memoryMiB: props.taskMemoryMiB ?? 512,
       architecture: props.taskArchitecture ?? 'ARM64',
-      mediaPorts: props.mediaPorts ?? { from: 32768, to: 60999 },
+      mediaPorts: props.mediaPorts ?? DEFAULT_MEDIA_PORTS,
       peerCidr: props.peerCidr ?? '0.0.0.0/0',
       logRetention,
       environment: { [TASK_ENV.tableName]: table.tableName, [TASK_ENV.eventBusName]: bus.eventBusName, [TASK_ENV.kmsKeyId]: passwordKey.keyArn },

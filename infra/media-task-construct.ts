@@ -13,10 +13,16 @@ import {
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { TASK_ENV } from '../media-task/config.ts';
+import { formatPortRange, TASK_ENV } from '../media-task/config.ts';
 import { PROJECT_ROOT } from './gateway-function.ts';
 
 export type TaskArchitecture = 'ARM64' | 'X86_64';
+
+/**
+ * The task's SIP and RTP ports unless the `mediaPortFrom`/`mediaPortTo` context says otherwise. A task runs one
+ * call on an address of its own (one SIP port, two RTP/RTCP pairs), so a thousand ports leave ample room.
+ */
+export const DEFAULT_MEDIA_PORTS = { from: 20000, to: 20999 } as const;
 
 export interface MediaTaskProps {
   /** Fargate CPU units (256 = 0.25 vCPU). */
@@ -24,8 +30,9 @@ export interface MediaTaskProps {
   memoryMiB: number;
   architecture: TaskArchitecture;
   /**
-   * Inbound UDP/TCP ports for SIP and RTP. The task binds both on ports the OS picks, i.e. Linux's ephemeral
-   * range, so that is the default; narrow it once the task binds fixed ports.
+   * Inbound ports for SIP and RTP: the task binds its SIP socket (UDP, or the TCP listener) and its RTP/RTCP pairs
+   * inside them (MEDIA_PORTS), and the security group opens them and no others: UDP for SIP and RTP/RTCP, TCP for
+   * SIP over TCP. Strict RTP in the relay then drops media from whoever else reaches them.
    */
   mediaPorts: { from: number; to: number };
   /** Who may send SIP and RTP to tasks; the SIP provider's and media servers' ranges when known. */
@@ -81,7 +88,12 @@ export class MediaTask extends Construct {
         platform: props.architecture === 'ARM64' ? Platform.LINUX_ARM64 : Platform.LINUX_AMD64,
       }),
       logging: LogDrivers.awsLogs({ streamPrefix: 'call', logGroup }),
-      environment: { [TASK_ENV.bindAddress]: '0.0.0.0', [TASK_ENV.eventSink]: 'eventbridge', ...props.environment },
+      environment: {
+        [TASK_ENV.bindAddress]: '0.0.0.0',
+        [TASK_ENV.eventSink]: 'eventbridge',
+        [TASK_ENV.mediaPorts]: formatPortRange({ min: from, max: to }),
+        ...props.environment,
+      },
       // The task promises to hang up within 10 s of SIGTERM (media-task/main.ts); ECS kills it after this.
       stopTimeout: Duration.seconds(30),
       essential: true,

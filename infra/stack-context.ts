@@ -1,5 +1,7 @@
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { MIN_MEDIA_PORTS } from '../media-task/config.ts';
 import type { GatewayStackProps } from './gateway-stack.ts';
+import { DEFAULT_MEDIA_PORTS } from './media-task-construct.ts';
 
 export class StackContextError extends Error {
   override readonly name = 'StackContextError';
@@ -32,9 +34,11 @@ export function readStackContext(get: (key: string) => unknown): Omit<GatewaySta
   }
   const architecture = get('taskArchitecture') ?? 'ARM64';
   if (architecture !== 'ARM64' && architecture !== 'X86_64') throw new StackContextError('context taskArchitecture must be ARM64 or X86_64');
-  const from = number('mediaPortFrom') ?? 32768;
-  const to = number('mediaPortTo') ?? 60999;
-  if (!(from >= 1024 && from <= to && to <= 65535)) throw new StackContextError('context mediaPortFrom..mediaPortTo must be a range within 1024–65535');
+  const from = number('mediaPortFrom') ?? DEFAULT_MEDIA_PORTS.from;
+  const to = number('mediaPortTo') ?? DEFAULT_MEDIA_PORTS.to;
+  if (!(from >= 1024 && to - from + 1 >= MIN_MEDIA_PORTS && to <= 65535)) {
+    throw new StackContextError(`context mediaPortFrom..mediaPortTo must be a range of at least ${MIN_MEDIA_PORTS} ports within 1024–65535`);
+  }
   const peerCidr = String(get('peerCidr') ?? '0.0.0.0/0');
   if (!/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(peerCidr)) throw new StackContextError('context peerCidr must be an IPv4 CIDR');
   const genericTrigger = get('genericTrigger') ?? false;

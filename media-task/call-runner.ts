@@ -1,5 +1,6 @@
 import type { CallSpec, CallStats, StateEventBody, TaskCommand, VideoMode } from '../functions/core/call-types.ts';
 import { onHeartbeat } from './heartbeat.ts';
+import type { PortRange } from './config.ts';
 import type { Logger } from './log.ts';
 import type { RtmpOutput, VideoFill } from './pipeline/ffmpeg-args.ts';
 import { FfmpegPipeline } from './pipeline/ffmpeg-pipeline.ts';
@@ -25,6 +26,8 @@ export interface CallRunnerOptions {
   rtmpsCaFile?: string;
   statsIntervalMs?: number;
   inviteTimeoutMs?: number;
+  /** MEDIA_PORTS: where the SIP socket and the RTP/RTCP pairs bind; absent, the OS picks. */
+  mediaPorts?: PortRange;
 }
 
 type FinalEvent = Extract<StateEventBody, { type: 'ended' } | { type: 'failed' }>;
@@ -89,8 +92,9 @@ export class CallRunner {
     void this.startSpare();
     await this.options.report({ type: 'dialing' });
     // Both relays start at once: each is a process spawn, and the INVITE waits for their ports.
-    const { bindAddress, relayPath } = this.options;
-    const bind = (kind: 'audio' | 'video') => RtpEndpoint.bind({ kind, bindAddress, relay: relayPath, logger: logger.child({ media: kind }) });
+    const { bindAddress, relayPath, mediaPorts } = this.options;
+    const bind = (kind: 'audio' | 'video') =>
+      RtpEndpoint.bind({ kind, bindAddress, relay: relayPath, ...(mediaPorts ? { portRange: mediaPorts } : {}), logger: logger.child({ media: kind }) });
     const [audio, video] = await Promise.allSettled([bind('audio'), bind('video')]);
     // Kept even if the other failed, so that finish() closes it.
     if (audio.status === 'fulfilled') this.endpoints.audio = audio.value;
@@ -113,6 +117,7 @@ export class CallRunner {
       credentials: { username: connection.sipAuthenticationName || connection.sipLogin, password: connection.sipPassword },
       register: connection.sipRegisterRequired,
       bindAddress: this.options.bindAddress,
+      ...(mediaPorts ? { bindPortRange: mediaPorts } : {}),
       publicAddress: this.options.publicAddress,
       local,
       inviteTimeoutMs: this.options.inviteTimeoutMs,
