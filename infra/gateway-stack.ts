@@ -24,7 +24,8 @@ export interface GatewayStackProps extends StackProps {
   taskMemoryMiB?: number;
   taskArchitecture?: TaskArchitecture;
   mediaPorts?: { from: number; to: number };
-  peerCidr?: string;
+  /** Who may send SIP and RTP to tasks: IPv4 CIDRs (context `peerCidr`, comma-separated). */
+  peerCidrs?: string[];
   logRetention?: RetentionDays;
   /** Requests per second the API accepts (steady, burst): every call starts a paid Fargate task. */
   apiThrottle?: { rateLimit: number; burstLimit: number };
@@ -101,7 +102,7 @@ export class GatewayStack extends Stack {
       memoryMiB: props.taskMemoryMiB ?? 512,
       architecture: props.taskArchitecture ?? 'ARM64',
       mediaPorts: props.mediaPorts ?? DEFAULT_MEDIA_PORTS,
-      peerCidr: props.peerCidr ?? '0.0.0.0/0',
+      peerCidrs: props.peerCidrs ?? ['0.0.0.0/0'],
       logRetention,
       environment: { [TASK_ENV.tableName]: table.tableName, [TASK_ENV.eventBusName]: bus.eventBusName, [TASK_ENV.kmsKeyId]: passwordKey.keyArn },
     });

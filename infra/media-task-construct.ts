@@ -35,8 +35,8 @@ export interface MediaTaskProps {
    * SIP over TCP. Strict RTP in the relay then drops media from whoever else reaches them.
    */
   mediaPorts: { from: number; to: number };
-  /** Who may send SIP and RTP to tasks; the SIP provider's and media servers' ranges when known. */
-  peerCidr: string;
+  /** Who may send SIP and RTP to tasks; the SIP provider's signalling and media servers' ranges when known. */
+  peerCidrs: string[];
   logRetention: RetentionDays;
   /** The variables every task gets (table, bus, key): never a secret, the task definition is readable. */
   environment: Record<string, string>;
@@ -69,9 +69,11 @@ export class MediaTask extends Construct {
       allowAllOutbound: true,
     });
     const { from, to } = props.mediaPorts;
-    const peer = props.peerCidr === '0.0.0.0/0' ? Peer.anyIpv4() : Peer.ipv4(props.peerCidr);
-    this.securityGroup.addIngressRule(peer, Port.udpRange(from, to), 'SIP over UDP and RTP/RTCP');
-    this.securityGroup.addIngressRule(peer, Port.tcpRange(from, to), 'SIP over TCP/TLS (requests into the dialog)');
+    for (const cidr of props.peerCidrs) {
+      const peer = cidr === '0.0.0.0/0' ? Peer.anyIpv4() : Peer.ipv4(cidr);
+      this.securityGroup.addIngressRule(peer, Port.udpRange(from, to), 'SIP over UDP and RTP/RTCP');
+      this.securityGroup.addIngressRule(peer, Port.tcpRange(from, to), 'SIP over TCP (requests into the dialog)');
+    }
 
     const architecture = props.architecture === 'ARM64' ? CpuArchitecture.ARM64 : CpuArchitecture.X86_64;
     this.taskDefinition = new FargateTaskDefinition(this, 'TaskDefinition', {

@@ -122,16 +122,21 @@ describe('GatewayStack template', () => {
       ],
     });
     expect(mediaPortsOf(main)).toBe('20000-20999');
-    const narrowed = synth(readStackContext((key) => ({ peerCidr: '203.0.113.0/24', mediaPortFrom: '40000', mediaPortTo: '40099' })[key]));
+    const narrowed = synth(readStackContext((key) => ({ peerCidr: '203.0.113.0/24, 198.51.100.0/30', mediaPortFrom: '40000', mediaPortTo: '40099' })[key]));
     narrowed.template.hasResourceProperties('AWS::EC2::SecurityGroup', {
       SecurityGroupIngress: [
         Match.objectLike({ IpProtocol: 'udp', FromPort: 40000, ToPort: 40099, CidrIp: '203.0.113.0/24' }),
         Match.objectLike({ IpProtocol: 'tcp', FromPort: 40000, ToPort: 40099, CidrIp: '203.0.113.0/24' }),
+        Match.objectLike({ IpProtocol: 'udp', FromPort: 40000, ToPort: 40099, CidrIp: '198.51.100.0/30' }),
+        Match.objectLike({ IpProtocol: 'tcp', FromPort: 40000, ToPort: 40099, CidrIp: '198.51.100.0/30' }),
       ],
     });
     expect(mediaPortsOf(narrowed)).toBe('40000-40099');
     expect(() => readStackContext((key) => ({ mediaPortFrom: '40000', mediaPortTo: '40003' })[key])).toThrow(/at least 8 ports/);
     expect(() => readStackContext((key) => ({ mediaPortFrom: '80', mediaPortTo: '1000' })[key])).toThrow(/mediaPortFrom/);
+    for (const bad of ['203.0.113.0', '203.0.113.0/33', '256.0.0.0/8', '203.0.113.0/24,', Array(26).fill('10.0.0.0/8').join(',')]) {
+      expect(() => readStackContext((key) => ({ peerCidr: bad })[key]), bad).toThrow(/peerCidr/);
+    }
     // Public subnets only: no NAT gateway to pay for.
     main.template.resourceCountIs('AWS::EC2::NatGateway', 0);
   });
