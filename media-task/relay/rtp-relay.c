@@ -454,13 +454,15 @@ static void latch(const struct sockaddr_in *from) {
  *  2. A packet from the signalled address is heard, and takes the latch back from a source learned under rule 3:
  *     signalling wins over learning, so a late straggler learned after a re-INVITE cannot lock the peer out.
  *  3. Until the latched source has sent anything (it may never: a peer behind NAT signals its private address and
- *     sends from its public one), another source is latched after LATCH_RUN packets in a row from it with one
- *     SSRC and consecutive sequence numbers, the run a real stream makes in 100 ms and a scan or stray packets
- *     do not. Its earlier packets of the run are dropped: no one's media reaches ffmpeg before the latch.
+ *     sends from its public one), or while nothing is signalled yet (early media), another source is latched
+ *     after LATCH_RUN packets in a row from it with one SSRC and consecutive sequence numbers: the run a real
+ *     stream makes in 100 ms, and a scan or a few stray packets do not. The earlier packets of the run are dropped
+ *     and counted: no one's media reaches ffmpeg before the latch.
  *  4. Once the latched source is confirmed (it sent), every other source is dropped and counted, until signalling
- *     names a new address. A peer whose NAT mapping changes mid-call without a re-INVITE is lost with it; a
- *     stranger who wins the race of rule 3 before a NAT'd peer's first packet is the price of following NAT at
- *     all, and lasts only until the peer's next re-INVITE.
+ *     names a new address. A peer whose NAT mapping changes mid-call without a re-INVITE is lost with it. A
+ *     stranger who completes a run before a NAT'd peer's first packet keeps the latch (until the SDP address
+ *     sends or a re-INVITE names a new one): that race, a fraction of a second after the answer, is the price of
+ *     following NAT at all, as in Asterisk and rtpengine. A peer that sends from its SDP address never loses it.
  * Per packet this is one address and port comparison; the run of rule 3 is only kept while nothing is confirmed.
  * RTCP (the next port) is read only to keep its buffer empty: nothing from it is forwarded, answered or learned.
  */
