@@ -1,6 +1,6 @@
 /**
  * `npx cdk deploy` / `npx cdk synth` entry (cdk.json). Sizes and ranges come from context, e.g.
- * `npx cdk deploy -c taskCpu=512 -c taskMemoryMiB=1024 -c taskArchitecture=X86_64 -c peerCidr=203.0.113.0/24`.
+ * `npx cdk deploy -c taskCpu=512 -c taskMemoryMiB=1024 -c taskArchitecture=X86_64 -c peerCidr=203.0.113.0/24,198.51.100.0/24`.
  */
 import { App } from 'aws-cdk-lib';
 import { GatewayStack } from './gateway-stack.ts';

@@ -17,14 +17,15 @@ import { STATUS_CALLBACK_DETAIL_TYPE, STATUS_CALLBACK_SOURCE } from '../function
 import { WEBHOOK_ENV } from '../functions/webhooks/webhook-config.ts';
 import { TASK_ENV } from '../media-task/config.ts';
 import { GatewayFunction } from './gateway-function.ts';
-import { MediaTask, type TaskArchitecture } from './media-task-construct.ts';
+import { DEFAULT_MEDIA_PORTS, MediaTask, type TaskArchitecture } from './media-task-construct.ts';
 
 export interface GatewayStackProps extends StackProps {
   taskCpu?: number;
   taskMemoryMiB?: number;
   taskArchitecture?: TaskArchitecture;
   mediaPorts?: { from: number; to: number };
-  peerCidr?: string;
+  /** Who may send SIP and RTP to tasks: IPv4 CIDRs (context `peerCidr`, comma-separated). */
+  peerCidrs?: string[];
   logRetention?: RetentionDays;
   /** Requests per second the API accepts (steady, burst): every call starts a paid Fargate task. */
   apiThrottle?: { rateLimit: number; burstLimit: number };
@@ -100,8 +101,8 @@ export class GatewayStack extends Stack {
       cpu: props.taskCpu ?? 256,
       memoryMiB: props.taskMemoryMiB ?? 512,
       architecture: props.taskArchitecture ?? 'ARM64',
-      mediaPorts: props.mediaPorts ?? { from: 32768, to: 60999 },
-      peerCidr: props.peerCidr ?? '0.0.0.0/0',
+      mediaPorts: props.mediaPorts ?? DEFAULT_MEDIA_PORTS,
+      peerCidrs: props.peerCidrs ?? ['0.0.0.0/0'],
       logRetention,
       environment: { [TASK_ENV.tableName]: table.tableName, [TASK_ENV.eventBusName]: bus.eventBusName, [TASK_ENV.kmsKeyId]: passwordKey.keyArn },
     });

@@ -13,10 +13,16 @@ import {
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { TASK_ENV } from '../media-task/config.ts';
+import { formatPortRange, TASK_ENV } from '../media-task/config.ts';
 import { PROJECT_ROOT } from './gateway-function.ts';
 
 export type TaskArchitecture = 'ARM64' | 'X86_64';
+
+/**
+ * The task's SIP and RTP ports unless the `mediaPortFrom`/`mediaPortTo` context says otherwise. A task runs one
+ * call on an address of its own (one SIP port, two RTP/RTCP pairs), so a thousand ports leave ample room.
+ */
+export const DEFAULT_MEDIA_PORTS = { from: 20000, to: 20999 } as const;
 
 export interface MediaTaskProps {
   /** Fargate CPU units (256 = 0.25 vCPU). */
@@ -24,12 +30,13 @@ export interface MediaTaskProps {
   memoryMiB: number;
   architecture: TaskArchitecture;
   /**
-   * Inbound UDP/TCP ports for SIP and RTP. The task binds both on ports the OS picks, i.e. Linux's ephemeral
-   * range, so that is the default; narrow it once the task binds fixed ports.
+   * Inbound ports for SIP and RTP: the task binds its SIP socket (UDP, or the TCP listener) and its RTP/RTCP pairs
+   * inside them (MEDIA_PORTS), and the security group opens them and no others: UDP for SIP and RTP/RTCP, TCP for
+   * SIP over TCP. Strict RTP in the relay then drops media from whoever else reaches them.
    */
   mediaPorts: { from: number; to: number };
-  /** Who may send SIP and RTP to tasks; the SIP provider's and media servers' ranges when known. */
-  peerCidr: string;
+  /** Who may send SIP and RTP to tasks; the SIP provider's signalling and media servers' ranges when known. */
+  peerCidrs: string[];
   logRetention: RetentionDays;
   /** The variables every task gets (table, bus, key): never a secret, the task definition is readable. */
   environment: Record<string, string>;
@@ -62,9 +69,11 @@ export class MediaTask extends Construct {
       allowAllOutbound: true,
     });
     const { from, to } = props.mediaPorts;
-    const peer = props.peerCidr === '0.0.0.0/0' ? Peer.anyIpv4() : Peer.ipv4(props.peerCidr);
-    this.securityGroup.addIngressRule(peer, Port.udpRange(from, to), 'SIP over UDP and RTP/RTCP');
-    this.securityGroup.addIngressRule(peer, Port.tcpRange(from, to), 'SIP over TCP/TLS (requests into the dialog)');
+    for (const cidr of props.peerCidrs) {
+      const peer = cidr === '0.0.0.0/0' ? Peer.anyIpv4() : Peer.ipv4(cidr);
+      this.securityGroup.addIngressRule(peer, Port.udpRange(from, to), 'SIP over UDP and RTP/RTCP');
+      this.securityGroup.addIngressRule(peer, Port.tcpRange(from, to), 'SIP over TCP (requests into the dialog)');
+    }
 
     const architecture = props.architecture === 'ARM64' ? CpuArchitecture.ARM64 : CpuArchitecture.X86_64;
     this.taskDefinition = new FargateTaskDefinition(this, 'TaskDefinition', {
@@ -81,7 +90,12 @@ export class MediaTask extends Construct {
         platform: props.architecture === 'ARM64' ? Platform.LINUX_ARM64 : Platform.LINUX_AMD64,
       }),
       logging: LogDrivers.awsLogs({ streamPrefix: 'call', logGroup }),
-      environment: { [TASK_ENV.bindAddress]: '0.0.0.0', [TASK_ENV.eventSink]: 'eventbridge', ...props.environment },
+      environment: {
+        [TASK_ENV.bindAddress]: '0.0.0.0',
+        [TASK_ENV.eventSink]: 'eventbridge',
+        [TASK_ENV.mediaPorts]: formatPortRange({ min: from, max: to }),
+        ...props.environment,
+      },
       // The task promises to hang up within 10 s of SIGTERM (media-task/main.ts); ECS kills it after this.
       stopTimeout: Duration.seconds(30),
       essential: true,

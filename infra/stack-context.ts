@@ -1,5 +1,7 @@
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { MIN_MEDIA_PORTS } from '../media-task/config.ts';
 import type { GatewayStackProps } from './gateway-stack.ts';
+import { DEFAULT_MEDIA_PORTS } from './media-task-construct.ts';
 
 export class StackContextError extends Error {
   override readonly name = 'StackContextError';
@@ -15,6 +17,13 @@ const FARGATE_MEMORY: Record<number, number[]> = {
   1024: [2048, 3072, 4096, 5120, 6144, 7168, 8192],
   2048: Array.from({ length: 13 }, (_, i) => 4096 + i * 1024),
 };
+
+const MAX_PEER_CIDRS = 25;
+
+function isIpv4Cidr(text: string): boolean {
+  const match = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(text);
+  return !!match && match.slice(1, 5).every((octet) => Number(octet) <= 255) && Number(match[5]) <= 32;
+}
 
 /** Reads `-c key=value` context (strings on the command line, numbers in cdk.json) and fails naming the key. */
 export function readStackContext(get: (key: string) => unknown): Omit<GatewayStackProps, 'env'> {
@@ -32,11 +41,17 @@ export function readStackContext(get: (key: string) => unknown): Omit<GatewaySta
   }
   const architecture = get('taskArchitecture') ?? 'ARM64';
   if (architecture !== 'ARM64' && architecture !== 'X86_64') throw new StackContextError('context taskArchitecture must be ARM64 or X86_64');
-  const from = number('mediaPortFrom') ?? 32768;
-  const to = number('mediaPortTo') ?? 60999;
-  if (!(from >= 1024 && from <= to && to <= 65535)) throw new StackContextError('context mediaPortFrom..mediaPortTo must be a range within 1024–65535');
-  const peerCidr = String(get('peerCidr') ?? '0.0.0.0/0');
-  if (!/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(peerCidr)) throw new StackContextError('context peerCidr must be an IPv4 CIDR');
+  const from = number('mediaPortFrom') ?? DEFAULT_MEDIA_PORTS.from;
+  const to = number('mediaPortTo') ?? DEFAULT_MEDIA_PORTS.to;
+  if (!(from >= 1024 && to - from + 1 >= MIN_MEDIA_PORTS && to <= 65535)) {
+    throw new StackContextError(`context mediaPortFrom..mediaPortTo must be a range of at least ${MIN_MEDIA_PORTS} ports within 1024–65535`);
+  }
+  // A provider publishes its signalling and media addresses as several ranges (docs/aws.md): a list, each range
+  // two security group rules, within the default quota of 60 inbound rules.
+  const peerCidrs = String(get('peerCidr') ?? '0.0.0.0/0').split(',').map((cidr) => cidr.trim());
+  if (peerCidrs.length > MAX_PEER_CIDRS || !peerCidrs.every(isIpv4Cidr)) {
+    throw new StackContextError(`context peerCidr must be an IPv4 CIDR, or up to ${MAX_PEER_CIDRS} of them separated by commas`);
+  }
   const genericTrigger = get('genericTrigger') ?? false;
   if (genericTrigger !== true && genericTrigger !== false && genericTrigger !== 'true' && genericTrigger !== 'false') {
     throw new StackContextError('context genericTrigger must be true or false');
@@ -53,7 +68,7 @@ export function readStackContext(get: (key: string) => unknown): Omit<GatewaySta
     taskMemoryMiB,
     taskArchitecture: architecture,
     mediaPorts: { from, to },
-    peerCidr,
+    peerCidrs,
     logRetention: logRetentionDays as RetentionDays,
     genericTrigger: genericTrigger === true || genericTrigger === 'true',
     ...(twilioSecretArn ? { twilioSecretArn } : {}),

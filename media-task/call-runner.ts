@@ -1,5 +1,6 @@
 import type { CallSpec, CallStats, StateEventBody, TaskCommand, VideoMode } from '../functions/core/call-types.ts';
 import { onHeartbeat } from './heartbeat.ts';
+import type { PortRange } from './config.ts';
 import type { Logger } from './log.ts';
 import type { RtmpOutput, VideoFill } from './pipeline/ffmpeg-args.ts';
 import { FfmpegPipeline } from './pipeline/ffmpeg-pipeline.ts';
@@ -25,6 +26,8 @@ export interface CallRunnerOptions {
   rtmpsCaFile?: string;
   statsIntervalMs?: number;
   inviteTimeoutMs?: number;
+  /** MEDIA_PORTS: where the SIP socket and the RTP/RTCP pairs bind; absent, the OS picks. */
+  mediaPorts?: PortRange;
 }
 
 type FinalEvent = Extract<StateEventBody, { type: 'ended' } | { type: 'failed' }>;
@@ -89,8 +92,9 @@ export class CallRunner {
     void this.startSpare();
     await this.options.report({ type: 'dialing' });
     // Both relays start at once: each is a process spawn, and the INVITE waits for their ports.
-    const { bindAddress, relayPath } = this.options;
-    const bind = (kind: 'audio' | 'video') => RtpEndpoint.bind({ kind, bindAddress, relay: relayPath, logger: logger.child({ media: kind }) });
+    const { bindAddress, relayPath, mediaPorts } = this.options;
+    const bind = (kind: 'audio' | 'video') =>
+      RtpEndpoint.bind({ kind, bindAddress, relay: relayPath, ...(mediaPorts ? { portRange: mediaPorts } : {}), logger: logger.child({ media: kind }) });
     const [audio, video] = await Promise.allSettled([bind('audio'), bind('video')]);
     // Kept even if the other failed, so that finish() closes it.
     if (audio.status === 'fulfilled') this.endpoints.audio = audio.value;
@@ -113,6 +117,7 @@ export class CallRunner {
       credentials: { username: connection.sipAuthenticationName || connection.sipLogin, password: connection.sipPassword },
       register: connection.sipRegisterRequired,
       bindAddress: this.options.bindAddress,
+      ...(mediaPorts ? { bindPortRange: mediaPorts } : {}),
       publicAddress: this.options.publicAddress,
       local,
       inviteTimeoutMs: this.options.inviteTimeoutMs,
@@ -154,6 +159,7 @@ export class CallRunner {
       this.endCall({ type: 'failed', reason: 'sip', message: 'the peer accepted no media stream' });
       return;
     }
+    this.tellRelays(media);
     if (!(await this.startPipeline())) return;
     this.stopHeartbeat = onHeartbeat(() => void this.checkInactivity());
     this.timers.push(setInterval(() => void this.reportStats(), this.options.statsIntervalMs ?? 10_000));
@@ -230,6 +236,19 @@ export class CallRunner {
     if (!expectsMedia(this.media) && expectsMedia(media)) this.resumedAt = Date.now();
     this.media = media;
     if (this.pipeline) this.connectMedia(media);
+    else this.tellRelays(media);
+  }
+
+  /**
+   * The peer's addresses to the relays as soon as signalling gives them, not once the encoder runs: strict RTP
+   * latches the signalled source at once (a re-INVITE's new c=/m= moves it), so the peer's first packets are
+   * heard and none of them counted as foreign. connectMedia repeats them, which keeps what the relays learned.
+   */
+  private tellRelays(media: NegotiatedMedia): void {
+    for (const kind of ['audio', 'video'] as const) {
+      const stream = media[kind];
+      if (stream) this.endpoints[kind]?.setRemote(stream);
+    }
   }
 
   /** Points each endpoint at ffmpeg and starts comfort silence where we offered sendrecv and the peer listens. */
@@ -293,6 +312,7 @@ export class CallRunner {
       rtpPackets: (audio?.packets ?? 0) + (video?.packets ?? 0),
       rtpLost: (audio?.lost ?? 0) + (video?.lost ?? 0),
       jitterMs: Math.max(audio?.jitterMs ?? 0, video?.jitterMs ?? 0),
+      rtpForeignDropped: (audio?.foreignDropped ?? 0) + (video?.foreignDropped ?? 0),
       bytesOut: this.pipeline?.bytesOut ?? 0,
       ...(this.pipeline ? { destinations: this.pipeline.destinationStatus() } : {}),
     };

@@ -38,7 +38,33 @@ export const TASK_ENV = {
   eventBusName: 'EVENT_BUS_NAME',
   /** Set by ECS in every container; without PUBLIC_ADDRESS the task asks EC2 for its ENI's public IP. */
   ecsMetadataUri: 'ECS_CONTAINER_METADATA_URI_V4',
+  /**
+   * `<first>-<last>`: the ports the task's SIP socket and RTP/RTCP pairs bind to, so that a firewall (the AWS
+   * security group) need open no more. Unset: ports the OS picks.
+   */
+  mediaPorts: 'MEDIA_PORTS',
 } as const;
+
+/** A call binds one SIP port and two RTP/RTCP pairs; a range this small still leaves each a few tries. */
+export const MIN_MEDIA_PORTS = 8;
+
+export interface PortRange {
+  /** Inclusive. */
+  min: number;
+  max: number;
+}
+
+/** `20000-20999` → { min: 20000, max: 20999 }; undefined when it is not a range of at least MIN_MEDIA_PORTS above 1023. */
+export function parsePortRange(text: string): PortRange | undefined {
+  const match = /^(\d{4,5})-(\d{4,5})$/.exec(text.trim());
+  if (!match) return undefined;
+  const [min, max] = [Number(match[1]), Number(match[2])];
+  return min >= 1024 && max <= 65535 && max - min + 1 >= MIN_MEDIA_PORTS ? { min, max } : undefined;
+}
+
+export function formatPortRange(range: PortRange): string {
+  return `${range.min}-${range.max}`;
+}
 
 export interface TaskConfig {
   rawSpec: unknown;
@@ -53,6 +79,7 @@ export interface TaskConfig {
   ffmpegPath?: string;
   rtmpsCaFile?: string;
   inviteTimeoutMs: number;
+  mediaPorts?: PortRange;
 }
 
 export class TaskConfigError extends Error {
@@ -82,6 +109,11 @@ export function readTaskConfig(env: NodeJS.ProcessEnv = process.env): TaskConfig
   if (!(inviteTimeoutSeconds > 0 && inviteTimeoutSeconds <= 600)) {
     throw new TaskConfigError(`${TASK_ENV.inviteTimeoutSeconds} must be a number of seconds from 1 to 600`);
   }
+  const portsText = env[TASK_ENV.mediaPorts];
+  const mediaPorts = portsText ? parsePortRange(portsText) : undefined;
+  if (portsText && !mediaPorts) {
+    throw new TaskConfigError(`${TASK_ENV.mediaPorts} must be <first>-<last>, at least ${MIN_MEDIA_PORTS} ports within 1024–65535, not ${JSON.stringify(portsText)}`);
+  }
   return {
     rawSpec,
     ...(stored ? { stored } : {}),
@@ -93,6 +125,7 @@ export function readTaskConfig(env: NodeJS.ProcessEnv = process.env): TaskConfig
     ffmpegPath: env[TASK_ENV.ffmpegPath] || undefined,
     rtmpsCaFile: env[TASK_ENV.rtmpsCaFile] || undefined,
     inviteTimeoutMs: inviteTimeoutSeconds * 1000,
+    ...(mediaPorts ? { mediaPorts } : {}),
   };
 }
 

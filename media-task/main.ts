@@ -33,6 +33,7 @@ async function main(): Promise<number> {
     relayPath: fileURLToPath(new URL(`./${RELAY_FILE}`, import.meta.url)),
     rtmpsCaFile: config.rtmpsCaFile,
     inviteTimeoutMs: config.inviteTimeoutMs,
+    mediaPorts: config.mediaPorts,
     report: (event) => reporter.report(event),
     logger,
   });

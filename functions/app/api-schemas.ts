@@ -45,7 +45,7 @@ export const callViewSchema = z.object({
   stateTimes: z.record(z.string(), z.string()),
   ended: z.object({ by: z.enum(['local', 'remote', 'limit']), reason: z.string(), sipCode: z.number().optional(), durationSeconds: z.number() }).optional(),
   failure: z.object({ reason: z.string(), message: z.string(), sipCode: z.number().optional() }).optional(),
-  stats: z.object({ rtpPackets: z.number(), rtpLost: z.number(), jitterMs: z.number(), bytesOut: z.number(), at: z.string() }).optional(),
+  stats: z.object({ rtpPackets: z.number(), rtpLost: z.number(), jitterMs: z.number(), rtpForeignDropped: z.number().optional(), bytesOut: z.number(), at: z.string() }).optional(),
 });
 
 export const listQuerySchema = z.strictObject({

@@ -22,7 +22,7 @@ const destination = z.object({
   bytesOut: z.number(),
   lastError: z.string().optional(),
 });
-const stats = { rtpPackets: z.number(), rtpLost: z.number(), jitterMs: z.number(), bytesOut: z.number(), destinations: z.array(destination).max(5).optional() };
+const stats = { rtpPackets: z.number(), rtpLost: z.number(), jitterMs: z.number(), rtpForeignDropped: z.number().optional(), bytesOut: z.number(), destinations: z.array(destination).max(5).optional() };
 
 /** The wire form of `StateEvent` (functions/core/call-types.ts); `parseStateEvent`'s return type keeps them in step. */
 const stateEventSchema = z.discriminatedUnion('type', [

@@ -70,8 +70,16 @@ export function transition(record: CallRecord, event: CallEvent): TransitionResu
   switch (event.type) {
     case 'stats': {
       if (event.seq <= record.statsSeq) return ignore('stale or duplicate stats');
-      const { rtpPackets, rtpLost, jitterMs, bytesOut, destinations } = event;
-      const stats = { rtpPackets, rtpLost, jitterMs, bytesOut, ...(destinations ? { destinations } : {}), at: event.at };
+      const { rtpPackets, rtpLost, jitterMs, rtpForeignDropped, bytesOut, destinations } = event;
+      const stats = {
+        rtpPackets,
+        rtpLost,
+        jitterMs,
+        ...(rtpForeignDropped !== undefined ? { rtpForeignDropped } : {}),
+        bytesOut,
+        ...(destinations ? { destinations } : {}),
+        at: event.at,
+      };
       return changed({ ...record, statsSeq: event.seq, stats }, event.at);
     }
     case 'hangup-requested': {

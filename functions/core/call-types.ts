@@ -91,6 +91,11 @@ export interface CallStats {
   rtpPackets: number;
   rtpLost: number;
   jitterMs: number;
+  /**
+   * RTP packets dropped because they came from a source other than the peer's (strict RTP,
+   * media-task/relay/rtp-relay.c). Absent from tasks that predate it.
+   */
+  rtpForeignDropped?: number;
   bytesOut: number;
   /** Per destination, in spec order (first = rtmpUrl/rtmpStream). Absent from tasks that predate it. */
   destinations?: DestinationStatus[];

@@ -6,7 +6,7 @@ import { OwnedProcess } from '../../media-task/process/owned-process.ts';
 import { NODE_FLAGS, TASK_ENV } from '../../media-task/config.ts';
 
 /** Variables a task inherits; the server's own environment (API keys and the like) stays out. */
-const INHERITED_ENV = ['PATH', 'HOME', 'LANG', 'TMPDIR', 'LOG_LEVEL', 'NODE_OPTIONS', TASK_ENV.rtmpsCaFile];
+const INHERITED_ENV = ['PATH', 'HOME', 'LANG', 'TMPDIR', 'LOG_LEVEL', 'NODE_OPTIONS', TASK_ENV.rtmpsCaFile, TASK_ENV.mediaPorts];
 
 export interface LocalTaskLauncherOptions {
   /** Every state event a task prints on stdout. */

@@ -4,11 +4,12 @@
  * encode on every call just receiving 50 packets a second, answering each with comfort silence and forwarding
  * them (each packet crosses libuv, a JS callback and a Buffer); this loop does the same in a few system calls.
  *
- * What it does, per packet from the peer: RFC 3550 A.1/A.8 statistics, the peer's source address for our
- * packets (symmetric RTP, RFC 4961), the negotiated payload type only to ffmpeg, renumbered onto one continuous
- * stream whatever the peer's SSRC or numbering, three 20 ms packets joined into one for G.711 and G.722. While
- * the peer is quiet, its own 20 ms clock paces comfort silence to the peer and codec silence to ffmpeg, so the
- * FLV behind ffmpeg never stalls. The constants are explained where rtp-endpoint.ts documents the behaviour.
+ * What it does, per packet from the peer: strict RTP (only the peer's source is heard, see accept_source), RFC
+ * 3550 A.1/A.8 statistics, the peer's source address for our packets (symmetric RTP, RFC 4961), the negotiated
+ * payload type only to ffmpeg, renumbered onto one continuous stream whatever the peer's SSRC or numbering, three
+ * 20 ms packets joined into one for G.711 and G.722. While the peer is quiet, its own 20 ms clock paces comfort
+ * silence to the peer and codec silence to ffmpeg, so the FLV behind ffmpeg never stalls. The constants are
+ * explained where rtp-endpoint.ts documents the behaviour.
  *
  *   rtp-relay audio|video <bind address> <port min> <port max>     (0 0: a port the kernel picks)
  *
@@ -20,7 +21,9 @@
  *   stats
  * Events on stdout, one a line:
  *   bound <rtp port> | first <address> <port> <wall ms> | source <ssrc> <address> <port>
- *   stats <packets> <lost> <jitter ms> <wall ms of the last packet, or -1>   (the answer to `stats`)
+ *   latched <address> <port>                         the peer's media comes from there, not from its SDP's
+ *   stats <packets> <lost> <jitter ms> <wall ms of the last packet, or -1> <foreign packets dropped>
+ *                                                    (the answer to `stats`)
  *   error <message>
  * It exits when stdin closes: its owner is gone.
  */
@@ -53,6 +56,7 @@ enum {
   HELD_SLOTS = 16,
   MAX_DATAGRAM = 65536,
   MAX_PAYLOAD = 2048,
+  LATCH_RUN = 5,
 };
 
 static double monotonic_ms(void) {
@@ -191,7 +195,7 @@ static void stats_record(struct stats *s, const struct rtp *p, double arrival_ms
   s->transit = transit, s->has_transit = 1;
 }
 
-static void stats_report(const struct stats *s) {
+static void stats_report(const struct stats *s, int64_t foreign_dropped) {
   int64_t packets = s->closed_received, lost = s->closed_lost;
   double jitter_ms = 0;
   if (s->has_source) {
@@ -200,7 +204,7 @@ static void stats_report(const struct stats *s) {
     if (expected > s->received) lost += expected - s->received;
     jitter_ms = s->jitter / s->clock_rate * 1000;
   }
-  say("stats %lld %lld %.3f %.0f", (long long)packets, (long long)lost, jitter_ms, s->has_last ? s->last_wall : -1.0);
+  say("stats %lld %lld %.3f %.0f %lld", (long long)packets, (long long)lost, jitter_ms, s->has_last ? s->last_wall : -1.0, (long long)foreign_dropped);
 }
 
 /*
@@ -275,8 +279,16 @@ static struct {
   int rtp_fd, rtcp_fd, forward_fd;
   /* The negotiated stream; pt -1 before the answer (early media is counted, not forwarded). */
   int pt, join;
-  struct sockaddr_in remote, learned;
-  int has_remote, has_learned;
+  /* Strict RTP (accept_source): the signalled address, the source we hear, and one that may become it. */
+  struct sockaddr_in remote, latched;
+  int has_remote, has_latch, latch_confirmed;
+  struct {
+    struct sockaddr_in from;
+    uint32_t ssrc;
+    uint16_t sequence;
+    int run;
+  } candidate;
+  int64_t foreign_dropped;
   uint8_t fill[MAX_PAYLOAD];
   size_t fill_length;
   struct stats stats;
@@ -305,10 +317,8 @@ static struct {
   double pacer_at, quiet_at;
 } r;
 
-static const struct sockaddr_in *peer_address(void) {
-  if (r.has_learned) return &r.learned;
-  return r.has_remote ? &r.remote : NULL;
-}
+/* Our packets go only where we hear the peer from, or where its SDP said: never to a foreign source. */
+static const struct sockaddr_in *peer_address(void) { return r.has_latch ? &r.latched : NULL; }
 
 static uint32_t timestamp_at(double at, int clock_rate) {
   return r.ts_origin + (uint32_t)round_half_up((at - r.t0) * clock_rate / 1000);
@@ -425,9 +435,68 @@ static void peer_beat(double now) {
   silence_pump(now);
 }
 
+static int same_source(const struct sockaddr_in *a, const struct sockaddr_in *b) {
+  return a->sin_addr.s_addr == b->sin_addr.s_addr && a->sin_port == b->sin_port;
+}
+
+static void latch(const struct sockaddr_in *from) {
+  r.latched = *from, r.has_latch = 1, r.latch_confirmed = 1;
+  r.candidate.run = 0;
+}
+
+/*
+ * Strict RTP: whether a packet is the peer's. Anyone can reach our media port (on AWS the security group opens it
+ * to every address the SIP provider might use), so a packet from an arbitrary source must neither reach the
+ * broadcast nor take our outgoing stream with it. The rules, in the order they are tried, after Asterisk's
+ * strictrtp and rtpengine's source learning:
+ *  1. The latched source is heard. Signalling (the answer's c=/m=, a re-INVITE that moves them) latches the
+ *     signalled address at once: the SIP dialog is the one party that can tell us where the peer is.
+ *  2. A packet from the signalled address is heard, and takes the latch back from a source learned under rule 3:
+ *     signalling wins over learning, so a late straggler learned after a re-INVITE cannot lock the peer out.
+ *  3. Until the latched source has sent anything (it may never: a peer behind NAT signals its private address and
+ *     sends from its public one), or while nothing is signalled yet (early media), another source is latched
+ *     after LATCH_RUN packets in a row from it with one SSRC and consecutive sequence numbers: the run a real
+ *     stream makes in 100 ms, and a scan or a few stray packets do not. The earlier packets of the run are dropped
+ *     and counted: no one's media reaches ffmpeg before the latch.
+ *  4. Once the latched source is confirmed (it sent), every other source is dropped and counted, until signalling
+ *     names a new address. A peer whose NAT mapping changes mid-call without a re-INVITE is lost with it. A
+ *     stranger who completes a run before a NAT'd peer's first packet keeps the latch (until the SDP address
+ *     sends or a re-INVITE names a new one): that race, a fraction of a second after the answer, is the price of
+ *     following NAT at all, as in Asterisk and rtpengine. A peer that sends from its SDP address never loses it.
+ * Per packet this is one address and port comparison; the run of rule 3 is only kept while nothing is confirmed.
+ * RTCP (the next port) is read only to keep its buffer empty: nothing from it is forwarded, answered or learned.
+ */
+static int accept_source(const struct rtp *p, const struct sockaddr_in *from) {
+  if (r.has_latch && same_source(from, &r.latched)) {
+    r.latch_confirmed = 1;
+    return 1;
+  }
+  if (r.has_remote && same_source(from, &r.remote)) {
+    latch(from);
+    return 1;
+  }
+  if (!r.latch_confirmed) {
+    if (r.candidate.run && same_source(from, &r.candidate.from) && p->ssrc == r.candidate.ssrc && p->sequence == (uint16_t)(r.candidate.sequence + 1)) {
+      r.candidate.run++;
+    } else {
+      r.candidate.from = *from, r.candidate.ssrc = p->ssrc, r.candidate.run = 1;
+    }
+    r.candidate.sequence = p->sequence;
+    if (r.candidate.run >= LATCH_RUN) {
+      char address[INET_ADDRSTRLEN];
+      latch(from);
+      inet_ntop(AF_INET, &from->sin_addr, address, sizeof address);
+      say("latched %s %u", address, ntohs(from->sin_port));
+      return 1;
+    }
+  }
+  r.foreign_dropped++;
+  return 0;
+}
+
 static void on_rtp(const uint8_t *datagram, size_t n, const struct sockaddr_in *from) {
   struct rtp p;
-  if (!parse_rtp(datagram, n, &p)) return;
+  if (!parse_rtp(datagram, n, &p) || !accept_source(&p, from)) return;
   double now = monotonic_ms(), wall = wall_ms();
   if (!r.stats.clock_rate) {
     // Before the answer (early media): count and learn under the kind's usual clock, forward nothing.
@@ -436,7 +505,6 @@ static void on_rtp(const uint8_t *datagram, size_t n, const struct sockaddr_in *
   }
   int media = p.pt == r.pt || r.pt < 0;
   stats_record(&r.stats, &p, now, wall, media);
-  r.learned = *from, r.has_learned = 1;
   char address[INET_ADDRSTRLEN];
   if (!r.has_ssrc || r.current_ssrc != p.ssrc) {
     inet_ntop(AF_INET, &from->sin_addr, address, sizeof address);
@@ -526,7 +594,15 @@ static void command(char *line) {
       r.held_count = 0, r.has_newest = 0;
     }
     r.pt = pt, r.join = join;
-    r.has_remote = parse_address(address, port, &r.remote);
+    struct sockaddr_in signalled;
+    // 0.0.0.0 is a hold written the RFC 2543 way (RFC 3264 8.4): it names no peer, so the latch stays.
+    if (parse_address(address, port, &signalled) && signalled.sin_addr.s_addr != htonl(INADDR_ANY)) {
+      // Only a new address moves the latch (accept_source): a session refresh or a hold repeats the old one.
+      if (!r.has_remote || !same_source(&signalled, &r.remote)) {
+        r.remote = signalled, r.has_remote = 1;
+        r.latched = signalled, r.has_latch = 1, r.latch_confirmed = 0, r.candidate.run = 0;
+      }
+    }
     r.fill_length = from_hex(hex, r.fill, sizeof r.fill);
   } else if (strcmp(word, "forward") == 0 && sscanf(line, "forward %d", &port) == 1) {
     forward_to(port);
@@ -548,8 +624,8 @@ static void command(char *line) {
     r.in_event = !end;
     if (length) send_to_peer(first, pt, r.event_ts, payload, length);
   } else if (strcmp(line, "stats") == 0) {
-    if (r.stats.clock_rate) stats_report(&r.stats);
-    else say("stats 0 0 0 -1");
+    if (r.stats.clock_rate) stats_report(&r.stats, r.foreign_dropped);
+    else say("stats 0 0 0 -1 %lld", (long long)r.foreign_dropped);
   } else {
     say("error unknown command");
   }

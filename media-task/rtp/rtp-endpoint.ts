@@ -2,8 +2,9 @@
  * The RTP side of one media kind of one call. Its UDP sockets (RTP on an even port, RTCP on the next one, RFC
  * 3550 11) belong to a relay process of its own (relay/rtp-relay.c), which does the per-packet work: it receives
  * the peer's stream, keeps its statistics, forwards it as one continuous stream to the local ffmpeg, and sends
- * our comfort silence and DTMF back (symmetric RTP, RFC 4961: to wherever the peer's packets come from, else to
- * the address in its SDP). This class decides what the relay does and hears what it saw.
+ * our comfort silence and DTMF back (symmetric RTP, RFC 4961: to where the peer's packets come from once the relay
+ * has latched that source, else to the address in its SDP). This class decides what the relay does and hears what
+ * it saw.
  *
  * Why a relay: a node process receiving 50 packets a second, answering each with silence and forwarding them
  * cost more than twice the encoder's CPU (4.7 % against 2.1 % of a core, one call), most of it in crossing from
@@ -22,6 +23,12 @@
  *   100 ms), inside ffmpeg's jitter buffer. The first packet of a call goes at once (the call's sound, and its
  *   first-media latency, start with it), and so does video, already a burst per frame.
  * - Only the negotiated payload type goes to ffmpeg: its SDP knows no other (telephone-event, CN).
+ * - Strict RTP: only the peer's source is heard (the rules and why are at accept_source in rtp-relay.c). The
+ *   address in the peer's SDP is trusted as soon as `setRemote` passes it on, and a new one in a re-INVITE moves
+ *   the latch there; a peer behind NAT that sends from another address is latched after a short in-sequence run
+ *   instead. Packets from any other source reach neither ffmpeg, nor the statistics, nor the inactivity timeout,
+ *   and never redirect our outgoing stream; they are counted as `foreignDropped` (so are a NAT'd peer's packets
+ *   of the run before its latch, and packets before the answer has signalled any address).
  */
 import { isIPv4 } from 'node:net';
 import { silentLogger, type Logger } from '../log.ts';
@@ -58,6 +65,8 @@ export interface RtpStatsSnapshot {
   lost: number;
   jitterMs: number;
   lastPacketAt?: number;
+  /** RTP packets dropped because they came from a source other than the peer's (strict RTP). */
+  foreignDropped: number;
 }
 
 export type RtpEndpointEvents = {
@@ -65,6 +74,8 @@ export type RtpEndpointEvents = {
   firstPacket: [{ at: number; address: string; port: number }];
   /** A new SSRC (re-INVITE, peer restart); the stream to ffmpeg stays continuous. */
   sourceChanged: [{ ssrc: number; address: string; port: number }];
+  /** The peer's media comes from this address, not its SDP's (NAT): heard, and answered, from now on. */
+  sourceLatched: [{ address: string; port: number }];
 };
 
 /** Codecs whose packets concatenate: one payload byte per clock tick, no frame boundaries (RFC 3551 4.5). */
@@ -77,7 +88,7 @@ export class RtpEndpoint extends TypedEmitter<RtpEndpointEvents> {
   private forwardPort: number | undefined;
   private readonly sender: RtpSender;
   /** The relay's last answer to `stats`. */
-  private latest: RtpStatsSnapshot = { packets: 0, lost: 0, jitterMs: 0 };
+  private latest: RtpStatsSnapshot = { packets: 0, lost: 0, jitterMs: 0, foreignDropped: 0 };
   private readonly statsWaiters = new Set<() => void>();
   private closed = false;
 
@@ -131,7 +142,10 @@ export class RtpEndpoint extends TypedEmitter<RtpEndpointEvents> {
     return endpoint;
   }
 
-  /** The negotiated stream (from the answer, or a re-INVITE); safe to call again. */
+  /**
+   * The negotiated stream (from the answer, or a re-INVITE); safe to call again. Its address is the peer's as far
+   * as strict RTP goes: a new one moves the relay's latch there, the same one again keeps what the relay learned.
+   */
   setRemote(stream: NegotiatedStream): void {
     this.stream = stream;
     // The values come from the peer's SDP, which sdp.ts has already held to an IPv4 literal, a port, a 7-bit
@@ -214,8 +228,8 @@ export class RtpEndpoint extends TypedEmitter<RtpEndpointEvents> {
     const [word, ...fields] = line.split(' ');
     switch (word) {
       case 'stats': {
-        const [packets, lost, jitterMs, lastPacketAt] = fields.map(Number) as [number, number, number, number];
-        this.latest = { packets, lost, jitterMs, ...(lastPacketAt >= 0 ? { lastPacketAt } : {}) };
+        const [packets, lost, jitterMs, lastPacketAt, foreignDropped] = fields.map(Number) as [number, number, number, number, number];
+        this.latest = { packets, lost, jitterMs, ...(lastPacketAt >= 0 ? { lastPacketAt } : {}), foreignDropped };
         this.answerStats();
         break;
       }
@@ -225,6 +239,10 @@ export class RtpEndpoint extends TypedEmitter<RtpEndpointEvents> {
       case 'source':
         this.logger.info('rtp source changed', { ssrc: Number(fields[0]) });
         this.emit('sourceChanged', { ssrc: Number(fields[0]), address: fields[1]!, port: Number(fields[2]) });
+        break;
+      case 'latched':
+        this.logger.info('rtp source latched', { address: fields[0], port: Number(fields[1]) });
+        this.emit('sourceLatched', { address: fields[0]!, port: Number(fields[1]) });
         break;
       default:
         this.logger.warn('rtp relay', { line });

@@ -42,6 +42,8 @@ export interface SipCallOptions {
   bindAddress: string;
   /** 0 or absent: any free port. */
   bindPort?: number;
+  /** Without bindPort: a free port inside this inclusive range (MEDIA_PORTS). */
+  bindPortRange?: { min: number; max: number };
   publicAddress: string;
   local: LocalMedia;
   /** TLS only: an extra trusted CA (PEM), for private PBXs and tests. */
@@ -166,6 +168,7 @@ class SipCallSession extends TypedEmitter<SipCallEvents> implements SipCall {
       transport: options.transport,
       bindAddress: options.bindAddress,
       bindPort: options.bindPort,
+      bindPortRange: options.bindPortRange,
       publicAddress: options.publicAddress,
       tls: { ca: options.tlsCa, servername: isIP(options.target.host) ? undefined : options.target.host },
       logger: this.log,

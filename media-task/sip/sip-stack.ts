@@ -78,6 +78,8 @@ export interface SipStackOptions {
   bindAddress: string;
   /** 0 or absent: a free port is chosen. */
   bindPort?: number;
+  /** Without bindPort: a free port inside this inclusive range, tried at random (other calls' ports are in it too). */
+  bindPortRange?: { min: number; max: number };
   publicAddress: string;
   /** TLS only: extra trusted CA (PEM) and the name the server certificate must carry (default: the hop's IP). */
   tls?: { ca?: string; servername?: string };
@@ -101,13 +103,31 @@ export interface SipStack {
 }
 
 const MAX_FORWARDS = '70';
+const RANGE_BIND_ATTEMPTS = 20;
+
+/** The transport on the first of `ports` that binds; the last error when none does. */
+async function firstBound<T>(ports: number[], open: (port: number) => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await open(ports[attempt]!);
+    } catch (error) {
+      if (attempt >= ports.length - 1 || !(error instanceof SipTransportError)) throw error;
+    }
+  }
+}
 
 /** Opens the SIP socket; resolves once it is bound, rejects with SipTransportError when it cannot be. */
 export async function openSipStack(options: SipStackOptions): Promise<SipStack> {
   const log = options.logger;
   const protocol = options.transport.toUpperCase() as WireProtocol;
   // Nothing listens for TLS (we hold no certificate); the port only names our end in Via and Contact.
-  const bindPort = options.bindPort || (protocol === 'TLS' ? await freeTcpPort(options.bindAddress) : 0);
+  const range = options.bindPortRange;
+  const randomInRange = () => (range ? range.min + Math.floor(Math.random() * (range.max - range.min + 1)) : 0);
+  const bindPorts = options.bindPort
+    ? [options.bindPort]
+    : range
+      ? Array.from({ length: protocol === 'TLS' ? 1 : RANGE_BIND_ATTEMPTS }, randomInRange)
+      : [protocol === 'TLS' ? await freeTcpPort(options.bindAddress) : 0];
   const packageRequests = new WeakMap<IncomingRequest, PackageMessage>();
   let handler: (request: IncomingRequest) => void = () => {};
   let closed = false;
@@ -134,19 +154,21 @@ export async function openSipStack(options: SipStackOptions): Promise<SipStack> 
       log.warn('dropped an incoming SIP message', { error });
     }
   };
-  const wire = await openWireTransport({
-    protocol,
-    address: options.bindAddress,
-    port: bindPort,
-    // Node verifies the server certificate by default; `servername` also sets SNI since we dial resolved IPs.
-    tls: protocol === 'TLS' ? { minVersion: 'TLSv1.2', ...options.tls } : undefined,
-    onFrame: (frame, remote) => {
-      const message = decodeFrame(frame, remote);
-      if (message) onMessage(message, remote);
-      else log.debug('dropped an unreadable SIP message', { from: `${remote.address}:${remote.port}` });
-    },
-    onDropped: (reason, remote, error) => log.debug(reason, { from: remote && `${remote.address}:${remote.port}`, error }),
-  });
+  const wire = await firstBound(bindPorts, (port) =>
+    openWireTransport({
+      protocol,
+      address: options.bindAddress,
+      port,
+      // Node verifies the server certificate by default; `servername` also sets SNI since we dial resolved IPs.
+      tls: protocol === 'TLS' ? { minVersion: 'TLSv1.2', ...options.tls } : undefined,
+      onFrame: (frame, remote) => {
+        const message = decodeFrame(frame, remote);
+        if (message) onMessage(message, remote);
+        else log.debug('dropped an unreadable SIP message', { from: `${remote.address}:${remote.port}` });
+      },
+      onDropped: (reason, remote, error) => log.debug(reason, { from: remote && `${remote.address}:${remote.port}`, error }),
+    }),
+  );
   const port = wire.port;
 
   /** The package's connection shape over one of our flows; requests get our Via sent-by (RFC 3261 section 18.1.1). */

@@ -53,6 +53,15 @@ describe('media task configuration', () => {
     expect(readTaskConfig({ [TASK_ENV.callSpec]: '{}' })).toMatchObject({ eventSink: 'stdout', rawSpec: {} });
   });
 
+  it('reads MEDIA_PORTS as the range SIP and RTP bind in, and names it when it is not one', () => {
+    const base = { [TASK_ENV.callSpec]: '{}' };
+    expect(readTaskConfig(base).mediaPorts).toBeUndefined();
+    expect(readTaskConfig({ ...base, [TASK_ENV.mediaPorts]: '20000-20999' }).mediaPorts).toEqual({ min: 20000, max: 20999 });
+    for (const bad of ['20000', '20000-20003', '80-2000', '30000-20000', '20000-70000', 'a-b']) {
+      expect(() => readTaskConfig({ ...base, [TASK_ENV.mediaPorts]: bad }), bad).toThrow(/MEDIA_PORTS must be/);
+    }
+  });
+
   it('Lambda configuration fails fast naming the variable', () => {
     expect(() => readApiConfig({ TABLE_NAME: 't' })).toThrow('environment variable KMS_KEY_ID is required');
     expect(() => readReconcilerConfig({ TABLE_NAME: 't', FINAL_EVENT_GRACE_SECONDS: '600' })).toThrow(/0–60/);

@@ -88,7 +88,7 @@ describe('GatewayStack template', () => {
     const taskDefinition = Object.values(main.resources).find((r) => r.Type === 'AWS::ECS::TaskDefinition')!;
     const [container] = taskDefinition.Properties.ContainerDefinitions as { Environment: { Name: string }[]; Secrets?: unknown; StopTimeout: number }[];
     expect(container!.Environment.map((e) => e.Name).sort()).toEqual(
-      [TASK_ENV.bindAddress, TASK_ENV.eventSink, TASK_ENV.tableName, TASK_ENV.eventBusName, TASK_ENV.kmsKeyId].sort(),
+      [TASK_ENV.bindAddress, TASK_ENV.eventSink, TASK_ENV.mediaPorts, TASK_ENV.tableName, TASK_ENV.eventBusName, TASK_ENV.kmsKeyId].sort(),
     );
     expect(container!.Secrets).toBeUndefined();
     expect(JSON.stringify(taskDefinition)).not.toMatch(/password/i);
@@ -108,16 +108,35 @@ describe('GatewayStack template', () => {
     expect(() => readStackContext((key) => ({ logRetentionDays: '31' })[key])).toThrow(/logRetentionDays/);
   });
 
-  it('lets SIP and RTP in on the task ports, from the configured peers only', () => {
+  it('lets SIP and RTP in on the task ports, from the configured peers only, and binds the task to those ports', () => {
+    const mediaPortsOf = (template: ReturnType<typeof synth>) => {
+      const taskDefinition = Object.values(template.resources).find((r) => r.Type === 'AWS::ECS::TaskDefinition')!;
+      const [container] = taskDefinition.Properties.ContainerDefinitions as { Environment: { Name: string; Value: unknown }[] }[];
+      return container!.Environment.find((e) => e.Name === TASK_ENV.mediaPorts)?.Value;
+    };
+    // Exactly these two rules: a narrow default range, UDP for SIP and RTP/RTCP, TCP for SIP over TCP.
     main.template.hasResourceProperties('AWS::EC2::SecurityGroup', {
-      SecurityGroupIngress: Match.arrayWith([
-        Match.objectLike({ IpProtocol: 'udp', FromPort: 32768, ToPort: 60999, CidrIp: '0.0.0.0/0' }),
-        Match.objectLike({ IpProtocol: 'tcp', FromPort: 32768, ToPort: 60999, CidrIp: '0.0.0.0/0' }),
-      ]),
+      SecurityGroupIngress: [
+        Match.objectLike({ IpProtocol: 'udp', FromPort: 20000, ToPort: 20999, CidrIp: '0.0.0.0/0' }),
+        Match.objectLike({ IpProtocol: 'tcp', FromPort: 20000, ToPort: 20999, CidrIp: '0.0.0.0/0' }),
+      ],
     });
-    synth({ peerCidr: '203.0.113.0/24', mediaPorts: { from: 40000, to: 40999 } }).template.hasResourceProperties('AWS::EC2::SecurityGroup', {
-      SecurityGroupIngress: Match.arrayWith([Match.objectLike({ IpProtocol: 'udp', FromPort: 40000, ToPort: 40999, CidrIp: '203.0.113.0/24' })]),
+    expect(mediaPortsOf(main)).toBe('20000-20999');
+    const narrowed = synth(readStackContext((key) => ({ peerCidr: '203.0.113.0/24, 198.51.100.0/30', mediaPortFrom: '40000', mediaPortTo: '40099' })[key]));
+    narrowed.template.hasResourceProperties('AWS::EC2::SecurityGroup', {
+      SecurityGroupIngress: [
+        Match.objectLike({ IpProtocol: 'udp', FromPort: 40000, ToPort: 40099, CidrIp: '203.0.113.0/24' }),
+        Match.objectLike({ IpProtocol: 'tcp', FromPort: 40000, ToPort: 40099, CidrIp: '203.0.113.0/24' }),
+        Match.objectLike({ IpProtocol: 'udp', FromPort: 40000, ToPort: 40099, CidrIp: '198.51.100.0/30' }),
+        Match.objectLike({ IpProtocol: 'tcp', FromPort: 40000, ToPort: 40099, CidrIp: '198.51.100.0/30' }),
+      ],
     });
+    expect(mediaPortsOf(narrowed)).toBe('40000-40099');
+    expect(() => readStackContext((key) => ({ mediaPortFrom: '40000', mediaPortTo: '40003' })[key])).toThrow(/at least 8 ports/);
+    expect(() => readStackContext((key) => ({ mediaPortFrom: '80', mediaPortTo: '1000' })[key])).toThrow(/mediaPortFrom/);
+    for (const bad of ['203.0.113.0', '203.0.113.0/33', '256.0.0.0/8', '203.0.113.0/24,', Array(26).fill('10.0.0.0/8').join(',')]) {
+      expect(() => readStackContext((key) => ({ peerCidr: bad })[key]), bad).toThrow(/peerCidr/);
+    }
     // Public subnets only: no NAT gateway to pay for.
     main.template.resourceCountIs('AWS::EC2::NatGateway', 0);
   });

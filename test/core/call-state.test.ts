@@ -66,6 +66,12 @@ const table: Row[] = [
     'dialing',
     { stats: { rtpPackets: 2, rtpLost: 0, jitterMs: 1, bytesOut: 10, destinations: [{ url: 'rtmp://b/live', state: 'retrying', reconnects: 3, bytesOut: 0 }], at: at(2) } },
   ],
+  [
+    'strict RTP\'s count of foreign packets dropped is kept with the stats',
+    [ev(2, { type: 'stats', rtpPackets: 2, rtpLost: 0, jitterMs: 1, rtpForeignDropped: 150, bytesOut: 10 })],
+    'dialing',
+    { stats: { rtpPackets: 2, rtpLost: 0, jitterMs: 1, rtpForeignDropped: 150, bytesOut: 10, at: at(2) } },
+  ],
   ['stats trailing the end are still recorded', [streaming(4), ended(6), stats(7, 70)], 'ended', { statsSeq: 7 }],
   ['hangup requested while streaming: desired changes, state waits for the task', [streaming(4), hangup], 'streaming', { desired: 'ended' }],
   ['hangup requested, then the task reports the end', [streaming(4), hangup, ev(5, { type: 'ended', by: 'local', reason: 'hangup', durationSeconds: 9 })], 'ended', { desired: 'ended' }],

@@ -3,8 +3,9 @@
  * send anything, and the relay parses it in C. It runs here built with AddressSanitizer and UBSan, which abort
  * it at an out-of-bounds access they can see or an undefined operation, and is fed seeded, reproducible
  * mutations of RTP (lying CSRC counts, extension lengths and padding; RTCP types; truncations; random bytes)
- * between real packets. It must live through them, count as RTP exactly what the TypeScript parser
- * (test/support/rtp-packet.ts) accepts, keep forwarding the real packets, and keep its comfort silence going.
+ * between real packets, from the peer's address and from a stranger's. It must live through them, count as RTP
+ * exactly what the TypeScript parser (test/support/rtp-packet.ts) accepts, the peer's as its packets and the
+ * stranger's as foreign (strict RTP), keep forwarding the real packets, and keep its comfort silence going.
  */
 import { execFile } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
@@ -21,6 +22,8 @@ import { fuzzSettings, Prng } from './fuzz.ts';
 
 /** Datagrams between two real packets, and between pauses: small enough for the relay's receive buffer. */
 const BURST = 20;
+/** Of those, from a stranger's address. */
+const STRANGER_BURST = 6;
 const SOURCE = fileURLToPath(new URL('../../media-task/relay/rtp-relay.c', import.meta.url));
 
 /** A datagram that looks like RTP to a quick glance and lies in one or more of its length fields. */
@@ -35,10 +38,10 @@ function mutated(prng: Prng): Buffer {
   return prng.chance(0.2) ? packet.subarray(0, prng.int(packet.length + 1)) : packet;
 }
 
-const listen = async (onMessage: (message: Buffer) => void): Promise<Socket> => {
+const listen = async (onMessage: (message: Buffer) => void, address = '127.0.0.1'): Promise<Socket> => {
   const socket = createSocket('udp4');
   socket.on('message', onMessage);
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => socket.bind(0, address, resolve));
   return socket;
 };
 
@@ -67,6 +70,8 @@ describe('RTP relay under hostile datagrams (ASan + UBSan build)', () => {
     let silence = 0;
     const ffmpeg = await listen((message) => forwarded.push(message));
     const phone = await listen(() => silence++);
+    let strangerGot = 0;
+    const stranger = await listen(() => strangerGot++, '127.0.0.2');
     const endpoint = await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', relay, logger });
     try {
       const stream = { kind: 'audio', remoteAddress: '127.0.0.1', remotePort: phone.address().port, payloadType: 0, codec: 'PCMU', clockRate: 8000, channels: 1, peerDirection: 'sendrecv' } as const;
@@ -74,8 +79,9 @@ describe('RTP relay under hostile datagrams (ASan + UBSan build)', () => {
       endpoint.startComfortSilence(stream);
       const real = Buffer.alloc(160, 0x42);
       let sequence = 0;
-      // What the relay should count: every datagram the TypeScript parser takes for RTP.
+      // What the relay should count: every datagram the TypeScript parser takes for RTP, by source.
       let rtp = 0;
+      let foreign = 0;
       for (let sent = 0; sent < iterations; sent += BURST) {
         const burst = Array.from({ length: BURST }, () => mutated(prng));
         // The real peer, from the same address, goes on between the bursts.
@@ -84,6 +90,11 @@ describe('RTP relay under hostile datagrams (ASan + UBSan build)', () => {
         for (const datagram of burst) {
           if (parseRtp(datagram)) rtp++;
           phone.send(datagram, endpoint.port, '127.0.0.1');
+        }
+        for (let i = 0; i < STRANGER_BURST; i++) {
+          const datagram = mutated(prng);
+          if (parseRtp(datagram)) foreign++;
+          stranger.send(datagram, endpoint.port, '127.0.0.1');
         }
         await new Promise((resolve) => setTimeout(resolve, 2));
       }
@@ -94,6 +105,8 @@ describe('RTP relay under hostile datagrams (ASan + UBSan build)', () => {
       expect(reported.filter((line) => /relay/.test(line))).toEqual([]);
       // The C parser accepts exactly what the TypeScript one does (bursts small enough that loopback drops none).
       expect(stats.packets).toBe(rtp);
+      expect(stats.foreignDropped).toBe(foreign);
+      expect(strangerGot).toBe(0);
       // Real packets reached ffmpeg (a mutated one can claim their sequence numbers first: some, not all).
       const realOut = forwarded.map((datagram) => parseRtp(datagram)).filter((packet, index) => packet && forwarded[index]!.subarray(packet.payloadOffset).every((byte) => byte === 0x42));
       expect(realOut.length).toBeGreaterThan(0);
@@ -103,6 +116,7 @@ describe('RTP relay under hostile datagrams (ASan + UBSan build)', () => {
       endpoint.close();
       ffmpeg.close();
       phone.close();
+      stranger.close();
     }
   });
 });

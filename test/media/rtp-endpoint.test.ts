@@ -5,6 +5,7 @@ import type { NegotiatedStream } from '../../media-task/sip/sdp.ts';
 import { RtpEndpoint } from '../../media-task/rtp/rtp-endpoint.ts';
 import { buildRtp, parseRtp, type RtpPacket } from '../support/rtp-packet.ts';
 import { relayPath } from '../support/media-task-bundle.ts';
+import { waitFor } from '../support/nginx-rtmp.ts';
 
 interface Received extends RtpPacket {
   payload: Buffer;
@@ -175,20 +176,23 @@ describe('RtpEndpoint', () => {
     expect(endpoint.startComfortSilence(stream(9, { peerDirection: 'sendonly' }))).toBe(false);
   });
 
-  it('answers to where the peer sends from (symmetric RTP), not to its SDP address', async () => {
+  it('answers to where the peer sends from (symmetric RTP) once it has latched that source, not to its SDP address', async () => {
     const sdpPeer = await peer();
     const realPeer = await peer();
     const endpoint = await bind();
     endpoint.setRemote(stream(sdpPeer.port));
     endpoint.startComfortSilence(stream(sdpPeer.port));
-    await sleep(100);
-    expect(sdpPeer.packets.length).toBeGreaterThan(0);
-    realPeer.socket.send(buildRtp({ marker: false, payloadType: 0, sequence: 1, timestamp: 0, ssrc: 7 }, Buffer.alloc(160, 0xff)), endpoint.port, '127.0.0.1');
-    await sleep(50);
+    await waitFor(() => sdpPeer.packets.length > 0, 1_000, 'silence at the SDP address');
+    const latched = new Promise((resolve) => endpoint.once('sourceLatched', resolve));
+    // A peer behind NAT: its SDP address never sends; its packets come from elsewhere, in sequence (strict RTP).
+    for (let sequence = 1; sequence <= 5; sequence++) {
+      realPeer.socket.send(buildRtp({ marker: false, payloadType: 0, sequence, timestamp: sequence * 160, ssrc: 7 }, Buffer.alloc(160, 0xff)), endpoint.port, '127.0.0.1');
+    }
+    expect(await latched).toEqual({ address: '127.0.0.1', port: realPeer.port });
+    await waitFor(() => realPeer.packets.length >= 8, 1_000, 'silence at the latched source');
     const before = sdpPeer.packets.length;
-    await sleep(200);
+    await waitFor(() => realPeer.packets.length >= 16, 1_000, 'more silence at the latched source');
     expect(sdpPeer.packets.length - before).toBeLessThanOrEqual(1);
-    expect(realPeer.packets.length).toBeGreaterThanOrEqual(8);
   });
 
   it('keeps comfort silence at 50 packets/s on one clock whether the peer streams (its packets pace it) or goes quiet', async () => {
