@@ -4,7 +4,7 @@ import { FfmpegPipeline, type PipelineDeath } from '../../media-task/pipeline/ff
 import { likelyAnswer, type NegotiatedStream } from '../../media-task/sip/sdp.ts';
 import { RtpEndpoint } from '../../media-task/rtp/rtp-endpoint.ts';
 import type { OwnedProcess } from '../../media-task/process/owned-process.ts';
-import { freePort } from '../support/free-port.ts';
+import { freePort, freeRtpPort } from '../support/free-port.ts';
 import { relayPath, taskFfmpegPath } from '../support/media-task-bundle.ts';
 import { measureTone, probe } from '../support/media-check.ts';
 import { NginxRtmp, waitFor } from '../support/nginx-rtmp.ts';
@@ -144,7 +144,9 @@ describe('RTP → FfmpegPipeline → nginx-rtmp', () => {
   it('keeps streaming across a new SSRC (re-INVITE): one continuous recording', async () => {
     const nginx = own(await NginxRtmp.start(), (n) => n.stop());
     const endpoint = own(await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', relay: await relayPath(), logger }), (e) => e.close());
-    endpoint.setRemote(pcmu);
+    // A phone's new SSRC after a re-INVITE comes from the address it signalled, as its first one did.
+    const peerPort = await freeRtpPort();
+    endpoint.setRemote({ ...pcmu, remotePort: peerPort });
     const pipeline = own(
       await FfmpegPipeline.start({ ffmpegPath, media: { audio: pcmu }, outputs: [{ rtmpUrl: nginx.url, rtmpStream: 'reinvite' }], logger }),
       (p) => p.stop(),
@@ -155,10 +157,10 @@ describe('RTP → FfmpegPipeline → nginx-rtmp', () => {
     const died: PipelineDeath[] = [];
     pipeline.on('died', (death) => died.push(death));
     // Two ffmpeg runs pick two random SSRCs, sequence numbers and timestamps, like a phone after a re-INVITE.
-    const first = own(await startToneSource({ audioPort: endpoint.port, seconds: 2 }), (s) => s.close());
+    const first = own(await startToneSource({ audioPort: endpoint.port, localAudioPort: peerPort, seconds: 2 }), (s) => s.close());
     await first.exited;
     const bytesBefore = pipeline.bytesOut;
-    const second = own(await startToneSource({ audioPort: endpoint.port, seconds: 2, frequency: 1000 }), (s) => s.close());
+    const second = own(await startToneSource({ audioPort: endpoint.port, localAudioPort: peerPort, seconds: 2, frequency: 1000 }), (s) => s.close());
     await second.exited;
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(changes).toHaveLength(1);
