@@ -37,6 +37,7 @@ export async function sweep(deps: SweeperDeps): Promise<SweepReport> {
   report.live = live.length;
   const refs = live.map((record) => record.taskRef).filter((ref): ref is string => ref !== undefined);
   const observed = refs.length ? await inspector.inspect(refs) : new Map<string, ObservedTask>();
+  const stops: Promise<void>[] = [];
   for (const listed of live) {
     if (decideSweep(listed, listed.taskRef ? observed.get(listed.taskRef) : undefined, deps.now(), policy).action === 'none') continue;
     try {
@@ -53,12 +54,21 @@ export async function sweep(deps: SweeperDeps): Promise<SweepReport> {
         logger.warn('stuck call closed by the sweeper', { callId: record.callId, reason: decision.reason, taskRef: record.taskRef, state: record.state });
         await deps.onClosed?.(result);
       }
-      if (decision.stopTask) await launcher.stop(record.callId, record.taskRef);
+      // Side by side: a hung task takes the stop grace to die, which must not hold up the other calls.
+      if (decision.stopTask) {
+        stops.push(
+          launcher.stop(record.callId, record.taskRef).catch((error: unknown) => {
+            report.errors++;
+            logger.error('sweeper could not stop the task of a call past its limit', { callId: record.callId, taskRef: record.taskRef, error });
+          }),
+        );
+      }
     } catch (error) {
       report.errors++;
       logger.error('sweeper could not close a stuck call', { callId: listed.callId, error });
     }
   }
+  await Promise.all(stops);
   return report;
 }
 

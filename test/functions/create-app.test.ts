@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createApp, MAX_BODY_BYTES } from '../../functions/app/create-app.ts';
+import { FAILURE_REASONS } from '../../functions/core/call-types.ts';
 import type { HostResolver } from '../../functions/core/ports.ts';
 import { silentLogger } from '../../media-task/log.ts';
 import { FakeLauncher, MemoryCallStore, fakeDns } from './fakes.ts';
@@ -450,6 +451,9 @@ describe('secrets and access', () => {
     expect(Object.keys(json.paths)).toEqual(expect.arrayContaining(['/v1/calls', '/v1/calls/{callId}', '/RESTCall/call', '/rest-api/call/send_dtmf']));
     const body = json.paths['/RESTCall/call'].post.requestBody.content['application/json'].schema;
     expect(JSON.stringify(body)).toContain('sipDomain');
+    // The failure reasons are the shared list (FAILURE_REASONS), `launch` included.
+    expect(JSON.stringify(json)).toContain(`"reason":{"type":"string","enum":${JSON.stringify(FAILURE_REASONS)}}`);
+    expect(FAILURE_REASONS).toContain('launch');
   });
 
   it('answers unknown routes with a JSON 404', async () => {

@@ -142,4 +142,24 @@ describe.each(stores)('stuck calls on %s', (_name, makeStore) => {
     expect(await store.get('fine1')).toMatchObject({ state: 'dialing' });
     expect(launcher.calls).toEqual([{ op: 'stop', callId: 'hung1', taskRef: 'task-hung1' }]);
   });
+
+  it('the sweeper: a stop that fails is counted and logged; the call stays ended (limit), the others are still closed', async () => {
+    const store = await makeStore();
+    await storeOnly(store, 'hung2', T0, { taskRef: 'task-hung2', streamKey: 'k-hung2' });
+    await storeOnly(store, 'hung3', T0, { taskRef: 'task-hung3', streamKey: 'k-hung3' });
+    const inspector = new FakeInspector();
+    inspector.tasks.set('task-hung2', { status: 'running' });
+    inspector.tasks.set('task-hung3', { status: 'running' });
+    const stopped: string[] = [];
+    const launcher = {
+      stop: async (callId: string) => {
+        if (callId === 'hung2') throw new Error('StopTask failed: throttled');
+        stopped.push(callId);
+      },
+    };
+    const report = await sweep({ store, inspector, launcher, policy, logger: silentLogger, now: () => new Date(T0 + 91_000) });
+    expect(report).toMatchObject({ closed: { limit: 2 }, errors: 1 });
+    expect(stopped).toEqual(['hung3']);
+    expect(await store.get('hung2')).toMatchObject({ state: 'ended', ended: { by: 'limit' } });
+  });
 });
