@@ -69,13 +69,15 @@ export class LocalTaskLauncher implements TaskLauncher, TaskInspector {
     }
     this.tasks.set(spec.callId, task);
     task.process.onExit((exit) => {
-      this.tasks.delete(spec.callId);
-      if (task.sawFinal) return;
-      const message = `media task exited without a final state (code ${exit.code}, signal ${exit.signal})`;
-      logger.warn(message, { callId: spec.callId });
-      task.recorded = task.recorded.then(() =>
-        this.options.onCrash(spec.callId, message).catch((error: unknown) => logger.error('could not record crash', { callId: spec.callId, error })),
-      );
+      if (!task.sawFinal) {
+        const message = `media task exited without a final state (code ${exit.code}, signal ${exit.signal})`;
+        logger.warn(message, { callId: spec.callId });
+        task.recorded = task.recorded.then(() =>
+          this.options.onCrash(spec.callId, message).catch((error: unknown) => logger.error('could not record crash', { callId: spec.callId, error })),
+        );
+      }
+      // Listed until what it printed (or its crash) is recorded: meanwhile a sweep must not find its call taskless.
+      void task.recorded.then(() => this.tasks.delete(spec.callId));
     });
     return { taskRef: `local:${task.process.pid}` };
   }
