@@ -3,8 +3,11 @@
  * in-memory store with a real ECS adapter, the EMF metric line it prints, and RunTask failing after the store write.
  */
 import { DescribeTasksCommand, ECSClient, RunTaskCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
+import { DynamoDbCallStore, LIVE_INDEX } from '../../functions/adapters/dynamodb-call-store.ts';
 import { DESCRIBE_TASKS_BATCH, EcsTaskInspector, stopEcsTask } from '../../functions/adapters/ecs-task-inspector.ts';
 import { EcsTaskLauncher } from '../../functions/adapters/ecs-task-launcher.ts';
 import { createApp } from '../../functions/app/create-app.ts';
@@ -15,6 +18,7 @@ import { newCallRecord } from '../../functions/core/call-record.ts';
 import type { CallSpec } from '../../functions/core/call-types.ts';
 import { recordEvent } from '../../functions/recorder.ts';
 import { SWEEP_ENV } from '../../functions/sweep-config.ts';
+import { sweep } from '../../functions/sweeper.ts';
 import { silentLogger } from '../../media-task/log.ts';
 import { fakeDns, MemoryCallStore } from '../functions/fakes.ts';
 
@@ -141,6 +145,25 @@ describe('sweeper Lambda', () => {
     const store = await storeWith([{ callId: 'never1' }]);
     expect(await handler(store, 31).run()).toMatchObject({ closed: { launch: 1 } });
     expect(await store.get('never1')).toMatchObject({ state: 'failed', failure: { reason: 'launch' } });
+    expect(ecsMock.commandCalls(DescribeTasksCommand)).toHaveLength(0);
+  });
+});
+
+describe('sweeper reads of the call table', () => {
+  it('lists live calls with a Query on the live index, never a Scan of the table', async () => {
+    // The store sends through the document client it wraps around `client`.
+    const dynamodb = mockClient(DynamoDBDocumentClient);
+    onTestFinished(() => dynamodb.restore());
+    dynamodb.on(QueryCommand).resolves({ Items: [] });
+    const store = new DynamoDbCallStore({ client: new DynamoDBClient({ region: 'eu-west-1' }), tableName: 'calls' });
+    const report = await sweep({
+      store, inspector: inspector(), launcher: { stop: async () => {} }, logger: silentLogger, now: () => new Date(T0),
+      policy: { launchGraceMs: 30_000, stoppedGraceMs: 30_000, limitGraceMs: 30_000 },
+    });
+    expect(report.live).toBe(0);
+    const queries = dynamodb.commandCalls(QueryCommand).map((call) => call.args[0].input);
+    expect(queries).toEqual([expect.objectContaining({ TableName: 'calls', IndexName: LIVE_INDEX, KeyConditionExpression: '#live = :live' })]);
+    expect(dynamodb.commandCalls(ScanCommand)).toHaveLength(0);
     expect(ecsMock.commandCalls(DescribeTasksCommand)).toHaveLength(0);
   });
 });
