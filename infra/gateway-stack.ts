@@ -1,19 +1,25 @@
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { Alarm, ComparisonOperator, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { HttpApi, HttpStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { AttributeType, BillingMode, ProjectionType, Table } from 'aws-cdk-lib/aws-dynamodb';
-import { EventBus, Rule } from 'aws-cdk-lib/aws-events';
+import { EventBus, Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Secret, type ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import { Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { LIVE_INDEX, LIVE_INDEX_PROJECTION } from '../functions/adapters/dynamodb-call-store.ts';
 import { STATE_EVENT_DETAIL_TYPE, STATE_EVENT_SOURCE } from '../functions/adapters/eventbridge-publisher.ts';
 import { LAMBDA_ENV } from '../functions/aws/aws-config.ts';
+import { METRIC, METRICS_DIMENSION, METRICS_NAMESPACE } from '../functions/aws/metrics.ts';
 import { STATUS_CALLBACK_DETAIL_TYPE, STATUS_CALLBACK_SOURCE } from '../functions/aws/status-callbacks.ts';
+import { SWEEP_DEFAULTS, SWEEP_ENV } from '../functions/sweep-config.ts';
 import { WEBHOOK_ENV } from '../functions/webhooks/webhook-config.ts';
 import { TASK_ENV } from '../media-task/config.ts';
 import { GatewayFunction } from './gateway-function.ts';
@@ -36,6 +42,10 @@ export interface GatewayStackProps extends StackProps {
    * referenced, never read at synth, so the auth token stays out of the template. Absent → Twilio routes 404.
    */
   twilioSecretArn?: string;
+  /** FailedCalls alarm: this many failed calls or more within 5 minutes. Default 5. */
+  failedCallsAlarmThreshold?: number;
+  /** Subscribes this address to the alarm topic (it must confirm); subscribe others to `AlarmTopicArn` yourself. */
+  alarmEmail?: string;
 }
 
 /**
@@ -53,6 +63,8 @@ export class GatewayStack extends Stack {
   constructor(scope: Construct, id: string, props: GatewayStackProps = {}) {
     super(scope, id, props);
     const logRetention = props.logRetention ?? 30;
+    // The `Gateway` dimension of the metrics the Lambdas print (functions/aws/metrics.ts) and the alarms read.
+    const metricsEnv = { [LAMBDA_ENV.gatewayName]: this.stackName };
 
     const table = new Table(this, 'Calls', {
       partitionKey: { name: 'callId', type: AttributeType.STRING },
@@ -131,6 +143,7 @@ export class GatewayStack extends Stack {
         [LAMBDA_ENV.securityGroupIds]: media.securityGroup.securityGroupId,
         [LAMBDA_ENV.eventBusName]: bus.eventBusName,
         [LAMBDA_ENV.statusSigningKeySecretArn]: statusSigningKey.secretArn,
+        ...metricsEnv,
         ...(triggerSigningKey ? { [LAMBDA_ENV.triggerSigningKeySecretArn]: triggerSigningKey.secretArn } : {}),
         ...(twilioSecret ? { [LAMBDA_ENV.twilioSecretArn]: twilioSecret.secretArn } : {}),
       },
@@ -186,7 +199,7 @@ export class GatewayStack extends Stack {
       entry: 'recorder-handler.ts',
       logRetention,
       timeout: CALLBACK_DELIVERY_TIMEOUT,
-      environment: { [LAMBDA_ENV.tableName]: table.tableName, [LAMBDA_ENV.statusSigningKeySecretArn]: statusSigningKey.secretArn },
+      environment: { [LAMBDA_ENV.tableName]: table.tableName, [LAMBDA_ENV.statusSigningKeySecretArn]: statusSigningKey.secretArn, ...metricsEnv },
       deadLetterQueue: recorderDlq,
     });
     // update() releases the stream-key lock item of a call that became final.
@@ -217,6 +230,7 @@ export class GatewayStack extends Stack {
         [LAMBDA_ENV.tableName]: table.tableName,
         [LAMBDA_ENV.finalEventGraceSeconds]: '5',
         [LAMBDA_ENV.statusSigningKeySecretArn]: statusSigningKey.secretArn,
+        ...metricsEnv,
       },
       deadLetterQueue: reconcilerDlq,
     });
@@ -232,6 +246,89 @@ export class GatewayStack extends Stack {
       targets: [new LambdaFunction(reconciler, { deadLetterQueue: reconcilerDlq, retryAttempts: 8, maxEventAge: Duration.hours(2) })],
     });
 
+    // --- every minute → sweeper: calls whose task never started, vanished, or hung past its limit ---
+    const sweeper = new GatewayFunction(this, 'SweeperFunction', {
+      entry: 'sweeper-handler.ts',
+      logRetention,
+      timeout: CALLBACK_DELIVERY_TIMEOUT,
+      environment: {
+        [LAMBDA_ENV.tableName]: table.tableName,
+        [LAMBDA_ENV.clusterArn]: media.cluster.clusterArn,
+        [LAMBDA_ENV.statusSigningKeySecretArn]: statusSigningKey.secretArn,
+        [SWEEP_ENV.launchGraceSeconds]: String(SWEEP_DEFAULTS.launchGraceSeconds),
+        [SWEEP_ENV.stoppedGraceSeconds]: String(SWEEP_DEFAULTS.stoppedGraceSeconds),
+        [SWEEP_ENV.limitGraceSeconds]: String(SWEEP_DEFAULTS.limitGraceSeconds),
+        ...metricsEnv,
+      },
+    });
+    sweeper.addToRolePolicy(new PolicyStatement({ actions: recordWrites, resources: [table.tableArn] }));
+    // Live calls come from the live index: a Query of the live calls, never a Scan of the history.
+    sweeper.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${table.tableArn}/index/${LIVE_INDEX}`] }));
+    sweeper.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['ecs:DescribeTasks', 'ecs:StopTask'],
+        resources: [media.taskArnPattern()],
+        conditions: { ArnEquals: { 'ecs:cluster': media.cluster.clusterArn } },
+      }),
+    );
+    sweeper.addToRolePolicy(readStatusKey);
+    new Rule(this, 'SweepScheduleRule', {
+      description: 'Every minute: close calls whose media task never started, vanished or hung past its limit',
+      schedule: Schedule.rate(Duration.minutes(1)),
+      // A missed sweep is made up by the next one, a minute later: no retries, no DLQ.
+      targets: [new LambdaFunction(sweeper, { retryAttempts: 0, maxEventAge: Duration.minutes(1) })],
+    });
+
+    // --- alarms → one topic ---
+    const alarmTopic = new Topic(this, 'AlarmTopic', { displayName: `${this.stackName} alarms`, enforceSSL: true });
+    if (props.alarmEmail) alarmTopic.addSubscription(new EmailSubscription(props.alarmEmail));
+    const notify = new SnsAction(alarmTopic);
+    const gatewayMetric = (metricName: string) =>
+      new Metric({ namespace: METRICS_NAMESPACE, metricName, dimensionsMap: { [METRICS_DIMENSION]: this.stackName }, statistic: 'Sum', period: Duration.minutes(5) });
+    const deadLetterQueues: [id: string, queue: Queue, consumer: string][] = [
+      ['RecorderDlqAlarm', recorderDlq, 'recorder'],
+      ['ReconcilerDlqAlarm', reconcilerDlq, 'reconciler'],
+    ];
+    const alarms = [
+      ...deadLetterQueues.map(
+        ([id, queue, consumer]) =>
+          new Alarm(this, id, {
+            alarmDescription: `Events the ${consumer} could not process are in its dead-letter queue (docs/aws.md: inspect with aws sqs receive-message)`,
+            metric: queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' }),
+            threshold: 1,
+            evaluationPeriods: 1,
+            comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treatMissingData: TreatMissingData.NOT_BREACHING,
+          }),
+      ),
+      new Alarm(this, 'StuckCallsAlarm', {
+        alarmDescription: 'The sweeper closed calls nothing else closed: a task never started, vanished, or hung past its limit',
+        metric: gatewayMetric(METRIC.stuckCalls),
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+      new Alarm(this, 'FailedCallsAlarm', {
+        alarmDescription: 'Many calls failed within 5 minutes (SIP, auth, RTMP, crashes, launches): see the calls\' failure reasons',
+        metric: gatewayMetric(METRIC.failedCalls),
+        threshold: props.failedCallsAlarmThreshold ?? 5,
+        evaluationPeriods: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+      // Without the sweeper nothing frees stream keys held by stuck calls.
+      new Alarm(this, 'SweeperErrorsAlarm', {
+        alarmDescription: 'The sweeper Lambda failed in 3 consecutive 5-minute periods',
+        metric: sweeper.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
+        threshold: 1,
+        evaluationPeriods: 3,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+    ];
+    for (const alarm of alarms) alarm.addAlarmAction(notify);
+
     new CfnOutput(this, 'ApiUrl', { value: stage.url, description: 'Base URL of the API (WCS routes and /v1)' });
     new CfnOutput(this, 'ApiKeySecretArn', {
       value: apiKey.secretArn,
@@ -242,6 +339,7 @@ export class GatewayStack extends Stack {
     new CfnOutput(this, 'TableName', { value: table.tableName });
     new CfnOutput(this, 'EventBusName', { value: bus.eventBusName });
     new CfnOutput(this, 'ClusterName', { value: media.cluster.clusterName });
+    new CfnOutput(this, 'AlarmTopicArn', { value: alarmTopic.topicArn, description: 'Subscribe to get the alarms: aws sns subscribe --protocol email --notification-endpoint you@example.com --topic-arn <this>' });
     new CfnOutput(this, 'DeadLetterQueues', { value: [recorderDlq.queueName, reconcilerDlq.queueName].join(',') });
   }
 }

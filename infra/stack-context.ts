@@ -61,6 +61,12 @@ export function readStackContext(get: (key: string) => unknown): Omit<GatewaySta
   if (twilioSecretArn !== undefined && !(typeof twilioSecretArn === 'string' && /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+-[A-Za-z0-9]{6}$/.test(twilioSecretArn))) {
     throw new StackContextError('context twilioSecretArn must be the complete ARN of a Secrets Manager secret (as create-secret prints it)');
   }
+  const failedCallsAlarmThreshold = number('failedCallsAlarmThreshold') ?? 5;
+  if (failedCallsAlarmThreshold < 1) throw new StackContextError('context failedCallsAlarmThreshold must be 1 or more');
+  const alarmEmail = get('alarmEmail');
+  if (alarmEmail !== undefined && !(typeof alarmEmail === 'string' && /^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(alarmEmail))) {
+    throw new StackContextError('context alarmEmail must be an email address');
+  }
   const logRetentionDays = number('logRetentionDays') ?? 30;
   if (!RETENTION_DAYS.includes(logRetentionDays)) throw new StackContextError(`context logRetentionDays must be one of ${RETENTION_DAYS.join(', ')}`);
   return {
@@ -72,5 +78,7 @@ export function readStackContext(get: (key: string) => unknown): Omit<GatewaySta
     logRetention: logRetentionDays as RetentionDays,
     genericTrigger: genericTrigger === true || genericTrigger === 'true',
     ...(twilioSecretArn ? { twilioSecretArn } : {}),
+    failedCallsAlarmThreshold,
+    ...(alarmEmail ? { alarmEmail } : {}),
   };
 }

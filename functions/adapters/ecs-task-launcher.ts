@@ -5,13 +5,14 @@
  * Hang-up is StopTask (ECS sends SIGTERM; the task says BYE and exits) — the `desired` flag the API wrote first
  * is the task's second way to learn it, should the StopTask be lost. DTMF goes through the call's item.
  */
-import { RunTaskCommand, StopTaskCommand, type ECSClient } from '@aws-sdk/client-ecs';
+import { RunTaskCommand, type ECSClient } from '@aws-sdk/client-ecs';
 import { LaunchError } from '../core/call-errors.ts';
 import type { CallSpec, TaskCommand } from '../core/call-types.ts';
 import type { TaskLauncher } from '../core/ports.ts';
 import { TASK_ENV } from '../../media-task/config.ts';
 import { withBackoff, type RetryOptions } from './aws-retry.ts';
 import type { DynamoDbCommandMailbox } from './dynamodb-command-mailbox.ts';
+import { stopEcsTask } from './ecs-task-inspector.ts';
 
 /** The tag (and `startedBy`) that ties a task to its call: the reconciler reads it back from ECS events. */
 export const CALL_ID_TAG = 'callId';
@@ -65,25 +66,11 @@ export class EcsTaskLauncher implements TaskLauncher {
   async stop(callId: string, taskRef?: string): Promise<void> {
     // No task yet: the launch in flight sees `desired: ended` (CallService.start) and stops it then.
     if (!taskRef) return;
-    try {
-      await withBackoff(
-        () => this.options.ecs.send(new StopTaskCommand({ cluster: this.options.cluster, task: taskRef, reason: `hang-up requested for call ${callId}` })),
-        this.options.retry,
-      );
-    } catch (error) {
-      // A task that already stopped (or was never found) is what we wanted.
-      if (isTaskGone(error)) return;
-      throw new LaunchError(`StopTask failed: ${(error as Error).message}`, { cause: error });
-    }
+    await stopEcsTask(this.options.ecs, this.options.cluster, taskRef, `hang-up requested for call ${callId}`, this.options.retry);
   }
 
   async sendCommand(callId: string, command: TaskCommand, taskRef?: string): Promise<void> {
     if (command.type === 'hangup') return this.stop(callId, taskRef);
     await this.options.mailbox.push(callId, command);
   }
-}
-
-function isTaskGone(error: unknown): boolean {
-  const e = error as Error;
-  return e.name === 'InvalidParameterException' && /not found|does not exist|stopped/i.test(e.message);
 }

@@ -12,6 +12,7 @@ import {
   wcsCallRequestSchema,
   wcsDtmfRequestSchema,
 } from '../core/call-spec-schema.ts';
+import { FAILURE_REASONS } from '../core/call-types.ts';
 
 const states = ['dialing', 'ringing', 'answered', 'streaming', 'ended', 'failed'] as const;
 
@@ -44,7 +45,7 @@ export const callViewSchema = z.object({
   updatedAt: z.string(),
   stateTimes: z.record(z.string(), z.string()),
   ended: z.object({ by: z.enum(['local', 'remote', 'limit']), reason: z.string(), sipCode: z.number().optional(), durationSeconds: z.number() }).optional(),
-  failure: z.object({ reason: z.string(), message: z.string(), sipCode: z.number().optional() }).optional(),
+  failure: z.object({ reason: z.enum(FAILURE_REASONS), message: z.string(), sipCode: z.number().optional() }).optional(),
   stats: z.object({ rtpPackets: z.number(), rtpLost: z.number(), jitterMs: z.number(), rtpForeignDropped: z.number().optional(), bytesOut: z.number(), at: z.string() }).optional(),
 });
 

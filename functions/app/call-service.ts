@@ -6,6 +6,7 @@ import { CallIdConflictError, CallNotFoundError, CallNotLiveError, LaunchError, 
 import { newCallRecord, sameRequest } from '../core/call-record.ts';
 import { hostName, isBlockedAddress } from '../core/call-spec-schema.ts';
 import { isFinal } from '../core/call-state.ts';
+import { endedEvent } from '../core/call-sweep.ts';
 import type { CallSpec, CallState, TaskCommand } from '../core/call-types.ts';
 import type { CallRecord, CallStore, HostResolver, Logger, StatusCallbackTarget, TaskLauncher } from '../core/ports.ts';
 import { attachTaskRef, recordEvent, type RecordResult } from '../recorder.ts';
@@ -92,12 +93,20 @@ export class CallService {
   /**
    * Records the wish to end the call, then asks the launcher to stop the task. The stop is repeated on every
    * request while the call is live, so a client retry also retries a stop that failed.
+   * A call with no task (never launched, or its launch still in flight) ends at once, `local`: no task would
+   * ever report its end, and its stream key would stay taken. A launch that lands later reads `desired: ended`
+   * in `start` and stops its task.
    */
   async hangup(callId: string): Promise<CallRecord> {
     const { store, launcher } = this.deps;
     const result = await recordEvent(store, { type: 'hangup-requested', callId, at: this.deps.now().toISOString() });
     const record = result.record;
     if (!record) throw new CallNotFoundError(callId);
+    if (!isFinal(record.state) && !record.taskRef) {
+      const ended = await recordEvent(store, endedEvent(record, 'local', 'hang-up before any media task started', this.deps.now().toISOString()));
+      await this.reportChanges(ended);
+      return ended.record ?? record;
+    }
     if (!isFinal(record.state)) {
       try {
         await launcher.stop(callId, record.taskRef);

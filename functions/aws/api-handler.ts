@@ -17,7 +17,8 @@ import { KmsSecretCipher } from '../adapters/kms-secret-cipher.ts';
 import { createApp } from '../app/create-app.ts';
 import { createLogger } from '../../media-task/log.ts';
 import { describeWebhookConfig } from '../webhooks/webhook-config.ts';
-import { readApiConfig } from './aws-config.ts';
+import { readApiConfig, readGatewayName } from './aws-config.ts';
+import { emfSink, METRIC } from './metrics.ts';
 import { EncryptingCallStore } from './secret-cipher.ts';
 import { statusCallbackRelay } from './status-callbacks.ts';
 import { loadWebhookConfig, readSecretString } from './webhook-secrets.ts';
@@ -29,6 +30,9 @@ const secrets = new SecretsManagerClient({});
 const read = (secretId: string) => readSecretString(secrets, secretId);
 const [apiKey, webhooks] = await Promise.all([read(config.apiKeySecretArn), loadWebhookConfig(read, config.webhookSecrets)]);
 logger.info('cold start', { webhooks: describeWebhookConfig(webhooks) });
+
+const relay = statusCallbackRelay({ client: new EventBridgeClient({}), eventBusName: config.eventBusName, logger });
+const metrics = emfSink(readGatewayName());
 
 export const handler = handle(
   createApp({
@@ -49,6 +53,10 @@ export const handler = handle(
     apiKey,
     logger,
     webhooks,
-    onStateChange: statusCallbackRelay({ client: new EventBridgeClient({}), eventBusName: config.eventBusName, logger }),
+    onStateChange: async (record, change) => {
+      // A launch failure: the one failure the API records itself.
+      if (change.to === 'failed') metrics({ [METRIC.failedCalls]: 1 });
+      await relay(record, change);
+    },
   }),
 );

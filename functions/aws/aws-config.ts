@@ -3,6 +3,7 @@
  * (infra/gateway-stack.ts), and read once per cold start. A missing variable fails the cold start, naming it.
  * Secrets travel as Secrets Manager ARNs only (functions/aws/webhook-secrets.ts reads them), never as values.
  */
+import { readSweepConfig, type SweepConfig } from '../sweep-config.ts';
 import { WEBHOOK_ENV } from '../webhooks/webhook-config.ts';
 
 export const LAMBDA_ENV = {
@@ -27,6 +28,8 @@ export const LAMBDA_ENV = {
   triggerSigningKeySecretArn: 'TRIGGER_SIGNING_KEY_SECRET_ARN',
   /** API, optional: the operator's JSON secret holding the `TWILIO_*` values of WEBHOOK_ENV; absent → Twilio off. */
   twilioSecretArn: 'TWILIO_SECRET_ARN',
+  /** The `Gateway` dimension of the metrics (functions/aws/metrics.ts): the stack name, which the alarms use too. */
+  gatewayName: 'GATEWAY_NAME',
 } as const;
 
 export class AwsConfigError extends Error {
@@ -64,6 +67,36 @@ export interface ReconcilerConfig {
   tableName: string;
   finalEventGraceMs: number;
   statusSigningKeySecretArn: string;
+}
+
+export interface SweeperConfig {
+  tableName: string;
+  clusterArn: string;
+  statusSigningKeySecretArn: string;
+  gatewayName: string;
+  /** Graces from SWEEP_ENV (functions/sweep-config.ts); its interval is the schedule rule's, not read here. */
+  sweep: SweepConfig;
+}
+
+/** The metrics' `Gateway` dimension; `default` outside a stack (tests). */
+export function readGatewayName(env: NodeJS.ProcessEnv = process.env): string {
+  return env[LAMBDA_ENV.gatewayName] || 'default';
+}
+
+export function readSweeperConfig(env: NodeJS.ProcessEnv = process.env): SweeperConfig {
+  let sweep: SweepConfig;
+  try {
+    sweep = readSweepConfig(env);
+  } catch (error) {
+    throw new AwsConfigError((error as Error).message, { cause: error });
+  }
+  return {
+    tableName: required(env, LAMBDA_ENV.tableName),
+    clusterArn: required(env, LAMBDA_ENV.clusterArn),
+    statusSigningKeySecretArn: required(env, LAMBDA_ENV.statusSigningKeySecretArn),
+    gatewayName: readGatewayName(env),
+    sweep,
+  };
 }
 
 export function readApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {

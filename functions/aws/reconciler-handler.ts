@@ -3,7 +3,8 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DynamoDbCallStore } from '../adapters/dynamodb-call-store.ts';
 import { createLogger } from '../../media-task/log.ts';
-import { readReconcilerConfig } from './aws-config.ts';
+import { readReconcilerConfig, readGatewayName } from './aws-config.ts';
+import { emfSink } from './metrics.ts';
 import { createReconcilerHandler } from './task-reconciler.ts';
 import { readSecretString } from './webhook-secrets.ts';
 
@@ -15,4 +16,5 @@ export const handler = createReconcilerHandler({
   logger: createLogger({ component: 'reconciler' }),
   finalEventGraceMs: config.finalEventGraceMs,
   statusSigningKey,
+  metrics: emfSink(readGatewayName()),
 });

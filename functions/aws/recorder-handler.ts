@@ -3,7 +3,8 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DynamoDbCallStore } from '../adapters/dynamodb-call-store.ts';
 import { createLogger } from '../../media-task/log.ts';
-import { readRecorderConfig } from './aws-config.ts';
+import { readRecorderConfig, readGatewayName } from './aws-config.ts';
+import { emfSink } from './metrics.ts';
 import { createRecorderHandler } from './state-event-intake.ts';
 import { readSecretString } from './webhook-secrets.ts';
 
@@ -14,4 +15,5 @@ export const handler = createRecorderHandler({
   store: new DynamoDbCallStore({ client: new DynamoDBClient({}), tableName: config.tableName }),
   logger: createLogger({ component: 'recorder' }),
   statusSigningKey,
+  metrics: emfSink(readGatewayName()),
 });

@@ -8,9 +8,10 @@
  */
 import type { EventBridgeEvent } from 'aws-lambda';
 import * as z from 'zod';
-import type { StateEvent } from '../core/call-types.ts';
+import { FAILURE_REASONS, type StateEvent } from '../core/call-types.ts';
 import type { CallStore, Logger } from '../core/ports.ts';
 import { recordEvent } from '../recorder.ts';
+import { countFailures, type MetricSink } from './metrics.ts';
 import { notifyStateChange } from '../webhooks/status-notifier.ts';
 import { deliverStatusCallbacks, isRelayedChange, parseRelayedChange } from './status-callbacks.ts';
 
@@ -37,7 +38,7 @@ const stateEventSchema = z.discriminatedUnion('type', [
   }),
   z.object({
     type: z.literal('failed'),
-    reason: z.enum(['sip', 'auth', 'timeout', 'rtmp', 'ffmpeg', 'crashed', 'internal']),
+    reason: z.enum(FAILURE_REASONS),
     message: z.string(),
     sipCode: z.number().int().optional(),
     ...base,
@@ -59,9 +60,11 @@ export interface RecorderHandlerDeps {
   store: CallStore;
   logger: Logger;
   statusSigningKey: string;
+  /** Counts the failures recorded (FailedCalls). */
+  metrics?: MetricSink;
 }
 
-export function createRecorderHandler({ store, logger, statusSigningKey }: RecorderHandlerDeps) {
+export function createRecorderHandler({ store, logger, statusSigningKey, metrics }: RecorderHandlerDeps) {
   const notifyDeps = { store, logger, signingKey: statusSigningKey };
   return async (event: EventBridgeEvent<string, unknown>): Promise<void> => {
     if (isRelayedChange(event)) {
@@ -75,6 +78,7 @@ export function createRecorderHandler({ store, logger, statusSigningKey }: Recor
     const fields = { callId: stateEvent.callId, type: stateEvent.type, seq: stateEvent.seq, eventId: event.id };
     if (result.applied) logger.info('state event recorded', { ...fields, state: result.record?.state });
     else logger.info('state event ignored', { ...fields, why: result.ignored });
+    countFailures(metrics, result);
     await deliverStatusCallbacks(result, notifyDeps);
   };
 }

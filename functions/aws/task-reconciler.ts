@@ -10,9 +10,11 @@
  */
 import type { EventBridgeEvent } from 'aws-lambda';
 import { isFinal } from '../core/call-state.ts';
-import type { StateEvent } from '../core/call-types.ts';
-import type { CallRecord, CallStore, Logger } from '../core/ports.ts';
+import { endedEvent } from '../core/call-sweep.ts';
+import type { CallStore, Logger } from '../core/ports.ts';
 import { recordEvent } from '../recorder.ts';
+import { describeStop } from '../adapters/ecs-task-inspector.ts';
+import { countFailures, type MetricSink } from './metrics.ts';
 import { deliverStatusCallbacks } from './status-callbacks.ts';
 
 /** The fields of the ECS event detail that we read. */
@@ -36,6 +38,8 @@ export interface ReconcilerDeps {
   statusSigningKey: string;
   sleep?: (ms: number) => Promise<void>;
   now?: () => Date;
+  /** Counts the failures recorded (FailedCalls). */
+  metrics?: MetricSink;
 }
 
 export type ReconcileOutcome = 'not-stopped' | 'not-ours' | 'unknown-call' | 'already-final' | 'other-task' | 'marked-failed' | 'marked-ended';
@@ -70,32 +74,19 @@ export function createReconcilerHandler(deps: ReconcilerDeps) {
     const at = task.stoppedAt ?? now().toISOString();
     const message = stopMessage(task);
     if (record.desired === 'ended') {
-      await deliverStatusCallbacks(await recordEvent(deps.store, hungUpEvent(record, at, message)), notifyDeps);
+      // The hang-up the client asked for did happen, only the task could not say so (stopped before its first event,
+      // or while hanging up).
+      await deliverStatusCallbacks(await recordEvent(deps.store, endedEvent(record, 'local', `hang-up; ${message}`, at)), notifyDeps);
       return log('marked-ended', { stopReason: message });
     }
-    await deliverStatusCallbacks(await recordEvent(deps.store, { type: 'task-crashed', callId, at, message }), notifyDeps);
+    const crashed = await recordEvent(deps.store, { type: 'task-crashed', callId, at, message });
+    countFailures(deps.metrics, crashed);
+    await deliverStatusCallbacks(crashed, notifyDeps);
     return log('marked-failed', { stopReason: message });
   };
 }
 
-/** "Essential container in task exited (exit code 137, OutOfMemoryError: ...)" and the like. */
+/** What the call's failure message says of a task that stopped on its own. */
 export function stopMessage(task: EcsTaskStateChange): string {
-  const container = task.containers?.find((c) => c.exitCode !== undefined || c.reason) ?? task.containers?.[0];
-  const details = [
-    task.stopCode,
-    container?.exitCode === undefined ? undefined : `exit code ${container.exitCode}`,
-    container?.reason,
-  ].filter(Boolean);
-  return `media task stopped without a final state: ${task.stoppedReason ?? 'no reason given'}${details.length ? ` (${details.join(', ')})` : ''}`;
-}
-
-/**
- * The hang-up the client asked for did happen, only the task could not say so (stopped before its first event,
- * or while hanging up). A final event applies whatever its seq (call-state.ts rule 2); lastSeq + 1 keeps it
- * after everything the task did report.
- */
-function hungUpEvent(record: CallRecord, at: string, message: string): StateEvent {
-  const answeredAt = record.stateTimes.answered ?? record.stateTimes.streaming;
-  const durationSeconds = answeredAt ? Math.max(0, Math.round((Date.parse(at) - Date.parse(answeredAt)) / 1000)) : 0;
-  return { type: 'ended', by: 'local', reason: `hang-up; ${message}`, durationSeconds, callId: record.callId, seq: record.lastSeq + 1, at };
+  return `media task stopped without a final state: ${describeStop(task)}`;
 }

@@ -11,7 +11,7 @@
  *            │  ended (by local|remote|limit)  │   failed     │   final, absorbing: nothing leaves them
  *            └───────────────────────────────────────────────┘
  *   task-crashed  (control plane: task exited, record not final) ─► failed / crashed
- *   launch-failed (control plane: no task started)               ─► failed / internal
+ *   launch-failed (control plane: no task started)               ─► failed / launch
  *   hangup-requested (DELETE)   ─► desired = ended, effect stop-task; the state moves when the task reports
  *   stats                       ─► stats only, never the state
  * ```
@@ -90,7 +90,7 @@ export function transition(record: CallRecord, event: CallEvent): TransitionResu
     case 'task-crashed':
     case 'launch-failed': {
       if (isFinal(record.state)) return ignore(`call already ${record.state}`);
-      const reason = event.type === 'task-crashed' ? 'crashed' : 'internal';
+      const reason = event.type === 'task-crashed' ? 'crashed' : 'launch';
       return enter({ ...record, failure: { reason, message: event.message } }, 'failed', event.at);
     }
     case 'ended':

@@ -63,15 +63,16 @@ export const FINAL_STATES: readonly CallState[] = ['ended', 'failed'];
 /** Who ended a call that had been answered. `limit` = maxDurationSeconds or RTP inactivity. */
 export type EndedBy = 'local' | 'remote' | 'limit';
 
-/** Why a call failed before (or instead of) ending normally. */
-export type FailureReason =
-  | 'sip' // the peer answered 4xx/5xx/6xx
-  | 'auth' // digest credentials refused
-  | 'timeout' // no final answer, or no answer to a request
-  | 'rtmp' // the RTMP server refused or vanished before streaming
-  | 'ffmpeg' // the encoder died
-  | 'crashed' // the task died without a final state
-  | 'internal';
+/**
+ * Why a call failed before (or instead of) ending normally:
+ * `sip` the peer answered 4xx/5xx/6xx; `auth` digest credentials refused; `timeout` no final answer, or no answer
+ * to a request; `rtmp` the RTMP server refused or vanished before streaming; `ffmpeg` the encoder died;
+ * `crashed` the task died without a final state; `launch` no media task was started; `internal` a bug.
+ * One list, read by the request and event schemas and the OpenAPI document.
+ */
+export const FAILURE_REASONS = ['sip', 'auth', 'timeout', 'rtmp', 'ffmpeg', 'crashed', 'launch', 'internal'] as const;
+
+export type FailureReason = (typeof FAILURE_REASONS)[number];
 
 /** `connecting` (first attempt), `live` (bytes reach the server), `retrying` (dropped or refused; backing off). */
 export type DestinationState = 'connecting' | 'live' | 'retrying';

@@ -2,6 +2,7 @@
  * The interfaces the control-plane core needs from the outside world. Adapters implement them, one per backend
  * (functions/adapters/*); the core never imports an SDK.
  */
+import type { ObservedTask } from './call-sweep.ts';
 import type { CallSpec, CallState, CallStats, EndedBy, FailureReason, SipConnection, StateEvent, TaskCommand } from './call-types.ts';
 
 /**
@@ -104,6 +105,14 @@ export interface TaskLauncher {
   /** Ends the call (BYE) and the task; kills it if it does not exit. Safe to call for a task that is gone. */
   stop(callId: string, taskRef?: string): Promise<void>;
   sendCommand(callId: string, command: TaskCommand, taskRef?: string): Promise<void>;
+}
+
+/**
+ * Tells what became of tasks (functions/core/call-sweep.ts decides what to do about it): ECS DescribeTasks on
+ * AWS, the server's own children locally. A lookup that fails answers `unknown` for its tasks, never throws.
+ */
+export interface TaskInspector {
+  inspect(taskRefs: readonly string[]): Promise<Map<string, ObservedTask>>;
 }
 
 /** Where media tasks' state events go (stdout → recorder locally, EventBridge on AWS). */

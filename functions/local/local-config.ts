@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { readSweepConfig, type SweepConfig } from '../sweep-config.ts';
 
 /** Environment variables of the local server, read once. */
 export const LOCAL_ENV = {
@@ -8,6 +9,8 @@ export const LOCAL_ENV = {
   apiKey: 'API_KEY',
   publicAddress: 'PUBLIC_ADDRESS',
   ffmpegPath: 'FFMPEG_PATH',
+  /** Seconds a task has to exit after SIGTERM (a hang-up, a sweep past the limit, shutdown) before SIGKILL. */
+  stopGraceSeconds: 'TASK_STOP_GRACE_SECONDS',
 } as const;
 
 export interface LocalConfig {
@@ -19,6 +22,9 @@ export interface LocalConfig {
   bindAddress: string;
   publicAddress: string;
   ffmpegPath?: string;
+  stopGraceMs: number;
+  /** The stuck-call sweeper's timer and graces (functions/sweep-config.ts). */
+  sweep: SweepConfig;
 }
 
 export class LocalConfigError extends Error {
@@ -29,6 +35,9 @@ export function readLocalConfig(env: NodeJS.ProcessEnv = process.env): LocalConf
   const port = Number(env[LOCAL_ENV.port] ?? 9091);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new LocalConfigError(`${LOCAL_ENV.port} must be a port number, not ${env[LOCAL_ENV.port]}`);
   const publicAddress = env[LOCAL_ENV.publicAddress] ?? '127.0.0.1';
+  // The task promises to hang up within 10 s of SIGTERM (media-task/main.ts).
+  const stopGrace = Number(env[LOCAL_ENV.stopGraceSeconds] || 12);
+  if (!(stopGrace >= 0.1 && stopGrace <= 600)) throw new LocalConfigError(`${LOCAL_ENV.stopGraceSeconds} must be 0.1–600 seconds, not ${env[LOCAL_ENV.stopGraceSeconds]}`);
   return {
     port,
     host: env[LOCAL_ENV.host] ?? '127.0.0.1',
@@ -37,5 +46,7 @@ export function readLocalConfig(env: NodeJS.ProcessEnv = process.env): LocalConf
     bindAddress: publicAddress === '127.0.0.1' ? '127.0.0.1' : '0.0.0.0',
     publicAddress,
     ffmpegPath: env[LOCAL_ENV.ffmpegPath] || undefined,
+    stopGraceMs: stopGrace * 1000,
+    sweep: readSweepConfig(env),
   };
 }

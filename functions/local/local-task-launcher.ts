@@ -1,7 +1,8 @@
 import type { CallSpec, StateEvent, TaskCommand } from '../core/call-types.ts';
 import { FINAL_STATES } from '../core/call-types.ts';
 import { LaunchError } from '../core/call-errors.ts';
-import type { Logger, TaskLauncher } from '../core/ports.ts';
+import type { ObservedTask } from '../core/call-sweep.ts';
+import type { Logger, TaskInspector, TaskLauncher } from '../core/ports.ts';
 import { OwnedProcess } from '../../media-task/process/owned-process.ts';
 import { NODE_FLAGS, TASK_ENV } from '../../media-task/config.ts';
 
@@ -34,9 +35,10 @@ interface RunningTask {
 
 /**
  * Runs each call's media task as a child process (the same entry point as the container), feeds its stdout
- * events to the recorder, and marks a task that dies without a final state as crashed.
+ * events to the recorder, and marks a task that dies without a final state as crashed. It is also the sweeper's
+ * `TaskInspector` locally: a task is running while it is this server's live child.
  */
-export class LocalTaskLauncher implements TaskLauncher {
+export class LocalTaskLauncher implements TaskLauncher, TaskInspector {
   private readonly tasks = new Map<string, RunningTask>();
 
   constructor(private readonly options: LocalTaskLauncherOptions) {}
@@ -65,22 +67,36 @@ export class LocalTaskLauncher implements TaskLauncher {
     }
     this.tasks.set(spec.callId, task);
     task.process.onExit((exit) => {
-      this.tasks.delete(spec.callId);
-      if (task.sawFinal) return;
-      const message = `media task exited without a final state (code ${exit.code}, signal ${exit.signal})`;
-      logger.warn(message, { callId: spec.callId });
-      task.recorded = task.recorded.then(() =>
-        this.options.onCrash(spec.callId, message).catch((error: unknown) => logger.error('could not record crash', { callId: spec.callId, error })),
-      );
+      if (!task.sawFinal) {
+        const message = `media task exited without a final state (code ${exit.code}, signal ${exit.signal})`;
+        logger.warn(message, { callId: spec.callId });
+        task.recorded = task.recorded.then(() =>
+          this.options.onCrash(spec.callId, message).catch((error: unknown) => logger.error('could not record crash', { callId: spec.callId, error })),
+        );
+      }
+      // Listed until what it printed (or its crash) is recorded: meanwhile a sweep must not find its call taskless.
+      void task.recorded.then(() => this.tasks.delete(spec.callId));
     });
     return { taskRef: `local:${task.process.pid}` };
   }
 
-  /** Resolves once the task has exited and everything it printed is recorded (its final state included). */
+  /**
+   * Resolves once the task has exited and everything it printed is recorded (its final state included). A task
+   * that does not exit within the stop grace after SIGTERM (hung, or stopped with SIGSTOP) is SIGKILLed.
+   */
   async stop(callId: string): Promise<void> {
     const task = this.tasks.get(callId);
     await task?.process.close('SIGTERM', this.options.stopGraceMs ?? 12_000);
     await task?.recorded;
+  }
+
+  /**
+   * `local:<pid>` of a live child is running; any other is missing. A pid alone is not asked of the OS: after
+   * the server restarted, or once a pid is reused, it may name another process.
+   */
+  async inspect(taskRefs: readonly string[]): Promise<Map<string, ObservedTask>> {
+    const running = new Set([...this.tasks.values()].map((task) => `local:${task.process.pid}`));
+    return new Map(taskRefs.map((ref) => [ref, running.has(ref) ? { status: 'running' } : { status: 'missing' }]));
   }
 
   async sendCommand(callId: string, command: TaskCommand): Promise<void> {

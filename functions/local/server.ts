@@ -17,6 +17,8 @@ import { createLogger } from '../../media-task/log.ts';
 import { EmbeddedDynamoDb } from './embedded-dynamodb.ts';
 import { readLocalConfig } from './local-config.ts';
 import { LocalTaskLauncher } from './local-task-launcher.ts';
+import { SweepTimer } from './sweep-timer.ts';
+import { sweep } from '../sweeper.ts';
 import { StatusNotifier } from '../webhooks/status-notifier.ts';
 import { describeWebhookConfig, readWebhookConfig } from '../webhooks/webhook-config.ts';
 
@@ -53,6 +55,13 @@ async function main(): Promise<void> {
     logger,
     bindAddress: config.bindAddress,
     publicAddress: config.publicAddress,
+    stopGraceMs: config.stopGraceMs,
+  });
+  // Closes calls nothing else would: a task that never started or hung past its limit (functions/sweeper.ts).
+  const sweeper = new SweepTimer({
+    intervalMs: config.sweep.intervalMs,
+    run: () => sweep({ store, inspector: launcher, launcher, policy: config.sweep.policy, logger, now: () => new Date(), onClosed: async (result) => notifier?.enqueueEffects(result) }),
+    logger,
   });
   const app = createApp({
     store,
@@ -78,6 +87,7 @@ async function main(): Promise<void> {
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
+    await sweeper.close();
     logger.info('hanging up live calls before exit', { signal, liveTasks: launcher.liveTasks });
     await launcher.stopAll();
     // The final states the tasks just reported still have callbacks to deliver.

@@ -16,6 +16,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbCallStore, LIVE_INDEX } from '../../functions/adapters/dynamodb-call-store.ts';
 import { STATE_EVENT_DETAIL_TYPE, STATE_EVENT_SOURCE } from '../../functions/adapters/eventbridge-publisher.ts';
 import { LAMBDA_ENV } from '../../functions/aws/aws-config.ts';
+import { METRIC, METRICS_DIMENSION, METRICS_NAMESPACE } from '../../functions/aws/metrics.ts';
+import { SWEEP_DEFAULTS, SWEEP_ENV } from '../../functions/sweep-config.ts';
 import { NODE_FLAGS } from '../../media-task/config.ts';
 import { STATUS_CALLBACK_DETAIL_TYPE, STATUS_CALLBACK_SOURCE } from '../../functions/aws/status-callbacks.ts';
 import { WEBHOOK_ENV } from '../../functions/webhooks/webhook-config.ts';
@@ -162,9 +164,9 @@ describe('GatewayStack template', () => {
     expect(withDlq).toHaveLength(2);
   });
 
-  it('builds three arm64 Node Lambdas with log retention, the API behind an HTTP API with throttling', () => {
-    main.template.resourcePropertiesCountIs('AWS::Lambda::Function', { Runtime: 'nodejs22.x', Architectures: ['arm64'], Handler: 'index.handler' }, 3);
-    main.template.resourcePropertiesCountIs('AWS::Logs::LogGroup', { RetentionInDays: 30 }, 4);
+  it('builds four arm64 Node Lambdas with log retention, the API behind an HTTP API with throttling', () => {
+    main.template.resourcePropertiesCountIs('AWS::Lambda::Function', { Runtime: 'nodejs22.x', Architectures: ['arm64'], Handler: 'index.handler' }, 4);
+    main.template.resourcePropertiesCountIs('AWS::Logs::LogGroup', { RetentionInDays: 30 }, 5);
     main.template.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'HTTP' });
     main.template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: '$default' });
     main.template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
@@ -204,6 +206,81 @@ describe('GatewayStack template', () => {
   });
 });
 
+describe('sweeper and alarms', () => {
+  const fnOf = (prefix: string) => Object.entries(main.resources).find(([id, r]) => id.startsWith(prefix) && r.Type === 'AWS::Lambda::Function')!;
+  const cluster = { 'Fn::GetAtt': [expect.stringMatching(/^MediaCluster/), 'Arn'] };
+  const alarms = () => Object.entries(main.resources).filter(([, r]) => r.Type === 'AWS::CloudWatch::Alarm');
+  const alarm = (prefix: string) => alarms().find(([id]) => id.startsWith(prefix))![1].Properties;
+
+  it('runs the sweeper every minute, without retries (the next minute makes up for a missed sweep)', () => {
+    const [sweeperId] = fnOf('SweeperFunction');
+    main.template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(1 minute)',
+      State: 'ENABLED',
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [sweeperId, 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 60 } })],
+    });
+    main.template.hasResourceProperties('AWS::Lambda::Permission', { Action: 'lambda:InvokeFunction', FunctionName: { 'Fn::GetAtt': [sweeperId, 'Arn'] }, Principal: 'events.amazonaws.com' });
+    const variables = (fnOf('SweeperFunction')[1].Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(variables).toMatchObject({
+      [LAMBDA_ENV.tableName]: { Ref: expect.stringMatching(/^Calls/) },
+      [LAMBDA_ENV.clusterArn]: cluster,
+      [SWEEP_ENV.launchGraceSeconds]: String(SWEEP_DEFAULTS.launchGraceSeconds),
+      [SWEEP_ENV.stoppedGraceSeconds]: String(SWEEP_DEFAULTS.stoppedGraceSeconds),
+      [SWEEP_ENV.limitGraceSeconds]: String(SWEEP_DEFAULTS.limitGraceSeconds),
+      [LAMBDA_ENV.gatewayName]: 'Gw',
+    });
+    // Every function labels its metrics with the stack, as the alarms read them.
+    for (const prefix of ['ApiFunction', 'RecorderFunction', 'ReconcilerFunction']) {
+      expect((fnOf(prefix)[1].Properties.Environment as { Variables: Record<string, unknown> }).Variables[LAMBDA_ENV.gatewayName]).toBe('Gw');
+    }
+  });
+
+  it("lets the sweeper describe and stop this cluster's tasks only, and list live calls from the index, never scan", () => {
+    const statements = statementsOf(main.resources, 'SweeperFunctionServiceRole');
+    expect(actionsOf(statements)).toEqual(
+      ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 'ecs:DescribeTasks', 'ecs:StopTask', 'secretsmanager:GetSecretValue'].sort(),
+    );
+    const ecs = statements.find((s) => Array.isArray(s.Action) && s.Action.includes('ecs:DescribeTasks'))!;
+    expect(ecs.Action).toEqual(['ecs:DescribeTasks', 'ecs:StopTask']);
+    expect(ecs.Condition).toEqual({ ArnEquals: { 'ecs:cluster': cluster } });
+    expect(JSON.stringify(ecs.Resource)).toMatch(/:task\/".*"Ref":"MediaCluster[0-9A-F]+".*\/\*"/);
+    const query = statements.find((s) => s.Action === 'dynamodb:Query')!;
+    expect(JSON.stringify(query.Resource)).toContain(`/index/${LIVE_INDEX}`);
+  });
+
+  it('alarms on either DLQ not empty, stuck calls, failed calls above the threshold and a failing sweeper, all to one topic', () => {
+    expect(alarms()).toHaveLength(5);
+    const topic = { Ref: Object.keys(main.resources).find((id) => id.startsWith('AlarmTopic') && main.resources[id]!.Type === 'AWS::SNS::Topic') };
+    for (const [, { Properties }] of alarms()) expect(Properties.AlarmActions).toEqual([topic]);
+    for (const [prefix, queue] of [['RecorderDlqAlarm', 'RecorderDlq'], ['ReconcilerDlqAlarm', 'ReconcilerDlq']] as const) {
+      expect(alarm(prefix)).toMatchObject({
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [expect.stringMatching(new RegExp(`^${queue}`)), 'QueueName'] } }],
+        Statistic: 'Maximum',
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+      });
+    }
+    const gateway = [{ Name: METRICS_DIMENSION, Value: 'Gw' }];
+    expect(alarm('StuckCallsAlarm')).toMatchObject({ Namespace: METRICS_NAMESPACE, MetricName: METRIC.stuckCalls, Dimensions: gateway, Statistic: 'Sum', Threshold: 1, Period: 300 });
+    expect(alarm('FailedCallsAlarm')).toMatchObject({ Namespace: METRICS_NAMESPACE, MetricName: METRIC.failedCalls, Dimensions: gateway, Statistic: 'Sum', Threshold: 5, Period: 300 });
+    expect(alarm('SweeperErrorsAlarm')).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: 'Errors', EvaluationPeriods: 3 });
+    expect(JSON.stringify(alarms())).not.toContain('callId');
+  });
+
+  it('exports the alarm topic, subscribes an address given in context, and reads the failed-call threshold from context', () => {
+    main.template.hasOutput('AlarmTopicArn', { Value: { Ref: Match.stringLikeRegexp('^AlarmTopic') } });
+    main.template.resourceCountIs('AWS::SNS::Subscription', 0);
+    const custom = synth(readStackContext((key) => ({ alarmEmail: 'ops@example.com', failedCallsAlarmThreshold: '20' })[key]));
+    custom.template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
+    custom.template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: METRIC.failedCalls, Threshold: 20 });
+    expect(() => readStackContext((key) => ({ alarmEmail: 'not-an-address' })[key])).toThrow(/alarmEmail/);
+    expect(() => readStackContext((key) => ({ failedCallsAlarmThreshold: '0' })[key])).toThrow(/failedCallsAlarmThreshold/);
+  });
+});
+
 describe('webhook secrets', () => {
   const TWILIO_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:gateway/twilio-AbCdEf';
   let full: ReturnType<typeof synth>;
@@ -237,7 +314,7 @@ describe('webhook secrets', () => {
       ref(full.resources, 'ApiKey'), ref(full.resources, 'StatusCallbackSigningKey'), ref(full.resources, 'TriggerSigningKey'), TWILIO_ARN,
     ]);
     expect(secretReads(main.resources, 'ApiFunctionServiceRole')).toEqual([ref(main.resources, 'ApiKey'), ref(main.resources, 'StatusCallbackSigningKey')]);
-    for (const prefix of ['RecorderFunctionServiceRole', 'ReconcilerFunctionServiceRole']) {
+    for (const prefix of ['RecorderFunctionServiceRole', 'ReconcilerFunctionServiceRole', 'SweeperFunctionServiceRole']) {
       expect(secretReads(full.resources, prefix)).toEqual([ref(full.resources, 'StatusCallbackSigningKey')]);
     }
   });
@@ -258,13 +335,13 @@ describe('webhook secrets', () => {
     expect(JSON.stringify(api[WEBHOOK_ENV.publicBaseUrl])).toMatch(/"Ref":"HttpApi[0-9A-F]+".*execute-api/);
     const apiByDefault = functionEnv(main.resources, 'ApiFunction');
     for (const name of [LAMBDA_ENV.triggerSigningKeySecretArn, LAMBDA_ENV.twilioSecretArn, WEBHOOK_ENV.publicBaseUrl]) expect(apiByDefault[name]).toBeUndefined();
-    for (const prefix of ['RecorderFunction', 'ReconcilerFunction']) {
+    for (const prefix of ['RecorderFunction', 'ReconcilerFunction', 'SweeperFunction']) {
       expect(functionEnv(main.resources, prefix)[LAMBDA_ENV.statusSigningKeySecretArn]).toEqual({ Ref: logicalId(main.resources, 'StatusCallbackSigningKey') });
     }
   });
 
   it('gives the functions that deliver callbacks time for every retry, and routes the API hand-offs to the recorder', () => {
-    for (const prefix of ['RecorderFunction', 'ReconcilerFunction']) {
+    for (const prefix of ['RecorderFunction', 'ReconcilerFunction', 'SweeperFunction']) {
       const [fn] = Object.entries(main.resources).filter(([id, r]) => id.startsWith(prefix) && r.Type === 'AWS::Lambda::Function');
       expect(fn![1].Properties.Timeout).toBeGreaterThanOrEqual(95);
     }
@@ -290,7 +367,7 @@ describe('npx cdk synth (cdk.json, offline)', () => {
   }, 100_000);
   afterAll(() => rmSync(outdir, { recursive: true, force: true }));
 
-  it('succeeds, bundles the three Lambdas with local esbuild and only stages the image build context', () => {
+  it('succeeds, bundles the four Lambdas with local esbuild and only stages the image build context', () => {
     expect(result.status, String(result.stderr)).toBe(0);
     const manifestFile = readdirSync(outdir).find((f) => f.endsWith('.assets.json'))!;
     const manifest = JSON.parse(readFileSync(join(outdir, manifestFile), 'utf8')) as {
@@ -298,7 +375,7 @@ describe('npx cdk synth (cdk.json, offline)', () => {
       dockerImages: Record<string, { source: { directory: string; dockerFile: string; platform?: string } }>;
     };
     const bundles = Object.values(manifest.files).filter((f) => f.source.packaging === 'zip');
-    expect(bundles).toHaveLength(3);
+    expect(bundles).toHaveLength(4);
     for (const bundle of bundles) expect(existsSync(join(outdir, bundle.source.path, 'index.mjs'))).toBe(true);
     const [image] = Object.values(manifest.dockerImages);
     expect(image!.source).toMatchObject({ dockerFile: 'media-task/Dockerfile', platform: 'linux/arm64' });

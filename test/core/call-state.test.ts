@@ -79,7 +79,7 @@ const table: Row[] = [
   ['the task crashes mid-call', [streaming(4), crashed], 'failed', { failure: { reason: 'crashed', message: 'exit code 137' } }],
   ['a crash report after a clean end is ignored', [ended(5), crashed], 'ended'],
   ['the task ended cleanly after its crash was reported (exit raced the last event)', [streaming(4), crashed, ended(5)], 'failed'],
-  ['no task could be launched', [launchFailed], 'failed', { failure: { reason: 'internal', message: 'no capacity' } }],
+  ['no task could be launched', [launchFailed], 'failed', { failure: { reason: 'launch', message: 'no capacity' } }],
 ];
 
 describe('transition', () => {

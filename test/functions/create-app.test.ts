@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createApp, MAX_BODY_BYTES } from '../../functions/app/create-app.ts';
+import { FAILURE_REASONS } from '../../functions/core/call-types.ts';
 import type { HostResolver } from '../../functions/core/ports.ts';
 import { silentLogger } from '../../media-task/log.ts';
 import { FakeLauncher, MemoryCallStore, fakeDns } from './fakes.ts';
@@ -288,7 +289,8 @@ describe('starting calls', () => {
     expect((await request('DELETE', '/v1/calls/Xq2tlLcX89tTjaji')).status).toBe(202);
     release();
     expect((await creating).status).toBe(201);
-    expect(launcher.calls.map((call) => call.op)).toEqual(['stop', 'launch', 'stop']);
+    // The hangup found no task, so it ended the call at once; the launch that landed after it stopped its task.
+    expect(launcher.calls.map((call) => call.op)).toEqual(['launch', 'stop']);
     expect(launcher.calls.at(-1)).toMatchObject({ taskRef: 'task-Xq2tlLcX89tTjaji' });
   });
 
@@ -297,7 +299,7 @@ describe('starting calls', () => {
     launcher.failLaunch = true;
     const response = await request('POST', '/v1/calls', seedBody());
     expect(response.status).toBe(503);
-    expect(await store.get('Xq2tlLcX89tTjaji')).toMatchObject({ state: 'failed', failure: { reason: 'internal' } });
+    expect(await store.get('Xq2tlLcX89tTjaji')).toMatchObject({ state: 'failed', failure: { reason: 'launch' } });
   });
 });
 
@@ -449,6 +451,9 @@ describe('secrets and access', () => {
     expect(Object.keys(json.paths)).toEqual(expect.arrayContaining(['/v1/calls', '/v1/calls/{callId}', '/RESTCall/call', '/rest-api/call/send_dtmf']));
     const body = json.paths['/RESTCall/call'].post.requestBody.content['application/json'].schema;
     expect(JSON.stringify(body)).toContain('sipDomain');
+    // The failure reasons are the shared list (FAILURE_REASONS), `launch` included.
+    expect(JSON.stringify(json)).toContain(`"reason":{"type":"string","enum":${JSON.stringify(FAILURE_REASONS)}}`);
+    expect(FAILURE_REASONS).toContain('launch');
   });
 
   it('answers unknown routes with a JSON 404', async () => {

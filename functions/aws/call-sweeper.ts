@@ -1,0 +1,47 @@
+/**
+ * The sweeper Lambda's logic, run every minute by an EventBridge schedule (infra/gateway-stack.ts): one `sweep`
+ * (functions/sweeper.ts) over the live calls, their tasks looked up with ECS DescribeTasks. The calls it closes get
+ * their status callbacks as the recorder's and reconciler's do, delivered side by side so that one slow receiver
+ * does not hold up the others past the Lambda's timeout. It prints the metrics the stuck-call and failed-call
+ * alarms read (functions/aws/metrics.ts).
+ */
+import type { SweepPolicy } from '../core/call-sweep.ts';
+import type { CallStore, Logger, TaskInspector, TaskLauncher } from '../core/ports.ts';
+import { stuckCalls, sweep, type SweepReport } from '../sweeper.ts';
+import { countFailures, METRIC, type MetricSink } from './metrics.ts';
+import { deliverStatusCallbacks } from './status-callbacks.ts';
+
+export interface SweeperHandlerDeps {
+  store: CallStore;
+  inspector: TaskInspector;
+  launcher: Pick<TaskLauncher, 'stop'>;
+  policy: SweepPolicy;
+  logger: Logger;
+  statusSigningKey: string;
+  metrics?: MetricSink;
+  now?: () => Date;
+}
+
+export function createSweeperHandler(deps: SweeperHandlerDeps) {
+  const notifyDeps = { store: deps.store, logger: deps.logger, signingKey: deps.statusSigningKey };
+  return async (): Promise<SweepReport> => {
+    const deliveries: Promise<void>[] = [];
+    const report = await sweep({
+      store: deps.store,
+      inspector: deps.inspector,
+      launcher: deps.launcher,
+      policy: deps.policy,
+      logger: deps.logger,
+      now: deps.now ?? (() => new Date()),
+      onClosed: async (result) => {
+        countFailures(deps.metrics, result);
+        deliveries.push(deliverStatusCallbacks(result, notifyDeps));
+      },
+    });
+    await Promise.all(deliveries);
+    // Every minute, zeros included, so the alarms see data rather than gaps.
+    deps.metrics?.({ [METRIC.stuckCalls]: stuckCalls(report), [METRIC.liveCalls]: report.live });
+    deps.logger.info('sweep done', { ...report });
+    return report;
+  };
+}

@@ -1,0 +1,30 @@
+/** Lambda entry point, every minute: live calls whose task never started, vanished or hung past its limit are closed. */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { ECSClient } from '@aws-sdk/client-ecs';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { DynamoDbCallStore } from '../adapters/dynamodb-call-store.ts';
+import { EcsTaskInspector, stopEcsTask } from '../adapters/ecs-task-inspector.ts';
+import { createLogger } from '../../media-task/log.ts';
+import { readSweeperConfig } from './aws-config.ts';
+import { createSweeperHandler } from './call-sweeper.ts';
+import { emfSink } from './metrics.ts';
+import { readSecretString } from './webhook-secrets.ts';
+
+const config = readSweeperConfig();
+const logger = createLogger({ component: 'sweeper' });
+const ecs = new ECSClient({});
+// Once per cold start (top-level await), so the key is in neither the template nor the environment.
+const statusSigningKey = await readSecretString(new SecretsManagerClient({}), config.statusSigningKeySecretArn);
+export const handler = createSweeperHandler({
+  store: new DynamoDbCallStore({ client: new DynamoDBClient({}), tableName: config.tableName }),
+  inspector: new EcsTaskInspector({ ecs, cluster: config.clusterArn, logger }),
+  launcher: {
+    stop: async (callId, taskRef) => {
+      if (taskRef) await stopEcsTask(ecs, config.clusterArn, taskRef, `call ${callId} past its max duration (sweeper)`);
+    },
+  },
+  policy: config.sweep.policy,
+  logger,
+  statusSigningKey,
+  metrics: emfSink(config.gatewayName),
+});
