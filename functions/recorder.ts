@@ -4,7 +4,7 @@
  * EventBridge Lambda on AWS, where delivery is at-least-once and unordered — hence the seq rules in call-state.ts.
  * Idempotent: an event already applied is ignored by `transition`, so nothing is written the second time.
  */
-import { ConcurrentUpdateError } from './core/call-errors.ts';
+import { ConcurrentUpdateError } from '../shared/call-errors.ts';
 import { transition, type CallEvent, type Effect, type TransitionResult } from './core/call-state.ts';
 import type { CallRecord, CallStore } from './core/ports.ts';
 

@@ -14,14 +14,14 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import { LIVE_INDEX, LIVE_INDEX_PROJECTION } from '../functions/adapters/dynamodb-call-store.ts';
-import { STATE_EVENT_DETAIL_TYPE, STATE_EVENT_SOURCE } from '../functions/adapters/eventbridge-publisher.ts';
+import { LIVE_INDEX, LIVE_INDEX_PROJECTION } from '../shared/aws/dynamodb-call-store.ts';
+import { STATE_EVENT_DETAIL_TYPE, STATE_EVENT_SOURCE } from '../shared/aws/eventbridge-publisher.ts';
 import { LAMBDA_ENV } from '../functions/aws/aws-config.ts';
 import { METRIC, METRICS_DIMENSION, METRICS_NAMESPACE } from '../functions/aws/metrics.ts';
 import { STATUS_CALLBACK_DETAIL_TYPE, STATUS_CALLBACK_SOURCE } from '../functions/aws/status-callbacks.ts';
 import { SWEEP_DEFAULTS, SWEEP_ENV } from '../functions/sweep-config.ts';
 import { WEBHOOK_ENV } from '../functions/webhooks/webhook-config.ts';
-import { TASK_ENV } from '../media-task/config.ts';
+import { TASK_ENV } from '../shared/task-env.ts';
 import { GatewayFunction } from './gateway-function.ts';
 import { DEFAULT_MEDIA_PORTS, MediaTask, type TaskArchitecture } from './media-task-construct.ts';
 

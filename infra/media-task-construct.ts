@@ -13,7 +13,7 @@ import {
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { formatPortRange, TASK_ENV } from '../media-task/config.ts';
+import { formatPortRange, TASK_ENV } from '../shared/task-env.ts';
 import { PROJECT_ROOT } from './gateway-function.ts';
 
 export type TaskArchitecture = 'ARM64' | 'X86_64';

@@ -1,5 +1,5 @@
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { MIN_MEDIA_PORTS } from '../media-task/config.ts';
+import { MIN_MEDIA_PORTS } from '../shared/task-env.ts';
 import type { GatewayStackProps } from './gateway-stack.ts';
 import { DEFAULT_MEDIA_PORTS } from './media-task-construct.ts';
 

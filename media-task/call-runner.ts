@@ -1,7 +1,7 @@
-import type { CallSpec, CallStats, StateEventBody, TaskCommand, VideoMode } from '../functions/core/call-types.ts';
+import type { CallSpec, CallStats, StateEventBody, TaskCommand, VideoMode } from '../shared/call-types.ts';
 import { onHeartbeat } from './heartbeat.ts';
-import type { PortRange } from './config.ts';
-import type { Logger } from './log.ts';
+import type { PortRange } from '../shared/task-env.ts';
+import type { Logger } from '../shared/log.ts';
 import type { RtmpOutput, VideoFill } from './pipeline/ffmpeg-args.ts';
 import { FfmpegPipeline } from './pipeline/ffmpeg-pipeline.ts';
 import { ensureSlateClip } from './pipeline/slate.ts';

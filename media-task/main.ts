@@ -5,12 +5,13 @@
  */
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { TaskCommand } from '../functions/core/call-types.ts';
-import { parseCallSpec } from '../functions/core/call-spec-schema.ts';
+import type { TaskCommand } from '../shared/call-types.ts';
+import { parseCallSpec } from '../shared/call-spec-schema.ts';
 import { CallRunner } from './call-runner.ts';
-import { FFMPEG_FILE, needsAwsMode, readTaskConfig, RELAY_FILE, TASK_ENV } from './config.ts';
+import { TASK_ENV } from '../shared/task-env.ts';
+import { FFMPEG_FILE, needsAwsMode, readTaskConfig, RELAY_FILE } from './config.ts';
 import { EventReporter, stdoutEventSink } from './events/event-reporter.ts';
-import { createLogger } from './log.ts';
+import { createLogger } from '../shared/log.ts';
 
 /** ECS waits 30 s between SIGTERM and SIGKILL; we promise 10 s, BYE and ffmpeg's trailer included. */
 const SHUTDOWN_DEADLINE_MS = 10_000;

@@ -6,10 +6,10 @@
  * StopTask lives here too, shared with the launcher: the sweeper stops tasks without launching any.
  */
 import { DescribeTasksCommand, StopTaskCommand, type ECSClient } from '@aws-sdk/client-ecs';
-import { LaunchError } from '../core/call-errors.ts';
+import { LaunchError } from '../../shared/call-errors.ts';
 import type { ObservedTask } from '../core/call-sweep.ts';
 import type { Logger, TaskInspector } from '../core/ports.ts';
-import { withBackoff, type RetryOptions } from './aws-retry.ts';
+import { withBackoff, type RetryOptions } from '../../shared/aws/aws-retry.ts';
 
 /** DescribeTasks takes at most this many tasks per request. */
 export const DESCRIBE_TASKS_BATCH = 100;

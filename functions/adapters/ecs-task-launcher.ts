@@ -6,12 +6,12 @@
  * is the task's second way to learn it, should the StopTask be lost. DTMF goes through the call's item.
  */
 import { RunTaskCommand, type ECSClient } from '@aws-sdk/client-ecs';
-import { LaunchError } from '../core/call-errors.ts';
-import type { CallSpec, TaskCommand } from '../core/call-types.ts';
+import { LaunchError } from '../../shared/call-errors.ts';
+import type { CallSpec, TaskCommand } from '../../shared/call-types.ts';
 import type { TaskLauncher } from '../core/ports.ts';
-import { TASK_ENV } from '../../media-task/config.ts';
-import { withBackoff, type RetryOptions } from './aws-retry.ts';
-import type { DynamoDbCommandMailbox } from './dynamodb-command-mailbox.ts';
+import { TASK_ENV } from '../../shared/task-env.ts';
+import { withBackoff, type RetryOptions } from '../../shared/aws/aws-retry.ts';
+import type { DynamoDbCommandMailbox } from '../../shared/aws/dynamodb-command-mailbox.ts';
 import { stopEcsTask } from './ecs-task-inspector.ts';
 
 /** The tag (and `startedBy`) that ties a task to its call: the reconciler reads it back from ECS events. */

@@ -11,8 +11,8 @@ import {
   dtmfRequestSchema,
   wcsCallRequestSchema,
   wcsDtmfRequestSchema,
-} from '../core/call-spec-schema.ts';
-import { FAILURE_REASONS } from '../core/call-types.ts';
+} from '../../shared/call-spec-schema.ts';
+import { FAILURE_REASONS } from '../../shared/call-types.ts';
 
 const states = ['dialing', 'ringing', 'answered', 'streaming', 'ended', 'failed'] as const;
 

@@ -2,12 +2,12 @@
  * What the API does with calls, apart from HTTP: start (store, then launch), hang up, send DTMF. Routes of both
  * dialects (WCS and /v1) call these, so the rules live once.
  */
-import { CallIdConflictError, CallNotFoundError, CallNotLiveError, LaunchError, ValidationError } from '../core/call-errors.ts';
+import { CallIdConflictError, CallNotFoundError, CallNotLiveError, LaunchError, ValidationError } from '../../shared/call-errors.ts';
 import { newCallRecord, sameRequest } from '../core/call-record.ts';
-import { hostName, isBlockedAddress } from '../core/call-spec-schema.ts';
-import { isFinal } from '../core/call-state.ts';
+import { hostName, isBlockedAddress } from '../../shared/call-spec-schema.ts';
+import { isFinal } from '../../shared/call-types.ts';
 import { endedEvent } from '../core/call-sweep.ts';
-import type { CallSpec, CallState, TaskCommand } from '../core/call-types.ts';
+import type { CallSpec, CallState, TaskCommand } from '../../shared/call-types.ts';
 import type { CallRecord, CallStore, HostResolver, Logger, StatusCallbackTarget, TaskLauncher } from '../core/ports.ts';
 import { attachTaskRef, recordEvent, type RecordResult } from '../recorder.ts';
 

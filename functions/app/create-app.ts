@@ -18,7 +18,7 @@ import {
   StreamKeyInUseError,
   UnauthorizedError,
   ValidationError,
-} from '../core/call-errors.ts';
+} from '../../shared/call-errors.ts';
 import { equalStrings, toCallView } from '../core/call-record.ts';
 import {
   callIdRequestSchema,
@@ -29,7 +29,7 @@ import {
   toCallSpec,
   wcsCallRequestSchema,
   wcsDtmfRequestSchema,
-} from '../core/call-spec-schema.ts';
+} from '../../shared/call-spec-schema.ts';
 import type { CallStore, HostResolver, Logger, TaskLauncher } from '../core/ports.ts';
 import { documentedRoutes, listQuerySchema } from './api-schemas.ts';
 import { CallService, type StateChangeListener } from './call-service.ts';

@@ -1,8 +1,8 @@
 /** Lambda entry point: ECS "task stopped" events → calls whose task died without a final state are closed. */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { DynamoDbCallStore } from '../adapters/dynamodb-call-store.ts';
-import { createLogger } from '../../media-task/log.ts';
+import { DynamoDbCallStore } from '../../shared/aws/dynamodb-call-store.ts';
+import { createLogger } from '../../shared/log.ts';
 import { readReconcilerConfig, readGatewayName } from './aws-config.ts';
 import { emfSink } from './metrics.ts';
 import { createReconcilerHandler } from './task-reconciler.ts';

@@ -1,8 +1,8 @@
 /** Lambda entry point: state events from the gateway's EventBridge bus → the call records, then status callbacks. */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { DynamoDbCallStore } from '../adapters/dynamodb-call-store.ts';
-import { createLogger } from '../../media-task/log.ts';
+import { DynamoDbCallStore } from '../../shared/aws/dynamodb-call-store.ts';
+import { createLogger } from '../../shared/log.ts';
 import { readRecorderConfig, readGatewayName } from './aws-config.ts';
 import { emfSink } from './metrics.ts';
 import { createRecorderHandler } from './state-event-intake.ts';

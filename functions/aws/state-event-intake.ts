@@ -8,7 +8,7 @@
  */
 import type { EventBridgeEvent } from 'aws-lambda';
 import * as z from 'zod';
-import { FAILURE_REASONS, type StateEvent } from '../core/call-types.ts';
+import { FAILURE_REASONS, type StateEvent } from '../../shared/call-types.ts';
 import type { CallStore, Logger } from '../core/ports.ts';
 import { recordEvent } from '../recorder.ts';
 import { countFailures, type MetricSink } from './metrics.ts';

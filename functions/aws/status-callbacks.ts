@@ -12,7 +12,7 @@ import type { StateChangeListener } from '../app/call-service.ts';
 import type { CallRecord, Logger } from '../core/ports.ts';
 import type { RecordResult } from '../recorder.ts';
 import { notifyStateChange, wantsNotification, type NotifyDeps, type StateChange } from '../webhooks/status-notifier.ts';
-import { withBackoff } from '../adapters/aws-retry.ts';
+import { withBackoff } from '../../shared/aws/aws-retry.ts';
 
 /** `source` and `detail-type` of the API's hand-offs; the CDK rule and the task role's deny match on them. */
 export const STATUS_CALLBACK_SOURCE = 'sip-rtmp-gateway.api';

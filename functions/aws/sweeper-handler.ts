@@ -2,9 +2,9 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { DynamoDbCallStore } from '../adapters/dynamodb-call-store.ts';
+import { DynamoDbCallStore } from '../../shared/aws/dynamodb-call-store.ts';
 import { EcsTaskInspector, stopEcsTask } from '../adapters/ecs-task-inspector.ts';
-import { createLogger } from '../../media-task/log.ts';
+import { createLogger } from '../../shared/log.ts';
 import { readSweeperConfig } from './aws-config.ts';
 import { createSweeperHandler } from './call-sweeper.ts';
 import { emfSink } from './metrics.ts';

@@ -9,7 +9,7 @@
  * final event a few seconds to land before judging.
  */
 import type { EventBridgeEvent } from 'aws-lambda';
-import { isFinal } from '../core/call-state.ts';
+import { isFinal } from '../../shared/call-types.ts';
 import { endedEvent } from '../core/call-sweep.ts';
 import type { CallStore, Logger } from '../core/ports.ts';
 import { recordEvent } from '../recorder.ts';

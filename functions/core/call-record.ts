@@ -1,5 +1,5 @@
 /** Building call records from specs, and the one serializer API answers use. */
-import type { CallSpec } from './call-types.ts';
+import type { CallSpec } from '../../shared/call-types.ts';
 import type { CallRecord, CallSecret, PublicCallSpec } from './ports.ts';
 
 /** Splits the password off the spec: it is stored apart and never returned. */

@@ -31,8 +31,8 @@
  * An ignored event returns the record unchanged (`changed: false`): the caller skips the write, which is what
  * makes recording idempotent.
  */
-import type { CallState, StateEvent } from './call-types.ts';
-import { FINAL_STATES } from './call-types.ts';
+import type { CallState, StateEvent } from '../../shared/call-types.ts';
+import { isFinal } from '../../shared/call-types.ts';
 import type { CallRecord } from './ports.ts';
 
 /** Events raised by the control plane rather than by the media task; they carry no seq. */
@@ -58,10 +58,6 @@ export interface TransitionResult {
 }
 
 const RANK: Record<CallState, number> = { dialing: 0, ringing: 1, answered: 2, streaming: 3, ended: 4, failed: 4 };
-
-export function isFinal(state: CallState): boolean {
-  return FINAL_STATES.includes(state);
-}
 
 export function transition(record: CallRecord, event: CallEvent): TransitionResult {
   const ignore = (reason: string): TransitionResult => ({ record, effects: [], changed: false, ignored: reason });

@@ -20,9 +20,9 @@
  * 3. A task whose status is `unknown` (the lookup failed) is never judged gone, but is still stopped past its
  *    limit: stopping a task that is already gone is harmless.
  */
-import { isFinal } from './call-state.ts';
+import { isFinal } from '../../shared/call-types.ts';
 import type { CallEvent } from './call-state.ts';
-import type { StateEvent } from './call-types.ts';
+import type { StateEvent } from '../../shared/call-types.ts';
 import type { CallRecord } from './ports.ts';
 
 /** What the platform says of a call's task (ECS DescribeTasks, or the local process table). */

@@ -1,10 +1,10 @@
-import type { CallSpec, StateEvent, TaskCommand } from '../core/call-types.ts';
-import { FINAL_STATES } from '../core/call-types.ts';
-import { LaunchError } from '../core/call-errors.ts';
+import type { CallSpec, StateEvent, TaskCommand } from '../../shared/call-types.ts';
+import { FINAL_STATES } from '../../shared/call-types.ts';
+import { LaunchError } from '../../shared/call-errors.ts';
 import type { ObservedTask } from '../core/call-sweep.ts';
 import type { Logger, TaskInspector, TaskLauncher } from '../core/ports.ts';
-import { OwnedProcess } from '../../media-task/process/owned-process.ts';
-import { NODE_FLAGS, TASK_ENV } from '../../media-task/config.ts';
+import { OwnedProcess } from '../../shared/owned-process.ts';
+import { NODE_FLAGS, TASK_ENV } from '../../shared/task-env.ts';
 
 /** Variables a task inherits; the server's own environment (API keys and the like) stays out. */
 const INHERITED_ENV = ['PATH', 'HOME', 'LANG', 'TMPDIR', 'LOG_LEVEL', 'NODE_OPTIONS', TASK_ENV.rtmpsCaFile, TASK_ENV.mediaPorts];

@@ -6,14 +6,13 @@
 import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import { systemDnsResolver } from '../adapters/dns-host-resolver.ts';
-import { DynamoDbCallStore } from '../adapters/dynamodb-call-store.ts';
+import { DynamoDbCallStore } from '../../shared/aws/dynamodb-call-store.ts';
 import { createApp } from '../app/create-app.ts';
 import { isLoopbackName } from '../app/cross-site-guard.ts';
 import type { CallEvent } from '../core/call-state.ts';
 import { recordEvent } from '../recorder.ts';
-import { bundleMediaTask } from '../../media-task/bundle.ts';
-import { chooseTaskFfmpeg } from '../../media-task/ffmpeg/task-ffmpeg.ts';
-import { createLogger } from '../../media-task/log.ts';
+import { bundleMediaTask, chooseTaskFfmpeg } from '../../media-task/index.ts';
+import { createLogger } from '../../shared/log.ts';
 import { EmbeddedDynamoDb } from './embedded-dynamodb.ts';
 import { readLocalConfig } from './local-config.ts';
 import { LocalTaskLauncher } from './local-task-launcher.ts';

@@ -3,13 +3,13 @@
  * plane only (the media task never POSTs anything), so they are taken off the body before the strict call schema
  * sees it and stored on the record, not in the spec a task runs.
  *
- * The URL is checked like `rtmpUrl` (functions/core/call-spec-schema.ts): the gateway POSTs to it with its own
+ * The URL is checked like `rtmpUrl` (shared/call-spec-schema.ts): the gateway POSTs to it with its own
  * network identity, so link-local and cloud metadata targets would be an SSRF; userinfo would put credentials in
  * the record and in logs.
  */
 import * as z from 'zod';
-import { ValidationError } from '../core/call-errors.ts';
-import { rtmpUrlProblem, toValidationError } from '../core/call-spec-schema.ts';
+import { ValidationError } from '../../shared/call-errors.ts';
+import { rtmpUrlProblem, toValidationError } from '../../shared/call-spec-schema.ts';
 import type { StatusCallbackTarget } from '../core/ports.ts';
 
 const STATES = ['dialing', 'ringing', 'answered', 'streaming', 'ended', 'failed'] as const;

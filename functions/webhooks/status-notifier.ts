@@ -9,10 +9,10 @@
  * change produced, increasing per call) and receivers order by it (docs/webhooks.md).
  */
 import { guardedPost, type PostJson } from '../adapters/guarded-post.ts';
-import { ConcurrentUpdateError } from '../core/call-errors.ts';
+import { ConcurrentUpdateError } from '../../shared/call-errors.ts';
 import { toCallView } from '../core/call-record.ts';
 import type { Effect } from '../core/call-state.ts';
-import type { CallState } from '../core/call-types.ts';
+import type { CallState } from '../../shared/call-types.ts';
 import type { CallRecord, CallStore, DeliveryLogEntry, Logger } from '../core/ports.ts';
 import { SIGNATURE_HEADER, signBody } from './signature.ts';
 

@@ -7,9 +7,9 @@
  * - The SIP domain's Voice URL: Twilio asks what to do with our INVITE to `sip:<room>@<domain>`; the answer joins
  *   the conference named `<room>` as a muted listener (this is the "Voice Url" step of the Twilio seed article).
  */
-import { ValidationError } from '../core/call-errors.ts';
-import { callRequestSchema, parseOrThrow, toCallSpec } from '../core/call-spec-schema.ts';
-import type { CallSpec } from '../core/call-types.ts';
+import { ValidationError } from '../../shared/call-errors.ts';
+import { callRequestSchema, parseOrThrow, toCallSpec } from '../../shared/call-spec-schema.ts';
+import type { CallSpec } from '../../shared/call-types.ts';
 import type { TwilioTemplate } from './webhook-config.ts';
 
 export type TwilioAction = { type: 'start'; spec: CallSpec } | { type: 'hangup'; callId: string } | { type: 'ignore'; reason: string };

@@ -2,7 +2,7 @@
  * Configuration of status callbacks and triggers, read from the environment once per process (local server and
  * Lambda alike). Variable names live here only; infra imports `WEBHOOK_ENV` to set them.
  */
-import { rtmpUrlProblem } from '../core/call-spec-schema.ts';
+import { rtmpUrlProblem } from '../../shared/call-spec-schema.ts';
 
 export const WEBHOOK_ENV = {
   /** HMAC-SHA256 key that signs status callbacks; without it calls may not ask for a `statusCallback`. */

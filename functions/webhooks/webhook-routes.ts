@@ -5,12 +5,12 @@
  */
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { CallNotFoundError, ValidationError } from '../core/call-errors.ts';
+import { CallNotFoundError, ValidationError } from '../../shared/call-errors.ts';
 import { toCallView } from '../core/call-record.ts';
-import { callIdSchema, dtmfSchema, parseOrThrow, toCallSpec, wcsCallRequestSchema } from '../core/call-spec-schema.ts';
-import type { Logger } from '../core/ports.ts';
+import { callIdSchema, dtmfSchema, parseOrThrow, toCallSpec, wcsCallRequestSchema } from '../../shared/call-spec-schema.ts';
+import type { CallRecord, Logger, StatusCallbackTarget } from '../core/ports.ts';
+import type { CallSpec } from '../../shared/call-types.ts';
 import * as z from 'zod';
-import type { CallService } from '../app/call-service.ts';
 import { SIGNATURE_HEADER, TWILIO_SIGNATURE_HEADER, verifyBodySignature, verifyTwilioSignature } from './signature.ts';
 import { takeStatusCallback } from './status-callback-schema.ts';
 import { conferenceAction, voiceTwiml } from './twilio-trigger.ts';
@@ -34,8 +34,18 @@ const triggerSchema = z.discriminatedUnion(
   { error: 'action must be start, hangup or dtmf' },
 );
 
+/**
+ * What the routes ask of the call service. Declared here, not imported from functions/app, so that webhooks
+ * depend on the core only; the app's `CallService` fits it.
+ */
+export interface WebhookCalls {
+  start(spec: CallSpec, statusCallback?: StatusCallbackTarget): Promise<{ created: boolean; record: CallRecord }>;
+  hangup(callId: string): Promise<CallRecord>;
+  sendDtmf(callId: string, digits: string): Promise<CallRecord>;
+}
+
 export interface WebhookRouteDeps {
-  calls: CallService;
+  calls: WebhookCalls;
   config: WebhookConfig;
   logger: Logger;
   now: () => Date;

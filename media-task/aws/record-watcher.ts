@@ -5,10 +5,9 @@
  * about $0.0005 per call-hour on on-demand DynamoDB. StopTask's SIGTERM is the faster path for a hang-up; this
  * one covers a StopTask that was lost.
  */
-import { isFinal } from '../../functions/core/call-state.ts';
-import type { TaskCommand } from '../../functions/core/call-types.ts';
-import type { CallStore } from '../../functions/core/ports.ts';
-import type { Logger } from '../log.ts';
+import { isFinal, type TaskCommand } from '../../shared/call-types.ts';
+import type { CallStore } from '../../shared/call-store.ts';
+import type { Logger } from '../../shared/log.ts';
 
 export const DEFAULT_POLL_MS = 2_000;
 

@@ -1,4 +1,4 @@
-import type { StateEvent, StateEventBody } from '../../functions/core/call-types.ts';
+import type { StateEvent, StateEventBody } from '../../shared/call-types.ts';
 
 /** Where a task's state events go: EventBridge on AWS, stdout (read by the local launcher) locally. */
 export type EventSink = (event: StateEvent) => Promise<void>;

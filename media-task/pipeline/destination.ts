@@ -5,10 +5,10 @@
  * restarted with exponential backoff while the call (and every other destination) goes on; each change of
  * state is an event, for the call's stats.
  */
-import type { DestinationState, DestinationStatus } from '../../functions/core/call-types.ts';
-import type { Logger } from '../log.ts';
+import type { DestinationState, DestinationStatus } from '../../shared/call-types.ts';
+import type { Logger } from '../../shared/log.ts';
 import { onHeartbeat } from '../heartbeat.ts';
-import type { OwnedProcess, ProcessExit } from '../process/owned-process.ts';
+import type { OwnedProcess, ProcessExit } from '../../shared/owned-process.ts';
 import { TypedEmitter } from '../typed-emitter.ts';
 import { rtmpTarget, type RtmpOutput } from './ffmpeg-args.ts';
 import type { LaunchFfmpeg } from './spare-encoder.ts';

@@ -15,9 +15,9 @@
  * a wrong URL or key is not an outage to ride out). After one destination has been live, outages are retried
  * for as long as the call lasts.
  */
-import type { DestinationStatus } from '../../functions/core/call-types.ts';
-import type { Logger } from '../log.ts';
-import type { OwnedProcess, ProcessExit } from '../process/owned-process.ts';
+import type { DestinationStatus } from '../../shared/call-types.ts';
+import type { Logger } from '../../shared/log.ts';
+import type { OwnedProcess, ProcessExit } from '../../shared/owned-process.ts';
 import { TypedEmitter } from '../typed-emitter.ts';
 import type { NegotiatedMedia } from '../sip/sdp.ts';
 import { Destination, exitCause, STALL_MS, stopFfmpeg, type Publisher } from './destination.ts';

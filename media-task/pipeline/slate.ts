@@ -7,8 +7,8 @@ import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Logger } from '../log.ts';
-import { OwnedProcess } from '../process/owned-process.ts';
+import type { Logger } from '../../shared/log.ts';
+import { OwnedProcess } from '../../shared/owned-process.ts';
 import { buildSlateArgs, type SlatePlan } from './relay-args.ts';
 
 export class SlateError extends Error {

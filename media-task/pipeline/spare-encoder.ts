@@ -6,7 +6,7 @@
  * different broadcast.
  */
 import { isDeepStrictEqual } from 'node:util';
-import { OwnedProcess } from '../process/owned-process.ts';
+import { OwnedProcess } from '../../shared/owned-process.ts';
 
 type LineListener = (line: string, stream: 'stdout' | 'stderr') => void;
 

@@ -31,8 +31,8 @@
  *   of the run before its latch, and packets before the answer has signalled any address).
  */
 import { isIPv4 } from 'node:net';
-import { silentLogger, type Logger } from '../log.ts';
-import { OwnedProcess } from '../process/owned-process.ts';
+import { silentLogger, type Logger } from '../../shared/log.ts';
+import { OwnedProcess } from '../../shared/owned-process.ts';
 import { TypedEmitter } from '../typed-emitter.ts';
 import type { NegotiatedStream } from '../sip/sdp.ts';
 import { RtpSender } from './rtp-sender.ts';

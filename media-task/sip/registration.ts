@@ -2,7 +2,7 @@
  * REGISTER binding for our Contact (RFC 3261 section 10), refreshed before it expires and removed with
  * Expires: 0 at the end of the call.
  */
-import type { Logger } from '../log.ts';
+import type { Logger } from '../../shared/log.ts';
 import { ChallengeResponder, sendAuthenticated } from './sip-auth.ts';
 import { randomToken, type IncomingResponse, type OutgoingRequest, type SipAddress, type SipStack } from './sip-stack.ts';
 

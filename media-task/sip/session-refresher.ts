@@ -3,7 +3,7 @@
  * interval, and what each way a peer can refuse one means. The call owns the dialog and the SDP; this owns the
  * timer and the Min-SE a 422 gave us.
  */
-import type { Logger } from '../log.ts';
+import type { Logger } from '../../shared/log.ts';
 import { inviteTimerHeaders, minSeOf, refreshDelayMs, sessionExpiresOf, type Refresher, type SessionExpires } from './session-timer.ts';
 import type { IncomingResponse } from './sip-stack.ts';
 

@@ -9,7 +9,7 @@
  *                 └────────────┴──────── failed ─────────────────────┘
  */
 import { isIP } from 'node:net';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../../shared/log.ts';
 import { TypedEmitter } from '../typed-emitter.ts';
 import { answerReoffer, buildOffer, parseAnswer, type LocalMedia, type NegotiatedMedia } from './sdp.ts';
 import { Dialog, withTransport } from './dialog.ts';

@@ -16,8 +16,8 @@ import sip, {
   type PackageUri,
   type PackageVia,
 } from 'sip';
-import { isBlockedAddress } from '../../functions/core/call-spec-schema.ts';
-import type { Logger } from '../log.ts';
+import { isBlockedAddress } from '../../shared/call-spec-schema.ts';
+import type { Logger } from '../../shared/log.ts';
 import { SipHeaderError, SipTransportError } from './sip-errors.ts';
 import type { SipFrame } from './sip-framing.ts';
 import { openWireTransport, type Flow, type Remote, type WireProtocol } from './sip-transport.ts';

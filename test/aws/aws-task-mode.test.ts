@@ -11,16 +11,17 @@ import { DescribeNetworkInterfacesCommand, EC2Client } from '@aws-sdk/client-ec2
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoDbCallStore } from '../../functions/adapters/dynamodb-call-store.ts';
-import { KmsSecretCipher } from '../../functions/adapters/kms-secret-cipher.ts';
+import { DynamoDbCallStore } from '../../shared/aws/dynamodb-call-store.ts';
+import { KmsSecretCipher } from '../../shared/aws/kms-secret-cipher.ts';
 import { readApiConfig, readReconcilerConfig } from '../../functions/aws/aws-config.ts';
-import { EncryptingCallStore } from '../../functions/aws/secret-cipher.ts';
+import { EncryptingCallStore } from '../../shared/aws/secret-cipher.ts';
 import { newCallRecord } from '../../functions/core/call-record.ts';
-import type { CallSpec, TaskCommand } from '../../functions/core/call-types.ts';
+import type { CallSpec, TaskCommand } from '../../shared/call-types.ts';
 import { recordEvent } from '../../functions/recorder.ts';
 import { prepareAwsMode } from '../../media-task/aws/aws-mode.ts';
-import { readTaskConfig, TASK_ENV } from '../../media-task/config.ts';
-import { silentLogger } from '../../media-task/log.ts';
+import { readTaskConfig } from '../../media-task/config.ts';
+import { TASK_ENV } from '../../shared/task-env.ts';
+import { silentLogger } from '../../shared/log.ts';
 import { startDynalite, type DynamoDbServer } from '../support/dynamodb.ts';
 import { fakeKms, KEY_ARN } from './kms-fake.ts';
 

@@ -7,7 +7,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
-import { DynamoDbCallStore, LIVE_INDEX } from '../../functions/adapters/dynamodb-call-store.ts';
+import { DynamoDbCallStore, LIVE_INDEX } from '../../shared/aws/dynamodb-call-store.ts';
 import { DESCRIBE_TASKS_BATCH, EcsTaskInspector, stopEcsTask } from '../../functions/adapters/ecs-task-inspector.ts';
 import { EcsTaskLauncher } from '../../functions/adapters/ecs-task-launcher.ts';
 import { createApp } from '../../functions/app/create-app.ts';
@@ -15,11 +15,11 @@ import { readSweeperConfig, AwsConfigError, LAMBDA_ENV } from '../../functions/a
 import { createSweeperHandler } from '../../functions/aws/call-sweeper.ts';
 import { emfLine, emfSink, METRIC, type MetricName } from '../../functions/aws/metrics.ts';
 import { newCallRecord } from '../../functions/core/call-record.ts';
-import type { CallSpec } from '../../functions/core/call-types.ts';
+import type { CallSpec } from '../../shared/call-types.ts';
 import { recordEvent } from '../../functions/recorder.ts';
 import { SWEEP_ENV } from '../../functions/sweep-config.ts';
 import { sweep } from '../../functions/sweeper.ts';
-import { silentLogger } from '../../media-task/log.ts';
+import { silentLogger } from '../../shared/log.ts';
 import { fakeDns, MemoryCallStore } from '../functions/fakes.ts';
 
 const ecsMock = mockClient(ECSClient);

@@ -2,8 +2,8 @@ import { ECSClient, RunTaskCommand, StopTaskCommand } from '@aws-sdk/client-ecs'
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EcsTaskLauncher } from '../../functions/adapters/ecs-task-launcher.ts';
-import { LaunchError } from '../../functions/core/call-errors.ts';
-import type { CallSpec, TaskCommand } from '../../functions/core/call-types.ts';
+import { LaunchError } from '../../shared/call-errors.ts';
+import type { CallSpec, TaskCommand } from '../../shared/call-types.ts';
 
 const ecsMock = mockClient(ECSClient);
 afterEach(() => ecsMock.reset());

@@ -1,8 +1,8 @@
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EventBridgePublisher, EventPublishError, STATE_EVENT_DETAIL_TYPE, STATE_EVENT_SOURCE } from '../../functions/adapters/eventbridge-publisher.ts';
-import type { StateEvent } from '../../functions/core/call-types.ts';
+import { EventBridgePublisher, EventPublishError, STATE_EVENT_DETAIL_TYPE, STATE_EVENT_SOURCE } from '../../shared/aws/eventbridge-publisher.ts';
+import type { StateEvent } from '../../shared/call-types.ts';
 import { EventReporter } from '../../media-task/events/event-reporter.ts';
 import { eventBridgeEventSink } from '../../media-task/events/eventbridge-event-sink.ts';
 

@@ -13,17 +13,17 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoDbCallStore, LIVE_INDEX } from '../../functions/adapters/dynamodb-call-store.ts';
-import { STATE_EVENT_DETAIL_TYPE, STATE_EVENT_SOURCE } from '../../functions/adapters/eventbridge-publisher.ts';
+import { DynamoDbCallStore, LIVE_INDEX } from '../../shared/aws/dynamodb-call-store.ts';
+import { STATE_EVENT_DETAIL_TYPE, STATE_EVENT_SOURCE } from '../../shared/aws/eventbridge-publisher.ts';
 import { LAMBDA_ENV } from '../../functions/aws/aws-config.ts';
 import { METRIC, METRICS_DIMENSION, METRICS_NAMESPACE } from '../../functions/aws/metrics.ts';
 import { SWEEP_DEFAULTS, SWEEP_ENV } from '../../functions/sweep-config.ts';
-import { NODE_FLAGS } from '../../media-task/config.ts';
+import { NODE_FLAGS } from '../../shared/task-env.ts';
 import { STATUS_CALLBACK_DETAIL_TYPE, STATUS_CALLBACK_SOURCE } from '../../functions/aws/status-callbacks.ts';
 import { WEBHOOK_ENV } from '../../functions/webhooks/webhook-config.ts';
 import { GatewayStack, type GatewayStackProps } from '../../infra/gateway-stack.ts';
 import { readStackContext } from '../../infra/stack-context.ts';
-import { TASK_ENV } from '../../media-task/config.ts';
+import { TASK_ENV } from '../../shared/task-env.ts';
 
 type Resources = Record<string, { Type: string; Properties: Record<string, unknown> }>;
 

@@ -3,14 +3,14 @@
  * Mailbox and store run together on dynalite, because they share the item.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { DynamoDbCallStore } from '../../functions/adapters/dynamodb-call-store.ts';
-import { DynamoDbCommandMailbox, MAX_QUEUED_COMMANDS } from '../../functions/adapters/dynamodb-command-mailbox.ts';
-import { CallNotFoundError, LaunchError } from '../../functions/core/call-errors.ts';
+import { DynamoDbCallStore } from '../../shared/aws/dynamodb-call-store.ts';
+import { DynamoDbCommandMailbox, MAX_QUEUED_COMMANDS } from '../../shared/aws/dynamodb-command-mailbox.ts';
+import { CallNotFoundError, LaunchError } from '../../shared/call-errors.ts';
 import { newCallRecord } from '../../functions/core/call-record.ts';
-import type { CallSpec, TaskCommand } from '../../functions/core/call-types.ts';
+import type { CallSpec, TaskCommand } from '../../shared/call-types.ts';
 import { recordEvent } from '../../functions/recorder.ts';
 import { RecordWatcher } from '../../media-task/aws/record-watcher.ts';
-import { silentLogger } from '../../media-task/log.ts';
+import { silentLogger } from '../../shared/log.ts';
 import { startDynalite, type DynamoDbServer } from '../support/dynamodb.ts';
 
 let server: DynamoDbServer;

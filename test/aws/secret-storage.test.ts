@@ -5,11 +5,11 @@
 import { KMSClient } from '@aws-sdk/client-kms';
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DynamoDbCallStore } from '../../functions/adapters/dynamodb-call-store.ts';
-import { KmsSecretCipher, SecretCipherError } from '../../functions/adapters/kms-secret-cipher.ts';
-import { EncryptingCallStore } from '../../functions/aws/secret-cipher.ts';
+import { DynamoDbCallStore } from '../../shared/aws/dynamodb-call-store.ts';
+import { KmsSecretCipher, SecretCipherError } from '../../shared/aws/kms-secret-cipher.ts';
+import { EncryptingCallStore } from '../../shared/aws/secret-cipher.ts';
 import { newCallRecord } from '../../functions/core/call-record.ts';
-import type { CallSpec } from '../../functions/core/call-types.ts';
+import type { CallSpec } from '../../shared/call-types.ts';
 import { loadStoredSpec, StoredSpecError } from '../../media-task/aws/stored-spec.ts';
 import { startDynalite, type DynamoDbServer } from '../support/dynamodb.ts';
 import { fakeKms, KEY_ARN } from './kms-fake.ts';

@@ -3,9 +3,9 @@ import type { EventBridgeEvent } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { createReconcilerHandler, type EcsTaskStateChange } from '../../functions/aws/task-reconciler.ts';
 import { newCallRecord } from '../../functions/core/call-record.ts';
-import type { CallSpec } from '../../functions/core/call-types.ts';
+import type { CallSpec } from '../../shared/call-types.ts';
 import { recordEvent } from '../../functions/recorder.ts';
-import { silentLogger } from '../../media-task/log.ts';
+import { silentLogger } from '../../shared/log.ts';
 import { MemoryCallStore } from '../functions/fakes.ts';
 
 type TaskEvent = EventBridgeEvent<'ECS Task State Change', EcsTaskStateChange>;

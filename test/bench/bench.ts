@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildInputSdp } from '../../media-task/pipeline/ffmpeg-args.ts';
-import { OwnedProcess } from '../../media-task/process/owned-process.ts';
+import { OwnedProcess } from '../../shared/owned-process.ts';
 import { buildRtp } from '../support/rtp-packet.ts';
 import { LocalServer } from '../support/local-server.ts';
 import { probe } from '../support/media-check.ts';

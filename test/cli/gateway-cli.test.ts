@@ -6,7 +6,7 @@ import { serve } from '@hono/node-server';
 import { describe, expect, it } from 'vitest';
 import { createApp } from '../../functions/app/create-app.ts';
 import { runCli } from '../../functions/cli/gateway-cli.ts';
-import { silentLogger } from '../../media-task/log.ts';
+import { silentLogger } from '../../shared/log.ts';
 import { FakeLauncher, MemoryCallStore, fakeDns } from '../functions/fakes.ts';
 
 const BIN = fileURLToPath(new URL('../../functions/cli/bin.mjs', import.meta.url));

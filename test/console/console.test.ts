@@ -11,7 +11,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../functions/app/create-app.ts';
 import { recordEvent } from '../../functions/recorder.ts';
-import { silentLogger } from '../../media-task/log.ts';
+import { silentLogger } from '../../shared/log.ts';
 import { FakeLauncher, MemoryCallStore, fakeDns } from '../functions/fakes.ts';
 
 const API_KEY = 'console-test-key';

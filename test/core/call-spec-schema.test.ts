@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ValidationError } from '../../functions/core/call-errors.ts';
+import { ValidationError } from '../../shared/call-errors.ts';
 import { equalStrings, sameRequest, splitSecret, streamKeyOf, toCallView, newCallRecord } from '../../functions/core/call-record.ts';
-import { callRequestSchema, hostName, isBlockedAddress, isHostOrIp, parseCallSpec, parseOrThrow, rtmpUrlProblem, toCallSpec, wcsCallRequestSchema } from '../../functions/core/call-spec-schema.ts';
+import { callRequestSchema, hostName, isBlockedAddress, isHostOrIp, parseCallSpec, parseOrThrow, rtmpUrlProblem, toCallSpec, wcsCallRequestSchema } from '../../shared/call-spec-schema.ts';
 
 const seed = {
   callId: 'Xq2tlLcX89tTjaji',

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { newCallRecord } from '../../functions/core/call-record.ts';
 import { transition, type CallEvent } from '../../functions/core/call-state.ts';
-import type { CallSpec, CallState, StateEventBody } from '../../functions/core/call-types.ts';
+import type { CallSpec, CallState, StateEventBody } from '../../shared/call-types.ts';
 import type { CallRecord } from '../../functions/core/ports.ts';
 
 const spec: CallSpec = {

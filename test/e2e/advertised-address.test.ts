@@ -3,7 +3,7 @@
  * address everywhere a peer reads it, while its sockets stay on the bind address.
  */
 import { describe, expect, it } from 'vitest';
-import { TASK_ENV } from '../../media-task/config.ts';
+import { TASK_ENV } from '../../shared/task-env.ts';
 import { useCleanup } from '../support/cleanup.ts';
 import { MediaTaskProcess, testCallSpec } from '../support/media-task.ts';
 import { SippPeer } from '../support/sipp.ts';

@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { DestinationStatus, StateEvent } from '../../functions/core/call-types.ts';
+import type { DestinationStatus, StateEvent } from '../../shared/call-types.ts';
 import { freePort } from '../support/free-port.ts';
 import { checkTimeline, measureTone, probe, probeVideo } from '../support/media-check.ts';
 import { makeToneWav, MediaTaskProcess, testCallSpec } from '../support/media-task.ts';

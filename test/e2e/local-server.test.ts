@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useCleanup } from '../support/cleanup.ts';
-import { ProcessStartError } from '../../media-task/process/owned-process.ts';
+import { ProcessStartError } from '../../shared/owned-process.ts';
 import { measureTone, probe } from '../support/media-check.ts';
 import { makeToneWav } from '../support/media-task.ts';
 import { LocalServer } from '../support/local-server.ts';

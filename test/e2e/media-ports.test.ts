@@ -1,11 +1,11 @@
 /**
- * MEDIA_PORTS (media-task/config.ts): the media task binds its SIP socket and both RTP/RTCP pairs inside the
+ * MEDIA_PORTS (shared/task-env.ts): the media task binds its SIP socket and both RTP/RTCP pairs inside the
  * range, which is all the AWS security group opens (infra/media-task-construct.ts). Checked on the wire: the
  * ports our INVITE names, and the port our RTP comes from.
  */
 import { createSocket } from 'node:dgram';
 import { describe, expect, it } from 'vitest';
-import { TASK_ENV } from '../../media-task/config.ts';
+import { TASK_ENV } from '../../shared/task-env.ts';
 import { useCleanup } from '../support/cleanup.ts';
 import { freeRtpPort } from '../support/free-port.ts';
 import { MediaTaskProcess, testCallSpec } from '../support/media-task.ts';

@@ -8,8 +8,8 @@ import { chmod, mkdtemp, readlink, realpath, rm, writeFile } from 'node:fs/promi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { StateEvent } from '../../functions/core/call-types.ts';
-import { TASK_ENV } from '../../media-task/config.ts';
+import type { StateEvent } from '../../shared/call-types.ts';
+import { TASK_ENV } from '../../shared/task-env.ts';
 import { useCleanup } from '../support/cleanup.ts';
 import { freePort, freeRtpPort } from '../support/free-port.ts';
 import { measureTone, probe } from '../support/media-check.ts';

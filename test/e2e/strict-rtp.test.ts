@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { StateEvent } from '../../functions/core/call-types.ts';
+import type { StateEvent } from '../../shared/call-types.ts';
 import { useCleanup } from '../support/cleanup.ts';
 import { freeRtpPort } from '../support/free-port.ts';
 import { measureTone } from '../support/media-check.ts';

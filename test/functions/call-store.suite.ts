@@ -2,9 +2,9 @@
  * One behavioural suite for every `CallStore` implementation (in-memory fake, dynalite, DynamoDB Local).
  */
 import { describe, expect, it } from 'vitest';
-import { CallNotFoundError, ConcurrentUpdateError, StreamKeyInUseError } from '../../functions/core/call-errors.ts';
+import { CallNotFoundError, ConcurrentUpdateError, StreamKeyInUseError } from '../../shared/call-errors.ts';
 import { newCallRecord } from '../../functions/core/call-record.ts';
-import type { CallSpec } from '../../functions/core/call-types.ts';
+import type { CallSpec } from '../../shared/call-types.ts';
 import type { CallRecord, CallStore } from '../../functions/core/ports.ts';
 
 let counter = 0;

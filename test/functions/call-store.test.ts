@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoDbCallStore } from '../../functions/adapters/dynamodb-call-store.ts';
+import { DynamoDbCallStore } from '../../shared/aws/dynamodb-call-store.ts';
 import type { CallStore } from '../../functions/core/ports.ts';
 import { EmbeddedDynamoDb } from '../../functions/local/embedded-dynamodb.ts';
 import { startDynalite, startDynamoDbLocal, type DynamoDbServer } from '../support/dynamodb.ts';

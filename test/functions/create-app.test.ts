@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { createApp, MAX_BODY_BYTES } from '../../functions/app/create-app.ts';
-import { FAILURE_REASONS } from '../../functions/core/call-types.ts';
+import { FAILURE_REASONS } from '../../shared/call-types.ts';
 import type { HostResolver } from '../../functions/core/ports.ts';
-import { silentLogger } from '../../media-task/log.ts';
+import { silentLogger } from '../../shared/log.ts';
 import { FakeLauncher, MemoryCallStore, fakeDns } from './fakes.ts';
 
 const PASSWORD = 'S3cret-pa55word';

@@ -1,8 +1,8 @@
 /** Test doubles for the core's ports: an in-memory `CallStore` (also run through the shared store suite) and a
  * recording `TaskLauncher`. Test-only: production backends are the adapters. */
-import { CallNotFoundError, ConcurrentUpdateError, LaunchError, StreamKeyInUseError } from '../../functions/core/call-errors.ts';
-import { isFinal } from '../../functions/core/call-state.ts';
-import type { CallSpec, TaskCommand } from '../../functions/core/call-types.ts';
+import { CallNotFoundError, ConcurrentUpdateError, LaunchError, StreamKeyInUseError } from '../../shared/call-errors.ts';
+import { isFinal } from '../../shared/call-types.ts';
+import type { CallSpec, TaskCommand } from '../../shared/call-types.ts';
 import type { CallListFilter, CallRecord, CallSecret, CallStore, HostResolver, TaskLauncher } from '../../functions/core/ports.ts';
 
 const clone = <T>(value: T): T => structuredClone(value);

@@ -7,9 +7,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CallSpec, StateEvent } from '../../functions/core/call-types.ts';
+import type { CallSpec, StateEvent } from '../../shared/call-types.ts';
 import { LocalTaskLauncher } from '../../functions/local/local-task-launcher.ts';
-import { silentLogger } from '../../media-task/log.ts';
+import { silentLogger } from '../../shared/log.ts';
 
 let dir: string;
 let entry: string;

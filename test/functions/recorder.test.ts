@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ConcurrentUpdateError } from '../../functions/core/call-errors.ts';
+import { ConcurrentUpdateError } from '../../shared/call-errors.ts';
 import type { CallEvent } from '../../functions/core/call-state.ts';
-import type { StateEvent, StateEventBody } from '../../functions/core/call-types.ts';
+import type { StateEvent, StateEventBody } from '../../shared/call-types.ts';
 import type { CallRecord } from '../../functions/core/ports.ts';
 import { recordEvent } from '../../functions/recorder.ts';
 import { makeRecord } from './call-store.suite.ts';

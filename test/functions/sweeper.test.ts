@@ -4,15 +4,15 @@
  * over dynalite (the live calls then come from the live index, as on AWS).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoDbCallStore } from '../../functions/adapters/dynamodb-call-store.ts';
+import { DynamoDbCallStore } from '../../shared/aws/dynamodb-call-store.ts';
 import { createApp } from '../../functions/app/create-app.ts';
 import { newCallRecord } from '../../functions/core/call-record.ts';
 import type { ObservedTask, SweepPolicy } from '../../functions/core/call-sweep.ts';
-import type { CallSpec } from '../../functions/core/call-types.ts';
+import type { CallSpec } from '../../shared/call-types.ts';
 import type { CallStore, TaskInspector } from '../../functions/core/ports.ts';
 import { recordEvent, type RecordResult } from '../../functions/recorder.ts';
 import { sweep } from '../../functions/sweeper.ts';
-import { silentLogger } from '../../media-task/log.ts';
+import { silentLogger } from '../../shared/log.ts';
 import { startDynalite, type DynamoDbServer } from '../support/dynamodb.ts';
 import { FakeLauncher, MemoryCallStore, fakeDns } from './fakes.ts';
 

@@ -4,7 +4,7 @@
  * and the process must see no uncaught exception or unhandled rejection.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../media-task/log.ts';
+import { createLogger } from '../../shared/log.ts';
 import type { NegotiatedMedia, NegotiatedStream } from '../../media-task/sip/sdp.ts';
 import type { SipCall, SipCallEvents } from '../../media-task/sip/sip-call.ts';
 import { callTo } from '../sip/call-helpers.ts';

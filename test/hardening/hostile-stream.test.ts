@@ -6,7 +6,7 @@
 import { createSocket } from 'node:dgram';
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { silentLogger } from '../../media-task/log.ts';
+import { silentLogger } from '../../shared/log.ts';
 import { openSipStack, type SipStack, type SipTransportName } from '../../media-task/sip/sip-stack.ts';
 
 const OPTIONS = (port: number, protocol: string) =>

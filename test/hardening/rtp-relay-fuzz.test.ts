@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Logger } from '../../media-task/log.ts';
+import type { Logger } from '../../shared/log.ts';
 import { RtpEndpoint } from '../../media-task/rtp/rtp-endpoint.ts';
 import { buildRtp, parseRtp } from '../support/rtp-packet.ts';
 import { fuzzSettings, Prng } from './fuzz.ts';

@@ -11,12 +11,12 @@ import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DynamoDbCallStore } from '../../functions/adapters/dynamodb-call-store.ts';
-import { EventBridgePublisher } from '../../functions/adapters/eventbridge-publisher.ts';
-import { KmsSecretCipher } from '../../functions/adapters/kms-secret-cipher.ts';
-import { EncryptingCallStore } from '../../functions/aws/secret-cipher.ts';
+import { DynamoDbCallStore } from '../../shared/aws/dynamodb-call-store.ts';
+import { EventBridgePublisher } from '../../shared/aws/eventbridge-publisher.ts';
+import { KmsSecretCipher } from '../../shared/aws/kms-secret-cipher.ts';
+import { EncryptingCallStore } from '../../shared/aws/secret-cipher.ts';
 import { newCallRecord } from '../../functions/core/call-record.ts';
-import type { CallSpec, StateEvent } from '../../functions/core/call-types.ts';
+import type { CallSpec, StateEvent } from '../../shared/call-types.ts';
 import { GatewayStack } from '../../infra/gateway-stack.ts';
 import { loadStoredSpec } from '../../media-task/aws/stored-spec.ts';
 

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { CallRunner } from '../../media-task/call-runner.ts';
-import { silentLogger } from '../../media-task/log.ts';
+import { silentLogger } from '../../shared/log.ts';
 import { useCleanup } from '../support/cleanup.ts';
 import { testCallSpec } from '../support/media-task.ts';
 import { relayPath, taskFfmpegPath } from '../support/media-task-bundle.ts';

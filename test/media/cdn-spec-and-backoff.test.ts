@@ -3,8 +3,8 @@
  * as the media task parses them, the video mode a call gets by default, and the reconnect backoff.
  */
 import { describe, expect, it } from 'vitest';
-import { ValidationError } from '../../functions/core/call-errors.ts';
-import { parseCallSpec } from '../../functions/core/call-spec-schema.ts';
+import { ValidationError } from '../../shared/call-errors.ts';
+import { parseCallSpec } from '../../shared/call-spec-schema.ts';
 import { videoMode } from '../../media-task/call-runner.ts';
 import { backoffMs } from '../../media-task/pipeline/destination.ts';
 

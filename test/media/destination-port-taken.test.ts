@@ -1,7 +1,7 @@
 /** A republisher whose relay port another process took must ask for new ports, not retry the same one forever. */
 import { createSocket } from 'node:dgram';
 import { expect, it } from 'vitest';
-import { silentLogger } from '../../media-task/log.ts';
+import { silentLogger } from '../../shared/log.ts';
 import { Destination } from '../../media-task/pipeline/destination.ts';
 import { buildRepublisherArgs } from '../../media-task/pipeline/relay-args.ts';
 import { ffmpegLauncher } from '../../media-task/pipeline/spare-encoder.ts';

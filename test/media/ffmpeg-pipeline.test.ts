@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger, silentLogger } from '../../media-task/log.ts';
+import { createLogger, silentLogger } from '../../shared/log.ts';
 import { FfmpegPipeline, type PipelineDeath } from '../../media-task/pipeline/ffmpeg-pipeline.ts';
 import { likelyAnswer, type NegotiatedStream } from '../../media-task/sip/sdp.ts';
 import { RtpEndpoint } from '../../media-task/rtp/rtp-endpoint.ts';
-import type { OwnedProcess } from '../../media-task/process/owned-process.ts';
+import type { OwnedProcess } from '../../shared/owned-process.ts';
 import { freePort, freeRtpPort } from '../support/free-port.ts';
 import { relayPath, taskFfmpegPath } from '../support/media-task-bundle.ts';
 import { measureTone, probe } from '../support/media-check.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { OwnedProcess, ProcessStartError } from '../../media-task/process/owned-process.ts';
+import { OwnedProcess, ProcessStartError } from '../../shared/owned-process.ts';
 
 describe('OwnedProcess tied to its owner (diesWithOwner)', () => {
   it.each(['/nonexistent/ffmpeg', 'no-such-ffmpeg-on-path'])('still fails to start when %s is not there, as a spawn error', async (command) => {

@@ -6,7 +6,7 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
-import { OwnedProcess } from '../../media-task/process/owned-process.ts';
+import { OwnedProcess } from '../../shared/owned-process.ts';
 import { RtpEndpoint } from '../../media-task/rtp/rtp-endpoint.ts';
 import { buildRtp, parseRtp } from '../support/rtp-packet.ts';
 import type { NegotiatedStream } from '../../media-task/sip/sdp.ts';

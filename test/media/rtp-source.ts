@@ -1,5 +1,5 @@
 /** Test peers that play RTP at an endpoint: ffmpeg generating a tone (and optionally test-pattern H.264). */
-import { OwnedProcess } from '../../media-task/process/owned-process.ts';
+import { OwnedProcess } from '../../shared/owned-process.ts';
 
 export interface ToneSourceOptions {
   audioPort: number;

@@ -1,7 +1,7 @@
 /** The spare encoder, on a real ffmpeg waiting for its SDP on stdin. */
 import { describe, expect, it } from 'vitest';
 import { ffmpegLauncher, SpareEncoder } from '../../media-task/pipeline/spare-encoder.ts';
-import { ProcessStartError, type OwnedProcess } from '../../media-task/process/owned-process.ts';
+import { ProcessStartError, type OwnedProcess } from '../../shared/owned-process.ts';
 import { waitFor } from '../support/nginx-rtmp.ts';
 import { useCleanup } from '../support/cleanup.ts';
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../media-task/log.ts';
+import { silentLogger } from '../../shared/log.ts';
 import { Registration } from '../../media-task/sip/registration.ts';
 import { ChallengeResponder } from '../../media-task/sip/sip-auth.ts';
 import { openSipStack, type OutgoingRequest, type SipStack } from '../../media-task/sip/sip-stack.ts';

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { OwnedProcess } from '../../media-task/process/owned-process.ts';
+import { OwnedProcess } from '../../shared/owned-process.ts';
 import { useCleanup } from '../support/cleanup.ts';
 import { waitFor } from '../support/nginx-rtmp.ts';
 import { commandName, isRunning, processTree } from '../support/proc-stats.ts';

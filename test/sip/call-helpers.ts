@@ -1,4 +1,4 @@
-import { createLogger, silentLogger, type Logger } from '../../media-task/log.ts';
+import { createLogger, silentLogger, type Logger } from '../../shared/log.ts';
 import { startSipCall, type SipCall, type SipCallEvents, type SipCallOptions } from '../../media-task/sip/sip-call.ts';
 import type { SippPeer } from '../support/sipp.ts';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../../media-task/log.ts';
+import { createLogger } from '../../shared/log.ts';
 import { useCleanup } from '../support/cleanup.ts';
 import { SippPeer } from '../support/sipp.ts';
 import { callTo, next } from './call-helpers.ts';

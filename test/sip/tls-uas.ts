@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
-import { OwnedProcess } from '../../media-task/process/owned-process.ts';
+import { OwnedProcess } from '../../shared/owned-process.ts';
 
 /** A throw-away certificate for 127.0.0.1 made by openssl (sipp here is built without TLS). */
 export async function selfSignedCertificate(): Promise<{ key: string; cert: string }> {

@@ -23,7 +23,7 @@ import { createConnection, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { OwnedProcess } from '../../media-task/process/owned-process.ts';
+import { OwnedProcess } from '../../shared/owned-process.ts';
 import { freePort, freeRtpPort } from './free-port.ts';
 
 const CONFIG_TEMPLATE = fileURLToPath(new URL('../fixtures/baresip/config.tpl', import.meta.url));

@@ -21,7 +21,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { OwnedProcess } from '../../media-task/process/owned-process.ts';
+import { OwnedProcess } from '../../shared/owned-process.ts';
 import { freePort } from './free-port.ts';
 
 const CONFIG_TEMPLATE = fileURLToPath(new URL('../fixtures/kamailio/kamailio.cfg.tpl', import.meta.url));

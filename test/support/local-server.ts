@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { ensureTaskFfmpeg } from '../../media-task/ffmpeg/task-ffmpeg.ts';
-import { OwnedProcess } from '../../media-task/process/owned-process.ts';
+import { OwnedProcess } from '../../shared/owned-process.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 

@@ -1,8 +1,8 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import type { CallSpec, StateEvent } from '../../functions/core/call-types.ts';
-import { NODE_FLAGS, TASK_ENV } from '../../media-task/config.ts';
-import { OwnedProcess, type ProcessExit } from '../../media-task/process/owned-process.ts';
+import type { CallSpec, StateEvent } from '../../shared/call-types.ts';
+import { NODE_FLAGS, TASK_ENV } from '../../shared/task-env.ts';
+import { OwnedProcess, type ProcessExit } from '../../shared/owned-process.ts';
 import { mediaTaskEntry } from './media-task-bundle.ts';
 import { waitFor } from './nginx-rtmp.ts';
 

@@ -11,7 +11,7 @@ import { createServer as createTlsServer, type Server as TlsServer } from 'node:
 import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { OwnedProcess } from '../../media-task/process/owned-process.ts';
+import { OwnedProcess } from '../../shared/owned-process.ts';
 import { freePort } from './free-port.ts';
 
 export class NginxRtmp {

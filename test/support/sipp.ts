@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { OwnedProcess, type ProcessExit } from '../../media-task/process/owned-process.ts';
+import { OwnedProcess, type ProcessExit } from '../../shared/owned-process.ts';
 import { freePort, freeRtpPort } from './free-port.ts';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/sipp/', import.meta.url));

@@ -4,7 +4,7 @@ import { recordEvent } from '../../functions/recorder.ts';
 import { verifyBodySignature } from '../../functions/webhooks/signature.ts';
 import type { PostJson } from '../../functions/adapters/guarded-post.ts';
 import { DELIVERY_LOG_LIMIT, RETRY_DELAYS_MS, StatusNotifier, notifyStateChange, type NotifyDeps } from '../../functions/webhooks/status-notifier.ts';
-import { silentLogger } from '../../media-task/log.ts';
+import { silentLogger } from '../../shared/log.ts';
 import { makeRecord } from '../functions/call-store.suite.ts';
 import { MemoryCallStore } from '../functions/fakes.ts';
 

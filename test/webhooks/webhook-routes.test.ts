@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createApp } from '../../functions/app/create-app.ts';
 import { SIGNATURE_HEADER, TWILIO_SIGNATURE_HEADER, signBody, twilioSignature } from '../../functions/webhooks/signature.ts';
 import type { WebhookConfig } from '../../functions/webhooks/webhook-config.ts';
-import { silentLogger } from '../../media-task/log.ts';
+import { silentLogger } from '../../shared/log.ts';
 import { escapeUser } from '../../media-task/sip/sip-call.ts';
 import { FakeLauncher, MemoryCallStore, fakeDns } from '../functions/fakes.ts';
 

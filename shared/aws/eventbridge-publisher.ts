@@ -4,8 +4,8 @@
  * recorder's seq rules (functions/core/call-state.ts) make that harmless.
  */
 import { PutEventsCommand, type EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import type { StateEvent } from '../core/call-types.ts';
-import type { EventSink } from '../core/ports.ts';
+import type { StateEvent } from '../call-types.ts';
+import type { EventSink } from '../call-store.ts';
 import { withBackoff, type RetryOptions } from './aws-retry.ts';
 
 /** `source` and `detail-type` of state events; the CDK rule matches on the same constants. */

@@ -3,7 +3,7 @@
  * retried request) and by the call's task. `EncryptingCallStore` wraps any `CallStore`, so the DynamoDB adapter
  * and the core stay unaware of it, and local mode keeps storing it as is (its store is on the user's disk).
  */
-import type { CallListFilter, CallRecord, CallSecret, CallStore } from '../core/ports.ts';
+import type { CallListFilter, CallRecord, CallSecret, CallStore } from '../call-store.ts';
 
 /** Encrypts small secrets bound to one call: a ciphertext decrypts only with the callId it was made for. */
 export interface SecretCipher {

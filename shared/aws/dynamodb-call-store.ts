@@ -15,9 +15,9 @@ import {
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { CallNotFoundError, ConcurrentUpdateError, StreamKeyInUseError } from '../core/call-errors.ts';
-import { isFinal } from '../core/call-state.ts';
-import type { CallListFilter, CallRecord, CallSecret, CallStore } from '../core/ports.ts';
+import { CallNotFoundError, ConcurrentUpdateError, StreamKeyInUseError } from '../call-errors.ts';
+import { isFinal } from '../call-types.ts';
+import type { CallListFilter, CallRecord, CallSecret, CallStore } from '../call-store.ts';
 
 export const LIVE_INDEX = 'live-index';
 const LIVE = '1';

@@ -7,8 +7,8 @@
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { CallNotFoundError, LaunchError } from '../core/call-errors.ts';
-import type { TaskCommand } from '../core/call-types.ts';
+import { CallNotFoundError, LaunchError } from '../call-errors.ts';
+import type { TaskCommand } from '../call-types.ts';
 
 export const COMMANDS_ATTRIBUTE = 'commands';
 /** A bound on the item's size (400 KB limit) and on what one client can queue for one call. */

@@ -60,6 +60,10 @@ export type CallState = 'dialing' | 'ringing' | 'answered' | 'streaming' | 'ende
 
 export const FINAL_STATES: readonly CallState[] = ['ended', 'failed'];
 
+export function isFinal(state: CallState): boolean {
+  return FINAL_STATES.includes(state);
+}
+
 /** Who ended a call that had been answered. `limit` = maxDurationSeconds or RTP inactivity. */
 export type EndedBy = 'local' | 'remote' | 'limit';
 

@@ -6,7 +6,7 @@
  * Manager secret per call would cost $0.40/month each.
  */
 import { DecryptCommand, EncryptCommand, type KMSClient } from '@aws-sdk/client-kms';
-import type { SecretCipher } from '../aws/secret-cipher.ts';
+import type { SecretCipher } from './secret-cipher.ts';
 import { withBackoff, type RetryOptions } from './aws-retry.ts';
 
 /** Marks our ciphertexts, so a plaintext that got into the table some other way is refused, not used. */

@@ -1,0 +1,98 @@
+/**
+ * The call record and the store that keeps it, as both deployables see them: the control plane writes calls, the
+ * media task on AWS reads its own (spec, secret, hang-up). The control plane's other ports are in
+ * functions/core/ports.ts.
+ */
+import type { CallSpec, CallState, CallStats, EndedBy, FailureReason, SipConnection, StateEvent } from './call-types.ts';
+
+/** The spec as stored and returned: everything but the SIP password, which lives apart in `CallSecret`. */
+export type PublicCallSpec = Omit<CallSpec, 'connection'> & { connection: Omit<SipConnection, 'sipPassword'> };
+
+/** Stored next to the record but never part of it, so no serializer of `CallRecord` can leak it. */
+export interface CallSecret {
+  sipPassword: string;
+}
+
+/** What the control plane wants for the call; `ended` once a hangup was requested (it may still be live). */
+export type DesiredState = 'live' | 'ended';
+
+export interface CallRecord {
+  callId: string;
+  spec: PublicCallSpec;
+  /** Normalized rtmpUrl + stream name; at most one live call per key. */
+  streamKey: string;
+  state: CallState;
+  desired: DesiredState;
+  /** Highest `seq` of an applied state event (0 before the task reported anything). */
+  lastSeq: number;
+  /** Highest `seq` of an applied stats event, kept apart so stats never shadow a late state event. */
+  statsSeq: number;
+  /** Bumped by the store on every write; the condition of optimistic updates. */
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+  /** When each state was entered (event time, not arrival time). */
+  stateTimes: Partial<Record<CallState, string>>;
+  ended?: { by: EndedBy; reason: string; sipCode?: number; durationSeconds: number };
+  failure?: { reason: FailureReason; message: string; sipCode?: number };
+  stats?: CallStats & { at: string };
+  /** The launcher's handle for the running task (ECS task ARN, local pid...). */
+  taskRef?: string;
+  /** Where state changes are POSTed (functions/webhooks/status-notifier.ts); control plane only, the task never sees it. */
+  statusCallback?: StatusCallbackTarget;
+  /** The latest status-callback delivery attempts, oldest first, capped so the item stays small. */
+  deliveries?: DeliveryLogEntry[];
+}
+
+export interface StatusCallbackTarget {
+  url: string;
+  /** States to report; absent → every state. */
+  events?: CallState[];
+}
+
+/** One attempt to POST one state change to `statusCallback`. */
+export interface DeliveryLogEntry {
+  /** The state the delivery reports. */
+  state: CallState;
+  /** The record version the change produced: increases with every change of the call. */
+  sequence: number;
+  attempt: number;
+  at: string;
+  /** `retrying`: this attempt failed and another follows; `failed`: no more attempts. */
+  outcome: 'delivered' | 'retrying' | 'failed';
+  httpStatus?: number;
+  error?: string;
+}
+
+export interface CallListFilter {
+  /** true → only non-final calls. */
+  live?: boolean;
+  state?: CallState;
+}
+
+/**
+ * Persistence of call records. Implementations expire final records after a retention period (TTL) and keep
+ * at most one live call per `streamKey`.
+ */
+export interface CallStore {
+  /**
+   * Stores a new record (version 1) unless the callId exists: then returns the existing record untouched.
+   * @throws StreamKeyInUseError when another live call holds `record.streamKey`.
+   */
+  create(record: CallRecord, secret: CallSecret): Promise<'created' | CallRecord>;
+  get(callId: string): Promise<CallRecord | undefined>;
+  /** For the launcher and idempotency checks only; API answers never read it. */
+  getSecret(callId: string): Promise<CallSecret | undefined>;
+  list(filter?: CallListFilter): Promise<CallRecord[]>;
+  /**
+   * Replaces the record if its stored version is still `expectedVersion`; returns it with the new version.
+   * @throws ConcurrentUpdateError when someone else wrote first.
+   * @throws CallNotFoundError when the record is gone.
+   */
+  update(next: CallRecord, expectedVersion: number): Promise<CallRecord>;
+}
+
+/** Where media tasks' state events go (stdout → recorder locally, EventBridge on AWS). */
+export interface EventSink {
+  publish(event: StateEvent): Promise<void>;
+}
