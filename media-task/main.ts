@@ -5,8 +5,8 @@
  */
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { TaskCommand } from '../shared/call-types.ts';
 import { parseCallSpec } from '../shared/call-spec-schema.ts';
+import { parseJsonLine, parseTaskCommand } from '../shared/task-messages.ts';
 import { CallRunner } from './call-runner.ts';
 import { TASK_ENV } from '../shared/task-env.ts';
 import { FFMPEG_FILE, needsAwsMode, readTaskConfig, RELAY_FILE } from './config.ts';
@@ -55,11 +55,17 @@ async function main(): Promise<number> {
   process.stdout.on('error', () => {});
   process.stderr.on('error', () => {});
   const commands = createInterface({ input: process.stdin });
+  // The server's pipe, but a boundary all the same: a line that is not a command is logged and the call goes on.
   commands.on('line', (line) => {
+    const command = parseJsonLine(line, parseTaskCommand);
+    if (!command.ok) {
+      logger.error('invalid task command ignored', { problem: command.problem, line: line.slice(0, 200) });
+      return;
+    }
     try {
-      runner.command(JSON.parse(line) as TaskCommand);
+      runner.command(command.value);
     } catch (error) {
-      logger.warn('unreadable command ignored', { error });
+      logger.error('task command failed', { type: command.value.type, error });
     }
   });
   // Locally stdin is the server's pipe, so its end means the server died (SIGKILL, OOM) or is stopping us; an

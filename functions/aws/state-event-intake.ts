@@ -7,44 +7,13 @@
  * too: they are delivered as they are.
  */
 import type { EventBridgeEvent } from 'aws-lambda';
-import * as z from 'zod';
-import { FAILURE_REASONS, type StateEvent } from '../../shared/call-types.ts';
+import type { StateEvent } from '../../shared/call-types.ts';
+import { parseStateEvent } from '../../shared/task-messages.ts';
 import type { CallStore, Logger } from '../core/ports.ts';
 import { recordEvent } from '../recorder.ts';
 import { countFailures, type MetricSink } from './metrics.ts';
 import { notifyStateChange } from '../webhooks/status-notifier.ts';
 import { deliverStatusCallbacks, isRelayedChange, parseRelayedChange } from './status-callbacks.ts';
-
-const base = { callId: z.string().min(1).max(64), seq: z.number().int().positive(), at: z.iso.datetime({ offset: true }) };
-const destination = z.object({
-  url: z.string(),
-  state: z.enum(['connecting', 'live', 'retrying']),
-  reconnects: z.number(),
-  bytesOut: z.number(),
-  lastError: z.string().optional(),
-});
-const stats = { rtpPackets: z.number(), rtpLost: z.number(), jitterMs: z.number(), rtpForeignDropped: z.number().optional(), bytesOut: z.number(), destinations: z.array(destination).max(5).optional() };
-
-/** The wire form of `StateEvent` (functions/core/call-types.ts); `parseStateEvent`'s return type keeps them in step. */
-const stateEventSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.enum(['dialing', 'ringing', 'answered', 'streaming']), ...base }),
-  z.object({
-    type: z.literal('ended'),
-    by: z.enum(['local', 'remote', 'limit']),
-    reason: z.string(),
-    sipCode: z.number().int().optional(),
-    durationSeconds: z.number(),
-    ...base,
-  }),
-  z.object({
-    type: z.literal('failed'),
-    reason: z.enum(FAILURE_REASONS),
-    message: z.string(),
-    sipCode: z.number().int().optional(),
-    ...base,
-  }),
-  z.object({ type: z.literal('stats'), ...stats, ...base }),
-]);
 
 export class MalformedStateEventError extends Error {
   override readonly name = 'MalformedStateEventError';
@@ -73,7 +42,7 @@ export function createRecorderHandler({ store, logger, statusSigningKey, metrics
       await notifyStateChange(relayed.record, relayed.change, notifyDeps);
       return;
     }
-    const stateEvent = parseStateEvent(event);
+    const stateEvent = stateEventOf(event);
     const result = await recordEvent(store, stateEvent);
     const fields = { callId: stateEvent.callId, type: stateEvent.type, seq: stateEvent.seq, eventId: event.id };
     if (result.applied) logger.info('state event recorded', { ...fields, state: result.record?.state });
@@ -83,8 +52,9 @@ export function createRecorderHandler({ store, logger, statusSigningKey, metrics
   };
 }
 
-function parseStateEvent(event: EventBridgeEvent<string, unknown>): StateEvent {
-  const parsed = stateEventSchema.safeParse(event.detail);
-  if (!parsed.success) throw new MalformedStateEventError(`event ${event.id} is not a state event: ${parsed.error.message}`, event.id);
-  return parsed.data;
+/** The task's event, parsed with the schema the local launcher reads task stdout with (shared/task-messages.ts). */
+function stateEventOf(event: EventBridgeEvent<string, unknown>): StateEvent {
+  const parsed = parseStateEvent(event.detail);
+  if (!parsed.ok) throw new MalformedStateEventError(`event ${event.id} is not a state event: ${parsed.problem}`, event.id);
+  return parsed.value;
 }

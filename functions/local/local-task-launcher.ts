@@ -4,6 +4,7 @@ import { LaunchError } from '../../shared/call-errors.ts';
 import type { ObservedTask } from '../core/call-sweep.ts';
 import type { Logger, TaskInspector, TaskLauncher } from '../core/ports.ts';
 import { OwnedProcess } from '../../shared/owned-process.ts';
+import { parseJsonLine, parseStateEvent } from '../../shared/task-messages.ts';
 import { NODE_FLAGS, TASK_ENV } from '../../shared/task-env.ts';
 
 /** Variables a task inherits; the server's own environment (API keys and the like) stays out. */
@@ -113,13 +114,13 @@ export class LocalTaskLauncher implements TaskLauncher, TaskInspector {
   }
 
   private onTaskLine(callId: string, task: RunningTask, line: string): void {
-    let event: StateEvent;
-    try {
-      event = JSON.parse(line) as StateEvent;
-    } catch {
-      this.options.logger.warn('task printed a non-event line', { callId, line: line.slice(0, 200) });
+    // A task's stdout is a process boundary: what is not a state event is logged and dropped, never recorded.
+    const parsed = parseJsonLine(line, parseStateEvent);
+    if (!parsed.ok) {
+      this.options.logger.error('task printed a line that is not a state event; ignored', { callId, problem: parsed.problem, line: line.slice(0, 200) });
       return;
     }
+    const event = parsed.value;
     if (event.callId !== callId) {
       this.options.logger.warn('task reported an event for another call; ignored', { callId });
       return;

@@ -6,6 +6,7 @@
  * one covers a StopTask that was lost.
  */
 import { isFinal, type TaskCommand } from '../../shared/call-types.ts';
+import { parseTaskCommand } from '../../shared/task-messages.ts';
 import type { CallStore } from '../../shared/call-store.ts';
 import type { Logger } from '../../shared/log.ts';
 
@@ -20,7 +21,7 @@ export interface WatchedCall {
 export interface RecordWatcherOptions {
   callId: string;
   store: Pick<CallStore, 'get'>;
-  mailbox: { read(callId: string): Promise<TaskCommand[]> };
+  mailbox: { read(callId: string): Promise<unknown[]> };
   call: WatchedCall;
   logger: Logger;
   pollMs?: number;
@@ -51,10 +52,15 @@ export class RecordWatcher {
     try {
       const [record, commands] = await Promise.all([store.get(callId), mailbox.read(callId)]);
       if (this.stopped) return;
-      for (const command of commands.slice(this.handled)) {
+      for (const raw of commands.slice(this.handled)) {
         this.handled++;
-        logger.info('command from the control plane', { type: command.type });
-        call.command(command);
+        const command = parseTaskCommand(raw);
+        if (!command.ok) {
+          logger.error('invalid task command ignored', { problem: command.problem });
+          continue;
+        }
+        logger.info('command from the control plane', { type: command.value.type });
+        call.command(command.value);
       }
       const wantsEnd = !record || record.desired === 'ended' || isFinal(record.state);
       if (wantsEnd && !this.hungUp) {

@@ -93,6 +93,19 @@ describe('RecordWatcher', () => {
     expect(seen).toEqual([{ type: 'dtmf', digits: '12' }, { type: 'dtmf', digits: '3' }, 'hangup']);
   });
 
+  it('logs and skips a queued command that is not a task command, and runs the ones after it', async () => {
+    await createCall('w-bad');
+    const { seen, call } = recordingCall();
+    const errors: unknown[] = [];
+    const logger = { ...silentLogger, error: (message: string, fields?: Record<string, unknown>) => void errors.push({ message, ...fields }) };
+    // Written past the launcher's types, as another writer of the item might.
+    await mailbox.push('w-bad', { type: 'reboot' } as unknown as TaskCommand);
+    await mailbox.push('w-bad', { type: 'dtmf', digits: '9' });
+    await new RecordWatcher({ callId: 'w-bad', store, mailbox, call, logger }).poll();
+    expect(seen).toEqual([{ type: 'dtmf', digits: '9' }]);
+    expect(errors).toEqual([{ message: 'invalid task command ignored', problem: expect.stringMatching(/^type: /) }]);
+  });
+
   it('hangs up when someone else finalized the call (reconciler) or the record is gone', async () => {
     await createCall('w-2');
     await recordEvent(store, { type: 'task-crashed', callId: 'w-2', at, message: 'x' });

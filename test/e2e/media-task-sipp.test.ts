@@ -106,6 +106,32 @@ describe('media task against a sipp UAS streaming a 1 kHz PCMU tone', () => {
     expect((await probe(await nginx.waitForRecording('remotebye'))).durationSeconds).toBeGreaterThan(2);
   });
 
+  it('logs and ignores stdin lines that are not task commands, streams on, and still obeys a valid hangup', async () => {
+    const peer = await sipp('uas-tone.xml');
+    const run = await task(testCallSpec({ rtmpUrl: nginx.url, rtmpStream: 'badcommands', connection: { sipPort: peer.port } }));
+    await run.waitForEvent('streaming');
+    const garbage = [
+      'not json',
+      '{"type":',
+      'null',
+      '42',
+      '{"type":"reboot"}',
+      '{"type":"dtmf"}',
+      '{"type":"dtmf","digits":"<script>"}',
+      '{"type":"dtmf","digits":"1","method":"telepathy"}',
+    ];
+    for (const line of garbage) run.writeLine(line);
+    const ignored = () => run.logLines.filter((line) => line.includes('"invalid task command ignored"'));
+    await waitFor(() => ignored().length === garbage.length, 5_000, 'every bad command logged');
+    expect(ignored().every((line) => JSON.parse(line).level === 'error')).toBe(true);
+    await sleep(1_000);
+    expect(run.types()).toEqual(['dialing', 'ringing', 'answered', 'streaming']);
+    run.command({ type: 'hangup' });
+    expect(await run.final(10_000)).toMatchObject({ type: 'ended', by: 'local' });
+    expect(await run.exited).toMatchObject({ code: 0 });
+    expect((await peer.finished()).code).toBe(0);
+  });
+
   it('keeps the broadcast alive across a hold re-INVITE (a=sendonly), answering a=recvonly', async () => {
     const peer = await sipp('uas-tone-hold.xml');
     const run = await task(testCallSpec({ rtmpUrl: nginx.url, rtmpStream: 'hold1', connection: { sipPort: peer.port } }));

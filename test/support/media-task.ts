@@ -96,6 +96,11 @@ export class MediaTaskProcess {
     this.process.writeLine(JSON.stringify(command));
   }
 
+  /** A raw line on the task's stdin, as a broken or hostile writer might send it. */
+  writeLine(line: string): void {
+    this.process.writeLine(line);
+  }
+
   /** SIGTERM, as ECS StopTask and the local launcher send it. */
   terminate(): void {
     this.process.signal('SIGTERM');
