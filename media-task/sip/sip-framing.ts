@@ -24,7 +24,6 @@ export class SipFramingError extends Error {
 }
 
 /** Control characters other than HTAB have no place in a header block (RFC 3261 section 25.1). */
-// eslint-disable-next-line no-control-regex
 const CONTROL = /[\0-\x08\x0B\x0C\x0E-\x1F\x7F]/;
 const CONTENT_LENGTH = /^(?:content-length|l)[ \t]*:[ \t]*(.*)$/im;
 

@@ -56,7 +56,6 @@ function join(lines: string[], body: string): string {
 
 const utf8 = (text: string) => Buffer.from(text, 'utf8').toString('latin1');
 
-const MANDATORY = ['via', 'v', 'call-id', 'i', 'to', 't', 'from', 'f', 'cseq', 'content-length', 'l', 'contact', 'm'];
 const isHeader = (line: string, names: string[]) => names.includes(line.split(':')[0]!.trim().toLowerCase());
 
 type Mutation = (message: string, random: Prng) => string;

@@ -116,7 +116,7 @@ describe('hostile SIP in process', () => {
         counts.parsed++;
         consume(parsed);
       } catch (error) {
-        throw new Error(`${context}: ${(error as Error).stack}`);
+        throw new Error(`${context}: ${(error as Error).stack}`, { cause: error });
       } finally {
         const ms = performance.now() - started;
         if (ms > slowest.ms) slowest = { ms, applied };

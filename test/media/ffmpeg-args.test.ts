@@ -26,7 +26,6 @@ const video = (fmtp?: string): NegotiatedStream => ({
   peerDirection: 'sendonly',
   ...(fmtp ? { fmtp } : {}),
 });
-const output = { rtmpUrl: 'rtmp://live.example.com/app', rtmpStream: 'key-123' };
 const SPROP = 'packetization-mode=1;sprop-parameter-sets=Z0LADdoFB+wEQAAAAwBAAAAMo8UKqA==,aM4PyA==';
 
 /** Value following the `nth` (0-based) occurrence of `flag` in args. */

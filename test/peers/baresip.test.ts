@@ -1,6 +1,6 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startBaresip, type BaresipPeer } from '../support/baresip.ts';
+import { startBaresip } from '../support/baresip.ts';
 import { freeRtpPort } from '../support/free-port.ts';
 import { startKamailio, type KamailioPeer } from '../support/kamailio.ts';
 import { fixture, runSipp } from './sipp.ts';

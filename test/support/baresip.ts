@@ -189,7 +189,9 @@ export async function startBaresip(options: BaresipOptions = {}): Promise<Baresi
   } catch (error) {
     await process_.close();
     await rm(dir, { recursive: true, force: true });
-    throw new Error(`baresip ctrl_tcp on ${ctrlPort} unreachable: ${(error as Error).message}\n${lines.slice(-20).join('\n')}`);
+    throw new Error(`baresip ctrl_tcp on ${ctrlPort} unreachable: ${(error as Error).message}\n${lines.slice(-20).join('\n')}`, {
+      cause: error,
+    });
   }
 
   if (options.register) {
@@ -424,6 +426,5 @@ function render(template: string, values: Record<string, string>): string {
 }
 
 function stripAnsi(line: string): string {
-  // eslint-disable-next-line no-control-regex
   return line.replace(/\x1b\[[0-9;]*m/g, '');
 }
