@@ -10,7 +10,8 @@ const eslint = new ESLint({ cwd: new URL('../..', import.meta.url).pathname });
 
 async function wallErrors(filePath: string, code: string): Promise<string[]> {
   const [result] = await eslint.lintText(code, { filePath });
-  return (result?.messages ?? []).filter((message) => message.ruleId === 'no-restricted-imports').map((message) => message.message);
+  const walls = ['no-restricted-imports', 'no-restricted-syntax'];
+  return (result?.messages ?? []).filter((message) => walls.includes(message.ruleId ?? '')).map((message) => message.message);
 }
 
 describe('lint walls', () => {
@@ -27,6 +28,10 @@ describe('lint walls', () => {
     ['the core imports a shared AWS adapter', 'functions/core/new-module.ts', "import { DynamoDbCallStore } from '../../shared/aws/dynamodb-call-store.ts';"],
     ['an adapter reaches up into the Lambdas', 'functions/adapters/new-module.ts', "import { handler } from '../aws/api-handler.ts';"],
     ['webhooks reach up into the app', 'functions/webhooks/new-module.ts', "import { CallService } from '../app/call-service.ts';"],
+    ['the media task re-exports the control plane', 'media-task/new-module.ts', "export { recordEvent } from '../functions/recorder.ts';"],
+    ['the media task loads the control plane lazily', 'media-task/new-module.ts', "export const load = () => import('../functions/recorder.ts');"],
+    ['the control plane loads a task internal lazily', 'functions/local/new-module.ts', "export const load = () => import('../../media-task/main.ts');"],
+    ['the core loads an AWS client lazily', 'functions/core/new-module.ts', "export const load = () => import('@aws-sdk/client-kms');"],
   ])('refuses: %s', async (_name, filePath, code) => {
     expect(await wallErrors(filePath, code)).toHaveLength(1);
   });
@@ -36,6 +41,7 @@ describe('lint walls', () => {
     ['the media task uses shared code', 'media-task/aws/new-module.ts', "import { parseTaskCommand } from '../../shared/task-messages.ts';"],
     ['the core uses shared types', 'functions/core/new-module.ts', "import { isFinal } from '../../shared/call-types.ts';"],
     ['an adapter uses an SDK', 'functions/adapters/new-module.ts', "import { ECSClient } from '@aws-sdk/client-ecs';"],
+    ['the media task loads its AWS mode lazily', 'media-task/new-module.ts', "export const load = () => import('./aws/aws-mode.ts');"],
   ])('allows: %s', async (_name, filePath, code) => {
     expect(await wallErrors(filePath, code)).toEqual([]);
   });
