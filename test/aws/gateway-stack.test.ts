@@ -164,8 +164,8 @@ describe('GatewayStack template', () => {
     expect(withDlq).toHaveLength(2);
   });
 
-  it('builds four arm64 Node Lambdas with log retention, the API behind an HTTP API with throttling', () => {
-    main.template.resourcePropertiesCountIs('AWS::Lambda::Function', { Runtime: 'nodejs22.x', Architectures: ['arm64'], Handler: 'index.handler' }, 4);
+  it('builds four arm64 Node 24 Lambdas with log retention, the API behind an HTTP API with throttling', () => {
+    main.template.resourcePropertiesCountIs('AWS::Lambda::Function', { Runtime: 'nodejs24.x', Architectures: ['arm64'], Handler: 'index.handler' }, 4);
     main.template.resourcePropertiesCountIs('AWS::Logs::LogGroup', { RetentionInDays: 30 }, 5);
     main.template.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'HTTP' });
     main.template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: '$default' });
@@ -390,5 +390,13 @@ describe('media task image', () => {
     const dockerfile = readFileSync(fileURLToPath(new URL('../../media-task/Dockerfile', import.meta.url)), 'utf8');
     const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)?.[1];
     expect(JSON.parse(entrypoint ?? 'null')).toEqual(['node', ...NODE_FLAGS, 'main.mjs']);
+  });
+
+  it('builds every stage on one Node 24 base, pinned by digest', () => {
+    const dockerfile = readFileSync(fileURLToPath(new URL('../../media-task/Dockerfile', import.meta.url)), 'utf8');
+    expect(/^ARG NODE_IMAGE=(.*)$/m.exec(dockerfile)?.[1]).toMatch(/^node:24-bookworm-slim@sha256:[0-9a-f]{64}$/);
+    const bases = [...dockerfile.matchAll(/^FROM (?:--platform=\S+ )?(\S+)/gm)].map((match) => match[1]);
+    expect(bases).toHaveLength(4);
+    expect(new Set(bases)).toEqual(new Set(['${NODE_IMAGE}']));
   });
 });
