@@ -30,7 +30,8 @@ export default defineConfig({
           // Needs a running LocalStack: `npm run test:localstack` (vitest.localstack.config.ts).
           exclude: [...configDefaults.exclude, 'test/localstack/**', ...UNIT],
           globalSetup: ['test/support/media-task-bundle.ts'],
-          fileParallelism: false,
+          // One fork runs these files one after the other (a project cannot set fileParallelism).
+          poolOptions: { forks: { singleFork: true } },
           sequence: { groupOrder: 1 },
         },
       },
