@@ -47,6 +47,16 @@ export const callViewSchema = z.object({
   ended: z.object({ by: z.enum(['local', 'remote', 'limit']), reason: z.string(), sipCode: z.number().optional(), durationSeconds: z.number() }).optional(),
   failure: z.object({ reason: z.enum(FAILURE_REASONS), message: z.string(), sipCode: z.number().optional() }).optional(),
   stats: z.object({ rtpPackets: z.number(), rtpLost: z.number(), jitterMs: z.number(), rtpForeignDropped: z.number().optional(), bytesOut: z.number(), at: z.string() }).optional(),
+  /** Final calls only (functions/core/call-usage.ts). */
+  usage: z
+    .object({
+      taskSeconds: z.number(),
+      billableTaskSeconds: z.number(),
+      mediaSeconds: z.number(),
+      bytesOut: z.array(z.object({ url: z.string(), bytes: z.number() })),
+      estimatedCostUsd: z.number(),
+    })
+    .optional(),
 });
 
 export const listQuerySchema = z.strictObject({

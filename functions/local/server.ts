@@ -31,7 +31,7 @@ async function main(): Promise<void> {
   const ffmpeg = await chooseTaskFfmpeg(config.ffmpegPath);
   logger.info(`media tasks run ${ffmpeg.path}`, { from: ffmpeg.source });
   const db = await EmbeddedDynamoDb.start(join(config.dataDir, 'dynamodb'));
-  const store = new DynamoDbCallStore({ client: db.client(), tableName: TABLE });
+  const store = new DynamoDbCallStore({ client: db.client(), tableName: TABLE, retentionSeconds: config.retentionSeconds });
   await store.ensureTable();
 
   const now = () => new Date().toISOString();

@@ -24,6 +24,7 @@ import { WEBHOOK_ENV } from '../../functions/webhooks/webhook-config.ts';
 import { GatewayStack, type GatewayStackProps } from '../../infra/gateway-stack.ts';
 import { readStackContext } from '../../infra/stack-context.ts';
 import { TASK_ENV } from '../../media-task/config.ts';
+import { RETENTION_ENV } from '../../functions/retention-config.ts';
 
 type Resources = Record<string, { Type: string; Properties: Record<string, unknown> }>;
 
@@ -229,10 +230,18 @@ describe('sweeper and alarms', () => {
       [SWEEP_ENV.limitGraceSeconds]: String(SWEEP_DEFAULTS.limitGraceSeconds),
       [LAMBDA_ENV.gatewayName]: 'Gw',
     });
-    // Every function labels its metrics with the stack, as the alarms read them.
-    for (const prefix of ['ApiFunction', 'RecorderFunction', 'ReconcilerFunction']) {
-      expect((fnOf(prefix)[1].Properties.Environment as { Variables: Record<string, unknown> }).Variables[LAMBDA_ENV.gatewayName]).toBe('Gw');
+    // Every function labels its metrics with the stack, as the alarms read them, and keeps a final call as long.
+    for (const prefix of ['ApiFunction', 'RecorderFunction', 'ReconcilerFunction', 'SweeperFunction']) {
+      const env = (fnOf(prefix)[1].Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+      expect(env[LAMBDA_ENV.gatewayName]).toBe('Gw');
+      expect(env[RETENTION_ENV]).toBe('400');
     }
+  });
+
+  it('keeps finished calls callRetentionDays (default 400), refusing a value out of range', () => {
+    expect(readStackContext(() => undefined).callRetentionDays).toBe(400);
+    expect(readStackContext((key) => ({ callRetentionDays: '30' })[key]).callRetentionDays).toBe(30);
+    expect(() => readStackContext((key) => ({ callRetentionDays: '0' })[key])).toThrow(/callRetentionDays/);
   });
 
   it("lets the sweeper describe and stop this cluster's tasks only, and list live calls from the index, never scan", () => {

@@ -314,6 +314,24 @@ describe('controlling calls', () => {
     expect((await store.get('Xq2tlLcX89tTjaji'))?.desired).toBe('ended');
   });
 
+  it("shows a finished call's usage; a retry of its POST after the password was dropped returns it, starting nothing", async () => {
+    const { request, launcher, store } = setup();
+    await request('POST', '/v1/calls', seedBody());
+    const live = (await request('GET', '/v1/calls/Xq2tlLcX89tTjaji')).json;
+    expect(live.usage).toBeUndefined();
+    const record = (await store.get('Xq2tlLcX89tTjaji'))!;
+    const endedAt = new Date(Date.parse(record.createdAt) + 90_000).toISOString();
+    await store.update({ ...record, state: 'ended', stateTimes: { ...record.stateTimes, ended: endedAt }, ended: { by: 'remote', reason: 'bye', durationSeconds: 88 } }, record.version);
+    const finished = await request('GET', '/v1/calls/Xq2tlLcX89tTjaji');
+    expect(finished.json.usage).toMatchObject({ taskSeconds: 90, billableTaskSeconds: 90, mediaSeconds: 0, bytesOut: [{ url: seedBody().rtmpUrl, bytes: 0 }] });
+    expect(finished.json.usage.estimatedCostUsd).toBeGreaterThan(0);
+    expect(await store.getSecret('Xq2tlLcX89tTjaji')).toBeUndefined();
+    const retry = await request('POST', '/v1/calls', seedBody());
+    expect(retry.status).toBe(200);
+    expect(retry.json).toMatchObject({ callId: 'Xq2tlLcX89tTjaji', state: 'ended' });
+    expect(launcher.launches).toHaveLength(1);
+  });
+
   it('WCS terminate does the same; an unknown call is 404', async () => {
     const { request, launcher } = setup();
     await request('POST', '/rest-api/call/startup', seedBody());
