@@ -57,6 +57,8 @@ export interface AppDeps {
   webhooks?: WebhookConfig;
   /** State changes the API causes itself; the entry point hands them to the status notifier. */
   onStateChange?: StateChangeListener;
+  /** Prometheus text for `GET /metrics` (local mode, functions/local/gateway-metrics.ts); absent → no route. */
+  metrics?: () => Promise<{ contentType: string; body: string }>;
 }
 
 export function createApp(deps: AppDeps) {
@@ -124,6 +126,13 @@ export function createApp(deps: AppDeps) {
     });
     return c.json({ calls: records.map(toCallView) });
   });
+  const { metrics } = deps;
+  if (metrics) {
+    app.get('/metrics', async (c) => {
+      const { contentType, body } = await metrics();
+      return c.body(body, 200, { 'content-type': contentType });
+    });
+  }
   app.get('/v1/calls/:callId', async (c) => c.json(toCallView(await calls.get(pathCallId(c)))));
   app.delete('/v1/calls/:callId', async (c) => c.json(toCallView(await calls.hangup(pathCallId(c))), 202));
   app.get('/v1/calls/:callId/deliveries', async (c) => {

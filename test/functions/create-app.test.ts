@@ -30,7 +30,7 @@ function seedBody(overrides: Record<string, unknown> = {}, connection: Record<st
   };
 }
 
-function setup(options: { apiKey?: string; resolveHost?: HostResolver; loopbackOnly?: boolean } = {}) {
+function setup(options: { apiKey?: string; resolveHost?: HostResolver; loopbackOnly?: boolean; metrics?: () => Promise<{ contentType: string; body: string }> } = {}) {
   const store = new MemoryCallStore();
   const launcher = new FakeLauncher();
   let n = 0;
@@ -381,6 +381,17 @@ describe('controlling calls', () => {
 });
 
 describe('secrets and access', () => {
+  it('serves /metrics only when the server has metrics, and behind the API key when one is set', async () => {
+    const metrics = async () => ({ contentType: 'text/plain; version=0.0.4; charset=utf-8', body: 'gateway_calls_started_total 3\n' });
+    expect((await setup().request('GET', '/metrics')).status).toBe(404);
+    const { app } = setup({ apiKey: 'k3y', metrics });
+    expect((await app.request('/metrics')).status).toBe(401);
+    const scraped = await app.request('/metrics', { headers: { authorization: 'Bearer k3y' } });
+    expect(scraped.status).toBe(200);
+    expect(scraped.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    expect(await scraped.text()).toBe('gateway_calls_started_total 3\n');
+  });
+
   it('never returns the SIP password, in any answer', async () => {
     const { request, answers } = setup();
     await request('POST', '/RESTCall/call', seedBody());
