@@ -64,6 +64,20 @@ export const listQuerySchema = z.strictObject({
   live: z.enum(['true', 'false']).optional(),
 });
 
+const instant = (field: string) => z.string().refine((text) => !Number.isNaN(Date.parse(text)), `${field} must be a date or date-time (ISO 8601)`);
+export const usageQuerySchema = z.strictObject({ from: instant('from'), to: instant('to').optional() });
+
+export const usageSchema = z.object({
+  from: z.string(),
+  to: z.string(),
+  calls: z.number(),
+  taskSeconds: z.number(),
+  billableTaskSeconds: z.number(),
+  mediaSeconds: z.number(),
+  bytesOut: z.number(),
+  estimatedCostUsd: z.number(),
+});
+
 const json = <S extends z.ZodType>(schema: S, description: string) => ({ content: { 'application/json': { schema } }, description });
 // The request schemas are zod's functional build (call-spec-schema.ts), which the generator cannot read: zod
 // turns them into OpenAPI schema objects itself, and the generator takes those as they are.
@@ -90,6 +104,12 @@ export const documentedRoutes = () => [
   createRoute({ method: 'post', path: '/v1/calls', request: body(callRequestSchema), responses: { 201: json(callViewSchema, 'Call accepted'), 200: json(callViewSchema, 'Same request again: the existing call'), ...errors } }),
   createRoute({ method: 'get', path: '/v1/calls', request: { query: listQuerySchema }, responses: { 200: json(z.object({ calls: z.array(callViewSchema) }), 'Calls'), ...errors } }),
   createRoute({ method: 'get', path: '/v1/calls/{callId}', request: callIdParam, responses: { 200: json(callViewSchema, 'The call'), ...errors } }),
+  createRoute({
+    method: 'get',
+    path: '/v1/usage',
+    request: { query: usageQuerySchema },
+    responses: { 200: json(usageSchema, 'The usage of the finished calls created from `from` up to `to` (default: now)'), ...errors },
+  }),
   createRoute({ method: 'delete', path: '/v1/calls/{callId}', request: callIdParam, responses: { 202: json(callViewSchema, 'Hangup requested'), ...errors } }),
   createRoute({ method: 'post', path: '/v1/calls/{callId}/dtmf', request: { ...callIdParam, ...body(dtmfRequestSchema) }, responses: { 202: json(callViewSchema, 'Digits sent to the task'), ...errors } }),
   createRoute({ method: 'post', path: '/RESTCall/call', tags: ['WCS'], request: body(wcsCallRequestSchema), responses: { 200: json(callViewSchema, 'Call accepted'), ...errors } }),

@@ -20,6 +20,7 @@ import {
   ValidationError,
 } from '../core/call-errors.ts';
 import { equalStrings, toCallView } from '../core/call-record.ts';
+import { LIST_PRICES, sumUsage } from '../core/call-usage.ts';
 import {
   callIdRequestSchema,
   callIdSchema,
@@ -31,7 +32,7 @@ import {
   wcsDtmfRequestSchema,
 } from '../core/call-spec-schema.ts';
 import type { CallStore, HostResolver, Logger, TaskLauncher } from '../core/ports.ts';
-import { documentedRoutes, listQuerySchema } from './api-schemas.ts';
+import { documentedRoutes, listQuerySchema, usageQuerySchema } from './api-schemas.ts';
 import { CallService, type StateChangeListener } from './call-service.ts';
 import { CrossSiteRequestError, crossSiteGuard } from './cross-site-guard.ts';
 import { mountConsole } from '../console/console-routes.ts';
@@ -125,6 +126,13 @@ export function createApp(deps: AppDeps) {
       ...(query.live ? { live: query.live === 'true' } : {}),
     });
     return c.json({ calls: records.map(toCallView) });
+  });
+  app.get('/v1/usage', async (c) => {
+    const query = parseOrThrow(usageQuerySchema, c.req.query());
+    const from = new Date(query.from);
+    const to = query.to ? new Date(query.to) : now();
+    const totals = sumUsage(await deps.store.list({ live: false }), from, to, LIST_PRICES);
+    return c.json({ from: from.toISOString(), to: to.toISOString(), ...totals });
   });
   const { metrics } = deps;
   if (metrics) {

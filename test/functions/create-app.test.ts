@@ -332,6 +332,31 @@ describe('controlling calls', () => {
     expect(launcher.launches).toHaveLength(1);
   });
 
+  it('GET /v1/usage sums the finished calls created in the range, and names a bad bound', async () => {
+    const { request, store } = setup();
+    const finishAfter = async (callId: string, seconds: number) => {
+      const record = (await store.get(callId))!;
+      const at = new Date(Date.parse(record.createdAt) + seconds * 1000).toISOString();
+      await store.update({ ...record, state: 'ended', stateTimes: { ...record.stateTimes, ended: at }, ended: { by: 'local', reason: 'bye', durationSeconds: seconds } }, record.version);
+    };
+    const from = new Date(Date.now() - 60_000).toISOString();
+    await request('POST', '/v1/calls', seedBody({ callId: 'u1', rtmpStream: 'u1' }));
+    await request('POST', '/v1/calls', seedBody({ callId: 'u2', rtmpStream: 'u2' }));
+    await request('POST', '/v1/calls', seedBody({ callId: 'u3', rtmpStream: 'u3' })); // still live: not counted
+    await finishAfter('u1', 120);
+    await finishAfter('u2', 30);
+    const usage = await request('GET', `/v1/usage?from=${encodeURIComponent(from)}`);
+    expect(usage.status).toBe(200);
+    expect(usage.json).toMatchObject({ from, calls: 2, taskSeconds: 150, billableTaskSeconds: 180 });
+    expect(usage.json.estimatedCostUsd).toBeCloseTo((180 / 3600) * (0.25 * 0.03238 + 0.5 * 0.00356 + 0.005), 6);
+    expect((await request('GET', `/v1/usage?from=${encodeURIComponent(from)}&to=${encodeURIComponent(from)}`)).json).toMatchObject({ calls: 0 });
+    const bad = await request('GET', '/v1/usage?from=yesterday');
+    expect(bad.status).toBe(400);
+    expect(bad.json.error).toMatchObject({ code: 'invalid_request', field: 'from' });
+    expect((await request('GET', '/v1/usage')).json.error).toMatchObject({ field: 'from' });
+    expect((await request('GET', `/v1/usage?from=${encodeURIComponent(from)}&to=soon`)).json.error).toMatchObject({ field: 'to' });
+  });
+
   it('WCS terminate does the same; an unknown call is 404', async () => {
     const { request, launcher } = setup();
     await request('POST', '/rest-api/call/startup', seedBody());
