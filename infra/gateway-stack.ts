@@ -1,5 +1,5 @@
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
-import { Alarm, ComparisonOperator, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { Alarm, AlarmStatusWidget, ComparisonOperator, Dashboard, GraphWidget, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { HttpApi, HttpStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
@@ -333,6 +333,22 @@ export class GatewayStack extends Stack {
       }),
     ];
     for (const alarm of alarms) alarm.addAlarmAction(notify);
+
+    // One page for the operator: the alarms' state, the calls, and the Lambdas that carry them.
+    const dashboard = new Dashboard(this, 'Dashboard', { dashboardName: `${this.stackName}-broadcasts` });
+    dashboard.addWidgets(
+      new AlarmStatusWidget({ title: 'Alarms', alarms, width: 24, height: 3 }),
+      new GraphWidget({
+        title: 'Calls (per 5 min)',
+        left: [gatewayMetric(METRIC.liveCalls).with({ statistic: 'Maximum', label: 'live (sweeper)' }), gatewayMetric(METRIC.failedCalls), gatewayMetric(METRIC.stuckCalls)],
+        width: 12,
+      }),
+      new GraphWidget({
+        title: 'Lambda errors',
+        left: [api, recorder, reconciler, sweeper].map((fn) => fn.metricErrors({ period: Duration.minutes(5), statistic: 'Sum', label: fn.node.id })),
+        width: 12,
+      }),
+    );
 
     new CfnOutput(this, 'ApiUrl', { value: stage.url, description: 'Base URL of the API (WCS routes and /v1)' });
     new CfnOutput(this, 'ApiKeySecretArn', {

@@ -279,6 +279,20 @@ describe('sweeper and alarms', () => {
     expect(JSON.stringify(alarms())).not.toContain('callId');
   });
 
+  it("has one dashboard: every alarm's state, the gateway's call metrics, each Lambda's errors; no call named", () => {
+    const dashboards = Object.values(main.resources).filter((r) => r.Type === 'AWS::CloudWatch::Dashboard');
+    expect(dashboards).toHaveLength(1);
+    // The body is a Fn::Join of literal JSON and resource references; its literal parts are what is checked.
+    const body = JSON.stringify(dashboards[0]!.Properties.DashboardBody);
+    for (const title of ['Alarms', 'Calls (per 5 min)', 'Lambda errors']) expect(body).toContain(`\\"title\\":\\"${title}\\"`);
+    for (const metric of [METRIC.liveCalls, METRIC.failedCalls, METRIC.stuckCalls]) expect(body).toContain(`\\"${METRICS_NAMESPACE}\\",\\"${metric}\\",\\"${METRICS_DIMENSION}\\"`);
+    for (const fn of ['ApiFunction', 'RecorderFunction', 'ReconcilerFunction', 'SweeperFunction']) expect(body).toContain(`\\"label\\":\\"${fn}\\"`);
+    for (const alarm of ['RecorderDlqAlarm', 'ReconcilerDlqAlarm', 'StuckCallsAlarm', 'FailedCallsAlarm', 'SweeperErrorsAlarm']) {
+      expect(body).toMatch(new RegExp(`"Fn::GetAtt":\\["${alarm}[0-9A-F]{8}","Arn"\\]`));
+    }
+    expect(body).not.toContain('callId');
+  });
+
   it('exports the alarm topic, subscribes an address given in context, and reads the failed-call threshold from context', () => {
     main.template.hasOutput('AlarmTopicArn', { Value: { Ref: Match.stringLikeRegexp('^AlarmTopic') } });
     main.template.resourceCountIs('AWS::SNS::Subscription', 0);
