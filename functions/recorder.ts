@@ -19,10 +19,24 @@ export interface RecordResult {
 export interface RecordOptions {
   /** Attempts before giving up on a hot record; each lost race costs one read and one write. */
   maxAttempts?: number;
+  /**
+   * The task that sent the event, where the channel does not tell (EventBridge): the event is ignored unless it
+   * is the call's recorded task. A local task's events come on its own stdout and need no such check.
+   */
+  fromTask?: string;
 }
 
 export async function recordEvent(store: CallStore, event: CallEvent, options: RecordOptions = {}): Promise<RecordResult> {
-  return updateWithRetry(store, event.callId, (current) => transition(current, event), options);
+  const { fromTask } = options;
+  return updateWithRetry(
+    store,
+    event.callId,
+    (current) =>
+      fromTask !== undefined && current.taskRef !== fromTask
+        ? { record: current, effects: [], changed: false, ignored: `sent by ${fromTask || 'no task'}, not the call's task` }
+        : transition(current, event),
+    options,
+  );
 }
 
 /** Sets the launcher's task handle on the record, racing safely with the task's first events. */

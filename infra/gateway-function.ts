@@ -22,7 +22,7 @@ export interface GatewayFunctionProps {
 /**
  * A Lambda function of the gateway, bundled by esbuild on the machine that synthesizes (esbuild is a dependency,
  * so no Docker is needed). ESM with top-level await; the banner gives CommonJS dependencies the `require` that
- * ESM lacks. Node 22: Lambda deprecated nodejs20.x in 2026; the bundle targets Node 20 syntax and runs on both.
+ * ESM lacks. Node 24, the LTS line its makers support longest (Node 20's support ended in April 2026).
  */
 export class GatewayFunction extends NodejsFunction {
   constructor(scope: Construct, id: string, props: GatewayFunctionProps) {
@@ -32,7 +32,7 @@ export class GatewayFunction extends NodejsFunction {
       handler: 'handler',
       projectRoot: PROJECT_ROOT,
       depsLockFilePath: fileURLToPath(new URL('../package-lock.json', import.meta.url)),
-      runtime: Runtime.NODEJS_22_X,
+      runtime: Runtime.NODEJS_24_X,
       architecture: Architecture.ARM_64,
       memorySize: props.memorySize ?? 256,
       timeout: props.timeout,
@@ -41,7 +41,7 @@ export class GatewayFunction extends NodejsFunction {
       ...(props.deadLetterQueue ? { deadLetterQueue: props.deadLetterQueue, retryAttempts: 2 } : {}),
       bundling: {
         format: OutputFormat.ESM,
-        target: 'node20',
+        target: 'node24',
         minify: true,
         sourceMap: true,
         mainFields: ['module', 'main'],

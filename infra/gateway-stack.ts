@@ -1,5 +1,5 @@
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
-import { Alarm, ComparisonOperator, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { Alarm, AlarmStatusWidget, ComparisonOperator, Dashboard, GraphWidget, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { HttpApi, HttpStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
@@ -24,6 +24,8 @@ import { WEBHOOK_ENV } from '../functions/webhooks/webhook-config.ts';
 import { TASK_ENV } from '../shared/task-env.ts';
 import { GatewayFunction } from './gateway-function.ts';
 import { DEFAULT_MEDIA_PORTS, MediaTask, type TaskArchitecture } from './media-task-construct.ts';
+import { DEFAULT_RETENTION_DAYS } from '../shared/aws/dynamodb-call-store.ts';
+import { RETENTION_ENV } from '../functions/retention-config.ts';
 
 export interface GatewayStackProps extends StackProps {
   taskCpu?: number;
@@ -33,6 +35,8 @@ export interface GatewayStackProps extends StackProps {
   /** Who may send SIP and RTP to tasks: IPv4 CIDRs (context `peerCidr`, comma-separated). */
   peerCidrs?: string[];
   logRetention?: RetentionDays;
+  /** Days finished calls (their usage) stay in the table. */
+  callRetentionDays?: number;
   /** Requests per second the API accepts (steady, burst): every call starts a paid Fargate task. */
   apiThrottle?: { rateLimit: number; burstLimit: number };
   /** Generate a key for `POST /webhooks/trigger` (docs/webhooks.md); off → the route answers 404. */
@@ -63,8 +67,9 @@ export class GatewayStack extends Stack {
   constructor(scope: Construct, id: string, props: GatewayStackProps = {}) {
     super(scope, id, props);
     const logRetention = props.logRetention ?? 30;
-    // The `Gateway` dimension of the metrics the Lambdas print (functions/aws/metrics.ts) and the alarms read.
-    const metricsEnv = { [LAMBDA_ENV.gatewayName]: this.stackName };
+    // Every Lambda's: the `Gateway` dimension of the metrics they print (functions/aws/metrics.ts) and the alarms
+    // read, and how long the final states they write keep a call (functions/retention-config.ts).
+    const everyLambdaEnv = { [LAMBDA_ENV.gatewayName]: this.stackName, [RETENTION_ENV]: String(props.callRetentionDays ?? DEFAULT_RETENTION_DAYS) };
 
     const table = new Table(this, 'Calls', {
       partitionKey: { name: 'callId', type: AttributeType.STRING },
@@ -143,7 +148,7 @@ export class GatewayStack extends Stack {
         [LAMBDA_ENV.securityGroupIds]: media.securityGroup.securityGroupId,
         [LAMBDA_ENV.eventBusName]: bus.eventBusName,
         [LAMBDA_ENV.statusSigningKeySecretArn]: statusSigningKey.secretArn,
-        ...metricsEnv,
+        ...everyLambdaEnv,
         ...(triggerSigningKey ? { [LAMBDA_ENV.triggerSigningKeySecretArn]: triggerSigningKey.secretArn } : {}),
         ...(twilioSecret ? { [LAMBDA_ENV.twilioSecretArn]: twilioSecret.secretArn } : {}),
       },
@@ -199,7 +204,7 @@ export class GatewayStack extends Stack {
       entry: 'recorder-handler.ts',
       logRetention,
       timeout: CALLBACK_DELIVERY_TIMEOUT,
-      environment: { [LAMBDA_ENV.tableName]: table.tableName, [LAMBDA_ENV.statusSigningKeySecretArn]: statusSigningKey.secretArn, ...metricsEnv },
+      environment: { [LAMBDA_ENV.tableName]: table.tableName, [LAMBDA_ENV.statusSigningKeySecretArn]: statusSigningKey.secretArn, ...everyLambdaEnv },
       deadLetterQueue: recorderDlq,
     });
     // update() releases the stream-key lock item of a call that became final.
@@ -230,7 +235,7 @@ export class GatewayStack extends Stack {
         [LAMBDA_ENV.tableName]: table.tableName,
         [LAMBDA_ENV.finalEventGraceSeconds]: '5',
         [LAMBDA_ENV.statusSigningKeySecretArn]: statusSigningKey.secretArn,
-        ...metricsEnv,
+        ...everyLambdaEnv,
       },
       deadLetterQueue: reconcilerDlq,
     });
@@ -258,7 +263,7 @@ export class GatewayStack extends Stack {
         [SWEEP_ENV.launchGraceSeconds]: String(SWEEP_DEFAULTS.launchGraceSeconds),
         [SWEEP_ENV.stoppedGraceSeconds]: String(SWEEP_DEFAULTS.stoppedGraceSeconds),
         [SWEEP_ENV.limitGraceSeconds]: String(SWEEP_DEFAULTS.limitGraceSeconds),
-        ...metricsEnv,
+        ...everyLambdaEnv,
       },
     });
     sweeper.addToRolePolicy(new PolicyStatement({ actions: recordWrites, resources: [table.tableArn] }));
@@ -328,6 +333,22 @@ export class GatewayStack extends Stack {
       }),
     ];
     for (const alarm of alarms) alarm.addAlarmAction(notify);
+
+    // One page for the operator: the alarms' state, the calls, and the Lambdas that carry them.
+    const dashboard = new Dashboard(this, 'Dashboard', { dashboardName: `${this.stackName}-broadcasts` });
+    dashboard.addWidgets(
+      new AlarmStatusWidget({ title: 'Alarms', alarms, width: 24, height: 3 }),
+      new GraphWidget({
+        title: 'Calls (per 5 min)',
+        left: [gatewayMetric(METRIC.liveCalls).with({ statistic: 'Maximum', label: 'live (sweeper)' }), gatewayMetric(METRIC.failedCalls), gatewayMetric(METRIC.stuckCalls)],
+        width: 12,
+      }),
+      new GraphWidget({
+        title: 'Lambda errors',
+        left: [api, recorder, reconciler, sweeper].map((fn) => fn.metricErrors({ period: Duration.minutes(5), statistic: 'Sum', label: fn.node.id })),
+        width: 12,
+      }),
+    );
 
     new CfnOutput(this, 'ApiUrl', { value: stage.url, description: 'Base URL of the API (WCS routes and /v1)' });
     new CfnOutput(this, 'ApiKeySecretArn', {

@@ -1,5 +1,6 @@
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { MIN_MEDIA_PORTS } from '../shared/task-env.ts';
+import { DEFAULT_RETENTION_DAYS } from '../shared/aws/dynamodb-call-store.ts';
 import type { GatewayStackProps } from './gateway-stack.ts';
 import { DEFAULT_MEDIA_PORTS } from './media-task-construct.ts';
 
@@ -67,6 +68,8 @@ export function readStackContext(get: (key: string) => unknown): Omit<GatewaySta
   if (alarmEmail !== undefined && !(typeof alarmEmail === 'string' && /^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(alarmEmail))) {
     throw new StackContextError('context alarmEmail must be an email address');
   }
+  const callRetentionDays = number('callRetentionDays') ?? DEFAULT_RETENTION_DAYS;
+  if (!(Number.isInteger(callRetentionDays) && callRetentionDays >= 1 && callRetentionDays <= 3650)) throw new StackContextError('context callRetentionDays must be 1–3650 days');
   const logRetentionDays = number('logRetentionDays') ?? 30;
   if (!RETENTION_DAYS.includes(logRetentionDays)) throw new StackContextError(`context logRetentionDays must be one of ${RETENTION_DAYS.join(', ')}`);
   return {
@@ -76,6 +79,7 @@ export function readStackContext(get: (key: string) => unknown): Omit<GatewaySta
     mediaPorts: { from, to },
     peerCidrs,
     logRetention: logRetentionDays as RetentionDays,
+    callRetentionDays,
     genericTrigger: genericTrigger === true || genericTrigger === 'true',
     ...(twilioSecretArn ? { twilioSecretArn } : {}),
     failedCallsAlarmThreshold,

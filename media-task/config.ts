@@ -14,8 +14,10 @@ export interface TaskConfig {
   publicAddress: string;
   eventSink: 'stdout' | 'eventbridge';
   eventBusName?: string;
-  /** Only when PUBLIC_ADDRESS is unset on ECS: the public address must be discovered. */
+  /** On ECS: where the task reads its ARN, and its ENI when the public address must be discovered. */
   ecsMetadataUri?: string;
+  /** PUBLIC_ADDRESS was given: nothing to discover. */
+  publicAddressGiven: boolean;
   ffmpegPath?: string;
   rtmpsCaFile?: string;
   inviteTimeoutMs: number;
@@ -61,7 +63,8 @@ export function readTaskConfig(env: NodeJS.ProcessEnv = process.env): TaskConfig
     publicAddress: env[TASK_ENV.publicAddress] ?? (bindAddress === '0.0.0.0' ? '127.0.0.1' : bindAddress),
     eventSink: sink,
     ...(eventBusName ? { eventBusName } : {}),
-    ...(!env[TASK_ENV.publicAddress] && env[TASK_ENV.ecsMetadataUri] ? { ecsMetadataUri: env[TASK_ENV.ecsMetadataUri] } : {}),
+    ...(env[TASK_ENV.ecsMetadataUri] ? { ecsMetadataUri: env[TASK_ENV.ecsMetadataUri] } : {}),
+    publicAddressGiven: env[TASK_ENV.publicAddress] !== undefined,
     ffmpegPath: env[TASK_ENV.ffmpegPath] || undefined,
     rtmpsCaFile: env[TASK_ENV.rtmpsCaFile] || undefined,
     inviteTimeoutMs: inviteTimeoutSeconds * 1000,

@@ -64,8 +64,11 @@ export class ConcurrentUpdateError extends Error {
 /** The task launcher could not start a media task (capacity, ECS API, spawn failure). */
 export class LaunchError extends Error {
   override readonly name = 'LaunchError';
-  constructor(message: string, options?: { cause?: unknown }) {
+  /** `capacity`: the platform had no room for the task in time (quota, capacity, throttling), not a fault of ours. */
+  readonly reason: 'launch' | 'capacity';
+  constructor(message: string, options?: { cause?: unknown; reason?: 'launch' | 'capacity' }) {
     super(message, options);
+    this.reason = options?.reason ?? 'launch';
   }
 }
 

@@ -5,12 +5,13 @@
  * Hang-up is StopTask (ECS sends SIGTERM; the task says BYE and exits) — the `desired` flag the API wrote first
  * is the task's second way to learn it, should the StopTask be lost. DTMF goes through the call's item.
  */
-import { RunTaskCommand, type ECSClient } from '@aws-sdk/client-ecs';
+import { createHash } from 'node:crypto';
+import { RunTaskCommand, type ECSClient, type RunTaskCommandOutput } from '@aws-sdk/client-ecs';
 import { LaunchError } from '../../shared/call-errors.ts';
 import type { CallSpec, TaskCommand } from '../../shared/call-types.ts';
 import type { TaskLauncher } from '../core/ports.ts';
 import { TASK_ENV } from '../../shared/task-env.ts';
-import { withBackoff, type RetryOptions } from '../../shared/aws/aws-retry.ts';
+import { isRetryableAwsError, withBackoff, type RetryOptions } from '../../shared/aws/aws-retry.ts';
 import type { DynamoDbCommandMailbox } from '../../shared/aws/dynamodb-command-mailbox.ts';
 import { stopEcsTask } from './ecs-task-inspector.ts';
 
@@ -26,20 +27,72 @@ export interface EcsTaskLauncherOptions {
   subnets: string[];
   securityGroups: string[];
   retry?: RetryOptions;
+  /**
+   * How long a launch keeps trying while Fargate has no room (capacity, the account's task or vCPU quota) or
+   * RunTask stays throttled, before the call fails with reason `capacity`. Default 20 s: the API answers the
+   * POST within API Gateway's 29 s, and the sweeper's launch grace is longer.
+   */
+  capacityWaitMs?: number;
+  /** For tests: the clock the wait is measured on (ms). */
+  now?: () => number;
+}
+
+/**
+ * RunTask's words for "no room now, try later": Fargate capacity in the subnets' zones, and the account's
+ * concurrent task and vCPU quotas, which come back as failures or as a refused request.
+ */
+const NO_ROOM = /capacity is unavailable|reached the limit on the number of/i;
+
+/** Between two launch tries that found no room: a few seconds, jittered, so that waiting calls spread out. */
+const ROOM_RETRY_MS = { first: 1_000, max: 4_000 };
+
+type RunTaskTry =
+  | { taskRef: string }
+  /** `answered`: ECS said it started no task, so the next try may use a new token; else it may have. */
+  | { problem: string; answered: boolean; cause?: unknown };
+
+/** The call's id, then a fresh token for each retry after ECS answered that it started no task (64 characters at most). */
+function clientToken(callId: string, retry: number): string {
+  return retry === 0 ? callId : createHash('sha256').update(`${callId}\n${retry}`).digest('hex').slice(0, 40);
 }
 
 export class EcsTaskLauncher implements TaskLauncher {
   constructor(private readonly options: EcsTaskLauncherOptions) {}
 
+  /**
+   * Starts the call's task, waiting up to `capacityWaitMs` for room. RunTask is idempotent per client token: a
+   * request that failed without an answer (throttled, timed out) is retried with the same token, so it cannot
+   * start a second task; after ECS answered that it started none, the next try takes a new token, since ECS
+   * may answer a reused one from its record of the failed request.
+   */
   async launch(spec: CallSpec): Promise<{ taskRef: string }> {
+    const now = this.options.now ?? Date.now;
+    const sleep = this.options.retry?.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+    const random = this.options.retry?.random ?? Math.random;
+    const waitMs = this.options.capacityWaitMs ?? 20_000;
+    const deadline = now() + waitMs;
+    let answeredWithoutTask = 0;
+    for (let attempt = 0; ; attempt++) {
+      const outcome = await this.tryRunTask(spec, clientToken(spec.callId, answeredWithoutTask));
+      if ('taskRef' in outcome) return outcome;
+      if (outcome.answered) answeredWithoutTask++;
+      const pause = Math.min(ROOM_RETRY_MS.max, ROOM_RETRY_MS.first * 2 ** attempt) * (0.5 + random() / 2);
+      if (now() + pause > deadline) {
+        throw new LaunchError(`no room for a media task within ${waitMs / 1000} s: ${outcome.problem}`, { cause: outcome.cause, reason: 'capacity' });
+      }
+      await sleep(pause);
+    }
+  }
+
+  /** One RunTask (its throttling retried quickly); a LaunchError for what no later try can mend. */
+  private async tryRunTask(spec: CallSpec, token: string): Promise<RunTaskTry> {
     const { ecs, cluster, taskDefinition, containerName, subnets, securityGroups } = this.options;
     const command = new RunTaskCommand({
       cluster,
       taskDefinition,
       launchType: 'FARGATE',
       count: 1,
-      // RunTask is idempotent per token: a retried launch of the same call cannot start a second task.
-      clientToken: spec.callId,
+      clientToken: token,
       startedBy: spec.callId,
       tags: [{ key: CALL_ID_TAG, value: spec.callId }],
       networkConfiguration: {
@@ -48,19 +101,20 @@ export class EcsTaskLauncher implements TaskLauncher {
       },
       overrides: { containerOverrides: [{ name: containerName, environment: [{ name: TASK_ENV.callId, value: spec.callId }] }] },
     });
-    let response;
+    let response: RunTaskCommandOutput;
     try {
       response = await withBackoff(() => ecs.send(command), this.options.retry);
     } catch (error) {
-      throw new LaunchError(`RunTask failed: ${(error as Error).message}`, { cause: error });
+      const message = (error as Error).message;
+      if (isRetryableAwsError(error) || NO_ROOM.test(message)) return { problem: message, answered: false, cause: error };
+      throw new LaunchError(`RunTask failed: ${message}`, { cause: error });
     }
     const taskArn = response.tasks?.[0]?.taskArn;
-    if (!taskArn) {
-      // Capacity and configuration problems come back as `failures`, not as an exception.
-      const reasons = (response.failures ?? []).map((f) => [f.reason, f.detail].filter(Boolean).join(': ')).join('; ');
-      throw new LaunchError(`RunTask started no task${reasons ? `: ${reasons}` : ''}`);
-    }
-    return { taskRef: taskArn };
+    if (taskArn) return { taskRef: taskArn };
+    // Capacity and configuration problems come back as `failures`, not as an exception.
+    const reasons = (response.failures ?? []).map((f) => [f.reason, f.detail].filter(Boolean).join(': ')).join('; ');
+    if (NO_ROOM.test(reasons)) return { problem: reasons, answered: true };
+    throw new LaunchError(`RunTask started no task${reasons ? `: ${reasons}` : ''}`);
   }
 
   async stop(callId: string, taskRef?: string): Promise<void> {

@@ -47,11 +47,35 @@ export const callViewSchema = z.object({
   ended: z.object({ by: z.enum(['local', 'remote', 'limit']), reason: z.string(), sipCode: z.number().optional(), durationSeconds: z.number() }).optional(),
   failure: z.object({ reason: z.enum(FAILURE_REASONS), message: z.string(), sipCode: z.number().optional() }).optional(),
   stats: z.object({ rtpPackets: z.number(), rtpLost: z.number(), jitterMs: z.number(), rtpForeignDropped: z.number().optional(), bytesOut: z.number(), at: z.string() }).optional(),
+  /** Final calls only (functions/core/call-usage.ts). */
+  usage: z
+    .object({
+      taskSeconds: z.number(),
+      billableTaskSeconds: z.number(),
+      mediaSeconds: z.number(),
+      bytesOut: z.array(z.object({ url: z.string(), bytes: z.number() })),
+      estimatedCostUsd: z.number(),
+    })
+    .optional(),
 });
 
 export const listQuerySchema = z.strictObject({
   state: z.enum(states).optional(),
   live: z.enum(['true', 'false']).optional(),
+});
+
+const instant = (field: string) => z.string().refine((text) => !Number.isNaN(Date.parse(text)), `${field} must be a date or date-time (ISO 8601)`);
+export const usageQuerySchema = z.strictObject({ from: instant('from'), to: instant('to').optional() });
+
+export const usageSchema = z.object({
+  from: z.string(),
+  to: z.string(),
+  calls: z.number(),
+  taskSeconds: z.number(),
+  billableTaskSeconds: z.number(),
+  mediaSeconds: z.number(),
+  bytesOut: z.number(),
+  estimatedCostUsd: z.number(),
 });
 
 const json = <S extends z.ZodType>(schema: S, description: string) => ({ content: { 'application/json': { schema } }, description });
@@ -80,6 +104,12 @@ export const documentedRoutes = () => [
   createRoute({ method: 'post', path: '/v1/calls', request: body(callRequestSchema), responses: { 201: json(callViewSchema, 'Call accepted'), 200: json(callViewSchema, 'Same request again: the existing call'), ...errors } }),
   createRoute({ method: 'get', path: '/v1/calls', request: { query: listQuerySchema }, responses: { 200: json(z.object({ calls: z.array(callViewSchema) }), 'Calls'), ...errors } }),
   createRoute({ method: 'get', path: '/v1/calls/{callId}', request: callIdParam, responses: { 200: json(callViewSchema, 'The call'), ...errors } }),
+  createRoute({
+    method: 'get',
+    path: '/v1/usage',
+    request: { query: usageQuerySchema },
+    responses: { 200: json(usageSchema, 'The usage of the finished calls created from `from` up to `to` (default: now)'), ...errors },
+  }),
   createRoute({ method: 'delete', path: '/v1/calls/{callId}', request: callIdParam, responses: { 202: json(callViewSchema, 'Hangup requested'), ...errors } }),
   createRoute({ method: 'post', path: '/v1/calls/{callId}/dtmf', request: { ...callIdParam, ...body(dtmfRequestSchema) }, responses: { 202: json(callViewSchema, 'Digits sent to the task'), ...errors } }),
   createRoute({ method: 'post', path: '/RESTCall/call', tags: ['WCS'], request: body(wcsCallRequestSchema), responses: { 200: json(callViewSchema, 'Call accepted'), ...errors } }),

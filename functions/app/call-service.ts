@@ -50,7 +50,8 @@ export class CallService {
     } catch (error) {
       logger.error('task launch failed', { callId: spec.callId, error });
       const message = error instanceof Error ? error.message : String(error);
-      await this.reportChanges(await recordEvent(store, { type: 'launch-failed', callId: spec.callId, at: this.deps.now().toISOString(), message }));
+      const reason = error instanceof LaunchError ? error.reason : 'launch';
+      await this.reportChanges(await recordEvent(store, { type: 'launch-failed', callId: spec.callId, at: this.deps.now().toISOString(), message, reason }));
       throw error instanceof LaunchError ? error : new LaunchError('could not start a media task', { cause: error });
     }
     const attached = await attachTaskRef(store, spec.callId, taskRef);

@@ -20,6 +20,7 @@ import {
   ValidationError,
 } from '../../shared/call-errors.ts';
 import { equalStrings, toCallView } from '../core/call-record.ts';
+import { LIST_PRICES, sumUsage } from '../core/call-usage.ts';
 import {
   callIdRequestSchema,
   callIdSchema,
@@ -31,7 +32,7 @@ import {
   wcsDtmfRequestSchema,
 } from '../../shared/call-spec-schema.ts';
 import type { CallStore, HostResolver, Logger, TaskLauncher } from '../core/ports.ts';
-import { documentedRoutes, listQuerySchema } from './api-schemas.ts';
+import { documentedRoutes, listQuerySchema, usageQuerySchema } from './api-schemas.ts';
 import { CallService, type StateChangeListener } from './call-service.ts';
 import { CrossSiteRequestError, crossSiteGuard } from './cross-site-guard.ts';
 import { mountConsole } from '../console/console-routes.ts';
@@ -57,6 +58,8 @@ export interface AppDeps {
   webhooks?: WebhookConfig;
   /** State changes the API causes itself; the entry point hands them to the status notifier. */
   onStateChange?: StateChangeListener;
+  /** Prometheus text for `GET /metrics` (local mode, functions/local/gateway-metrics.ts); absent → no route. */
+  metrics?: () => Promise<{ contentType: string; body: string }>;
 }
 
 export function createApp(deps: AppDeps) {
@@ -124,6 +127,20 @@ export function createApp(deps: AppDeps) {
     });
     return c.json({ calls: records.map(toCallView) });
   });
+  app.get('/v1/usage', async (c) => {
+    const query = parseOrThrow(usageQuerySchema, c.req.query());
+    const from = new Date(query.from);
+    const to = query.to ? new Date(query.to) : now();
+    const totals = sumUsage(await deps.store.list({ live: false }), from, to, LIST_PRICES);
+    return c.json({ from: from.toISOString(), to: to.toISOString(), ...totals });
+  });
+  const { metrics } = deps;
+  if (metrics) {
+    app.get('/metrics', async (c) => {
+      const { contentType, body } = await metrics();
+      return c.body(body, 200, { 'content-type': contentType });
+    });
+  }
   app.get('/v1/calls/:callId', async (c) => c.json(toCallView(await calls.get(pathCallId(c)))));
   app.delete('/v1/calls/:callId', async (c) => c.json(toCallView(await calls.hangup(pathCallId(c))), 202));
   app.get('/v1/calls/:callId/deliveries', async (c) => {

@@ -22,6 +22,7 @@ import { emfSink, METRIC } from './metrics.ts';
 import { EncryptingCallStore } from '../../shared/aws/secret-cipher.ts';
 import { statusCallbackRelay } from './status-callbacks.ts';
 import { loadWebhookConfig, readSecretString } from './webhook-secrets.ts';
+import { readRetentionSeconds } from '../retention-config.ts';
 
 const config = readApiConfig();
 const logger = createLogger({ component: 'api' });
@@ -37,7 +38,7 @@ const metrics = emfSink(readGatewayName());
 export const handler = handle(
   createApp({
     store: new EncryptingCallStore(
-      new DynamoDbCallStore({ client: dynamodb, tableName: config.tableName }),
+      new DynamoDbCallStore({ client: dynamodb, tableName: config.tableName, retentionSeconds: readRetentionSeconds(process.env) }),
       new KmsSecretCipher({ kms: new KMSClient({}), keyId: config.kmsKeyId }),
     ),
     resolveHost: systemDnsResolver(),

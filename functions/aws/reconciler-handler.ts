@@ -7,12 +7,13 @@ import { readReconcilerConfig, readGatewayName } from './aws-config.ts';
 import { emfSink } from './metrics.ts';
 import { createReconcilerHandler } from './task-reconciler.ts';
 import { readSecretString } from './webhook-secrets.ts';
+import { readRetentionSeconds } from '../retention-config.ts';
 
 const config = readReconcilerConfig();
 // Once per cold start (top-level await), so the key is in neither the template nor the environment.
 const statusSigningKey = await readSecretString(new SecretsManagerClient({}), config.statusSigningKeySecretArn);
 export const handler = createReconcilerHandler({
-  store: new DynamoDbCallStore({ client: new DynamoDBClient({}), tableName: config.tableName }),
+  store: new DynamoDbCallStore({ client: new DynamoDBClient({}), tableName: config.tableName, retentionSeconds: readRetentionSeconds(process.env) }),
   logger: createLogger({ component: 'reconciler' }),
   finalEventGraceMs: config.finalEventGraceMs,
   statusSigningKey,

@@ -3,7 +3,8 @@
  * mode feeds from task stdout, then the status callbacks of the changes it made. Delivery is at-least-once and
  * unordered; `recordEvent` is idempotent and orders by `seq`, and a redelivered event changes nothing, so its
  * callbacks are not sent twice. A malformed event throws, so Lambda's retries and then the DLQ keep it for
- * inspection instead of dropping it silently. The API's hand-offs (functions/aws/status-callbacks.ts) arrive here
+ * inspection instead of dropping it silently. An event is recorded only when the task that sent it (its ARN,
+ * beside the event) is the call's recorded task. The API's hand-offs (functions/aws/status-callbacks.ts) arrive here
  * too: they are delivered as they are.
  */
 import type { EventBridgeEvent } from 'aws-lambda';
@@ -43,13 +44,20 @@ export function createRecorderHandler({ store, logger, statusSigningKey, metrics
       return;
     }
     const stateEvent = stateEventOf(event);
-    const result = await recordEvent(store, stateEvent);
+    // Any task may put events on the bus under the tasks' source: only the call's own task is listened to.
+    const result = await recordEvent(store, stateEvent, { fromTask: senderTask(event) });
     const fields = { callId: stateEvent.callId, type: stateEvent.type, seq: stateEvent.seq, eventId: event.id };
     if (result.applied) logger.info('state event recorded', { ...fields, state: result.record?.state });
     else logger.info('state event ignored', { ...fields, why: result.ignored });
     countFailures(metrics, result);
     await deliverStatusCallbacks(result, notifyDeps);
   };
+}
+
+/** The ARN the sending task put beside its event (media-task/aws/aws-mode.ts); '' when there is none. */
+function senderTask(event: EventBridgeEvent<string, unknown>): string {
+  const taskArn = (event.detail as { taskArn?: unknown } | null)?.taskArn;
+  return typeof taskArn === 'string' && taskArn.startsWith('arn:') ? taskArn : '';
 }
 
 /** The task's event, parsed with the schema the local launcher reads task stdout with (shared/task-messages.ts). */

@@ -9,6 +9,7 @@ import { readSweeperConfig } from './aws-config.ts';
 import { createSweeperHandler } from './call-sweeper.ts';
 import { emfSink } from './metrics.ts';
 import { readSecretString } from './webhook-secrets.ts';
+import { readRetentionSeconds } from '../retention-config.ts';
 
 const config = readSweeperConfig();
 const logger = createLogger({ component: 'sweeper' });
@@ -16,7 +17,7 @@ const ecs = new ECSClient({});
 // Once per cold start (top-level await), so the key is in neither the template nor the environment.
 const statusSigningKey = await readSecretString(new SecretsManagerClient({}), config.statusSigningKeySecretArn);
 export const handler = createSweeperHandler({
-  store: new DynamoDbCallStore({ client: new DynamoDBClient({}), tableName: config.tableName }),
+  store: new DynamoDbCallStore({ client: new DynamoDBClient({}), tableName: config.tableName, retentionSeconds: readRetentionSeconds(process.env) }),
   inspector: new EcsTaskInspector({ ecs, cluster: config.clusterArn, logger }),
   launcher: {
     stop: async (callId, taskRef) => {

@@ -1,5 +1,5 @@
 /**
- * `npx sip-rtmp-gateway call|ls|hangup|dtmf`: the /v1 API for shell scripts. Secrets come from the environment
+ * `npx sip-rtmp-gateway call|ls|hangup|dtmf|usage`: the /v1 API for shell scripts. Secrets come from the environment
  * only (argument lists are world-readable in `ps`); exit codes are 0 ok, 1 the API refused or was unreachable,
  * 2 usage error, so scripts can tell a typo from a failed call.
  */
@@ -22,6 +22,7 @@ export const USAGE = `usage: sip-rtmp-gateway <command> [options]
   ls     [--all] [--json]        live calls (all with --all)
   hangup CALL_ID
   dtmf   CALL_ID DIGITS [--info]
+  usage  --from DATE [--to DATE] [--json]   finished calls created in that range: minutes, bytes, estimated cost
   --url URL (default $${CLI_ENV.url} or ${DEFAULT_URL}); API key from $${CLI_ENV.apiKey}; SIP password from $${CLI_ENV.sipPassword}`;
 
 export interface CliIo {
@@ -46,7 +47,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         callee: { type: 'string' }, 'rtmp-url': { type: 'string' }, stream: { type: 'string' }, 'sip-domain': { type: 'string' },
         'sip-login': { type: 'string' }, 'sip-port': { type: 'string' }, 'sip-auth-name': { type: 'string' }, transport: { type: 'string' },
         register: { type: 'boolean' }, 'call-id': { type: 'string' }, video: { type: 'boolean' }, dtmf: { type: 'string' },
-        'status-callback': { type: 'string' },
+        'status-callback': { type: 'string' }, from: { type: 'string' }, to: { type: 'string' },
       },
     });
   } catch (error) {
@@ -89,6 +90,16 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         const callId = required(args[0], 'CALL_ID');
         const dtmf = required(args[1], 'DIGITS');
         printCall(await api('POST', `/v1/calls/${encodeURIComponent(callId)}/dtmf`, { dtmf, ...(opts.info ? { method: 'info' } : {}) }));
+        return 0;
+      }
+      case 'usage': {
+        const query = new URLSearchParams({ from: required(opts.from, '--from'), ...(opts.to ? { to: opts.to } : {}) });
+        const usage = await api('GET', `/v1/usage?${query}`);
+        if (opts.json) io.out(JSON.stringify(usage));
+        else {
+          const minutes = (seconds: unknown) => (Number(seconds) / 60).toFixed(1);
+          io.out(`${usage.calls} calls, ${minutes(usage.mediaSeconds)} min streamed, ${minutes(usage.billableTaskSeconds)} task min billed, ${usage.bytesOut} bytes out, ~$${Number(usage.estimatedCostUsd).toFixed(4)}`);
+        }
         return 0;
       }
       default:

@@ -1,4 +1,6 @@
 /** Building call records from specs, and the one serializer API answers use. */
+import { isFinal } from '../../shared/call-types.ts';
+import { callUsage, LIST_PRICES } from './call-usage.ts';
 import type { CallSpec } from '../../shared/call-types.ts';
 import type { CallRecord, CallSecret, PublicCallSpec } from './ports.ts';
 
@@ -43,14 +45,22 @@ export function newCallRecord(spec: CallSpec, now: string): { record: CallRecord
   };
 }
 
-/** Same request again? Compares everything, the password included (in constant time with respect to content). */
+/**
+ * Same request again? Compares everything, the password included (in constant time with respect to content).
+ * A final call's password is no longer stored: its retry is judged on the rest, and starts nothing either way.
+ */
 export function sameRequest(existing: CallRecord, existingSecret: CallSecret | undefined, spec: CallSpec): boolean {
   const { spec: publicSpec, secret } = splitSecret(spec);
-  return canonicalJson(existing.spec) === canonicalJson(publicSpec) && equalStrings(existingSecret?.sipPassword ?? '', secret.sipPassword);
+  const samePassword = existingSecret === undefined ? isFinal(existing.state) : equalStrings(existingSecret.sipPassword, secret.sipPassword);
+  return canonicalJson(existing.spec) === canonicalJson(publicSpec) && samePassword;
 }
 
-/** What API answers contain. Picks fields explicitly so that nothing added to the record leaks by default. */
+/**
+ * What API answers and status callbacks contain. Picks fields explicitly so that nothing added to the record
+ * leaks by default; a final call's usage is priced at the list prices.
+ */
 export function toCallView(record: CallRecord) {
+  const usage = callUsage(record, LIST_PRICES);
   const { connection } = record.spec;
   return {
     callId: record.callId,
@@ -78,6 +88,7 @@ export function toCallView(record: CallRecord) {
     ...(record.ended ? { ended: record.ended } : {}),
     ...(record.failure ? { failure: record.failure } : {}),
     ...(record.stats ? { stats: record.stats } : {}),
+    ...(usage ? { usage } : {}),
     // The ECS task ARN or local pid: what an operator needs to find the task's logs.
     ...(record.taskRef ? { taskRef: record.taskRef } : {}),
   };

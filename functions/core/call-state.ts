@@ -11,7 +11,7 @@
  *            │  ended (by local|remote|limit)  │   failed     │   final, absorbing: nothing leaves them
  *            └───────────────────────────────────────────────┘
  *   task-crashed  (control plane: task exited, record not final) ─► failed / crashed
- *   launch-failed (control plane: no task started)               ─► failed / launch
+ *   launch-failed (control plane: no task started)               ─► failed / launch (or capacity)
  *   hangup-requested (DELETE)   ─► desired = ended, effect stop-task; the state moves when the task reports
  *   stats                       ─► stats only, never the state
  * ```
@@ -39,7 +39,7 @@ import type { CallRecord } from './ports.ts';
 export type ControlEvent =
   | { type: 'hangup-requested'; callId: string; at: string }
   | { type: 'task-crashed'; callId: string; at: string; message: string }
-  | { type: 'launch-failed'; callId: string; at: string; message: string };
+  | { type: 'launch-failed'; callId: string; at: string; message: string; reason?: 'launch' | 'capacity' };
 
 export type CallEvent = StateEvent | ControlEvent;
 
@@ -86,7 +86,7 @@ export function transition(record: CallRecord, event: CallEvent): TransitionResu
     case 'task-crashed':
     case 'launch-failed': {
       if (isFinal(record.state)) return ignore(`call already ${record.state}`);
-      const reason = event.type === 'task-crashed' ? 'crashed' : 'launch';
+      const reason = event.type === 'task-crashed' ? 'crashed' : (event.reason ?? 'launch');
       return enter({ ...record, failure: { reason, message: event.message } }, 'failed', event.at);
     }
     case 'ended':

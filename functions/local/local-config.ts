@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { readRetentionSeconds } from '../retention-config.ts';
 import { readSweepConfig, type SweepConfig } from '../sweep-config.ts';
 
 /** Environment variables of the local server, read once. */
@@ -25,6 +26,8 @@ export interface LocalConfig {
   stopGraceMs: number;
   /** The stuck-call sweeper's timer and graces (functions/sweep-config.ts). */
   sweep: SweepConfig;
+  /** How long finished calls stay in the store (functions/retention-config.ts). */
+  retentionSeconds: number;
 }
 
 export class LocalConfigError extends Error {
@@ -48,5 +51,6 @@ export function readLocalConfig(env: NodeJS.ProcessEnv = process.env): LocalConf
     ffmpegPath: env[LOCAL_ENV.ffmpegPath] || undefined,
     stopGraceMs: stopGrace * 1000,
     sweep: readSweepConfig(env),
+    retentionSeconds: readRetentionSeconds(env),
   };
 }

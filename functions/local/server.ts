@@ -15,6 +15,7 @@ import { bundleMediaTask, chooseTaskFfmpeg } from '../../media-task/index.ts';
 import { createLogger } from '../../shared/log.ts';
 import { EmbeddedDynamoDb } from './embedded-dynamodb.ts';
 import { readLocalConfig } from './local-config.ts';
+import { GatewayMetrics } from './gateway-metrics.ts';
 import { LocalTaskLauncher } from './local-task-launcher.ts';
 import { SweepTimer } from './sweep-timer.ts';
 import { sweep } from '../sweeper.ts';
@@ -30,7 +31,7 @@ async function main(): Promise<void> {
   const ffmpeg = await chooseTaskFfmpeg(config.ffmpegPath);
   logger.info(`media tasks run ${ffmpeg.path}`, { from: ffmpeg.source });
   const db = await EmbeddedDynamoDb.start(join(config.dataDir, 'dynamodb'));
-  const store = new DynamoDbCallStore({ client: db.client(), tableName: TABLE });
+  const store = new DynamoDbCallStore({ client: db.client(), tableName: TABLE, retentionSeconds: config.retentionSeconds });
   await store.ensureTable();
 
   const now = () => new Date().toISOString();
@@ -38,8 +39,10 @@ async function main(): Promise<void> {
   const notifier = webhooks.statusSigningKey ? new StatusNotifier({ store, signingKey: webhooks.statusSigningKey, logger }) : undefined;
   // Tasks of a previous run died with it: their calls cannot continue, so they end with a reason.
   // `notifier?.enqueueEffects(await recordEvent(...))` would skip the recording itself when callbacks are off.
+  const metrics = new GatewayMetrics(store);
   const record = async (event: CallEvent) => {
     const result = await recordEvent(store, event);
+    metrics.recorded(result, event);
     notifier?.enqueueEffects(result);
   };
   for (const call of await store.list({ live: true })) {
@@ -59,7 +62,19 @@ async function main(): Promise<void> {
   // Closes calls nothing else would: a task that never started or hung past its limit (functions/sweeper.ts).
   const sweeper = new SweepTimer({
     intervalMs: config.sweep.intervalMs,
-    run: () => sweep({ store, inspector: launcher, launcher, policy: config.sweep.policy, logger, now: () => new Date(), onClosed: async (result) => notifier?.enqueueEffects(result) }),
+    run: () =>
+      sweep({
+        store,
+        inspector: launcher,
+        launcher,
+        policy: config.sweep.policy,
+        logger,
+        now: () => new Date(),
+        onClosed: async (result) => {
+          metrics.recorded(result);
+          notifier?.enqueueEffects(result);
+        },
+      }),
     logger,
   });
   const app = createApp({
@@ -70,7 +85,11 @@ async function main(): Promise<void> {
     loopbackOnly: isLoopbackName(config.host),
     logger,
     webhooks,
-    ...(notifier ? { onStateChange: (record, change) => notifier.enqueue(record, change) } : {}),
+    onStateChange: (record, change) => {
+      metrics.changed(record, change.to);
+      notifier?.enqueue(record, change);
+    },
+    metrics: () => metrics.text(),
   });
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
     logger.info(`listening on http://${config.host}:${info.port}`, {

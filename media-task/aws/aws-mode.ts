@@ -18,7 +18,7 @@ import { needsAwsMode, type TaskConfig } from '../config.ts';
 import type { EventSink } from '../events/event-reporter.ts';
 import { eventBridgeEventSink } from '../events/eventbridge-event-sink.ts';
 import type { Logger } from '../../shared/log.ts';
-import { discoverPublicAddress } from './public-address.ts';
+import { discoverPublicAddress, readTaskMetadata } from './public-address.ts';
 import { RecordWatcher, type WatchedCall } from './record-watcher.ts';
 import { loadStoredSpec } from './stored-spec.ts';
 
@@ -34,11 +34,14 @@ export interface AwsMode {
 export async function prepareAwsMode(config: TaskConfig, logger: Logger): Promise<AwsMode | undefined> {
   if (!needsAwsMode(config)) return undefined;
   const mode: AwsMode = {};
+  const metadata = config.ecsMetadataUri ? await readTaskMetadata(config.ecsMetadataUri) : undefined;
   if (config.eventSink === 'eventbridge' && config.eventBusName) {
-    mode.sink = eventBridgeEventSink(new EventBridgePublisher({ client: new EventBridgeClient({}), eventBusName: config.eventBusName }));
+    // Each event names the task that sent it: the recorder takes a call's events from its own task only.
+    const taskArn = metadata?.taskArn;
+    mode.sink = eventBridgeEventSink(new EventBridgePublisher({ client: new EventBridgeClient({}), eventBusName: config.eventBusName, ...(taskArn ? { taskArn } : {}) }));
   }
-  if (config.ecsMetadataUri) {
-    const { privateAddress, publicAddress } = await discoverPublicAddress({ metadataUri: config.ecsMetadataUri, ec2: new EC2Client({}) });
+  if (metadata && !config.publicAddressGiven) {
+    const { privateAddress, publicAddress } = await discoverPublicAddress({ metadata, ec2: new EC2Client({}) });
     logger.info('public address discovered', { privateAddress, publicAddress });
     mode.publicAddress = publicAddress;
   }

@@ -17,14 +17,21 @@ export class PublicAddressError extends Error {
 }
 
 /** The part of the task metadata v4 `/task` answer we read (awsvpc mode: every container shares the ENI). */
-interface TaskMetadata {
+interface TaskMetadataAnswer {
+  TaskARN?: string;
   Containers?: { Networks?: { IPv4Addresses?: string[]; MACAddress?: string }[] }[];
 }
 
+/** The task's own ARN, which signs its events (state-event-intake.ts), and its ENI's private side. */
+export interface TaskMetadata {
+  taskArn: string;
+  privateAddress: string;
+  macAddress: string;
+}
+
 export interface DiscoverOptions {
-  metadataUri: string;
+  metadata: Pick<TaskMetadata, 'privateAddress' | 'macAddress'>;
   ec2: EC2Client;
-  fetch?: typeof fetch;
   attempts?: number;
   delayMs?: number;
 }
@@ -35,7 +42,7 @@ export interface TaskAddresses {
 }
 
 export async function discoverPublicAddress(options: DiscoverOptions): Promise<TaskAddresses> {
-  const { privateAddress, macAddress } = await readEni(options.metadataUri, options.fetch ?? fetch);
+  const { privateAddress, macAddress } = options.metadata;
   const attempts = options.attempts ?? 10;
   for (let attempt = 1; ; attempt++) {
     const { NetworkInterfaces = [] } = await options.ec2.send(
@@ -56,19 +63,22 @@ export async function discoverPublicAddress(options: DiscoverOptions): Promise<T
   }
 }
 
-async function readEni(metadataUri: string, fetchImpl: typeof fetch): Promise<{ privateAddress: string; macAddress: string }> {
-  let metadata: TaskMetadata;
+/** `$ECS_CONTAINER_METADATA_URI_V4/task`: the task's ARN and its awsvpc ENI. */
+export async function readTaskMetadata(metadataUri: string, fetchImpl: typeof fetch = fetch): Promise<TaskMetadata> {
+  let metadata: TaskMetadataAnswer;
   try {
     const response = await fetchImpl(`${metadataUri}/task`);
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    metadata = (await response.json()) as TaskMetadata;
+    metadata = (await response.json()) as TaskMetadataAnswer;
   } catch (error) {
     throw new PublicAddressError(`task metadata unreadable: ${(error as Error).message}`, { cause: error });
   }
+  const taskArn = metadata.TaskARN;
+  if (!taskArn) throw new PublicAddressError('task metadata names no TaskARN');
   for (const container of metadata.Containers ?? []) {
     for (const network of container.Networks ?? []) {
       const privateAddress = network.IPv4Addresses?.[0];
-      if (privateAddress && network.MACAddress) return { privateAddress, macAddress: network.MACAddress };
+      if (privateAddress && network.MACAddress) return { taskArn, privateAddress, macAddress: network.MACAddress };
     }
   }
   throw new PublicAddressError('task metadata names no awsvpc network with an IPv4 and MAC address');

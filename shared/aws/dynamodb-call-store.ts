@@ -28,13 +28,16 @@ const RECORD_FIELDS = [
   'spec', 'streamKey', 'state', 'desired', 'lastSeq', 'statsSeq', 'version',
   'createdAt', 'updatedAt', 'stateTimes', 'ended', 'failure', 'stats', 'taskRef', 'statusCallback', 'deliveries',
 ] as const satisfies readonly (keyof CallRecord)[];
+/** Final calls are kept this long by default: a year of usage and a month to bill it. */
+export const DEFAULT_RETENTION_DAYS = 400;
+
 /** What the live index projects (the CDK stack builds the same index from this): never `secret`. */
 export const LIVE_INDEX_PROJECTION: readonly string[] = ['kind', ...RECORD_FIELDS.filter((f) => f !== 'createdAt')];
 
 export interface DynamoDbCallStoreOptions {
   client: DynamoDBClient;
   tableName: string;
-  /** How long final calls stay readable before TTL deletes them. Default 7 days. */
+  /** How long final calls stay readable (their usage) before TTL deletes them. Default 400 days. */
   retentionSeconds?: number;
   now?: () => Date;
 }
@@ -50,7 +53,7 @@ export class DynamoDbCallStore implements CallStore {
   constructor(private readonly options: DynamoDbCallStoreOptions) {
     this.doc = DynamoDBDocumentClient.from(options.client, { marshallOptions: { removeUndefinedValues: true } });
     this.table = options.tableName;
-    this.retentionSeconds = options.retentionSeconds ?? 7 * 24 * 3600;
+    this.retentionSeconds = options.retentionSeconds ?? DEFAULT_RETENTION_DAYS * 24 * 3600;
     this.now = options.now ?? (() => new Date());
   }
 
@@ -147,7 +150,9 @@ export class DynamoDbCallStore implements CallStore {
     names['#live'] = 'live';
     names['#expiresAt'] = 'expiresAt';
     if (final) {
-      removes.push('#live');
+      // The password served the task's start; a final call's record is kept for its usage, not its password.
+      names['#secret'] = 'secret';
+      removes.push('#live', '#secret');
       values[':expiresAt'] = Math.floor(this.now().getTime() / 1000) + this.retentionSeconds;
       sets.push('#expiresAt = :expiresAt');
     } else {

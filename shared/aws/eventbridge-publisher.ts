@@ -28,6 +28,8 @@ export class EventPublishError extends Error {
 export interface EventBridgePublisherOptions {
   client: EventBridgeClient;
   eventBusName: string;
+  /** The publishing task's ARN, sent with each event: the recorder drops a call's events from any other task. */
+  taskArn?: string;
   retry?: RetryOptions;
 }
 
@@ -35,9 +37,10 @@ export class EventBridgePublisher implements EventSink {
   constructor(private readonly options: EventBridgePublisherOptions) {}
 
   async publish(event: StateEvent): Promise<void> {
-    const { client, eventBusName, retry } = this.options;
+    const { client, eventBusName, taskArn, retry } = this.options;
+    const detail = taskArn ? { ...event, taskArn } : event;
     const command = new PutEventsCommand({
-      Entries: [{ EventBusName: eventBusName, Source: STATE_EVENT_SOURCE, DetailType: STATE_EVENT_DETAIL_TYPE, Detail: JSON.stringify(event), Time: new Date(event.at) }],
+      Entries: [{ EventBusName: eventBusName, Source: STATE_EVENT_SOURCE, DetailType: STATE_EVENT_DETAIL_TYPE, Detail: JSON.stringify(detail), Time: new Date(event.at) }],
     });
     await withBackoff(async () => {
       const response = await client.send(command);

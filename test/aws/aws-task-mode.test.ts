@@ -47,10 +47,11 @@ describe('media task configuration', () => {
     expect(() => readTaskConfig({ [TASK_ENV.eventSink]: 'sqs', [TASK_ENV.callSpec]: '{}' })).toThrow(/"stdout" or "eventbridge"/);
   });
 
-  it('discovers the public address only on ECS and only when PUBLIC_ADDRESS is not given', () => {
+  it('reads task metadata on ECS, and discovers the public address only when PUBLIC_ADDRESS is not given', () => {
     const base = { [TASK_ENV.callSpec]: '{}', [TASK_ENV.ecsMetadataUri]: 'http://169.254.170.2/v4/x' };
     expect(readTaskConfig(base).ecsMetadataUri).toBe('http://169.254.170.2/v4/x');
-    expect(readTaskConfig({ ...base, [TASK_ENV.publicAddress]: '198.51.100.1' }).ecsMetadataUri).toBeUndefined();
+    expect(readTaskConfig(base).publicAddressGiven).toBe(false);
+    expect(readTaskConfig({ ...base, [TASK_ENV.publicAddress]: '198.51.100.1' })).toMatchObject({ ecsMetadataUri: 'http://169.254.170.2/v4/x', publicAddressGiven: true });
     expect(readTaskConfig({ [TASK_ENV.callSpec]: '{}' })).toMatchObject({ eventSink: 'stdout', rawSpec: {} });
   });
 
@@ -110,7 +111,10 @@ describe('prepareAwsMode', () => {
     expect(mode.publicAddress).toBe('198.51.100.77');
 
     await mode.sink!({ type: 'dialing', callId: 'task-1', seq: 1, at: '2026-11-23T18:00:01.000Z' });
-    expect(eventBridge.commandCalls(PutEventsCommand)[0]!.args[0].input.Entries![0]).toMatchObject({ EventBusName: 'gw-calls' });
+    const entry = eventBridge.commandCalls(PutEventsCommand)[0]!.args[0].input.Entries![0]!;
+    expect(entry).toMatchObject({ EventBusName: 'gw-calls' });
+    // The task's ARN from its metadata travels with each event: the recorder checks it against the call's task.
+    expect(JSON.parse(entry.Detail!)).toMatchObject({ type: 'dialing', callId: 'task-1', taskArn: expect.stringMatching(/^arn:aws:ecs:.*:task\//) });
 
     const seen: (TaskCommand | 'hangup')[] = [];
     const stop = mode.watch!({ hangup: () => void seen.push('hangup'), command: (c) => void seen.push(c) });

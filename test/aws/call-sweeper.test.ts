@@ -187,6 +187,26 @@ describe('RunTask throwing after the store write', () => {
   });
 });
 
+describe('RunTask finding no room', () => {
+  it('the API marks the call failed (capacity) once the wait is over, answers 503, and the stream key is free', async () => {
+    ecsMock
+      .on(RunTaskCommand)
+      .resolvesOnce({ tasks: [], failures: [{ reason: "You've reached the limit on the number of vCPUs you can run concurrently" }] })
+      .resolves({ tasks: [{ taskArn: arn('roomy') }] });
+    const store = new MemoryCallStore();
+    const launcher = new EcsTaskLauncher({
+      ecs: new ECSClient({ region: 'eu-west-1' }), mailbox: { push: async () => {} }, cluster: CLUSTER, taskDefinition: 'td', containerName: 'media', subnets: ['s'], securityGroups: ['g'], retry: noWait, capacityWaitMs: 0,
+    });
+    const app = createApp({ store, launcher, resolveHost: fakeDns(), logger: silentLogger });
+    const post = (callId: string) => app.request('/v1/calls', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(spec(callId, 'shared')) });
+    const refused = await post('crowded');
+    expect(refused.status).toBe(503);
+    expect(await store.get('crowded')).toMatchObject({ state: 'failed', failure: { reason: 'capacity', message: expect.stringContaining('limit on the number of vCPUs') } });
+    expect((await post('later')).status).toBe(201);
+    expect(await store.get('later')).toMatchObject({ state: 'dialing', taskRef: arn('roomy') });
+  });
+});
+
 describe('metrics and config', () => {
   it('prints one EMF line: namespace, the Gateway dimension, counts; nothing when there is nothing to count', () => {
     const lines: string[] = [];

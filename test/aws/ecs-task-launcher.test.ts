@@ -25,6 +25,8 @@ const throttled = () => Object.assign(new Error('Rate exceeded'), { name: 'Throt
 
 function launcher(pushed: { callId: string; command: TaskCommand }[] = []) {
   const sleeps: number[] = [];
+  // A clock that only the launcher's sleeps move: its wait for room is measured on it.
+  let clock = 0;
   const instance = new EcsTaskLauncher({
     ecs: new ECSClient({ region: 'eu-west-1' }),
     mailbox: { push: async (callId, command) => void pushed.push({ callId, command }) },
@@ -33,7 +35,14 @@ function launcher(pushed: { callId: string; command: TaskCommand }[] = []) {
     containerName: 'media',
     subnets: ['subnet-a', 'subnet-b'],
     securityGroups: ['sg-1'],
-    retry: { sleep: async (ms) => void sleeps.push(ms), random: () => 1 },
+    retry: {
+      sleep: async (ms) => {
+        sleeps.push(ms);
+        clock += ms;
+      },
+      random: () => 1,
+    },
+    now: () => clock,
   });
   return { instance, sleeps, pushed };
 }
@@ -68,25 +77,57 @@ describe('EcsTaskLauncher', () => {
     expect(sleeps).toEqual([100, 200]);
   });
 
-  it('gives up after 5 throttled tries with a LaunchError that keeps the cause', async () => {
+  it('keeps trying a RunTask throttled past its quick retries, with the same token, until the wait for room ends: reason capacity', async () => {
     ecsMock.on(RunTaskCommand).rejects(throttled());
     const { instance, sleeps } = launcher();
     const error = await instance.launch(spec).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(LaunchError);
+    expect(error).toMatchObject({ reason: 'capacity', message: 'no room for a media task within 20 s: Rate exceeded' });
     expect((error as LaunchError).cause).toMatchObject({ name: 'ThrottlingException' });
-    expect(ecsMock.commandCalls(RunTaskCommand)).toHaveLength(5);
-    expect(sleeps).toEqual([100, 200, 400, 800]);
+    const calls = ecsMock.commandCalls(RunTaskCommand);
+    // Each try is 5 quick ones (100..800 ms apart); between tries 1, 2, then 4 s, until 20 s have gone by.
+    expect(calls.length % 5).toBe(0);
+    expect(calls.length).toBeGreaterThan(10);
+    expect(sleeps.reduce((sum, ms) => sum + ms, 0)).toBeLessThanOrEqual(20_000);
+    expect(new Set(calls.map((call) => call.args[0].input.clientToken))).toEqual(new Set(['call-1']));
   });
 
   it('does not retry a request ECS refuses', async () => {
     ecsMock.on(RunTaskCommand).rejects(Object.assign(new Error('No Container Instances were found'), { name: 'InvalidParameterException' }));
-    await expect(launcher().instance.launch(spec)).rejects.toThrow(LaunchError);
+    await expect(launcher().instance.launch(spec)).rejects.toMatchObject({ name: 'LaunchError', reason: 'launch' });
     expect(ecsMock.commandCalls(RunTaskCommand)).toHaveLength(1);
   });
 
-  it('turns RunTask failures (capacity) into a LaunchError naming the reason', async () => {
-    ecsMock.on(RunTaskCommand).resolves({ tasks: [], failures: [{ reason: 'Capacity is unavailable at this time', detail: 'eu-west-1a' }] });
-    await expect(launcher().instance.launch(spec)).rejects.toThrow(/Capacity is unavailable at this time: eu-west-1a/);
+  it('waits for Fargate capacity, with a new token after each answer that started no task, and starts one task', async () => {
+    const noRoom = { tasks: [], failures: [{ reason: 'Capacity is unavailable at this time. Please try again later or in a different availability zone' }] };
+    ecsMock.on(RunTaskCommand).resolvesOnce(noRoom).resolvesOnce(noRoom).resolves({ tasks: [{ taskArn }] });
+    const { instance, sleeps } = launcher();
+    await expect(instance.launch(spec)).resolves.toEqual({ taskRef: taskArn });
+    const tokens = ecsMock.commandCalls(RunTaskCommand).map((call) => call.args[0].input.clientToken!);
+    expect(tokens).toHaveLength(3);
+    expect(tokens[0]).toBe('call-1');
+    expect(new Set(tokens).size).toBe(3);
+    expect(tokens.every((token) => token.length <= 64)).toBe(true);
+    expect(sleeps).toEqual([1_000, 2_000]);
+  });
+
+  it.each([
+    ['the concurrent task quota, refused', () => ecsMock.on(RunTaskCommand).rejects(Object.assign(new Error("You've reached the limit on the number of tasks you can run concurrently"), { name: 'ClientException' }))],
+    ['the vCPU quota, as a failure', () => ecsMock.on(RunTaskCommand).resolves({ tasks: [], failures: [{ reason: "You've reached the limit on the number of vCPUs you can run concurrently" }] })],
+    ['no capacity, as a failure', () => ecsMock.on(RunTaskCommand).resolves({ tasks: [], failures: [{ reason: 'Capacity is unavailable at this time', detail: 'eu-west-1a' }] })],
+  ])('fails with reason capacity when %s lasts past the wait', async (_, answer) => {
+    answer();
+    const error = (await launcher().instance.launch(spec).catch((e: unknown) => e)) as LaunchError;
+    expect(error).toBeInstanceOf(LaunchError);
+    expect(error.reason).toBe('capacity');
+    expect(error.message).toMatch(/^no room for a media task within 20 s: (You've reached the limit|Capacity is unavailable at this time: eu-west-1a)/);
+    expect(ecsMock.commandCalls(RunTaskCommand).length).toBeGreaterThan(3);
+  });
+
+  it('turns other RunTask failures into a LaunchError naming the reason, at once', async () => {
+    ecsMock.on(RunTaskCommand).resolves({ tasks: [], failures: [{ reason: 'ATTRIBUTE', detail: 'requires ecs.capability.x' }] });
+    await expect(launcher().instance.launch(spec)).rejects.toMatchObject({ reason: 'launch', message: 'RunTask started no task: ATTRIBUTE: requires ecs.capability.x' });
+    expect(ecsMock.commandCalls(RunTaskCommand)).toHaveLength(1);
   });
 
   it('stops the task with StopTask, retrying throttling', async () => {

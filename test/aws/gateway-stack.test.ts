@@ -24,6 +24,7 @@ import { WEBHOOK_ENV } from '../../functions/webhooks/webhook-config.ts';
 import { GatewayStack, type GatewayStackProps } from '../../infra/gateway-stack.ts';
 import { readStackContext } from '../../infra/stack-context.ts';
 import { TASK_ENV } from '../../shared/task-env.ts';
+import { RETENTION_ENV } from '../../functions/retention-config.ts';
 
 type Resources = Record<string, { Type: string; Properties: Record<string, unknown> }>;
 
@@ -164,8 +165,8 @@ describe('GatewayStack template', () => {
     expect(withDlq).toHaveLength(2);
   });
 
-  it('builds four arm64 Node Lambdas with log retention, the API behind an HTTP API with throttling', () => {
-    main.template.resourcePropertiesCountIs('AWS::Lambda::Function', { Runtime: 'nodejs22.x', Architectures: ['arm64'], Handler: 'index.handler' }, 4);
+  it('builds four arm64 Node 24 Lambdas with log retention, the API behind an HTTP API with throttling', () => {
+    main.template.resourcePropertiesCountIs('AWS::Lambda::Function', { Runtime: 'nodejs24.x', Architectures: ['arm64'], Handler: 'index.handler' }, 4);
     main.template.resourcePropertiesCountIs('AWS::Logs::LogGroup', { RetentionInDays: 30 }, 5);
     main.template.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'HTTP' });
     main.template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: '$default' });
@@ -229,10 +230,18 @@ describe('sweeper and alarms', () => {
       [SWEEP_ENV.limitGraceSeconds]: String(SWEEP_DEFAULTS.limitGraceSeconds),
       [LAMBDA_ENV.gatewayName]: 'Gw',
     });
-    // Every function labels its metrics with the stack, as the alarms read them.
-    for (const prefix of ['ApiFunction', 'RecorderFunction', 'ReconcilerFunction']) {
-      expect((fnOf(prefix)[1].Properties.Environment as { Variables: Record<string, unknown> }).Variables[LAMBDA_ENV.gatewayName]).toBe('Gw');
+    // Every function labels its metrics with the stack, as the alarms read them, and keeps a final call as long.
+    for (const prefix of ['ApiFunction', 'RecorderFunction', 'ReconcilerFunction', 'SweeperFunction']) {
+      const env = (fnOf(prefix)[1].Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+      expect(env[LAMBDA_ENV.gatewayName]).toBe('Gw');
+      expect(env[RETENTION_ENV]).toBe('400');
     }
+  });
+
+  it('keeps finished calls callRetentionDays (default 400), refusing a value out of range', () => {
+    expect(readStackContext(() => undefined).callRetentionDays).toBe(400);
+    expect(readStackContext((key) => ({ callRetentionDays: '30' })[key]).callRetentionDays).toBe(30);
+    expect(() => readStackContext((key) => ({ callRetentionDays: '0' })[key])).toThrow(/callRetentionDays/);
   });
 
   it("lets the sweeper describe and stop this cluster's tasks only, and list live calls from the index, never scan", () => {
@@ -268,6 +277,20 @@ describe('sweeper and alarms', () => {
     expect(alarm('FailedCallsAlarm')).toMatchObject({ Namespace: METRICS_NAMESPACE, MetricName: METRIC.failedCalls, Dimensions: gateway, Statistic: 'Sum', Threshold: 5, Period: 300 });
     expect(alarm('SweeperErrorsAlarm')).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: 'Errors', EvaluationPeriods: 3 });
     expect(JSON.stringify(alarms())).not.toContain('callId');
+  });
+
+  it("has one dashboard: every alarm's state, the gateway's call metrics, each Lambda's errors; no call named", () => {
+    const dashboards = Object.values(main.resources).filter((r) => r.Type === 'AWS::CloudWatch::Dashboard');
+    expect(dashboards).toHaveLength(1);
+    // The body is a Fn::Join of literal JSON and resource references; its literal parts are what is checked.
+    const body = JSON.stringify(dashboards[0]!.Properties.DashboardBody);
+    for (const title of ['Alarms', 'Calls (per 5 min)', 'Lambda errors']) expect(body).toContain(`\\"title\\":\\"${title}\\"`);
+    for (const metric of [METRIC.liveCalls, METRIC.failedCalls, METRIC.stuckCalls]) expect(body).toContain(`\\"${METRICS_NAMESPACE}\\",\\"${metric}\\",\\"${METRICS_DIMENSION}\\"`);
+    for (const fn of ['ApiFunction', 'RecorderFunction', 'ReconcilerFunction', 'SweeperFunction']) expect(body).toContain(`\\"label\\":\\"${fn}\\"`);
+    for (const alarm of ['RecorderDlqAlarm', 'ReconcilerDlqAlarm', 'StuckCallsAlarm', 'FailedCallsAlarm', 'SweeperErrorsAlarm']) {
+      expect(body).toMatch(new RegExp(`"Fn::GetAtt":\\["${alarm}[0-9A-F]{8}","Arn"\\]`));
+    }
+    expect(body).not.toContain('callId');
   });
 
   it('exports the alarm topic, subscribes an address given in context, and reads the failed-call threshold from context', () => {
@@ -389,5 +412,13 @@ describe('media task image', () => {
     const dockerfile = readFileSync(fileURLToPath(new URL('../../media-task/Dockerfile', import.meta.url)), 'utf8');
     const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)?.[1];
     expect(JSON.parse(entrypoint ?? 'null')).toEqual(['node', ...NODE_FLAGS, 'main.mjs']);
+  });
+
+  it('builds every stage on one Node 24 base, pinned by digest', () => {
+    const dockerfile = readFileSync(fileURLToPath(new URL('../../media-task/Dockerfile', import.meta.url)), 'utf8');
+    expect(/^ARG NODE_IMAGE=(.*)$/m.exec(dockerfile)?.[1]).toMatch(/^node:24-bookworm-slim@sha256:[0-9a-f]{64}$/);
+    const bases = [...dockerfile.matchAll(/^FROM (?:--platform=\S+ )?(\S+)/gm)].map((match) => match[1]);
+    expect(bases).toHaveLength(4);
+    expect(new Set(bases)).toEqual(new Set(['${NODE_IMAGE}']));
   });
 });

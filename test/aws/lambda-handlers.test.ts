@@ -168,6 +168,15 @@ describe('Lambda handlers on their real event shapes', () => {
     expect((await store.get('fixture-call-1'))!.version).toBe(after!.version);
   });
 
+  it("recorder: a final event sent by another task, or by none, is ignored: the call goes on", async () => {
+    const event = fixture<EventBridgeEvent<string, unknown>>('eventbridge-state-event.json');
+    const forged = { type: 'ended', callId: 'fixture-call-1', seq: 99, at: '2026-11-23T18:05:26.000Z', by: 'remote', reason: 'bye', durationSeconds: 1 };
+    const before = await store.get('fixture-call-1');
+    await recorder({ ...event, id: 'forged-1', detail: { ...forged, taskArn: 'arn:aws:ecs:eu-west-1:123456789012:task/SipRtmpGateway-Cluster/another' } });
+    await recorder({ ...event, id: 'forged-2', detail: forged });
+    expect(await store.get('fixture-call-1')).toMatchObject({ state: 'answered', version: before!.version });
+  });
+
   it('recorder: a malformed event throws, so Lambda retries it and then parks it in the DLQ', async () => {
     const event = fixture<EventBridgeEvent<string, unknown>>('eventbridge-state-event.json');
     await expect(recorder({ ...event, detail: { type: 'answered', callId: 'fixture-call-1' } })).rejects.toThrow(/not a state event/);
@@ -226,7 +235,7 @@ describe('status callbacks and triggers on AWS, keys from Secrets Manager', () =
 
   it('recorder: a state event from the bus is recorded, then POSTed with a valid signature and logged as delivered', async () => {
     const event = fixture<EventBridgeEvent<string, unknown>>('eventbridge-state-event.json');
-    await recorder({ ...event, detail: { type: 'ringing', callId: CALL, seq: 2, at: '2026-11-23T18:05:24.000Z' } });
+    await recorder({ ...event, detail: { type: 'ringing', callId: CALL, seq: 2, at: '2026-11-23T18:05:24.000Z', taskArn: TASK_ARN } });
     const record = await store.get(CALL);
     expect(record).toMatchObject({ state: 'ringing' });
     expect(received).toHaveLength(2);
@@ -234,7 +243,7 @@ describe('status callbacks and triggers on AWS, keys from Secrets Manager', () =
     expect(record!.deliveries?.map((d) => [d.state, d.outcome])).toEqual([['dialing', 'delivered'], ['ringing', 'delivered']]);
 
     // EventBridge delivers at least once: the duplicate changes nothing, so nothing is sent again.
-    await recorder({ ...event, detail: { type: 'ringing', callId: CALL, seq: 2, at: '2026-11-23T18:05:24.000Z' } });
+    await recorder({ ...event, detail: { type: 'ringing', callId: CALL, seq: 2, at: '2026-11-23T18:05:24.000Z', taskArn: TASK_ARN } });
     expect(received).toHaveLength(2);
   });
 

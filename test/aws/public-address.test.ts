@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { DescribeNetworkInterfacesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import { discoverPublicAddress, PublicAddressError } from '../../media-task/aws/public-address.ts';
+import { discoverPublicAddress, PublicAddressError, readTaskMetadata } from '../../media-task/aws/public-address.ts';
 
 const metadata = readFileSync(new URL('../fixtures/aws/task-metadata-v4.json', import.meta.url), 'utf8');
 const METADATA_URI = 'http://169.254.170.2/v4/0b6c8b3e4d8f4a4d9a1c2e3f4a5b6c7d-2531612879';
@@ -15,8 +15,8 @@ const fakeFetch = (async (url: string) => {
   return new Response(metadata, { status: 200, headers: { 'content-type': 'application/json' } });
 }) as typeof fetch;
 
-const discover = (overrides: Partial<Parameters<typeof discoverPublicAddress>[0]> = {}) =>
-  discoverPublicAddress({ metadataUri: METADATA_URI, ec2: new EC2Client({ region: 'eu-west-1' }), fetch: fakeFetch, delayMs: 0, ...overrides });
+const discover = async (overrides: Partial<Parameters<typeof discoverPublicAddress>[0]> = {}) =>
+  discoverPublicAddress({ metadata: await readTaskMetadata(METADATA_URI, fakeFetch), ec2: new EC2Client({ region: 'eu-west-1' }), delayMs: 0, ...overrides });
 
 describe('discoverPublicAddress', () => {
   it('finds the ENI by the MAC and private IP from task metadata v4 and returns its public IP', async () => {
@@ -48,8 +48,13 @@ describe('discoverPublicAddress', () => {
     expect(ec2Mock.commandCalls(DescribeNetworkInterfacesCommand)).toHaveLength(3);
   });
 
-  it('fails clearly when the metadata endpoint does not answer', async () => {
+  it("reads the task's own ARN from the same answer, and fails clearly when the endpoint does not answer", async () => {
+    expect(await readTaskMetadata(METADATA_URI, fakeFetch)).toEqual({
+      taskArn: 'arn:aws:ecs:eu-west-1:123456789012:task/SipRtmpGateway-Cluster/0b6c8b3e4d8f4a4d9a1c2e3f4a5b6c7d',
+      privateAddress: '10.0.0.183',
+      macAddress: '0a:9e:32:5c:41:7b',
+    });
     const down = (async () => new Response('', { status: 500 })) as unknown as typeof fetch;
-    await expect(discover({ fetch: down })).rejects.toThrow(PublicAddressError);
+    await expect(readTaskMetadata(METADATA_URI, down)).rejects.toThrow(PublicAddressError);
   });
 });

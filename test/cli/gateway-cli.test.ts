@@ -65,6 +65,21 @@ describe('sip-rtmp-gateway CLI', () => {
     expect(requests.every((r) => r.url.startsWith('http://gw.test:8080/v1/calls') && (r.init.headers as Record<string, string>).authorization === 'Bearer key-123')).toBe(true);
   });
 
+  it('prints the usage of a range in one line, or as JSON; --from is required', async () => {
+    const { run, out, err, store } = setup();
+    expect(await run(callFlags)).toBe(0);
+    const record = (await store.get('cli-1'))!;
+    const endedAt = new Date(Date.parse(record.createdAt) + 600_000).toISOString();
+    await store.update({ ...record, state: 'ended', stateTimes: { ...record.stateTimes, ended: endedAt }, ended: { by: 'local', reason: 'bye', durationSeconds: 600 } }, record.version);
+    const from = new Date(Date.parse(record.createdAt) - 1_000).toISOString();
+    expect(await run(['usage', '--from', from])).toBe(0);
+    expect(out.at(-1)).toMatch(/^1 calls, 0\.0 min streamed, 10\.0 task min billed, 0 bytes out, ~\$0\.0025$/);
+    expect(await run(['usage', '--from', from, '--json'])).toBe(0);
+    expect(JSON.parse(out.at(-1)!)).toMatchObject({ calls: 1, billableTaskSeconds: 600 });
+    expect(await run(['usage'])).toBe(2);
+    expect(err.at(-1)).toMatch(/^--from is required/);
+  });
+
   it('exits 1 with the API message when the API refuses', async () => {
     const { run, err } = setup();
     expect(await run(['hangup', 'nope'])).toBe(1);

@@ -116,6 +116,31 @@ describe('npm start (local mode)', () => {
     expect(server.logLines.join('\n')).not.toContain('Seed-Passw0rd');
   });
 
+  it('GET /metrics during a real call: the call, its set-up times, then its RTP packets and RTMP bytes and how it ended', async () => {
+    const server = await startServer('metrics');
+    const peer = await startSipp();
+    const scrape = async () => {
+      const text = (await server.request('GET', '/metrics')).text;
+      return (series: string) => Number(text.split('\n').find((line) => line.startsWith(`${series} `))?.slice(series.length + 1));
+    };
+    await server.request('POST', '/v1/calls', seedBody('metrics1', peer.port, 'metrics1'));
+    await server.waitForCall('metrics1', (call) => call.state === 'streaming');
+    let value = await scrape();
+    expect(value('gateway_calls_started_total')).toBe(1);
+    expect(value('gateway_calls{state="streaming"}')).toBe(1);
+    expect(value('gateway_post_to_dial_seconds_count')).toBe(1);
+    expect(value('gateway_answer_to_media_seconds_count')).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    await server.request('DELETE', '/v1/calls/metrics1');
+    await server.waitForCall('metrics1', (call) => call.state === 'ended');
+    value = await scrape();
+    expect(value('gateway_calls{state="streaming"}')).toBe(0);
+    expect(value('gateway_calls_ended_total{by="local"}')).toBe(1);
+    // sipp plays 50 packets a second.
+    expect(value('gateway_rtp_packets_received_total')).toBeGreaterThan(50);
+    expect(value('gateway_rtmp_bytes_out_total{destination="0"}')).toBeGreaterThan(10_000);
+  });
+
   it("streams on the system's ffmpeg (FFMPEG_PATH): its encoder is that ffmpeg, and the tone arrives as AAC", async () => {
     const systemFfmpeg = execFileSync('sh', ['-c', 'command -v ffmpeg'], { encoding: 'utf8' }).trim();
     const server = await LocalServer.start(join(dir, 'system-ffmpeg'), { FFMPEG_PATH: systemFfmpeg });

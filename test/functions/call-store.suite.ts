@@ -141,6 +141,16 @@ export function callStoreSuite(name: string, getStore: () => CallStore) {
       expect(await store.create(second.record, second.secret)).toBe('created');
     });
 
+    it('drops the password once the call is final, and keeps the record', async () => {
+      const store = getStore();
+      const call = makeRecord();
+      await store.create(call.record, call.secret);
+      expect(await store.getSecret(call.record.callId)).toEqual({ sipPassword: 'hunter2-secret' });
+      await store.update(finish(call.record), 1);
+      expect(await store.getSecret(call.record.callId)).toBeUndefined();
+      expect(await store.get(call.record.callId)).toMatchObject({ state: 'ended', version: 2 });
+    });
+
     it('lets only one of two racing creates on one stream key through', async () => {
       const store = getStore();
       const a = makeRecord();

@@ -30,7 +30,7 @@ function seedBody(overrides: Record<string, unknown> = {}, connection: Record<st
   };
 }
 
-function setup(options: { apiKey?: string; resolveHost?: HostResolver; loopbackOnly?: boolean } = {}) {
+function setup(options: { apiKey?: string; resolveHost?: HostResolver; loopbackOnly?: boolean; metrics?: () => Promise<{ contentType: string; body: string }> } = {}) {
   const store = new MemoryCallStore();
   const launcher = new FakeLauncher();
   let n = 0;
@@ -314,6 +314,49 @@ describe('controlling calls', () => {
     expect((await store.get('Xq2tlLcX89tTjaji'))?.desired).toBe('ended');
   });
 
+  it("shows a finished call's usage; a retry of its POST after the password was dropped returns it, starting nothing", async () => {
+    const { request, launcher, store } = setup();
+    await request('POST', '/v1/calls', seedBody());
+    const live = (await request('GET', '/v1/calls/Xq2tlLcX89tTjaji')).json;
+    expect(live.usage).toBeUndefined();
+    const record = (await store.get('Xq2tlLcX89tTjaji'))!;
+    const endedAt = new Date(Date.parse(record.createdAt) + 90_000).toISOString();
+    await store.update({ ...record, state: 'ended', stateTimes: { ...record.stateTimes, ended: endedAt }, ended: { by: 'remote', reason: 'bye', durationSeconds: 88 } }, record.version);
+    const finished = await request('GET', '/v1/calls/Xq2tlLcX89tTjaji');
+    expect(finished.json.usage).toMatchObject({ taskSeconds: 90, billableTaskSeconds: 90, mediaSeconds: 0, bytesOut: [{ url: seedBody().rtmpUrl, bytes: 0 }] });
+    expect(finished.json.usage.estimatedCostUsd).toBeGreaterThan(0);
+    expect(await store.getSecret('Xq2tlLcX89tTjaji')).toBeUndefined();
+    const retry = await request('POST', '/v1/calls', seedBody());
+    expect(retry.status).toBe(200);
+    expect(retry.json).toMatchObject({ callId: 'Xq2tlLcX89tTjaji', state: 'ended' });
+    expect(launcher.launches).toHaveLength(1);
+  });
+
+  it('GET /v1/usage sums the finished calls created in the range, and names a bad bound', async () => {
+    const { request, store } = setup();
+    const finishAfter = async (callId: string, seconds: number) => {
+      const record = (await store.get(callId))!;
+      const at = new Date(Date.parse(record.createdAt) + seconds * 1000).toISOString();
+      await store.update({ ...record, state: 'ended', stateTimes: { ...record.stateTimes, ended: at }, ended: { by: 'local', reason: 'bye', durationSeconds: seconds } }, record.version);
+    };
+    const from = new Date(Date.now() - 60_000).toISOString();
+    await request('POST', '/v1/calls', seedBody({ callId: 'u1', rtmpStream: 'u1' }));
+    await request('POST', '/v1/calls', seedBody({ callId: 'u2', rtmpStream: 'u2' }));
+    await request('POST', '/v1/calls', seedBody({ callId: 'u3', rtmpStream: 'u3' })); // still live: not counted
+    await finishAfter('u1', 120);
+    await finishAfter('u2', 30);
+    const usage = await request('GET', `/v1/usage?from=${encodeURIComponent(from)}`);
+    expect(usage.status).toBe(200);
+    expect(usage.json).toMatchObject({ from, calls: 2, taskSeconds: 150, billableTaskSeconds: 180 });
+    expect(usage.json.estimatedCostUsd).toBeCloseTo((180 / 3600) * (0.25 * 0.03238 + 0.5 * 0.00356 + 0.005), 6);
+    expect((await request('GET', `/v1/usage?from=${encodeURIComponent(from)}&to=${encodeURIComponent(from)}`)).json).toMatchObject({ calls: 0 });
+    const bad = await request('GET', '/v1/usage?from=yesterday');
+    expect(bad.status).toBe(400);
+    expect(bad.json.error).toMatchObject({ code: 'invalid_request', field: 'from' });
+    expect((await request('GET', '/v1/usage')).json.error).toMatchObject({ field: 'from' });
+    expect((await request('GET', `/v1/usage?from=${encodeURIComponent(from)}&to=soon`)).json.error).toMatchObject({ field: 'to' });
+  });
+
   it('WCS terminate does the same; an unknown call is 404', async () => {
     const { request, launcher } = setup();
     await request('POST', '/rest-api/call/startup', seedBody());
@@ -363,6 +406,17 @@ describe('controlling calls', () => {
 });
 
 describe('secrets and access', () => {
+  it('serves /metrics only when the server has metrics, and behind the API key when one is set', async () => {
+    const metrics = async () => ({ contentType: 'text/plain; version=0.0.4; charset=utf-8', body: 'gateway_calls_started_total 3\n' });
+    expect((await setup().request('GET', '/metrics')).status).toBe(404);
+    const { app } = setup({ apiKey: 'k3y', metrics });
+    expect((await app.request('/metrics')).status).toBe(401);
+    const scraped = await app.request('/metrics', { headers: { authorization: 'Bearer k3y' } });
+    expect(scraped.status).toBe(200);
+    expect(scraped.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    expect(await scraped.text()).toBe('gateway_calls_started_total 3\n');
+  });
+
   it('never returns the SIP password, in any answer', async () => {
     const { request, answers } = setup();
     await request('POST', '/RESTCall/call', seedBody());

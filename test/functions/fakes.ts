@@ -8,7 +8,7 @@ import type { CallListFilter, CallRecord, CallSecret, CallStore, HostResolver, T
 const clone = <T>(value: T): T => structuredClone(value);
 
 export class MemoryCallStore implements CallStore {
-  readonly records = new Map<string, { record: CallRecord; secret: CallSecret }>();
+  readonly records = new Map<string, { record: CallRecord; secret?: CallSecret }>();
 
   async create(record: CallRecord, secret: CallSecret): Promise<'created' | CallRecord> {
     const existing = this.records.get(record.callId);
@@ -38,6 +38,7 @@ export class MemoryCallStore implements CallStore {
     if (!entry) throw new CallNotFoundError(next.callId);
     if (entry.record.version !== expectedVersion) throw new ConcurrentUpdateError(next.callId);
     entry.record = clone({ ...next, version: expectedVersion + 1 });
+    if (isFinal(entry.record.state)) delete entry.secret;
     return clone(entry.record);
   }
 }

@@ -2,6 +2,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseDtmfPayload, DtmfError } from '../../media-task/rtp/dtmf.ts';
 import type { NegotiatedStream } from '../../media-task/sip/sdp.ts';
+import { pcmuStream } from '../support/pcmu-stream.ts';
 import { RtpEndpoint } from '../../media-task/rtp/rtp-endpoint.ts';
 import { buildRtp, parseRtp, type RtpPacket } from '../support/rtp-packet.ts';
 import { relayPath } from '../support/media-task-bundle.ts';
@@ -25,18 +26,7 @@ async function peerSocket(): Promise<{ socket: Socket; port: number; packets: Re
   return { socket, port: socket.address().port, packets };
 }
 
-const stream = (remotePort: number, extra: Partial<NegotiatedStream> = {}): NegotiatedStream => ({
-  kind: 'audio',
-  remoteAddress: '127.0.0.1',
-  remotePort,
-  payloadType: 0,
-  codec: 'PCMU',
-  clockRate: 8000,
-  channels: 1,
-  peerDirection: 'sendrecv',
-  telephoneEvent: { payloadType: 101, clockRate: 8000 },
-  ...extra,
-});
+const stream = (remotePort: number, extra: Partial<NegotiatedStream> = {}) => pcmuStream(remotePort, { telephoneEvent: { payloadType: 101, clockRate: 8000 }, ...extra });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -7,7 +7,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RtpEndpoint, type RtpStatsSnapshot } from '../../media-task/rtp/rtp-endpoint.ts';
-import type { NegotiatedStream } from '../../media-task/sip/sdp.ts';
+import { pcmuStream } from '../support/pcmu-stream.ts';
 import { relayPath } from '../support/media-task-bundle.ts';
 import { waitFor } from '../support/nginx-rtmp.ts';
 import { buildRtp, parseRtp } from '../support/rtp-packet.ts';
@@ -21,16 +21,7 @@ interface Peer {
   send: (sequence: number, options?: { ssrc?: number; label?: number }) => void;
 }
 
-const stream = (remotePort: number): NegotiatedStream => ({
-  kind: 'audio',
-  remoteAddress: '127.0.0.1',
-  remotePort,
-  payloadType: 0,
-  codec: 'PCMU',
-  clockRate: 8000,
-  channels: 1,
-  peerDirection: 'sendrecv',
-});
+const stream = (remotePort: number) => pcmuStream(remotePort);
 
 describe('strict RTP', () => {
   const cleanups: Array<() => void> = [];
