@@ -10,7 +10,10 @@ import tseslint from 'typescript-eslint';
 const wall = (group, message) => ({ group, message });
 
 const noFunctions = wall(['**/functions/**'], 'functions/ is the control plane; what both sides use lives in shared/.');
-const noMediaTask = wall(['**/media-task/**'], 'media-task/ is the other deployable; what both sides use lives in shared/.');
+const noMediaTask = wall(
+  ['**/media-task/**'],
+  'media-task/ is the other deployable; what both sides use lives in shared/.',
+);
 const onlyTaskEntry = wall(
   ['**/media-task/**', '!**/media-task/index.ts'],
   'the control plane may use media-task/index.ts only (the task public surface); shared code goes to shared/.',
@@ -18,11 +21,20 @@ const onlyTaskEntry = wall(
 /** The pure core (STYLE.md): no SDK and no I/O, nor the shared modules that do it. */
 const pureCore = [
   wall(['@aws-sdk/*'], 'functions/core is pure: AWS clients belong in adapters.'),
-  wall(['node:child_process', 'child_process', 'node:dgram', 'dgram', 'node:fs', 'node:fs/*', 'fs', 'fs/*'], 'functions/core does no I/O.'),
-  wall(['**/shared/aws/**', '**/shared/owned-process.ts'], 'functions/core is pure: adapters and processes are for the edges.'),
+  wall(
+    ['node:child_process', 'child_process', 'node:dgram', 'dgram', 'node:fs', 'node:fs/*', 'fs', 'fs/*'],
+    'functions/core does no I/O.',
+  ),
+  wall(
+    ['**/shared/aws/**', '**/shared/owned-process.ts'],
+    'functions/core is pure: adapters and processes are for the edges.',
+  ),
 ];
 /** Adapters implement the core's ports; they do not reach up into the app, the Lambdas or the local server. */
-const adaptersStayDown = wall(['../app/*', '../aws/*', '../local/*'], 'an adapter depends on the core and shared/ only.');
+const adaptersStayDown = wall(
+  ['../app/*', '../aws/*', '../local/*'],
+  'an adapter depends on the core and shared/ only.',
+);
 /** Webhook routes take the call service they need as an interface (WebhookCalls), not from functions/app. */
 const webhooksStayDown = wall(['../app/*'], 'webhooks declare what they need of the app instead of importing it.');
 
@@ -35,7 +47,10 @@ const dynamic = {
   noFunctions: dynamicWall('(^|\\x2F)functions\\x2F', noFunctions.message),
   noMediaTask: dynamicWall('(^|\\x2F)media-task\\x2F', noMediaTask.message),
   onlyTaskEntry: dynamicWall('(^|\\x2F)media-task\\x2F(?!index\\.ts$)', onlyTaskEntry.message),
-  pureCore: dynamicWall('^(@aws-sdk\\x2F|(node:)?(child_process|dgram|fs)(\\x2F|$))|shared\\x2F(aws\\x2F|owned-process)', pureCore[0].message),
+  pureCore: dynamicWall(
+    '^(@aws-sdk\\x2F|(node:)?(child_process|dgram|fs)(\\x2F|$))|shared\\x2F(aws\\x2F|owned-process)',
+    pureCore[0].message,
+  ),
 };
 
 const restrict = (patterns, syntax) => ({
@@ -52,12 +67,20 @@ export default defineConfig(
       // A callback declared before the value it reads is assigned (an owner's onLine reading its own handle).
       'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
       // `_name` marks a binding kept on purpose (destructured away, a parameter a signature needs).
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' },
+      ],
     },
   },
   {
     // These modules check input for control characters (SIP headers, SDP, RTMP URLs, call fields, terminal output).
-    files: ['shared/call-spec-schema.ts', 'media-task/pipeline/ffmpeg-args.ts', 'media-task/sip/sip-framing.ts', 'test/support/baresip.ts'],
+    files: [
+      'shared/call-spec-schema.ts',
+      'media-task/pipeline/ffmpeg-args.ts',
+      'media-task/sip/sip-framing.ts',
+      'test/support/baresip.ts',
+    ],
     rules: { 'no-control-regex': 'off' },
   },
   {
@@ -73,7 +96,10 @@ export default defineConfig(
   { files: ['media-task/**'], rules: restrict([noFunctions], [dynamic.noFunctions]) },
   { files: ['shared/**'], rules: restrict([noFunctions, noMediaTask], [dynamic.noFunctions, dynamic.noMediaTask]) },
   { files: ['functions/**'], rules: restrict([onlyTaskEntry], [dynamic.onlyTaskEntry]) },
-  { files: ['functions/core/**'], rules: restrict([onlyTaskEntry, ...pureCore], [dynamic.onlyTaskEntry, dynamic.pureCore]) },
+  {
+    files: ['functions/core/**'],
+    rules: restrict([onlyTaskEntry, ...pureCore], [dynamic.onlyTaskEntry, dynamic.pureCore]),
+  },
   { files: ['functions/adapters/**'], rules: restrict([onlyTaskEntry, adaptersStayDown], [dynamic.onlyTaskEntry]) },
   { files: ['functions/webhooks/**'], rules: restrict([onlyTaskEntry, webhooksStayDown], [dynamic.onlyTaskEntry]) },
   prettier,

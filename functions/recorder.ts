@@ -26,14 +26,23 @@ export interface RecordOptions {
   fromTask?: string;
 }
 
-export async function recordEvent(store: CallStore, event: CallEvent, options: RecordOptions = {}): Promise<RecordResult> {
+export async function recordEvent(
+  store: CallStore,
+  event: CallEvent,
+  options: RecordOptions = {},
+): Promise<RecordResult> {
   const { fromTask } = options;
   return updateWithRetry(
     store,
     event.callId,
     (current) =>
       fromTask !== undefined && current.taskRef !== fromTask
-        ? { record: current, effects: [], changed: false, ignored: `sent by ${fromTask || 'no task'}, not the call's task` }
+        ? {
+            record: current,
+            effects: [],
+            changed: false,
+            ignored: `sent by ${fromTask || 'no task'}, not the call's task`,
+          }
         : transition(current, event),
     options,
   );
@@ -41,8 +50,13 @@ export async function recordEvent(store: CallStore, event: CallEvent, options: R
 
 /** Sets the launcher's task handle on the record, racing safely with the task's first events. */
 export async function attachTaskRef(store: CallStore, callId: string, taskRef: string): Promise<RecordResult> {
-  return updateWithRetry(store, callId, (current) =>
-    current.taskRef === taskRef ? { record: current, effects: [], changed: false, ignored: 'taskRef already set' } : { record: { ...current, taskRef }, effects: [], changed: true },
+  return updateWithRetry(
+    store,
+    callId,
+    (current) =>
+      current.taskRef === taskRef
+        ? { record: current, effects: [], changed: false, ignored: 'taskRef already set' }
+        : { record: { ...current, taskRef }, effects: [], changed: true },
     {},
   );
 }
@@ -59,7 +73,8 @@ async function updateWithRetry(
     const current = await store.get(callId);
     if (!current) return { applied: false, effects: [], ignored: 'unknown call' };
     const result = change(current);
-    if (!result.changed) return { record: current, applied: false, effects: [], ...(result.ignored ? { ignored: result.ignored } : {}) };
+    if (!result.changed)
+      return { record: current, applied: false, effects: [], ...(result.ignored ? { ignored: result.ignored } : {}) };
     try {
       const record = await store.update(result.record, current.version);
       return { record, applied: true, effects: result.effects };

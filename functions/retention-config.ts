@@ -15,6 +15,7 @@ export class RetentionConfigError extends Error {
 export function readRetentionSeconds(env: NodeJS.ProcessEnv): number {
   const raw = env[RETENTION_ENV];
   const days = raw === undefined || raw === '' ? DEFAULT_RETENTION_DAYS : Number(raw);
-  if (!(Number.isInteger(days) && days >= 1 && days <= 3650)) throw new RetentionConfigError(`${RETENTION_ENV} must be 1–3650 days, not ${raw}`);
+  if (!(Number.isInteger(days) && days >= 1 && days <= 3650))
+    throw new RetentionConfigError(`${RETENTION_ENV} must be 1–3650 days, not ${raw}`);
   return days * 24 * 3600;
 }

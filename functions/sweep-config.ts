@@ -18,7 +18,12 @@ export const SWEEP_ENV = {
  * task by then; the stopped grace outlasts the reconciler's 5 s wait for a final event. With a sweep every
  * minute, each fault frees its stream key within grace + 60 s.
  */
-export const SWEEP_DEFAULTS = { intervalSeconds: 10, launchGraceSeconds: 30, stoppedGraceSeconds: 30, limitGraceSeconds: 30 } as const;
+export const SWEEP_DEFAULTS = {
+  intervalSeconds: 10,
+  launchGraceSeconds: 30,
+  stoppedGraceSeconds: 30,
+  limitGraceSeconds: 30,
+} as const;
 
 export class SweepConfigError extends Error {
   override readonly name = 'SweepConfigError';
@@ -34,7 +39,8 @@ export function readSweepConfig(env: NodeJS.ProcessEnv): SweepConfig {
     const name = SWEEP_ENV[key];
     const raw = env[name];
     const value = raw === undefined || raw === '' ? SWEEP_DEFAULTS[key] : Number(raw);
-    if (!(Number.isFinite(value) && value >= min && value <= max)) throw new SweepConfigError(`${name} must be ${min}–${max} seconds, not ${raw}`);
+    if (!(Number.isFinite(value) && value >= min && value <= max))
+      throw new SweepConfigError(`${name} must be ${min}–${max} seconds, not ${raw}`);
     return value * 1000;
   };
   return {

@@ -39,19 +39,33 @@ export async function sweep(deps: SweeperDeps): Promise<SweepReport> {
   const observed = refs.length ? await inspector.inspect(refs) : new Map<string, ObservedTask>();
   const stops: Promise<void>[] = [];
   for (const listed of live) {
-    if (decideSweep(listed, listed.taskRef ? observed.get(listed.taskRef) : undefined, deps.now(), policy).action === 'none') continue;
+    if (
+      decideSweep(listed, listed.taskRef ? observed.get(listed.taskRef) : undefined, deps.now(), policy).action ===
+      'none'
+    )
+      continue;
     try {
       // The listing may come from an eventually consistent index: judge the record as it is now. A task attached
       // since the listing was not looked up; the next sweep will.
       const record = await store.get(listed.callId);
       if (!record || record.taskRef !== listed.taskRef) continue;
-      const decision = decideSweep(record, record.taskRef ? observed.get(record.taskRef) : undefined, deps.now(), policy);
+      const decision = decideSweep(
+        record,
+        record.taskRef ? observed.get(record.taskRef) : undefined,
+        deps.now(),
+        policy,
+      );
       if (decision.action === 'none') continue;
       const result = await recordEvent(store, decision.event);
       // Someone else closed it meanwhile (the task's own report, the reconciler): theirs to tell.
       if (result.applied) {
         report.closed[decision.reason]++;
-        logger.warn('stuck call closed by the sweeper', { callId: record.callId, reason: decision.reason, taskRef: record.taskRef, state: record.state });
+        logger.warn('stuck call closed by the sweeper', {
+          callId: record.callId,
+          reason: decision.reason,
+          taskRef: record.taskRef,
+          state: record.state,
+        });
         await deps.onClosed?.(result);
       }
       // Side by side: a hung task takes the stop grace to die, which must not hold up the other calls.
@@ -59,7 +73,11 @@ export async function sweep(deps: SweeperDeps): Promise<SweepReport> {
         stops.push(
           launcher.stop(record.callId, record.taskRef).catch((error: unknown) => {
             report.errors++;
-            logger.error('sweeper could not stop the task of a call past its limit', { callId: record.callId, taskRef: record.taskRef, error });
+            logger.error('sweeper could not stop the task of a call past its limit', {
+              callId: record.callId,
+              taskRef: record.taskRef,
+              error,
+            });
           }),
         );
       }

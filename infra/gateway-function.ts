@@ -26,7 +26,10 @@ export interface GatewayFunctionProps {
  */
 export class GatewayFunction extends NodejsFunction {
   constructor(scope: Construct, id: string, props: GatewayFunctionProps) {
-    const logGroup = new LogGroup(scope, `${id}Logs`, { retention: props.logRetention, removalPolicy: RemovalPolicy.DESTROY });
+    const logGroup = new LogGroup(scope, `${id}Logs`, {
+      retention: props.logRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
     super(scope, id, {
       entry: fileURLToPath(new URL(`../functions/aws/${props.entry}`, import.meta.url)),
       handler: 'handler',

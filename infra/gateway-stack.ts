@@ -1,5 +1,13 @@
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
-import { Alarm, AlarmStatusWidget, ComparisonOperator, Dashboard, GraphWidget, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import {
+  Alarm,
+  AlarmStatusWidget,
+  ComparisonOperator,
+  Dashboard,
+  GraphWidget,
+  Metric,
+  TreatMissingData,
+} from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { HttpApi, HttpStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
@@ -69,7 +77,10 @@ export class GatewayStack extends Stack {
     const logRetention = props.logRetention ?? 30;
     // Every Lambda's: the `Gateway` dimension of the metrics they print (functions/aws/metrics.ts) and the alarms
     // read, and how long the final states they write keep a call (functions/retention-config.ts).
-    const everyLambdaEnv = { [LAMBDA_ENV.gatewayName]: this.stackName, [RETENTION_ENV]: String(props.callRetentionDays ?? DEFAULT_RETENTION_DAYS) };
+    const everyLambdaEnv = {
+      [LAMBDA_ENV.gatewayName]: this.stackName,
+      [RETENTION_ENV]: String(props.callRetentionDays ?? DEFAULT_RETENTION_DAYS),
+    };
 
     const table = new Table(this, 'Calls', {
       partitionKey: { name: 'callId', type: AttributeType.STRING },
@@ -112,7 +123,9 @@ export class GatewayStack extends Stack {
           generateSecretString: { passwordLength: 40, excludePunctuation: true },
         })
       : undefined;
-    const twilioSecret: ISecret | undefined = props.twilioSecretArn ? Secret.fromSecretCompleteArn(this, 'TwilioSecret', props.twilioSecretArn) : undefined;
+    const twilioSecret: ISecret | undefined = props.twilioSecretArn
+      ? Secret.fromSecretCompleteArn(this, 'TwilioSecret', props.twilioSecretArn)
+      : undefined;
 
     const media = new MediaTask(this, 'Media', {
       cpu: props.taskCpu ?? 256,
@@ -121,14 +134,22 @@ export class GatewayStack extends Stack {
       mediaPorts: props.mediaPorts ?? DEFAULT_MEDIA_PORTS,
       peerCidrs: props.peerCidrs ?? ['0.0.0.0/0'],
       logRetention,
-      environment: { [TASK_ENV.tableName]: table.tableName, [TASK_ENV.eventBusName]: bus.eventBusName, [TASK_ENV.kmsKeyId]: passwordKey.keyArn },
+      environment: {
+        [TASK_ENV.tableName]: table.tableName,
+        [TASK_ENV.eventBusName]: bus.eventBusName,
+        [TASK_ENV.kmsKeyId]: passwordKey.keyArn,
+      },
     });
     const taskRole = media.taskDefinition.taskRole;
     taskRole.addToPrincipalPolicy(new PolicyStatement({ actions: ['dynamodb:GetItem'], resources: [table.tableArn] }));
     taskRole.addToPrincipalPolicy(new PolicyStatement({ actions: ['kms:Decrypt'], resources: [passwordKey.keyArn] }));
     // Only under its own source: the API's hand-offs (another source) make the recorder sign what they carry.
     taskRole.addToPrincipalPolicy(
-      new PolicyStatement({ actions: ['events:PutEvents'], resources: [bus.eventBusArn], conditions: { StringEquals: { 'events:source': STATE_EVENT_SOURCE } } }),
+      new PolicyStatement({
+        actions: ['events:PutEvents'],
+        resources: [bus.eventBusArn],
+        conditions: { StringEquals: { 'events:source': STATE_EVENT_SOURCE } },
+      }),
     );
 
     // --- API ---
@@ -155,16 +176,36 @@ export class GatewayStack extends Stack {
     });
     api.addToRolePolicy(
       new PolicyStatement({
-        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Query', 'dynamodb:Scan'],
+        actions: [
+          'dynamodb:GetItem',
+          'dynamodb:PutItem',
+          'dynamodb:UpdateItem',
+          'dynamodb:DeleteItem',
+          'dynamodb:Query',
+          'dynamodb:Scan',
+        ],
         resources: [table.tableArn, `${table.tableArn}/index/*`],
       }),
     );
-    api.addToRolePolicy(new PolicyStatement({ actions: ['kms:Encrypt', 'kms:Decrypt'], resources: [passwordKey.keyArn] }));
-    const apiSecrets = [apiKey, statusSigningKey, triggerSigningKey, twilioSecret].filter((secret) => secret !== undefined);
-    api.addToRolePolicy(new PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: apiSecrets.map((secret) => secret.secretArn) }));
+    api.addToRolePolicy(
+      new PolicyStatement({ actions: ['kms:Encrypt', 'kms:Decrypt'], resources: [passwordKey.keyArn] }),
+    );
+    const apiSecrets = [apiKey, statusSigningKey, triggerSigningKey, twilioSecret].filter(
+      (secret) => secret !== undefined,
+    );
+    api.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: apiSecrets.map((secret) => secret.secretArn),
+      }),
+    );
     // The dialing and launch-failure callbacks, handed to the recorder (functions/aws/status-callbacks.ts).
     api.addToRolePolicy(
-      new PolicyStatement({ actions: ['events:PutEvents'], resources: [bus.eventBusArn], conditions: { StringEquals: { 'events:source': STATUS_CALLBACK_SOURCE } } }),
+      new PolicyStatement({
+        actions: ['events:PutEvents'],
+        resources: [bus.eventBusArn],
+        conditions: { StringEquals: { 'events:source': STATUS_CALLBACK_SOURCE } },
+      }),
     );
     api.addToRolePolicy(
       new PolicyStatement({
@@ -176,11 +217,19 @@ export class GatewayStack extends Stack {
     api.addToRolePolicy(new PolicyStatement({ actions: ['ecs:StopTask'], resources: [media.taskArnPattern()] }));
     // RunTask with `tags` needs TagResource, only as part of RunTask.
     api.addToRolePolicy(
-      new PolicyStatement({ actions: ['ecs:TagResource'], resources: [media.taskArnPattern()], conditions: { StringEquals: { 'ecs:CreateAction': 'RunTask' } } }),
+      new PolicyStatement({
+        actions: ['ecs:TagResource'],
+        resources: [media.taskArnPattern()],
+        conditions: { StringEquals: { 'ecs:CreateAction': 'RunTask' } },
+      }),
     );
     const roles = [taskRole.roleArn, media.taskDefinition.obtainExecutionRole().roleArn];
     api.addToRolePolicy(
-      new PolicyStatement({ actions: ['iam:PassRole'], resources: roles, conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } } }),
+      new PolicyStatement({
+        actions: ['iam:PassRole'],
+        resources: roles,
+        conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+      }),
     );
 
     const httpApi = new HttpApi(this, 'HttpApi', {
@@ -204,25 +253,44 @@ export class GatewayStack extends Stack {
       entry: 'recorder-handler.ts',
       logRetention,
       timeout: CALLBACK_DELIVERY_TIMEOUT,
-      environment: { [LAMBDA_ENV.tableName]: table.tableName, [LAMBDA_ENV.statusSigningKeySecretArn]: statusSigningKey.secretArn, ...everyLambdaEnv },
+      environment: {
+        [LAMBDA_ENV.tableName]: table.tableName,
+        [LAMBDA_ENV.statusSigningKeySecretArn]: statusSigningKey.secretArn,
+        ...everyLambdaEnv,
+      },
       deadLetterQueue: recorderDlq,
     });
     // update() releases the stream-key lock item of a call that became final.
     const recordWrites = ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'];
     recorder.addToRolePolicy(new PolicyStatement({ actions: recordWrites, resources: [table.tableArn] }));
-    const readStatusKey = new PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [statusSigningKey.secretArn] });
+    const readStatusKey = new PolicyStatement({
+      actions: ['secretsmanager:GetSecretValue'],
+      resources: [statusSigningKey.secretArn],
+    });
     recorder.addToRolePolicy(readStatusKey);
     new Rule(this, 'StateEventsRule', {
       eventBus: bus,
       description: 'Media task state events to the recorder',
       eventPattern: { source: [STATE_EVENT_SOURCE], detailType: [STATE_EVENT_DETAIL_TYPE] },
-      targets: [new LambdaFunction(recorder, { deadLetterQueue: recorderDlq, retryAttempts: 8, maxEventAge: Duration.hours(2) })],
+      targets: [
+        new LambdaFunction(recorder, {
+          deadLetterQueue: recorderDlq,
+          retryAttempts: 8,
+          maxEventAge: Duration.hours(2),
+        }),
+      ],
     });
     new Rule(this, 'StatusCallbacksRule', {
       eventBus: bus,
       description: 'State changes the API made (dialing, launch failure), to the recorder for their status callbacks',
       eventPattern: { source: [STATUS_CALLBACK_SOURCE], detailType: [STATUS_CALLBACK_DETAIL_TYPE] },
-      targets: [new LambdaFunction(recorder, { deadLetterQueue: recorderDlq, retryAttempts: 8, maxEventAge: Duration.hours(2) })],
+      targets: [
+        new LambdaFunction(recorder, {
+          deadLetterQueue: recorderDlq,
+          retryAttempts: 8,
+          maxEventAge: Duration.hours(2),
+        }),
+      ],
     });
 
     // --- stopped tasks → reconciler ---
@@ -248,7 +316,13 @@ export class GatewayStack extends Stack {
         detailType: ['ECS Task State Change'],
         detail: { clusterArn: [media.cluster.clusterArn], lastStatus: ['STOPPED'] },
       },
-      targets: [new LambdaFunction(reconciler, { deadLetterQueue: reconcilerDlq, retryAttempts: 8, maxEventAge: Duration.hours(2) })],
+      targets: [
+        new LambdaFunction(reconciler, {
+          deadLetterQueue: reconcilerDlq,
+          retryAttempts: 8,
+          maxEventAge: Duration.hours(2),
+        }),
+      ],
     });
 
     // --- every minute → sweeper: calls whose task never started, vanished, or hung past its limit ---
@@ -268,7 +342,9 @@ export class GatewayStack extends Stack {
     });
     sweeper.addToRolePolicy(new PolicyStatement({ actions: recordWrites, resources: [table.tableArn] }));
     // Live calls come from the live index: a Query of the live calls, never a Scan of the history.
-    sweeper.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${table.tableArn}/index/${LIVE_INDEX}`] }));
+    sweeper.addToRolePolicy(
+      new PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${table.tableArn}/index/${LIVE_INDEX}`] }),
+    );
     sweeper.addToRolePolicy(
       new PolicyStatement({
         actions: ['ecs:DescribeTasks', 'ecs:StopTask'],
@@ -289,7 +365,13 @@ export class GatewayStack extends Stack {
     if (props.alarmEmail) alarmTopic.addSubscription(new EmailSubscription(props.alarmEmail));
     const notify = new SnsAction(alarmTopic);
     const gatewayMetric = (metricName: string) =>
-      new Metric({ namespace: METRICS_NAMESPACE, metricName, dimensionsMap: { [METRICS_DIMENSION]: this.stackName }, statistic: 'Sum', period: Duration.minutes(5) });
+      new Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName,
+        dimensionsMap: { [METRICS_DIMENSION]: this.stackName },
+        statistic: 'Sum',
+        period: Duration.minutes(5),
+      });
     const deadLetterQueues: [id: string, queue: Queue, consumer: string][] = [
       ['RecorderDlqAlarm', recorderDlq, 'recorder'],
       ['ReconcilerDlqAlarm', reconcilerDlq, 'reconciler'],
@@ -299,7 +381,10 @@ export class GatewayStack extends Stack {
         ([id, queue, consumer]) =>
           new Alarm(this, id, {
             alarmDescription: `Events the ${consumer} could not process are in its dead-letter queue (docs/aws.md: inspect with aws sqs receive-message)`,
-            metric: queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' }),
+            metric: queue.metricApproximateNumberOfMessagesVisible({
+              period: Duration.minutes(5),
+              statistic: 'Maximum',
+            }),
             threshold: 1,
             evaluationPeriods: 1,
             comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -307,7 +392,8 @@ export class GatewayStack extends Stack {
           }),
       ),
       new Alarm(this, 'StuckCallsAlarm', {
-        alarmDescription: 'The sweeper closed calls nothing else closed: a task never started, vanished, or hung past its limit',
+        alarmDescription:
+          'The sweeper closed calls nothing else closed: a task never started, vanished, or hung past its limit',
         metric: gatewayMetric(METRIC.stuckCalls),
         threshold: 1,
         evaluationPeriods: 1,
@@ -315,7 +401,8 @@ export class GatewayStack extends Stack {
         treatMissingData: TreatMissingData.NOT_BREACHING,
       }),
       new Alarm(this, 'FailedCallsAlarm', {
-        alarmDescription: 'Many calls failed within 5 minutes (SIP, auth, RTMP, crashes, launches): see the calls\' failure reasons',
+        alarmDescription:
+          "Many calls failed within 5 minutes (SIP, auth, RTMP, crashes, launches): see the calls' failure reasons",
         metric: gatewayMetric(METRIC.failedCalls),
         threshold: props.failedCallsAlarmThreshold ?? 5,
         evaluationPeriods: 1,
@@ -340,12 +427,18 @@ export class GatewayStack extends Stack {
       new AlarmStatusWidget({ title: 'Alarms', alarms, width: 24, height: 3 }),
       new GraphWidget({
         title: 'Calls (per 5 min)',
-        left: [gatewayMetric(METRIC.liveCalls).with({ statistic: 'Maximum', label: 'live (sweeper)' }), gatewayMetric(METRIC.failedCalls), gatewayMetric(METRIC.stuckCalls)],
+        left: [
+          gatewayMetric(METRIC.liveCalls).with({ statistic: 'Maximum', label: 'live (sweeper)' }),
+          gatewayMetric(METRIC.failedCalls),
+          gatewayMetric(METRIC.stuckCalls),
+        ],
         width: 12,
       }),
       new GraphWidget({
         title: 'Lambda errors',
-        left: [api, recorder, reconciler, sweeper].map((fn) => fn.metricErrors({ period: Duration.minutes(5), statistic: 'Sum', label: fn.node.id })),
+        left: [api, recorder, reconciler, sweeper].map((fn) =>
+          fn.metricErrors({ period: Duration.minutes(5), statistic: 'Sum', label: fn.node.id }),
+        ),
         width: 12,
       }),
     );
@@ -355,16 +448,31 @@ export class GatewayStack extends Stack {
       value: apiKey.secretArn,
       description: 'aws secretsmanager get-secret-value --query SecretString --output text --secret-id <this>',
     });
-    new CfnOutput(this, 'StatusCallbackSigningKeySecretArn', { value: statusSigningKey.secretArn, description: 'Key your receivers verify status callbacks with' });
-    if (triggerSigningKey) new CfnOutput(this, 'TriggerSigningKeySecretArn', { value: triggerSigningKey.secretArn, description: 'Key POST /webhooks/trigger callers sign with' });
+    new CfnOutput(this, 'StatusCallbackSigningKeySecretArn', {
+      value: statusSigningKey.secretArn,
+      description: 'Key your receivers verify status callbacks with',
+    });
+    if (triggerSigningKey)
+      new CfnOutput(this, 'TriggerSigningKeySecretArn', {
+        value: triggerSigningKey.secretArn,
+        description: 'Key POST /webhooks/trigger callers sign with',
+      });
     new CfnOutput(this, 'TableName', { value: table.tableName });
     new CfnOutput(this, 'EventBusName', { value: bus.eventBusName });
     new CfnOutput(this, 'ClusterName', { value: media.cluster.clusterName });
-    new CfnOutput(this, 'AlarmTopicArn', { value: alarmTopic.topicArn, description: 'Subscribe to get the alarms: aws sns subscribe --protocol email --notification-endpoint you@example.com --topic-arn <this>' });
+    new CfnOutput(this, 'AlarmTopicArn', {
+      value: alarmTopic.topicArn,
+      description:
+        'Subscribe to get the alarms: aws sns subscribe --protocol email --notification-endpoint you@example.com --topic-arn <this>',
+    });
     new CfnOutput(this, 'DeadLetterQueues', { value: [recorderDlq.queueName, reconcilerDlq.queueName].join(',') });
   }
 }
 
 function deadLetterQueue(scope: Construct, id: string): Queue {
-  return new Queue(scope, id, { retentionPeriod: Duration.days(14), encryption: QueueEncryption.SQS_MANAGED, enforceSSL: true });
+  return new Queue(scope, id, {
+    retentionPeriod: Duration.days(14),
+    encryption: QueueEncryption.SQS_MANAGED,
+    enforceSSL: true,
+  });
 }

@@ -81,7 +81,10 @@ export class MediaTask extends Construct {
       memoryLimitMiB: props.memoryMiB,
       runtimePlatform: { cpuArchitecture: architecture, operatingSystemFamily: OperatingSystemFamily.LINUX },
     });
-    const logGroup = new LogGroup(this, 'Logs', { retention: props.logRetention, removalPolicy: RemovalPolicy.DESTROY });
+    const logGroup = new LogGroup(this, 'Logs', {
+      retention: props.logRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
     this.container = this.taskDefinition.addContainer('media', {
       // The context is the project root (the task imports functions/core); .dockerignore keeps it to what the
       // build needs, which also keeps the staged copy in cdk.out small.
@@ -101,7 +104,9 @@ export class MediaTask extends Construct {
       essential: true,
     });
     // Public IP discovery (media-task/aws/public-address.ts). EC2 offers no resource-level permission for it.
-    this.taskDefinition.addToTaskRolePolicy(new PolicyStatement({ actions: ['ec2:DescribeNetworkInterfaces'], resources: ['*'] }));
+    this.taskDefinition.addToTaskRolePolicy(
+      new PolicyStatement({ actions: ['ec2:DescribeNetworkInterfaces'], resources: ['*'] }),
+    );
   }
 
   /** Task ARNs of this cluster, for StopTask and TagResource. */

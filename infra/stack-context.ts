@@ -9,7 +9,9 @@ export class StackContextError extends Error {
 }
 
 /** The values CloudWatch Logs accepts for a retention period. */
-const RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+const RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+];
 
 /** Fargate's valid sizes for the small end (CPU units → MiB of memory). */
 const FARGATE_MEMORY: Record<number, number[]> = {
@@ -32,26 +34,36 @@ export function readStackContext(get: (key: string) => unknown): Omit<GatewaySta
     const raw = get(key);
     if (raw === undefined) return undefined;
     const value = Number(raw);
-    if (!Number.isInteger(value)) throw new StackContextError(`context ${key} must be a whole number, not ${JSON.stringify(raw)}`);
+    if (!Number.isInteger(value))
+      throw new StackContextError(`context ${key} must be a whole number, not ${JSON.stringify(raw)}`);
     return value;
   };
   const taskCpu = number('taskCpu') ?? 256;
   const taskMemoryMiB = number('taskMemoryMiB') ?? 512;
   if (!FARGATE_MEMORY[taskCpu]?.includes(taskMemoryMiB)) {
-    throw new StackContextError(`taskCpu=${taskCpu} with taskMemoryMiB=${taskMemoryMiB} is not a Fargate size (see FARGATE_MEMORY in infra/stack-context.ts)`);
+    throw new StackContextError(
+      `taskCpu=${taskCpu} with taskMemoryMiB=${taskMemoryMiB} is not a Fargate size (see FARGATE_MEMORY in infra/stack-context.ts)`,
+    );
   }
   const architecture = get('taskArchitecture') ?? 'ARM64';
-  if (architecture !== 'ARM64' && architecture !== 'X86_64') throw new StackContextError('context taskArchitecture must be ARM64 or X86_64');
+  if (architecture !== 'ARM64' && architecture !== 'X86_64')
+    throw new StackContextError('context taskArchitecture must be ARM64 or X86_64');
   const from = number('mediaPortFrom') ?? DEFAULT_MEDIA_PORTS.from;
   const to = number('mediaPortTo') ?? DEFAULT_MEDIA_PORTS.to;
   if (!(from >= 1024 && to - from + 1 >= MIN_MEDIA_PORTS && to <= 65535)) {
-    throw new StackContextError(`context mediaPortFrom..mediaPortTo must be a range of at least ${MIN_MEDIA_PORTS} ports within 1024–65535`);
+    throw new StackContextError(
+      `context mediaPortFrom..mediaPortTo must be a range of at least ${MIN_MEDIA_PORTS} ports within 1024–65535`,
+    );
   }
   // A provider publishes its signalling and media addresses as several ranges (docs/aws.md): a list, each range
   // two security group rules, within the default quota of 60 inbound rules.
-  const peerCidrs = String(get('peerCidr') ?? '0.0.0.0/0').split(',').map((cidr) => cidr.trim());
+  const peerCidrs = String(get('peerCidr') ?? '0.0.0.0/0')
+    .split(',')
+    .map((cidr) => cidr.trim());
   if (peerCidrs.length > MAX_PEER_CIDRS || !peerCidrs.every(isIpv4Cidr)) {
-    throw new StackContextError(`context peerCidr must be an IPv4 CIDR, or up to ${MAX_PEER_CIDRS} of them separated by commas`);
+    throw new StackContextError(
+      `context peerCidr must be an IPv4 CIDR, or up to ${MAX_PEER_CIDRS} of them separated by commas`,
+    );
   }
   const genericTrigger = get('genericTrigger') ?? false;
   if (genericTrigger !== true && genericTrigger !== false && genericTrigger !== 'true' && genericTrigger !== 'false') {
@@ -59,8 +71,16 @@ export function readStackContext(get: (key: string) => unknown): Omit<GatewaySta
   }
   const twilioSecretArn = get('twilioSecretArn');
   // The complete ARN (with Secrets Manager's 6-character suffix): IAM grants on a partial ARN would need a wildcard.
-  if (twilioSecretArn !== undefined && !(typeof twilioSecretArn === 'string' && /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+-[A-Za-z0-9]{6}$/.test(twilioSecretArn))) {
-    throw new StackContextError('context twilioSecretArn must be the complete ARN of a Secrets Manager secret (as create-secret prints it)');
+  if (
+    twilioSecretArn !== undefined &&
+    !(
+      typeof twilioSecretArn === 'string' &&
+      /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+-[A-Za-z0-9]{6}$/.test(twilioSecretArn)
+    )
+  ) {
+    throw new StackContextError(
+      'context twilioSecretArn must be the complete ARN of a Secrets Manager secret (as create-secret prints it)',
+    );
   }
   const failedCallsAlarmThreshold = number('failedCallsAlarmThreshold') ?? 5;
   if (failedCallsAlarmThreshold < 1) throw new StackContextError('context failedCallsAlarmThreshold must be 1 or more');
@@ -69,9 +89,11 @@ export function readStackContext(get: (key: string) => unknown): Omit<GatewaySta
     throw new StackContextError('context alarmEmail must be an email address');
   }
   const callRetentionDays = number('callRetentionDays') ?? DEFAULT_RETENTION_DAYS;
-  if (!(Number.isInteger(callRetentionDays) && callRetentionDays >= 1 && callRetentionDays <= 3650)) throw new StackContextError('context callRetentionDays must be 1–3650 days');
+  if (!(Number.isInteger(callRetentionDays) && callRetentionDays >= 1 && callRetentionDays <= 3650))
+    throw new StackContextError('context callRetentionDays must be 1–3650 days');
   const logRetentionDays = number('logRetentionDays') ?? 30;
-  if (!RETENTION_DAYS.includes(logRetentionDays)) throw new StackContextError(`context logRetentionDays must be one of ${RETENTION_DAYS.join(', ')}`);
+  if (!RETENTION_DAYS.includes(logRetentionDays))
+    throw new StackContextError(`context logRetentionDays must be one of ${RETENTION_DAYS.join(', ')}`);
   return {
     taskCpu,
     taskMemoryMiB,

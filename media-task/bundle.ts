@@ -41,7 +41,10 @@ const withoutWebSocket: Plugin = {
   name: 'without-websocket',
   setup(build) {
     build.onResolve({ filter: /^ws$/ }, () => ({ path: 'ws', namespace: 'left-out' }));
-    build.onLoad({ filter: /.*/, namespace: 'left-out' }, () => ({ contents: 'module.exports = undefined;', loader: 'js' }));
+    build.onLoad({ filter: /.*/, namespace: 'left-out' }, () => ({
+      contents: 'module.exports = undefined;',
+      loader: 'js',
+    }));
   },
 };
 

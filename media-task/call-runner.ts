@@ -83,7 +83,11 @@ export class CallRunner {
     const { spec, logger } = this.options;
     // The slate and the spare encoder first: they take the longest, and on AWS the event is a PutEvents round trip.
     if (videoMode(spec) === 'slate') {
-      this.slate = ensureSlateClip({ title: spec.title, ffmpegPath: this.options.ffmpegPath, logger: logger.child({ component: 'slate' }) }).catch((error: unknown) => {
+      this.slate = ensureSlateClip({
+        title: spec.title,
+        ffmpegPath: this.options.ffmpegPath,
+        logger: logger.child({ component: 'slate' }),
+      }).catch((error: unknown) => {
         // A call without its slate still streams its audio; the CDN may refuse it, the destination status will say.
         logger.error('slate not available; publishing audio only', { error });
         return undefined;
@@ -94,7 +98,13 @@ export class CallRunner {
     // Both relays start at once: each is a process spawn, and the INVITE waits for their ports.
     const { bindAddress, relayPath, mediaPorts } = this.options;
     const bind = (kind: 'audio' | 'video') =>
-      RtpEndpoint.bind({ kind, bindAddress, relay: relayPath, ...(mediaPorts ? { portRange: mediaPorts } : {}), logger: logger.child({ media: kind }) });
+      RtpEndpoint.bind({
+        kind,
+        bindAddress,
+        relay: relayPath,
+        ...(mediaPorts ? { portRange: mediaPorts } : {}),
+        logger: logger.child({ media: kind }),
+      });
     const [audio, video] = await Promise.allSettled([bind('audio'), bind('video')]);
     // Kept even if the other failed, so that finish() closes it.
     if (audio.status === 'fulfilled') this.endpoints.audio = audio.value;
@@ -114,7 +124,10 @@ export class CallRunner {
       transport: connection.transport,
       target: { user: spec.callee, host: connection.sipDomain, port: connection.sipPort },
       from: { user: connection.sipLogin, domain: connection.sipDomain },
-      credentials: { username: connection.sipAuthenticationName || connection.sipLogin, password: connection.sipPassword },
+      credentials: {
+        username: connection.sipAuthenticationName || connection.sipLogin,
+        password: connection.sipPassword,
+      },
       register: connection.sipRegisterRequired,
       bindAddress: this.options.bindAddress,
       ...(mediaPorts ? { bindPortRange: mediaPorts } : {}),
@@ -127,14 +140,25 @@ export class CallRunner {
     sip.on('ringing', () => void this.options.report({ type: 'ringing' }));
     sip.on('answered', (media) => void this.onAnswered(media));
     sip.on('mediaChanged', (media) => this.onMediaChanged(media));
-    sip.on('ended', (ended) =>
-      void this.finish(
-        this.pendingFinal ?? { type: 'ended', by: ended.by, reason: ended.reason, sipCode: ended.sipCode, durationSeconds: this.durationSeconds() },
-      ),
+    sip.on(
+      'ended',
+      (ended) =>
+        void this.finish(
+          this.pendingFinal ?? {
+            type: 'ended',
+            by: ended.by,
+            reason: ended.reason,
+            sipCode: ended.sipCode,
+            durationSeconds: this.durationSeconds(),
+          },
+        ),
     );
     sip.on('failed', (failed) => void this.finish({ type: 'failed', ...failed }));
     this.timers.push(
-      setTimeout(() => this.endCall({ type: 'ended', by: 'limit', reason: 'max-duration', durationSeconds: 0 }), spec.maxDurationSeconds * 1000),
+      setTimeout(
+        () => this.endCall({ type: 'ended', by: 'limit', reason: 'max-duration', durationSeconds: 0 }),
+        spec.maxDurationSeconds * 1000,
+      ),
     );
   }
 
@@ -171,7 +195,13 @@ export class CallRunner {
     if (this.answeredAt !== undefined || this.stopping) return;
     const { ffmpegPath, rtmpsCaFile } = this.options;
     try {
-      this.spare = FfmpegPipeline.spare({ outputs: this.outputs(), fill, ffmpegPath, rtmpsCaFile, likely: likelyAnswer() });
+      this.spare = FfmpegPipeline.spare({
+        outputs: this.outputs(),
+        fill,
+        ffmpegPath,
+        rtmpsCaFile,
+        likely: likelyAnswer(),
+      });
     } catch {
       // Arguments that cannot be built fail again at the answer, where the call fails with the reason.
     }
@@ -179,7 +209,10 @@ export class CallRunner {
 
   private outputs(): RtmpOutput[] {
     const { spec } = this.options;
-    return [{ rtmpUrl: spec.rtmpUrl, rtmpStream: spec.rtmpStream }, ...(spec.destinations ?? []).map((d) => ({ rtmpUrl: d.url, rtmpStream: d.stream }))];
+    return [
+      { rtmpUrl: spec.rtmpUrl, rtmpStream: spec.rtmpStream },
+      ...(spec.destinations ?? []).map((d) => ({ rtmpUrl: d.url, rtmpStream: d.stream })),
+    ];
   }
 
   /**
@@ -193,7 +226,15 @@ export class CallRunner {
     this.spare = undefined;
     try {
       const fill = await this.videoFill();
-      const pipeline = await FfmpegPipeline.start({ media: this.media, outputs: this.outputs(), fill, ffmpegPath, rtmpsCaFile, spare, logger: logger.child({ component: 'ffmpeg' }) });
+      const pipeline = await FfmpegPipeline.start({
+        media: this.media,
+        outputs: this.outputs(),
+        fill,
+        ffmpegPath,
+        rtmpsCaFile,
+        spare,
+        logger: logger.child({ component: 'ffmpeg' }),
+      });
       this.pipeline = pipeline;
       if (this.stopping) {
         await pipeline.stop();
@@ -231,7 +272,10 @@ export class CallRunner {
   }
 
   private onMediaChanged(media: NegotiatedMedia): void {
-    this.options.logger.info('peer changed the media', { audio: media.audio?.peerDirection, video: media.video?.peerDirection });
+    this.options.logger.info('peer changed the media', {
+      audio: media.audio?.peerDirection,
+      video: media.video?.peerDirection,
+    });
     // Back from a hold, the timeout counts from now: the last packet came before the hold, maybe long ago.
     if (!expectsMedia(this.media) && expectsMedia(media)) this.resumedAt = Date.now();
     this.media = media;
@@ -280,7 +324,12 @@ export class CallRunner {
       expectsStream(video) ? this.endpoints.video?.stats() : undefined,
     ]);
     this.checkingInactivity = false;
-    const lastPacketAt = Math.max(this.answeredAt ?? 0, this.resumedAt ?? 0, audioStats?.lastPacketAt ?? 0, videoStats?.lastPacketAt ?? 0);
+    const lastPacketAt = Math.max(
+      this.answeredAt ?? 0,
+      this.resumedAt ?? 0,
+      audioStats?.lastPacketAt ?? 0,
+      videoStats?.lastPacketAt ?? 0,
+    );
     if (Date.now() - lastPacketAt > timeoutMs) {
       this.endCall({ type: 'ended', by: 'limit', reason: 'rtp-timeout', durationSeconds: 0 });
     }

@@ -33,19 +33,23 @@ export function readTaskConfig(env: NodeJS.ProcessEnv = process.env): TaskConfig
   const inline = env[TASK_ENV.callSpec];
   const file = env[TASK_ENV.callSpecFile];
   const stored = readStoredSource(env);
-  if (!inline && !file && !stored) throw new TaskConfigError(`set ${TASK_ENV.callSpec}, ${TASK_ENV.callSpecFile} or ${TASK_ENV.callId}`);
+  if (!inline && !file && !stored)
+    throw new TaskConfigError(`set ${TASK_ENV.callSpec}, ${TASK_ENV.callSpecFile} or ${TASK_ENV.callId}`);
   let rawSpec: unknown;
   try {
     if (!stored) rawSpec = JSON.parse(inline ?? readFileSync(file as string, 'utf8'));
   } catch (error) {
-    throw new TaskConfigError(`${inline ? TASK_ENV.callSpec : TASK_ENV.callSpecFile} is not readable JSON: ${(error as Error).message}`);
+    throw new TaskConfigError(
+      `${inline ? TASK_ENV.callSpec : TASK_ENV.callSpecFile} is not readable JSON: ${(error as Error).message}`,
+    );
   }
   const sink = env[TASK_ENV.eventSink] ?? 'stdout';
   if (sink !== 'stdout' && sink !== 'eventbridge') {
     throw new TaskConfigError(`${TASK_ENV.eventSink} must be "stdout" or "eventbridge", not ${JSON.stringify(sink)}`);
   }
   const eventBusName = env[TASK_ENV.eventBusName] || undefined;
-  if (sink === 'eventbridge' && !eventBusName) throw new TaskConfigError(`${TASK_ENV.eventBusName} is required with ${TASK_ENV.eventSink}=eventbridge`);
+  if (sink === 'eventbridge' && !eventBusName)
+    throw new TaskConfigError(`${TASK_ENV.eventBusName} is required with ${TASK_ENV.eventSink}=eventbridge`);
   const bindAddress = env[TASK_ENV.bindAddress] ?? '0.0.0.0';
   const inviteTimeoutSeconds = Number(env[TASK_ENV.inviteTimeoutSeconds] ?? 60);
   if (!(inviteTimeoutSeconds > 0 && inviteTimeoutSeconds <= 600)) {
@@ -54,7 +58,9 @@ export function readTaskConfig(env: NodeJS.ProcessEnv = process.env): TaskConfig
   const portsText = env[TASK_ENV.mediaPorts];
   const mediaPorts = portsText ? parsePortRange(portsText) : undefined;
   if (portsText && !mediaPorts) {
-    throw new TaskConfigError(`${TASK_ENV.mediaPorts} must be <first>-<last>, at least ${MIN_MEDIA_PORTS} ports within 1024–65535, not ${JSON.stringify(portsText)}`);
+    throw new TaskConfigError(
+      `${TASK_ENV.mediaPorts} must be <first>-<last>, at least ${MIN_MEDIA_PORTS} ports within 1024–65535, not ${JSON.stringify(portsText)}`,
+    );
   }
   return {
     rawSpec,

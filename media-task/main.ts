@@ -22,10 +22,14 @@ async function main(): Promise<number> {
   // Children (ffmpeg) inherit the environment; the spec holds the SIP password, so it leaves it once read.
   delete process.env[TASK_ENV.callSpec];
   // Loaded only on AWS: the SDK clients would add tens of MB to every local task.
-  const aws = needsAwsMode(config) ? await (await import('./aws/aws-mode.ts')).prepareAwsMode(config, logger) : undefined;
+  const aws = needsAwsMode(config)
+    ? await (await import('./aws/aws-mode.ts')).prepareAwsMode(config, logger)
+    : undefined;
   const spec = aws?.spec ?? parseCallSpec(config.rawSpec);
   logger = logger.child({ callId: spec.callId });
-  const reporter = new EventReporter(spec.callId, aws?.sink ?? stdoutEventSink, (error) => logger.error('state event not delivered', { error }));
+  const reporter = new EventReporter(spec.callId, aws?.sink ?? stdoutEventSink, (error) =>
+    logger.error('state event not delivered', { error }),
+  );
   const runner = new CallRunner({
     spec,
     bindAddress: config.bindAddress,
@@ -70,7 +74,8 @@ async function main(): Promise<number> {
   });
   // Locally stdin is the server's pipe, so its end means the server died (SIGKILL, OOM) or is stopping us; an
   // orphan would stream on with no one to stop it. On ECS stdin is no pipe and ends at once: not a hang-up there.
-  if (config.eventSink === 'stdout') commands.once('close', () => hangUp('hanging up: stdin closed, the local server stopped or died', {}));
+  if (config.eventSink === 'stdout')
+    commands.once('close', () => hangUp('hanging up: stdin closed, the local server stopped or died', {}));
 
   const stopWatching = aws?.watch?.(runner);
   await runner.start();

@@ -38,7 +38,12 @@ const flexibleBoolean = z.pipe(
 /** A whole number in range, as a JSON number or a decimal string ("5060"). */
 const flexibleInt = (min: number, max: number) =>
   z.pipe(
-    z.pipe(z.union([z.number(), z.string().check(z.regex(/^\d{1,10}$/, 'must be a whole number'))], { error: 'must be a number' }), z.transform(Number)),
+    z.pipe(
+      z.union([z.number(), z.string().check(z.regex(/^\d{1,10}$/, 'must be a whole number'))], {
+        error: 'must be a number',
+      }),
+      z.transform(Number),
+    ),
     z.int('must be a whole number').check(z.gte(min, `must be ≥ ${min}`), z.lte(max, `must be ≤ ${max}`)),
   );
 
@@ -61,20 +66,23 @@ export function isHostOrIp(host: string): boolean {
   return labels.every((label) => HOST_LABEL.test(label)) && !/^\d+$/.test(labels[labels.length - 1] ?? '');
 }
 
-const sipDomain = z
+const sipDomain = z.string({ error: 'must be a string' }).check(
+  z.refine(isHostOrIp, 'must be a hostname or an IPv4/IPv6 address (at most 253 characters)'),
+  z.refine((value: string) => !isBlockedDomain(value), BLOCKED_MESSAGE),
+);
+
+const sipPassword = z.string({ error: 'must be a string' }).check(
+  z.maxLength(128, 'must be at most 128 characters'),
+  z.refine((value: string) => !/[\r\n\u0000]/.test(value), 'must not contain CR, LF or NUL'),
+);
+
+const callId = z
   .string({ error: 'must be a string' })
-  .check(
-    z.refine(isHostOrIp, 'must be a hostname or an IPv4/IPv6 address (at most 253 characters)'),
-    z.refine((value: string) => !isBlockedDomain(value), BLOCKED_MESSAGE),
-  );
+  .check(z.regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1–64 characters of A–Z a–z 0–9 _ -'));
 
-const sipPassword = z
+export const dtmfSchema = z
   .string({ error: 'must be a string' })
-  .check(z.maxLength(128, 'must be at most 128 characters'), z.refine((value: string) => !/[\r\n\u0000]/.test(value), 'must not contain CR, LF or NUL'));
-
-const callId = z.string({ error: 'must be a string' }).check(z.regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1–64 characters of A–Z a–z 0–9 _ -'));
-
-export const dtmfSchema = z.string({ error: 'must be a string' }).check(z.regex(/^[0-9*#A-Da-d,w]{1,64}$/, 'must be 1–64 of 0–9 * # A–D , w'));
+  .check(z.regex(/^[0-9*#A-Da-d,w]{1,64}$/, 'must be 1–64 of 0–9 * # A–D , w'));
 
 const rtmpStream = z.string({ error: 'must be a string' }).check(
   z.minLength(1, 'must not be empty'),
@@ -96,13 +104,24 @@ const rtmpUrl = z.string({ error: 'must be a string' }).check(
 export const MAX_EXTRA_DESTINATIONS = 4;
 
 const destinations = z
-  .array(z.strictObject({ url: rtmpUrl, stream: rtmpStream }, { error: 'must be an object {url, stream}' }), { error: 'must be an array of {url, stream}' })
-  .check(z.maxLength(MAX_EXTRA_DESTINATIONS, `must hold at most ${MAX_EXTRA_DESTINATIONS} entries (rtmpUrl/rtmpStream is the first destination)`));
+  .array(z.strictObject({ url: rtmpUrl, stream: rtmpStream }, { error: 'must be an object {url, stream}' }), {
+    error: 'must be an array of {url, stream}',
+  })
+  .check(
+    z.maxLength(
+      MAX_EXTRA_DESTINATIONS,
+      `must hold at most ${MAX_EXTRA_DESTINATIONS} entries (rtmpUrl/rtmpStream is the first destination)`,
+    ),
+  );
 
 /** Drawn on the slate through a text file (never through the filter graph), so only control characters are refused. */
-const title = z
-  .string({ error: 'must be a string' })
-  .check(z.maxLength(100, 'must be at most 100 characters'), z.refine((value: string) => !/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(value), 'must not contain control characters'));
+const title = z.string({ error: 'must be a string' }).check(
+  z.maxLength(100, 'must be at most 100 characters'),
+  z.refine(
+    (value: string) => !/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(value),
+    'must not contain control characters',
+  ),
+);
 
 // A default given as an input (prefault) goes through the conversion like one, and the OpenAPI document shows it.
 const connectionSchema = z.strictObject(
@@ -139,11 +158,15 @@ const callFields = {
 };
 
 /** The same URL + stream twice would make two publishers fight over one stream name. */
-function noDuplicateTargets(value: { rtmpUrl: string; rtmpStream: string; destinations?: Array<{ url: string; stream: string }> | undefined }, ctx: z.core.$RefinementCtx): void {
+function noDuplicateTargets(
+  value: { rtmpUrl: string; rtmpStream: string; destinations?: Array<{ url: string; stream: string }> | undefined },
+  ctx: z.core.$RefinementCtx,
+): void {
   const seen = new Set([`${value.rtmpUrl.replace(/\/+$/, '')}/${value.rtmpStream.replace(/^\/+/, '')}`]);
   value.destinations?.forEach((destination, index) => {
     const key = `${destination.url.replace(/\/+$/, '')}/${destination.stream.replace(/^\/+/, '')}`;
-    if (seen.has(key)) ctx.addIssue({ code: 'custom', path: ['destinations', index], message: 'repeats another destination' });
+    if (seen.has(key))
+      ctx.addIssue({ code: 'custom', path: ['destinations', index], message: 'repeats another destination' });
     seen.add(key);
   });
 }
@@ -151,7 +174,9 @@ function noDuplicateTargets(value: { rtmpUrl: string; rtmpStream: string; destin
 /** The WCS `/RESTCall/call` and `/rest-api/call/startup` body: callId required, as WCS requires it. */
 export const wcsCallRequestSchema = z.strictObject({ callId, ...callFields }).check(z.superRefine(noDuplicateTargets));
 /** `POST /v1/calls`: callId optional (generated when absent), and an idempotency key when given. */
-export const callRequestSchema = z.strictObject({ callId: z.optional(callId), ...callFields }).check(z.superRefine(noDuplicateTargets));
+export const callRequestSchema = z
+  .strictObject({ callId: z.optional(callId), ...callFields })
+  .check(z.superRefine(noDuplicateTargets));
 
 export type CallRequest = z.input<typeof callRequestSchema>;
 type ParsedCallRequest = z.output<typeof callRequestSchema>;
@@ -166,7 +191,8 @@ export const wcsDtmfRequestSchema = z
   })
   .check(
     z.superRefine((value, ctx) => {
-      if (value.dtmf === undefined && value.dumf === undefined) ctx.addIssue({ code: 'custom', path: ['dtmf'], message: 'is required' });
+      if (value.dtmf === undefined && value.dumf === undefined)
+        ctx.addIssue({ code: 'custom', path: ['dtmf'], message: 'is required' });
     }),
   );
 
@@ -189,7 +215,11 @@ export function toCallSpec(parsed: ParsedCallRequest, generatedCallId: () => str
     ...(video === undefined ? {} : { video }),
     ...(title === undefined ? {} : { title }),
     ...(destinations === undefined || destinations.length === 0 ? {} : { destinations }),
-    connection: { ...conn, sipAuthenticationName: sipAuthenticationName ?? conn.sipLogin, ...(appKey === undefined ? {} : { appKey }) },
+    connection: {
+      ...conn,
+      sipAuthenticationName: sipAuthenticationName ?? conn.sipLogin,
+      ...(appKey === undefined ? {} : { appKey }),
+    },
   };
 }
 
@@ -210,7 +240,8 @@ export function toValidationError(error: z.core.$ZodError, body?: unknown): Vali
   }
   const field = path.join('.');
   // zod 4 leaves the input out of issues (so passwords stay out of them); look the value up to tell "missing".
-  if (issue.code === 'invalid_type' && valueAt(body, issue.path) === undefined) return new ValidationError(`${field || 'body'} is required`, field || undefined);
+  if (issue.code === 'invalid_type' && valueAt(body, issue.path) === undefined)
+    return new ValidationError(`${field || 'body'} is required`, field || undefined);
   if (!field && issue.code === 'invalid_type') return new ValidationError('request body must be a JSON object');
   return new ValidationError(field ? `${field} ${issue.message}` : issue.message, field || undefined);
 }
@@ -237,7 +268,8 @@ export function rtmpUrlProblem(value: string): string | undefined {
   if (authority.includes('@')) return 'must not contain credentials (user@)';
   // ffmpeg hands the host to the resolver as written, where the URL parser would decode %xx, read `\` as `/`
   // and turn Unicode into punycode: the name checked here must be the name ffmpeg looks up.
-  if (!/^[A-Za-z0-9.:[\]-]*$/.test(authority)) return 'must have a host of ASCII letters, digits, dots and hyphens (an IDN in its xn-- form)';
+  if (!/^[A-Za-z0-9.:[\]-]*$/.test(authority))
+    return 'must have a host of ASCII letters, digits, dots and hyphens (an IDN in its xn-- form)';
   const host = resolverHost(authority);
   if (!host || !isHostOrIp(host)) return 'has an invalid host';
   if (isBlockedHost(host)) return BLOCKED_MESSAGE;
@@ -274,9 +306,11 @@ function isBlockedHost(host: string): boolean {
   if (!groups) return false;
   const [g0 = 0, g1 = 0, g2 = 0, g3 = 0, g4 = 0, g5 = 0, g6 = 0, g7 = 0] = groups;
   if ((g0 & 0xffc0) === 0xfe80) return true; // fe80::/10 link-local
-  if (g0 === 0xfd00 && g1 === 0x0ec2 && g2 === 0 && g3 === 0 && g4 === 0 && g5 === 0 && g6 === 0 && g7 === 0x254) return true;
+  if (g0 === 0xfd00 && g1 === 0x0ec2 && g2 === 0 && g3 === 0 && g4 === 0 && g5 === 0 && g6 === 0 && g7 === 0x254)
+    return true;
   // IPv4-mapped (::ffff:a.b.c.d) and IPv4-compatible forms reach the embedded IPv4 address.
-  const embedded = (high: number, low: number) => isBlockedIpv4(`${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`);
+  const embedded = (high: number, low: number) =>
+    isBlockedIpv4(`${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`);
   if (g0 === 0 && g1 === 0 && g2 === 0 && g3 === 0 && g4 === 0 && (g5 === 0xffff || g5 === 0)) return embedded(g6, g7);
   // NAT64 (RFC 6052): a DNS64 resolver, Route 53's among them, answers 64:ff9b::a.b.c.d for an IPv4-only name,
   // and the NAT64 gateway connects to a.b.c.d. The /48 local-use prefix (RFC 8215) skips the octet at bits 64-71.

@@ -3,7 +3,15 @@
  * media task on AWS reads its own (spec, secret, hang-up). The control plane's other ports are in
  * functions/core/ports.ts.
  */
-import type { CallSpec, CallState, CallStats, EndedBy, FailureReason, SipConnection, StateEvent } from './call-types.ts';
+import type {
+  CallSpec,
+  CallState,
+  CallStats,
+  EndedBy,
+  FailureReason,
+  SipConnection,
+  StateEvent,
+} from './call-types.ts';
 
 /** The spec as stored and returned: everything but the SIP password, which lives apart in `CallSecret`. */
 export type PublicCallSpec = Omit<CallSpec, 'connection'> & { connection: Omit<SipConnection, 'sipPassword'> };

@@ -74,7 +74,17 @@ export type EndedBy = 'local' | 'remote' | 'limit';
  * `crashed` the task died without a final state; `launch` no media task was started; `internal` a bug.
  * One list, read by the request and event schemas and the OpenAPI document.
  */
-export const FAILURE_REASONS = ['sip', 'auth', 'timeout', 'rtmp', 'ffmpeg', 'crashed', 'launch', 'capacity', 'internal'] as const;
+export const FAILURE_REASONS = [
+  'sip',
+  'auth',
+  'timeout',
+  'rtmp',
+  'ffmpeg',
+  'crashed',
+  'launch',
+  'capacity',
+  'internal',
+] as const;
 
 export type FailureReason = (typeof FAILURE_REASONS)[number];
 

@@ -28,13 +28,18 @@ export function createLogger(
   base: Record<string, unknown> = {},
   options: { level?: Level; write?: (line: string) => void } = {},
 ): Logger {
-  const threshold = LEVELS[options.level ?? ((process.env.LOG_LEVEL as Level | undefined) ?? 'info')] ?? LEVELS.info;
+  const threshold = LEVELS[options.level ?? (process.env.LOG_LEVEL as Level | undefined) ?? 'info'] ?? LEVELS.info;
   const write = options.write ?? ((line: string) => process.stderr.write(line + '\n'));
   const log = (level: Level, message: string, fields?: Record<string, unknown>) => {
     if (LEVELS[level] < threshold) return;
     const time = new Date().toISOString();
     // A field named like a reserved key must not replace the log line's own time, level or message.
-    const { time: _t, level: _l, message: _m, ...rest } = maskSecrets({ ...base, ...fields }) as Record<string, unknown>;
+    const {
+      time: _t,
+      level: _l,
+      message: _m,
+      ...rest
+    } = maskSecrets({ ...base, ...fields }) as Record<string, unknown>;
     write(JSON.stringify({ time, level, message, ...rest }));
   };
   return {

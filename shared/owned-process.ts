@@ -97,7 +97,9 @@ export class OwnedProcess {
     // A command that is not there must still fail the spawn itself (ENOENT), not exit setpriv with 127 later.
     const tie = options.diesWithOwner && canTieToOwner && findable(options.command, options.env ?? process.env);
     const deathSignal = options.diesWithOwner === 'SIGTERM' ? 'TERM' : 'KILL';
-    const [command, args] = tie ? [SETPRIV, ['--pdeathsig', deathSignal, '--', options.command, ...options.args]] : [options.command, [...options.args]];
+    const [command, args] = tie
+      ? [SETPRIV, ['--pdeathsig', deathSignal, '--', options.command, ...options.args]]
+      : [options.command, [...options.args]];
     const child = spawn(command, args, {
       env: options.env ?? process.env,
       cwd: options.cwd,
@@ -111,7 +113,9 @@ export class OwnedProcess {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        void owned.close().then(() => reject(new ProcessStartError(message, options.name, owned.lastLines(), { cause })));
+        void owned
+          .close()
+          .then(() => reject(new ProcessStartError(message, options.name, owned.lastLines(), { cause })));
       };
       const succeed = () => {
         if (settled) return;
@@ -120,10 +124,15 @@ export class OwnedProcess {
         resolve(owned);
       };
       const timer = options.readyWhen
-        ? setTimeout(() => fail(`${options.name} was not ready within ${options.readyTimeoutMs ?? 10_000} ms`), options.readyTimeoutMs ?? 10_000)
+        ? setTimeout(
+            () => fail(`${options.name} was not ready within ${options.readyTimeoutMs ?? 10_000} ms`),
+            options.readyTimeoutMs ?? 10_000,
+          )
         : undefined;
       child.once('error', (error) => fail(`${options.name} could not start: ${error.message}`, error));
-      owned.onExit((exit) => fail(`${options.name} exited before it was ready (code ${exit.code}, signal ${exit.signal})`));
+      owned.onExit((exit) =>
+        fail(`${options.name} exited before it was ready (code ${exit.code}, signal ${exit.signal})`),
+      );
       if (options.readyWhen) {
         const previous = options.onLine;
         options.onLine = (line, stream) => {

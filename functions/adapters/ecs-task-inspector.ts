@@ -37,7 +37,11 @@ export class EcsTaskInspector implements TaskInspector {
           observed.set(
             task.taskArn,
             task.lastStatus === 'STOPPED'
-              ? { status: 'stopped', ...(task.stoppedAt ? { stoppedAt: task.stoppedAt.toISOString() } : {}), reason: describeStop(task) }
+              ? {
+                  status: 'stopped',
+                  ...(task.stoppedAt ? { stoppedAt: task.stoppedAt.toISOString() } : {}),
+                  reason: describeStop(task),
+                }
               : { status: 'running' },
           );
         }
@@ -63,12 +67,22 @@ export interface StoppedTask {
 /** "Essential container in task exited (EssentialContainerExited, exit code 137, OutOfMemoryError: ...)" and the like. */
 export function describeStop(task: StoppedTask): string {
   const container = task.containers?.find((c) => c.exitCode !== undefined || c.reason) ?? task.containers?.[0];
-  const details = [task.stopCode, container?.exitCode === undefined ? undefined : `exit code ${container.exitCode}`, container?.reason].filter(Boolean);
+  const details = [
+    task.stopCode,
+    container?.exitCode === undefined ? undefined : `exit code ${container.exitCode}`,
+    container?.reason,
+  ].filter(Boolean);
   return `${task.stoppedReason ?? 'no reason given'}${details.length ? ` (${details.join(', ')})` : ''}`;
 }
 
 /** StopTask with backoff; a task that already stopped (or was never found) is what was wanted. */
-export async function stopEcsTask(ecs: ECSClient, cluster: string, taskRef: string, reason: string, retry?: RetryOptions): Promise<void> {
+export async function stopEcsTask(
+  ecs: ECSClient,
+  cluster: string,
+  taskRef: string,
+  reason: string,
+  retry?: RetryOptions,
+): Promise<void> {
   try {
     await withBackoff(() => ecs.send(new StopTaskCommand({ cluster, task: taskRef, reason })), retry);
   } catch (error) {

@@ -67,7 +67,8 @@ export class EcsTaskLauncher implements TaskLauncher {
    */
   async launch(spec: CallSpec): Promise<{ taskRef: string }> {
     const now = this.options.now ?? Date.now;
-    const sleep = this.options.retry?.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+    const sleep =
+      this.options.retry?.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
     const random = this.options.retry?.random ?? Math.random;
     const waitMs = this.options.capacityWaitMs ?? 20_000;
     const deadline = now() + waitMs;
@@ -78,7 +79,10 @@ export class EcsTaskLauncher implements TaskLauncher {
       if (outcome.answered) answeredWithoutTask++;
       const pause = Math.min(ROOM_RETRY_MS.max, ROOM_RETRY_MS.first * 2 ** attempt) * (0.5 + random() / 2);
       if (now() + pause > deadline) {
-        throw new LaunchError(`no room for a media task within ${waitMs / 1000} s: ${outcome.problem}`, { cause: outcome.cause, reason: 'capacity' });
+        throw new LaunchError(`no room for a media task within ${waitMs / 1000} s: ${outcome.problem}`, {
+          cause: outcome.cause,
+          reason: 'capacity',
+        });
       }
       await sleep(pause);
     }
@@ -99,14 +103,17 @@ export class EcsTaskLauncher implements TaskLauncher {
         // A public IP, no NAT gateway: SIP and RTP peers must reach the task directly, and NAT would cost more.
         awsvpcConfiguration: { subnets, securityGroups, assignPublicIp: 'ENABLED' },
       },
-      overrides: { containerOverrides: [{ name: containerName, environment: [{ name: TASK_ENV.callId, value: spec.callId }] }] },
+      overrides: {
+        containerOverrides: [{ name: containerName, environment: [{ name: TASK_ENV.callId, value: spec.callId }] }],
+      },
     });
     let response: RunTaskCommandOutput;
     try {
       response = await withBackoff(() => ecs.send(command), this.options.retry);
     } catch (error) {
       const message = (error as Error).message;
-      if (isRetryableAwsError(error) || NO_ROOM.test(message)) return { problem: message, answered: false, cause: error };
+      if (isRetryableAwsError(error) || NO_ROOM.test(message))
+        return { problem: message, answered: false, cause: error };
       throw new LaunchError(`RunTask failed: ${message}`, { cause: error });
     }
     const taskArn = response.tasks?.[0]?.taskArn;
@@ -120,7 +127,13 @@ export class EcsTaskLauncher implements TaskLauncher {
   async stop(callId: string, taskRef?: string): Promise<void> {
     // No task yet: the launch in flight sees `desired: ended` (CallService.start) and stops it then.
     if (!taskRef) return;
-    await stopEcsTask(this.options.ecs, this.options.cluster, taskRef, `hang-up requested for call ${callId}`, this.options.retry);
+    await stopEcsTask(
+      this.options.ecs,
+      this.options.cluster,
+      taskRef,
+      `hang-up requested for call ${callId}`,
+      this.options.retry,
+    );
   }
 
   async sendCommand(callId: string, command: TaskCommand, taskRef?: string): Promise<void> {

@@ -11,7 +11,11 @@ import { request as httpsRequest } from 'node:https';
 import type { LookupFunction } from 'node:net';
 import { isBlockedAddress } from '../../shared/call-spec-schema.ts';
 
-type Lookup = (hostname: string, options: LookupOptions, callback: (error: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void) => void;
+type Lookup = (
+  hostname: string,
+  options: LookupOptions,
+  callback: (error: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void,
+) => void;
 
 export interface GuardedPost {
   headers: Record<string, string>;
@@ -30,7 +34,9 @@ export function guardedPost(lookup: Lookup = dnsLookup as Lookup): PostJson {
       const answers = Array.isArray(address) ? address.map((entry) => entry.address) : [address];
       const blocked = answers.find(isBlockedAddress);
       if (blocked === undefined) return callback(null, address, family);
-      const refusal: NodeJS.ErrnoException = new Error(`${hostname} resolves to ${blocked}, a link-local or cloud metadata address`);
+      const refusal: NodeJS.ErrnoException = new Error(
+        `${hostname} resolves to ${blocked}, a link-local or cloud metadata address`,
+      );
       refusal.code = 'EBLOCKEDADDRESS';
       callback(refusal, address, family);
     });
@@ -39,7 +45,12 @@ export function guardedPost(lookup: Lookup = dnsLookup as Lookup): PostJson {
     new Promise((resolve, reject) => {
       const request = (url.startsWith('https:') ? httpsRequest : httpRequest)(
         url,
-        { method: 'POST', headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) }, lookup: guardedLookup, signal },
+        {
+          method: 'POST',
+          headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
+          lookup: guardedLookup,
+          signal,
+        },
         (response: IncomingMessage) => {
           // The status is all a delivery needs; the body is drained so the socket can close.
           response.resume();

@@ -44,9 +44,27 @@ export const callViewSchema = z.object({
   createdAt: z.string(),
   updatedAt: z.string(),
   stateTimes: z.record(z.string(), z.string()),
-  ended: z.object({ by: z.enum(['local', 'remote', 'limit']), reason: z.string(), sipCode: z.number().optional(), durationSeconds: z.number() }).optional(),
-  failure: z.object({ reason: z.enum(FAILURE_REASONS), message: z.string(), sipCode: z.number().optional() }).optional(),
-  stats: z.object({ rtpPackets: z.number(), rtpLost: z.number(), jitterMs: z.number(), rtpForeignDropped: z.number().optional(), bytesOut: z.number(), at: z.string() }).optional(),
+  ended: z
+    .object({
+      by: z.enum(['local', 'remote', 'limit']),
+      reason: z.string(),
+      sipCode: z.number().optional(),
+      durationSeconds: z.number(),
+    })
+    .optional(),
+  failure: z
+    .object({ reason: z.enum(FAILURE_REASONS), message: z.string(), sipCode: z.number().optional() })
+    .optional(),
+  stats: z
+    .object({
+      rtpPackets: z.number(),
+      rtpLost: z.number(),
+      jitterMs: z.number(),
+      rtpForeignDropped: z.number().optional(),
+      bytesOut: z.number(),
+      at: z.string(),
+    })
+    .optional(),
   /** Final calls only (functions/core/call-usage.ts). */
   usage: z
     .object({
@@ -64,7 +82,8 @@ export const listQuerySchema = z.strictObject({
   live: z.enum(['true', 'false']).optional(),
 });
 
-const instant = (field: string) => z.string().refine((text) => !Number.isNaN(Date.parse(text)), `${field} must be a date or date-time (ISO 8601)`);
+const instant = (field: string) =>
+  z.string().refine((text) => !Number.isNaN(Date.parse(text)), `${field} must be a date or date-time (ISO 8601)`);
 export const usageQuerySchema = z.strictObject({ from: instant('from'), to: instant('to').optional() });
 
 export const usageSchema = z.object({
@@ -78,7 +97,10 @@ export const usageSchema = z.object({
   estimatedCostUsd: z.number(),
 });
 
-const json = <S extends z.ZodType>(schema: S, description: string) => ({ content: { 'application/json': { schema } }, description });
+const json = <S extends z.ZodType>(schema: S, description: string) => ({
+  content: { 'application/json': { schema } },
+  description,
+});
 // The request schemas are zod's functional build (call-spec-schema.ts), which the generator cannot read: zod
 // turns them into OpenAPI schema objects itself, and the generator takes those as they are.
 const openApiSchema = (schema: z.core.$ZodType) => z.toJSONSchema(schema, { io: 'input', target: 'openapi-3.0' });
@@ -101,22 +123,95 @@ const callIdParam = { params: z.object({ callId: z.string().openapi(openApiSchem
  * 5–12 ms of CPU, which every cold start of the API would pay otherwise.
  */
 export const documentedRoutes = () => [
-  createRoute({ method: 'post', path: '/v1/calls', request: body(callRequestSchema), responses: { 201: json(callViewSchema, 'Call accepted'), 200: json(callViewSchema, 'Same request again: the existing call'), ...errors } }),
-  createRoute({ method: 'get', path: '/v1/calls', request: { query: listQuerySchema }, responses: { 200: json(z.object({ calls: z.array(callViewSchema) }), 'Calls'), ...errors } }),
-  createRoute({ method: 'get', path: '/v1/calls/{callId}', request: callIdParam, responses: { 200: json(callViewSchema, 'The call'), ...errors } }),
+  createRoute({
+    method: 'post',
+    path: '/v1/calls',
+    request: body(callRequestSchema),
+    responses: {
+      201: json(callViewSchema, 'Call accepted'),
+      200: json(callViewSchema, 'Same request again: the existing call'),
+      ...errors,
+    },
+  }),
+  createRoute({
+    method: 'get',
+    path: '/v1/calls',
+    request: { query: listQuerySchema },
+    responses: { 200: json(z.object({ calls: z.array(callViewSchema) }), 'Calls'), ...errors },
+  }),
+  createRoute({
+    method: 'get',
+    path: '/v1/calls/{callId}',
+    request: callIdParam,
+    responses: { 200: json(callViewSchema, 'The call'), ...errors },
+  }),
   createRoute({
     method: 'get',
     path: '/v1/usage',
     request: { query: usageQuerySchema },
-    responses: { 200: json(usageSchema, 'The usage of the finished calls created from `from` up to `to` (default: now)'), ...errors },
+    responses: {
+      200: json(usageSchema, 'The usage of the finished calls created from `from` up to `to` (default: now)'),
+      ...errors,
+    },
   }),
-  createRoute({ method: 'delete', path: '/v1/calls/{callId}', request: callIdParam, responses: { 202: json(callViewSchema, 'Hangup requested'), ...errors } }),
-  createRoute({ method: 'post', path: '/v1/calls/{callId}/dtmf', request: { ...callIdParam, ...body(dtmfRequestSchema) }, responses: { 202: json(callViewSchema, 'Digits sent to the task'), ...errors } }),
-  createRoute({ method: 'post', path: '/RESTCall/call', tags: ['WCS'], request: body(wcsCallRequestSchema), responses: { 200: json(callViewSchema, 'Call accepted'), ...errors } }),
-  createRoute({ method: 'post', path: '/RESTCall/sendDTMF', tags: ['WCS'], request: body(wcsDtmfRequestSchema), responses: { 200: json(callViewSchema, 'Digits sent'), ...errors } }),
-  createRoute({ method: 'post', path: '/rest-api/call/startup', tags: ['WCS 5'], request: body(wcsCallRequestSchema), responses: { 200: json(callViewSchema, 'Call accepted'), ...errors } }),
-  createRoute({ method: 'post', path: '/rest-api/call/terminate', tags: ['WCS 5'], request: body(callIdRequestSchema), responses: { 200: json(callViewSchema, 'Hangup requested'), ...errors } }),
-  createRoute({ method: 'post', path: '/rest-api/call/find', tags: ['WCS 5'], request: body(callIdRequestSchema), responses: { 200: json(z.array(callViewSchema), 'The call, as a one-element list'), ...errors } }),
-  createRoute({ method: 'post', path: '/rest-api/call/find_all', tags: ['WCS 5'], responses: { 200: json(z.array(callViewSchema), 'Live calls'), ...errors } }),
-  createRoute({ method: 'post', path: '/rest-api/call/send_dtmf', tags: ['WCS 5'], request: body(wcsDtmfRequestSchema), responses: { 200: json(callViewSchema, 'Digits sent'), ...errors } }),
+  createRoute({
+    method: 'delete',
+    path: '/v1/calls/{callId}',
+    request: callIdParam,
+    responses: { 202: json(callViewSchema, 'Hangup requested'), ...errors },
+  }),
+  createRoute({
+    method: 'post',
+    path: '/v1/calls/{callId}/dtmf',
+    request: { ...callIdParam, ...body(dtmfRequestSchema) },
+    responses: { 202: json(callViewSchema, 'Digits sent to the task'), ...errors },
+  }),
+  createRoute({
+    method: 'post',
+    path: '/RESTCall/call',
+    tags: ['WCS'],
+    request: body(wcsCallRequestSchema),
+    responses: { 200: json(callViewSchema, 'Call accepted'), ...errors },
+  }),
+  createRoute({
+    method: 'post',
+    path: '/RESTCall/sendDTMF',
+    tags: ['WCS'],
+    request: body(wcsDtmfRequestSchema),
+    responses: { 200: json(callViewSchema, 'Digits sent'), ...errors },
+  }),
+  createRoute({
+    method: 'post',
+    path: '/rest-api/call/startup',
+    tags: ['WCS 5'],
+    request: body(wcsCallRequestSchema),
+    responses: { 200: json(callViewSchema, 'Call accepted'), ...errors },
+  }),
+  createRoute({
+    method: 'post',
+    path: '/rest-api/call/terminate',
+    tags: ['WCS 5'],
+    request: body(callIdRequestSchema),
+    responses: { 200: json(callViewSchema, 'Hangup requested'), ...errors },
+  }),
+  createRoute({
+    method: 'post',
+    path: '/rest-api/call/find',
+    tags: ['WCS 5'],
+    request: body(callIdRequestSchema),
+    responses: { 200: json(z.array(callViewSchema), 'The call, as a one-element list'), ...errors },
+  }),
+  createRoute({
+    method: 'post',
+    path: '/rest-api/call/find_all',
+    tags: ['WCS 5'],
+    responses: { 200: json(z.array(callViewSchema), 'Live calls'), ...errors },
+  }),
+  createRoute({
+    method: 'post',
+    path: '/rest-api/call/send_dtmf',
+    tags: ['WCS 5'],
+    request: body(wcsDtmfRequestSchema),
+    responses: { 200: json(callViewSchema, 'Digits sent'), ...errors },
+  }),
 ];

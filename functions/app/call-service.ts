@@ -2,7 +2,13 @@
  * What the API does with calls, apart from HTTP: start (store, then launch), hang up, send DTMF. Routes of both
  * dialects (WCS and /v1) call these, so the rules live once.
  */
-import { CallIdConflictError, CallNotFoundError, CallNotLiveError, LaunchError, ValidationError } from '../../shared/call-errors.ts';
+import {
+  CallIdConflictError,
+  CallNotFoundError,
+  CallNotLiveError,
+  LaunchError,
+  ValidationError,
+} from '../../shared/call-errors.ts';
 import { newCallRecord, sameRequest } from '../core/call-record.ts';
 import { hostName, isBlockedAddress } from '../../shared/call-spec-schema.ts';
 import { isFinal } from '../../shared/call-types.ts';
@@ -12,7 +18,10 @@ import type { CallRecord, CallStore, HostResolver, Logger, StatusCallbackTarget,
 import { attachTaskRef, recordEvent, type RecordResult } from '../recorder.ts';
 
 /** Told about state changes the API itself causes (creation, launch failure); the recorder reports the rest. */
-export type StateChangeListener = (record: CallRecord, change: { from?: CallState; to: CallState }) => void | Promise<void>;
+export type StateChangeListener = (
+  record: CallRecord,
+  change: { from?: CallState; to: CallState },
+) => void | Promise<void>;
 
 export interface CallServiceDeps {
   store: CallStore;
@@ -31,7 +40,10 @@ export class CallService {
    * it, and so that the callId and stream key are claimed before any SIP traffic.
    * @returns `created: false` when the same request was already accepted (a client retry).
    */
-  async start(spec: CallSpec, statusCallback?: StatusCallbackTarget): Promise<{ created: boolean; record: CallRecord }> {
+  async start(
+    spec: CallSpec,
+    statusCallback?: StatusCallbackTarget,
+  ): Promise<{ created: boolean; record: CallRecord }> {
     const { store, launcher, logger } = this.deps;
     await this.refuseBlockedNames(spec, statusCallback);
     const at = this.deps.now().toISOString();
@@ -51,7 +63,15 @@ export class CallService {
       logger.error('task launch failed', { callId: spec.callId, error });
       const message = error instanceof Error ? error.message : String(error);
       const reason = error instanceof LaunchError ? error.reason : 'launch';
-      await this.reportChanges(await recordEvent(store, { type: 'launch-failed', callId: spec.callId, at: this.deps.now().toISOString(), message, reason }));
+      await this.reportChanges(
+        await recordEvent(store, {
+          type: 'launch-failed',
+          callId: spec.callId,
+          at: this.deps.now().toISOString(),
+          message,
+          reason,
+        }),
+      );
       throw error instanceof LaunchError ? error : new LaunchError('could not start a media task', { cause: error });
     }
     const attached = await attachTaskRef(store, spec.callId, taskRef);
@@ -69,7 +89,10 @@ export class CallService {
   private async refuseBlockedNames(spec: CallSpec, statusCallback: StatusCallbackTarget | undefined): Promise<void> {
     const targets: Array<[field: string, target: string]> = [
       ['rtmpUrl', spec.rtmpUrl],
-      ...(spec.destinations ?? []).map((destination, index): [string, string] => [`destinations.${index}.url`, destination.url]),
+      ...(spec.destinations ?? []).map((destination, index): [string, string] => [
+        `destinations.${index}.url`,
+        destination.url,
+      ]),
       ['connection.sipDomain', spec.connection.sipDomain],
       ...(statusCallback ? [['statusCallback', statusCallback.url] as [string, string]] : []),
     ];
@@ -78,10 +101,13 @@ export class CallService {
     const names = [...new Set(hosts.filter((host) => host !== undefined))];
     // A retry of an accepted call gets its record, whatever its names resolve to by now.
     if (names.length === 0 || (await this.deps.store.get(spec.callId))) return;
-    const answers = new Map(await Promise.all(names.map(async (name) => [name, await this.deps.resolveHost(name)] as const)));
+    const answers = new Map(
+      await Promise.all(names.map(async (name) => [name, await this.deps.resolveHost(name)] as const)),
+    );
     targets.forEach(([field], index) => {
       const blocked = answers.get(hosts[index] ?? '')?.find(isBlockedAddress);
-      if (blocked) throw new ValidationError(`${field} resolves to ${blocked}, a link-local or cloud metadata address`, field);
+      if (blocked)
+        throw new ValidationError(`${field} resolves to ${blocked}, a link-local or cloud metadata address`, field);
     });
   }
 
@@ -104,7 +130,10 @@ export class CallService {
     const record = result.record;
     if (!record) throw new CallNotFoundError(callId);
     if (!isFinal(record.state) && !record.taskRef) {
-      const ended = await recordEvent(store, endedEvent(record, 'local', 'hang-up before any media task started', this.deps.now().toISOString()));
+      const ended = await recordEvent(
+        store,
+        endedEvent(record, 'local', 'hang-up before any media task started', this.deps.now().toISOString()),
+      );
       await this.reportChanges(ended);
       return ended.record ?? record;
     }

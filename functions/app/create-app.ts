@@ -66,7 +66,14 @@ export function createApp(deps: AppDeps) {
   const now = deps.now ?? (() => new Date());
   const newCallId = deps.newCallId ?? (() => crypto.randomUUID());
   const webhooks = deps.webhooks ?? {};
-  const calls = new CallService({ store: deps.store, launcher: deps.launcher, resolveHost: deps.resolveHost, logger: deps.logger, now, ...(deps.onStateChange ? { onStateChange: deps.onStateChange } : {}) });
+  const calls = new CallService({
+    store: deps.store,
+    launcher: deps.launcher,
+    resolveHost: deps.resolveHost,
+    logger: deps.logger,
+    now,
+    ...(deps.onStateChange ? { onStateChange: deps.onStateChange } : {}),
+  });
   const app = new OpenAPIHono();
 
   app.onError((error, c) => toErrorResponse(c, error, deps.logger));
@@ -176,7 +183,9 @@ export function createApp(deps: AppDeps) {
     const { callId } = parseOrThrow(callIdRequestSchema, await readJson(c));
     return c.json([toCallView(await calls.get(callId))], 200);
   });
-  app.post('/rest-api/call/find_all', async (c) => c.json((await deps.store.list({ live: true })).map(toCallView), 200));
+  app.post('/rest-api/call/find_all', async (c) =>
+    c.json((await deps.store.list({ live: true })).map(toCallView), 200),
+  );
 
   return app;
 }
@@ -240,7 +249,10 @@ function toErrorResponse(c: Context, error: Error, logger: Logger) {
   }
   if (error instanceof HTTPException) {
     const status = error.status as ContentfulStatusCode;
-    return c.json({ error: { code: status === 400 ? 'invalid_request' : 'http_error', message: error.message } }, status);
+    return c.json(
+      { error: { code: status === 400 ? 'invalid_request' : 'http_error', message: error.message } },
+      status,
+    );
   }
   logger.error('unhandled error', { path: c.req.path, error });
   return c.json({ error: { code: 'internal', message: 'internal error' } }, 500);

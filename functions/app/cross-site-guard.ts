@@ -17,11 +17,15 @@ export function crossSiteGuard(options: { loopbackOnly: boolean }): MiddlewareHa
   return async (c, next) => {
     const url = new URL(c.req.url);
     if (options.loopbackOnly && !isLoopbackName(url.hostname)) {
-      throw new CrossSiteRequestError(`this server answers to loopback names only, not ${url.hostname}, while it has no API key`);
+      throw new CrossSiteRequestError(
+        `this server answers to loopback names only, not ${url.hostname}, while it has no API key`,
+      );
     }
     const origin = c.req.header('origin');
     if (origin !== undefined && originHost(origin) !== url.host) {
-      throw new CrossSiteRequestError(`requests from pages of other sites (Origin ${origin.slice(0, 100)}) are refused while the server has no API key`);
+      throw new CrossSiteRequestError(
+        `requests from pages of other sites (Origin ${origin.slice(0, 100)}) are refused while the server has no API key`,
+      );
     }
     await next();
   };

@@ -29,7 +29,10 @@ const logger = createLogger({ component: 'api' });
 const dynamodb = new DynamoDBClient({});
 const secrets = new SecretsManagerClient({});
 const read = (secretId: string) => readSecretString(secrets, secretId);
-const [apiKey, webhooks] = await Promise.all([read(config.apiKeySecretArn), loadWebhookConfig(read, config.webhookSecrets)]);
+const [apiKey, webhooks] = await Promise.all([
+  read(config.apiKeySecretArn),
+  loadWebhookConfig(read, config.webhookSecrets),
+]);
 logger.info('cold start', { webhooks: describeWebhookConfig(webhooks) });
 
 const relay = statusCallbackRelay({ client: new EventBridgeClient({}), eventBusName: config.eventBusName, logger });
@@ -38,7 +41,11 @@ const metrics = emfSink(readGatewayName());
 export const handler = handle(
   createApp({
     store: new EncryptingCallStore(
-      new DynamoDbCallStore({ client: dynamodb, tableName: config.tableName, retentionSeconds: readRetentionSeconds(process.env) }),
+      new DynamoDbCallStore({
+        client: dynamodb,
+        tableName: config.tableName,
+        retentionSeconds: readRetentionSeconds(process.env),
+      }),
       new KmsSecretCipher({ kms: new KMSClient({}), keyId: config.kmsKeyId }),
     ),
     resolveHost: systemDnsResolver(),

@@ -120,12 +120,16 @@ export function readApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
 }
 
 export function readRecorderConfig(env: NodeJS.ProcessEnv = process.env): RecorderConfig {
-  return { tableName: required(env, LAMBDA_ENV.tableName), statusSigningKeySecretArn: required(env, LAMBDA_ENV.statusSigningKeySecretArn) };
+  return {
+    tableName: required(env, LAMBDA_ENV.tableName),
+    statusSigningKeySecretArn: required(env, LAMBDA_ENV.statusSigningKeySecretArn),
+  };
 }
 
 export function readReconcilerConfig(env: NodeJS.ProcessEnv = process.env): ReconcilerConfig {
   const grace = Number(env[LAMBDA_ENV.finalEventGraceSeconds] ?? 5);
-  if (!(grace >= 0 && grace <= 60)) throw new AwsConfigError(`${LAMBDA_ENV.finalEventGraceSeconds} must be 0–60 seconds`);
+  if (!(grace >= 0 && grace <= 60))
+    throw new AwsConfigError(`${LAMBDA_ENV.finalEventGraceSeconds} must be 0–60 seconds`);
   return {
     tableName: required(env, LAMBDA_ENV.tableName),
     finalEventGraceMs: grace * 1000,
@@ -145,7 +149,10 @@ function optional<K extends string>(env: NodeJS.ProcessEnv, key: K, name: string
 }
 
 function list(env: NodeJS.ProcessEnv, name: string): string[] {
-  const values = required(env, name).split(',').map((item) => item.trim()).filter(Boolean);
+  const values = required(env, name)
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
   if (values.length === 0) throw new AwsConfigError(`environment variable ${name} must list at least one id`);
   return values;
 }

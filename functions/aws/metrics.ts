@@ -32,7 +32,13 @@ export function emfLine(gateway: string, values: Partial<Record<MetricName, numb
   return JSON.stringify({
     _aws: {
       Timestamp: now.getTime(),
-      CloudWatchMetrics: [{ Namespace: METRICS_NAMESPACE, Dimensions: [[METRICS_DIMENSION]], Metrics: names.map((Name) => ({ Name, Unit: 'Count' })) }],
+      CloudWatchMetrics: [
+        {
+          Namespace: METRICS_NAMESPACE,
+          Dimensions: [[METRICS_DIMENSION]],
+          Metrics: names.map((Name) => ({ Name, Unit: 'Count' })),
+        },
+      ],
     },
     [METRICS_DIMENSION]: gateway,
     ...values,
@@ -40,7 +46,10 @@ export function emfLine(gateway: string, values: Partial<Record<MetricName, numb
 }
 
 /** The Lambdas' sink: EMF lines on stdout. */
-export function emfSink(gateway: string, write: (line: string) => void = (line) => void process.stdout.write(line + '\n')): MetricSink {
+export function emfSink(
+  gateway: string,
+  write: (line: string) => void = (line) => void process.stdout.write(line + '\n'),
+): MetricSink {
   return (values) => {
     if (Object.keys(values).length > 0) write(emfLine(gateway, values, new Date()));
   };

@@ -13,7 +13,11 @@ const config = readRecorderConfig();
 // Once per cold start (top-level await), so the key is in neither the template nor the environment.
 const statusSigningKey = await readSecretString(new SecretsManagerClient({}), config.statusSigningKeySecretArn);
 export const handler = createRecorderHandler({
-  store: new DynamoDbCallStore({ client: new DynamoDBClient({}), tableName: config.tableName, retentionSeconds: readRetentionSeconds(process.env) }),
+  store: new DynamoDbCallStore({
+    client: new DynamoDBClient({}),
+    tableName: config.tableName,
+    retentionSeconds: readRetentionSeconds(process.env),
+  }),
   logger: createLogger({ component: 'recorder' }),
   statusSigningKey,
   metrics: emfSink(readGatewayName()),

@@ -39,7 +39,11 @@ export function createRecorderHandler({ store, logger, statusSigningKey, metrics
   return async (event: EventBridgeEvent<string, unknown>): Promise<void> => {
     if (isRelayedChange(event)) {
       const relayed = parseRelayedChange(event);
-      if ('problem' in relayed) throw new MalformedStateEventError(`event ${event.id} is not a status callback hand-off: ${relayed.problem}`, event.id);
+      if ('problem' in relayed)
+        throw new MalformedStateEventError(
+          `event ${event.id} is not a status callback hand-off: ${relayed.problem}`,
+          event.id,
+        );
       await notifyStateChange(relayed.record, relayed.change, notifyDeps);
       return;
     }
@@ -63,6 +67,7 @@ function senderTask(event: EventBridgeEvent<string, unknown>): string {
 /** The task's event, parsed with the schema the local launcher reads task stdout with (shared/task-messages.ts). */
 function stateEventOf(event: EventBridgeEvent<string, unknown>): StateEvent {
   const parsed = parseStateEvent(event.detail);
-  if (!parsed.ok) throw new MalformedStateEventError(`event ${event.id} is not a state event: ${parsed.problem}`, event.id);
+  if (!parsed.ok)
+    throw new MalformedStateEventError(`event ${event.id} is not a state event: ${parsed.problem}`, event.id);
   return parsed.value;
 }

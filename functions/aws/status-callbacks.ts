@@ -11,7 +11,12 @@ import * as z from 'zod';
 import type { StateChangeListener } from '../app/call-service.ts';
 import type { CallRecord, Logger } from '../core/ports.ts';
 import type { RecordResult } from '../recorder.ts';
-import { notifyStateChange, wantsNotification, type NotifyDeps, type StateChange } from '../webhooks/status-notifier.ts';
+import {
+  notifyStateChange,
+  wantsNotification,
+  type NotifyDeps,
+  type StateChange,
+} from '../webhooks/status-notifier.ts';
 import { withBackoff } from '../../shared/aws/aws-retry.ts';
 
 /** `source` and `detail-type` of the API's hand-offs; the CDK rule and the task role's deny match on them. */
@@ -20,7 +25,8 @@ export const STATUS_CALLBACK_DETAIL_TYPE = 'Status Callback Requested';
 
 /** Awaits the callbacks of one recorder result, in effect order. Never throws (notifyStateChange does not). */
 export async function deliverStatusCallbacks(result: RecordResult, deps: NotifyDeps): Promise<void> {
-  for (const effect of result.effects) if (effect.type === 'state-changed' && result.record) await notifyStateChange(result.record, effect, deps);
+  for (const effect of result.effects)
+    if (effect.type === 'state-changed' && result.record) await notifyStateChange(result.record, effect, deps);
 }
 
 export interface StatusCallbackRelayOptions {
@@ -37,15 +43,30 @@ export function statusCallbackRelay({ client, eventBusName, logger }: StatusCall
   return async (record, change) => {
     if (!wantsNotification(record, change)) return;
     const command = new PutEventsCommand({
-      Entries: [{ EventBusName: eventBusName, Source: STATUS_CALLBACK_SOURCE, DetailType: STATUS_CALLBACK_DETAIL_TYPE, Detail: JSON.stringify({ record, change }) }],
+      Entries: [
+        {
+          EventBusName: eventBusName,
+          Source: STATUS_CALLBACK_SOURCE,
+          DetailType: STATUS_CALLBACK_DETAIL_TYPE,
+          Detail: JSON.stringify({ record, change }),
+        },
+      ],
     });
     try {
       await withBackoff(async () => {
         const response = await client.send(command);
-        if (response.FailedEntryCount) throw Object.assign(new Error(`PutEvents refused the entry: ${response.Entries?.[0]?.ErrorCode ?? 'no error code'}`), { $retryable: {} });
+        if (response.FailedEntryCount)
+          throw Object.assign(
+            new Error(`PutEvents refused the entry: ${response.Entries?.[0]?.ErrorCode ?? 'no error code'}`),
+            { $retryable: {} },
+          );
       });
     } catch (error) {
-      logger.warn('status callback could not be handed to the recorder', { callId: record.callId, state: change.to, error });
+      logger.warn('status callback could not be handed to the recorder', {
+        callId: record.callId,
+        state: change.to,
+        error,
+      });
     }
   };
 }
@@ -53,7 +74,11 @@ export function statusCallbackRelay({ client, eventBusName, logger }: StatusCall
 const states = z.enum(['dialing', 'ringing', 'answered', 'streaming', 'ended', 'failed']);
 /** Enough of the record to address and sign the callback; the rest is the payload's `call` view as the API saw it. */
 const relayedSchema = z.object({
-  record: z.looseObject({ callId: z.string().min(1), version: z.number().int(), statusCallback: z.object({ url: z.string() }) }),
+  record: z.looseObject({
+    callId: z.string().min(1),
+    version: z.number().int(),
+    statusCallback: z.object({ url: z.string() }),
+  }),
   change: z.object({ from: states.optional(), to: states }),
 });
 
@@ -62,7 +87,9 @@ export function isRelayedChange(event: EventBridgeEvent<string, unknown>): boole
 }
 
 /** The hand-off in `event`, or the schema's complaint. */
-export function parseRelayedChange(event: EventBridgeEvent<string, unknown>): { record: CallRecord; change: StateChange } | { problem: string } {
+export function parseRelayedChange(
+  event: EventBridgeEvent<string, unknown>,
+): { record: CallRecord; change: StateChange } | { problem: string } {
   const parsed = relayedSchema.safeParse(event.detail);
   if (!parsed.success) return { problem: parsed.error.message };
   return { record: parsed.data.record as unknown as CallRecord, change: parsed.data.change };

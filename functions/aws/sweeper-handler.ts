@@ -17,7 +17,11 @@ const ecs = new ECSClient({});
 // Once per cold start (top-level await), so the key is in neither the template nor the environment.
 const statusSigningKey = await readSecretString(new SecretsManagerClient({}), config.statusSigningKeySecretArn);
 export const handler = createSweeperHandler({
-  store: new DynamoDbCallStore({ client: new DynamoDBClient({}), tableName: config.tableName, retentionSeconds: readRetentionSeconds(process.env) }),
+  store: new DynamoDbCallStore({
+    client: new DynamoDBClient({}),
+    tableName: config.tableName,
+    retentionSeconds: readRetentionSeconds(process.env),
+  }),
   inspector: new EcsTaskInspector({ ecs, cluster: config.clusterArn, logger }),
   launcher: {
     stop: async (callId, taskRef) => {

@@ -42,7 +42,8 @@ export interface ReconcilerDeps {
   metrics?: MetricSink;
 }
 
-export type ReconcileOutcome = 'not-stopped' | 'not-ours' | 'unknown-call' | 'already-final' | 'other-task' | 'marked-failed' | 'marked-ended';
+export type ReconcileOutcome =
+  'not-stopped' | 'not-ours' | 'unknown-call' | 'already-final' | 'other-task' | 'marked-failed' | 'marked-ended';
 
 export function createReconcilerHandler(deps: ReconcilerDeps) {
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
@@ -76,7 +77,10 @@ export function createReconcilerHandler(deps: ReconcilerDeps) {
     if (record.desired === 'ended') {
       // The hang-up the client asked for did happen, only the task could not say so (stopped before its first event,
       // or while hanging up).
-      await deliverStatusCallbacks(await recordEvent(deps.store, endedEvent(record, 'local', `hang-up; ${message}`, at)), notifyDeps);
+      await deliverStatusCallbacks(
+        await recordEvent(deps.store, endedEvent(record, 'local', `hang-up; ${message}`, at)),
+        notifyDeps,
+      );
       return log('marked-ended', { stopReason: message });
     }
     const crashed = await recordEvent(deps.store, { type: 'task-crashed', callId, at, message });

@@ -27,7 +27,10 @@ const TWILIO_NAMES: ReadonlySet<string> = new Set([
  * Builds the webhook config from the secrets `ids` names.
  * @throws AwsConfigError / WebhookConfigError naming the secret or variable, never a value.
  */
-export async function loadWebhookConfig(read: (secretId: string) => Promise<string>, ids: WebhookSecretIds): Promise<WebhookConfig> {
+export async function loadWebhookConfig(
+  read: (secretId: string) => Promise<string>,
+  ids: WebhookSecretIds,
+): Promise<WebhookConfig> {
   const [statusKey, triggerKey, twilio] = await Promise.all([
     read(ids.statusSigningKey),
     ids.triggerSigningKey ? read(ids.triggerSigningKey) : undefined,
@@ -49,10 +52,12 @@ function twilioValues(secretId: string, text: string): Record<string, string> {
     // JSON.parse's message quotes the text, i.e. the secret: not passed on.
     throw new AwsConfigError(`secret ${secretId} must be a JSON object of ${[...TWILIO_NAMES].join(', ')}`);
   }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new AwsConfigError(`secret ${secretId} must be a JSON object`);
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+    throw new AwsConfigError(`secret ${secretId} must be a JSON object`);
   for (const [name, value] of Object.entries(parsed)) {
     // A misspelt name would otherwise leave its feature half configured without saying why.
-    if (!TWILIO_NAMES.has(name)) throw new AwsConfigError(`secret ${secretId} holds ${name}, which is not one of ${[...TWILIO_NAMES].join(', ')}`);
+    if (!TWILIO_NAMES.has(name))
+      throw new AwsConfigError(`secret ${secretId} holds ${name}, which is not one of ${[...TWILIO_NAMES].join(', ')}`);
     if (typeof value !== 'string') throw new AwsConfigError(`secret ${secretId}: ${name} must be a string`);
   }
   return parsed as Record<string, string>;

@@ -43,11 +43,26 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       args: argv,
       allowPositionals: true,
       options: {
-        url: { type: 'string' }, json: { type: 'boolean' }, all: { type: 'boolean' }, info: { type: 'boolean' }, body: { type: 'string' },
-        callee: { type: 'string' }, 'rtmp-url': { type: 'string' }, stream: { type: 'string' }, 'sip-domain': { type: 'string' },
-        'sip-login': { type: 'string' }, 'sip-port': { type: 'string' }, 'sip-auth-name': { type: 'string' }, transport: { type: 'string' },
-        register: { type: 'boolean' }, 'call-id': { type: 'string' }, video: { type: 'boolean' }, dtmf: { type: 'string' },
-        'status-callback': { type: 'string' }, from: { type: 'string' }, to: { type: 'string' },
+        url: { type: 'string' },
+        json: { type: 'boolean' },
+        all: { type: 'boolean' },
+        info: { type: 'boolean' },
+        body: { type: 'string' },
+        callee: { type: 'string' },
+        'rtmp-url': { type: 'string' },
+        stream: { type: 'string' },
+        'sip-domain': { type: 'string' },
+        'sip-login': { type: 'string' },
+        'sip-port': { type: 'string' },
+        'sip-auth-name': { type: 'string' },
+        transport: { type: 'string' },
+        register: { type: 'boolean' },
+        'call-id': { type: 'string' },
+        video: { type: 'boolean' },
+        dtmf: { type: 'string' },
+        'status-callback': { type: 'string' },
+        from: { type: 'string' },
+        to: { type: 'string' },
       },
     });
   } catch (error) {
@@ -61,25 +76,40 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     const apiKey = io.env[CLI_ENV.apiKey];
     if (apiKey) headers.authorization = `Bearer ${apiKey}`;
-    const response = await io.fetch(`${base}${path}`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    const response = await io.fetch(`${base}${path}`, {
+      method,
+      headers,
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
     const text = await response.text();
     const json = text ? (JSON.parse(text) as Record<string, unknown>) : {};
-    if (!response.ok) throw new Error(`${response.status} ${(json.error as { message?: string } | undefined)?.message ?? response.statusText}`);
+    if (!response.ok)
+      throw new Error(
+        `${response.status} ${(json.error as { message?: string } | undefined)?.message ?? response.statusText}`,
+      );
     return json;
   };
-  const printCall = (call: Record<string, unknown>) => io.out(opts.json ? JSON.stringify(call) : `${call.callId} ${call.state}`);
+  const printCall = (call: Record<string, unknown>) =>
+    io.out(opts.json ? JSON.stringify(call) : `${call.callId} ${call.state}`);
 
   try {
     switch (command) {
       case 'call': {
-        const body = opts.body !== undefined ? JSON.parse(opts.body === '-' ? await io.readStdin() : await readFile(opts.body, 'utf8')) : callBody(opts, io.env);
+        const body =
+          opts.body !== undefined
+            ? JSON.parse(opts.body === '-' ? await io.readStdin() : await readFile(opts.body, 'utf8'))
+            : callBody(opts, io.env);
         printCall(await api('POST', '/v1/calls', body));
         return 0;
       }
       case 'ls': {
-        const { calls } = (await api('GET', `/v1/calls${opts.all ? '' : '?live=true'}`)) as { calls: Record<string, unknown>[] };
+        const { calls } = (await api('GET', `/v1/calls${opts.all ? '' : '?live=true'}`)) as {
+          calls: Record<string, unknown>[];
+        };
         if (opts.json) io.out(JSON.stringify(calls));
-        else for (const call of calls) io.out([call.callId, call.state, call.callee, `${call.rtmpUrl}/${call.rtmpStream}`].join('\t'));
+        else
+          for (const call of calls)
+            io.out([call.callId, call.state, call.callee, `${call.rtmpUrl}/${call.rtmpStream}`].join('\t'));
         return 0;
       }
       case 'hangup': {
@@ -89,7 +119,12 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       case 'dtmf': {
         const callId = required(args[0], 'CALL_ID');
         const dtmf = required(args[1], 'DIGITS');
-        printCall(await api('POST', `/v1/calls/${encodeURIComponent(callId)}/dtmf`, { dtmf, ...(opts.info ? { method: 'info' } : {}) }));
+        printCall(
+          await api('POST', `/v1/calls/${encodeURIComponent(callId)}/dtmf`, {
+            dtmf,
+            ...(opts.info ? { method: 'info' } : {}),
+          }),
+        );
         return 0;
       }
       case 'usage': {
@@ -98,7 +133,9 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         if (opts.json) io.out(JSON.stringify(usage));
         else {
           const minutes = (seconds: unknown) => (Number(seconds) / 60).toFixed(1);
-          io.out(`${usage.calls} calls, ${minutes(usage.mediaSeconds)} min streamed, ${minutes(usage.billableTaskSeconds)} task min billed, ${usage.bytesOut} bytes out, ~$${Number(usage.estimatedCostUsd).toFixed(4)}`);
+          io.out(
+            `${usage.calls} calls, ${minutes(usage.mediaSeconds)} min streamed, ${minutes(usage.billableTaskSeconds)} task min billed, ${usage.bytesOut} bytes out, ~$${Number(usage.estimatedCostUsd).toFixed(4)}`,
+          );
         }
         return 0;
       }

@@ -4,7 +4,8 @@
  * shows is written by the script with textContent, never as markup.
  */
 const field = (name: string, label: string, attrs = '') => `<label>${label}<input name="${name}" ${attrs}></label>`;
-const check = (name: string, label: string, checked: boolean) => `<label class="check"><input type="checkbox" name="${name}"${checked ? ' checked' : ''}>${label}</label>`;
+const check = (name: string, label: string, checked: boolean) =>
+  `<label class="check"><input type="checkbox" name="${name}"${checked ? ' checked' : ''}>${label}</label>`;
 
 export const CONSOLE_HTML = `<!doctype html>
 <html lang="en">

@@ -51,7 +51,10 @@ export function newCallRecord(spec: CallSpec, now: string): { record: CallRecord
  */
 export function sameRequest(existing: CallRecord, existingSecret: CallSecret | undefined, spec: CallSpec): boolean {
   const { spec: publicSpec, secret } = splitSecret(spec);
-  const samePassword = existingSecret === undefined ? isFinal(existing.state) : equalStrings(existingSecret.sipPassword, secret.sipPassword);
+  const samePassword =
+    existingSecret === undefined
+      ? isFinal(existing.state)
+      : equalStrings(existingSecret.sipPassword, secret.sipPassword);
   return canonicalJson(existing.spec) === canonicalJson(publicSpec) && samePassword;
 }
 

@@ -95,10 +95,18 @@ export function transition(record: CallRecord, event: CallEvent): TransitionResu
       const lastSeq = Math.max(record.lastSeq, event.seq);
       if (event.type === 'ended') {
         const { by, reason, sipCode, durationSeconds } = event;
-        return enter({ ...record, lastSeq, ended: { by, reason, durationSeconds, ...(sipCode === undefined ? {} : { sipCode }) } }, 'ended', event.at);
+        return enter(
+          { ...record, lastSeq, ended: { by, reason, durationSeconds, ...(sipCode === undefined ? {} : { sipCode }) } },
+          'ended',
+          event.at,
+        );
       }
       const { reason, message, sipCode } = event;
-      return enter({ ...record, lastSeq, failure: { reason, message, ...(sipCode === undefined ? {} : { sipCode }) } }, 'failed', event.at);
+      return enter(
+        { ...record, lastSeq, failure: { reason, message, ...(sipCode === undefined ? {} : { sipCode }) } },
+        'failed',
+        event.at,
+      );
     }
     default: {
       const late = isFinal(record.state)
@@ -119,7 +127,9 @@ export function transition(record: CallRecord, event: CallEvent): TransitionResu
 
 function enter(record: CallRecord, to: CallState, at: string): TransitionResult {
   const from = record.state;
-  return changed({ ...record, state: to, stateTimes: { ...record.stateTimes, [to]: at } }, at, [{ type: 'state-changed', from, to }]);
+  return changed({ ...record, state: to, stateTimes: { ...record.stateTimes, [to]: at } }, at, [
+    { type: 'state-changed', from, to },
+  ]);
 }
 
 function changed(record: CallRecord, at: string, effects: Effect[] = []): TransitionResult {

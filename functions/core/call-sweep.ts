@@ -52,19 +52,41 @@ export type SweepDecision =
 
 const NONE: SweepDecision = { action: 'none' };
 
-export function decideSweep(record: CallRecord, task: ObservedTask | undefined, now: Date, policy: SweepPolicy): SweepDecision {
+export function decideSweep(
+  record: CallRecord,
+  task: ObservedTask | undefined,
+  now: Date,
+  policy: SweepPolicy,
+): SweepDecision {
   if (isFinal(record.state)) return NONE;
   const at = now.toISOString();
   const age = now.getTime() - Date.parse(record.createdAt);
   const gone = (reason: 'launch' | 'crashed', message: string): SweepDecision =>
     record.desired === 'ended'
-      ? { action: 'close', reason: 'hung-up', event: endedEvent(record, 'local', `hang-up; ${message}`, at), stopTask: false }
+      ? {
+          action: 'close',
+          reason: 'hung-up',
+          event: endedEvent(record, 'local', `hang-up; ${message}`, at),
+          stopTask: false,
+        }
       : reason === 'launch'
-        ? { action: 'close', reason, event: { type: 'launch-failed', callId: record.callId, at, message }, stopTask: false }
-        : { action: 'close', reason, event: { type: 'task-crashed', callId: record.callId, at, message }, stopTask: false };
+        ? {
+            action: 'close',
+            reason,
+            event: { type: 'launch-failed', callId: record.callId, at, message },
+            stopTask: false,
+          }
+        : {
+            action: 'close',
+            reason,
+            event: { type: 'task-crashed', callId: record.callId, at, message },
+            stopTask: false,
+          };
 
   if (!record.taskRef) {
-    return age > policy.launchGraceMs ? gone('launch', `no media task was started within ${seconds(policy.launchGraceMs)}`) : NONE;
+    return age > policy.launchGraceMs
+      ? gone('launch', `no media task was started within ${seconds(policy.launchGraceMs)}`)
+      : NONE;
   }
   if (task?.status === 'stopped') {
     const stoppedAt = task.stoppedAt ? Date.parse(task.stoppedAt) : Number.NaN;

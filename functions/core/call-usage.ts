@@ -63,7 +63,13 @@ export function callUsage(record: CallRecord, pricing: Pricing): CallUsage | und
   const totalBytes = bytesOut.reduce((sum, destination) => sum + destination.bytes, 0);
   const perHour = pricing.taskVcpu * pricing.vcpuHourUsd + pricing.taskGb * pricing.gbHourUsd + pricing.ipv4HourUsd;
   const estimatedCostUsd = (billableTaskSeconds / 3600) * perHour + (totalBytes / 1e9) * pricing.dataOutGbUsd;
-  return { taskSeconds: round(taskSeconds, 3), billableTaskSeconds: round(billableTaskSeconds, 3), mediaSeconds: round(mediaSeconds, 3), bytesOut, estimatedCostUsd: round(estimatedCostUsd, 6) };
+  return {
+    taskSeconds: round(taskSeconds, 3),
+    billableTaskSeconds: round(billableTaskSeconds, 3),
+    mediaSeconds: round(mediaSeconds, 3),
+    bytesOut,
+    estimatedCostUsd: round(estimatedCostUsd, 6),
+  };
 }
 
 export interface UsageTotals {
@@ -77,7 +83,14 @@ export interface UsageTotals {
 
 /** The usage of the final calls among `records` that were created from `from` (inclusive) to `to` (exclusive). */
 export function sumUsage(records: readonly CallRecord[], from: Date, to: Date, pricing: Pricing): UsageTotals {
-  const totals: UsageTotals = { calls: 0, taskSeconds: 0, billableTaskSeconds: 0, mediaSeconds: 0, bytesOut: 0, estimatedCostUsd: 0 };
+  const totals: UsageTotals = {
+    calls: 0,
+    taskSeconds: 0,
+    billableTaskSeconds: 0,
+    mediaSeconds: 0,
+    bytesOut: 0,
+    estimatedCostUsd: 0,
+  };
   for (const record of records) {
     const created = Date.parse(record.createdAt);
     const usage = created >= from.getTime() && created < to.getTime() ? callUsage(record, pricing) : undefined;
@@ -89,5 +102,11 @@ export function sumUsage(records: readonly CallRecord[], from: Date, to: Date, p
     totals.bytesOut += usage.bytesOut.reduce((sum, destination) => sum + destination.bytes, 0);
     totals.estimatedCostUsd += usage.estimatedCostUsd;
   }
-  return { ...totals, taskSeconds: round(totals.taskSeconds, 3), billableTaskSeconds: round(totals.billableTaskSeconds, 3), mediaSeconds: round(totals.mediaSeconds, 3), estimatedCostUsd: round(totals.estimatedCostUsd, 6) };
+  return {
+    ...totals,
+    taskSeconds: round(totals.taskSeconds, 3),
+    billableTaskSeconds: round(totals.billableTaskSeconds, 3),
+    mediaSeconds: round(totals.mediaSeconds, 3),
+    estimatedCostUsd: round(totals.estimatedCostUsd, 6),
+  };
 }

@@ -25,7 +25,9 @@ export class EmbeddedDynamoDb {
   static async start(dataDir: string): Promise<EmbeddedDynamoDb> {
     const socketPath = join(dataDir, 'dynalite.sock');
     if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH_BYTES) {
-      throw new Error(`the store's socket path ${socketPath} is longer than a Unix socket allows (${MAX_SOCKET_PATH_BYTES} bytes): choose a shorter DATA_DIR`);
+      throw new Error(
+        `the store's socket path ${socketPath} is longer than a Unix socket allows (${MAX_SOCKET_PATH_BYTES} bytes): choose a shorter DATA_DIR`,
+      );
     }
     // Also when an older start left the directory open to others.
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });

@@ -21,14 +21,29 @@ interface Seen {
   reconnects: number[];
 }
 
-const seconds = (from: string | undefined, to: string | undefined) => (from && to ? (Date.parse(to) - Date.parse(from)) / 1000 : undefined);
+const seconds = (from: string | undefined, to: string | undefined) =>
+  from && to ? (Date.parse(to) - Date.parse(from)) / 1000 : undefined;
 
 export class GatewayMetrics {
   readonly registry = new Registry();
   private readonly seen = new Map<string, Seen>();
-  private readonly ended = new Counter({ name: 'gateway_calls_ended_total', help: 'Calls that ended, by who hung up', labelNames: ['by'], registers: [this.registry] });
-  private readonly failed = new Counter({ name: 'gateway_calls_failed_total', help: 'Calls that failed, by reason', labelNames: ['reason'], registers: [this.registry] });
-  private readonly started = new Counter({ name: 'gateway_calls_started_total', help: 'Calls accepted and launched', registers: [this.registry] });
+  private readonly ended = new Counter({
+    name: 'gateway_calls_ended_total',
+    help: 'Calls that ended, by who hung up',
+    labelNames: ['by'],
+    registers: [this.registry],
+  });
+  private readonly failed = new Counter({
+    name: 'gateway_calls_failed_total',
+    help: 'Calls that failed, by reason',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
+  private readonly started = new Counter({
+    name: 'gateway_calls_started_total',
+    help: 'Calls accepted and launched',
+    registers: [this.registry],
+  });
   private readonly toDial = new Histogram({
     name: 'gateway_post_to_dial_seconds',
     help: "From the POST to the task's dialing: its INVITE follows once its RTP ports are bound",
@@ -41,9 +56,21 @@ export class GatewayMetrics {
     buckets: [0.05, 0.1, 0.2, 0.5, 1, 2, 5],
     registers: [this.registry],
   });
-  private readonly packets = new Counter({ name: 'gateway_rtp_packets_received_total', help: "RTP packets received from peers", registers: [this.registry] });
-  private readonly lost = new Counter({ name: 'gateway_rtp_packets_lost_total', help: 'RTP packets lost on the way from peers (RFC 3550 A.3)', registers: [this.registry] });
-  private readonly foreign = new Counter({ name: 'gateway_rtp_foreign_dropped_total', help: "RTP packets dropped for coming from a source other than the peer's", registers: [this.registry] });
+  private readonly packets = new Counter({
+    name: 'gateway_rtp_packets_received_total',
+    help: 'RTP packets received from peers',
+    registers: [this.registry],
+  });
+  private readonly lost = new Counter({
+    name: 'gateway_rtp_packets_lost_total',
+    help: 'RTP packets lost on the way from peers (RFC 3550 A.3)',
+    registers: [this.registry],
+  });
+  private readonly foreign = new Counter({
+    name: 'gateway_rtp_foreign_dropped_total',
+    help: "RTP packets dropped for coming from a source other than the peer's",
+    registers: [this.registry],
+  });
   private readonly jitter = new Histogram({
     name: 'gateway_rtp_jitter_seconds',
     help: 'Interarrival jitter of each stats report (RFC 3550 A.8)',
@@ -79,7 +106,8 @@ export class GatewayMetrics {
   /** A state change the API made itself (a new call's `dialing`, a launch that failed, a hang-up without task). */
   changed(record: CallRecord, to: CallState): void {
     if (to === 'dialing') this.started.inc();
-    if (to === 'streaming') this.observeLatency(this.toMedia, seconds(record.stateTimes.answered, record.stateTimes.streaming));
+    if (to === 'streaming')
+      this.observeLatency(this.toMedia, seconds(record.stateTimes.answered, record.stateTimes.streaming));
     if (isFinal(to)) {
       this.seen.delete(record.callId);
       if (to === 'ended') this.ended.inc({ by: record.ended?.by ?? 'unknown' });

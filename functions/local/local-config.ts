@@ -36,11 +36,15 @@ export class LocalConfigError extends Error {
 
 export function readLocalConfig(env: NodeJS.ProcessEnv = process.env): LocalConfig {
   const port = Number(env[LOCAL_ENV.port] ?? 9091);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new LocalConfigError(`${LOCAL_ENV.port} must be a port number, not ${env[LOCAL_ENV.port]}`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new LocalConfigError(`${LOCAL_ENV.port} must be a port number, not ${env[LOCAL_ENV.port]}`);
   const publicAddress = env[LOCAL_ENV.publicAddress] ?? '127.0.0.1';
   // The task promises to hang up within 10 s of SIGTERM (media-task/main.ts).
   const stopGrace = Number(env[LOCAL_ENV.stopGraceSeconds] || 12);
-  if (!(stopGrace >= 0.1 && stopGrace <= 600)) throw new LocalConfigError(`${LOCAL_ENV.stopGraceSeconds} must be 0.1–600 seconds, not ${env[LOCAL_ENV.stopGraceSeconds]}`);
+  if (!(stopGrace >= 0.1 && stopGrace <= 600))
+    throw new LocalConfigError(
+      `${LOCAL_ENV.stopGraceSeconds} must be 0.1–600 seconds, not ${env[LOCAL_ENV.stopGraceSeconds]}`,
+    );
   return {
     port,
     host: env[LOCAL_ENV.host] ?? '127.0.0.1',

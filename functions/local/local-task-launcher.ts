@@ -8,7 +8,16 @@ import { parseJsonLine, parseStateEvent } from '../../shared/task-messages.ts';
 import { NODE_FLAGS, TASK_ENV } from '../../shared/task-env.ts';
 
 /** Variables a task inherits; the server's own environment (API keys and the like) stays out. */
-const INHERITED_ENV = ['PATH', 'HOME', 'LANG', 'TMPDIR', 'LOG_LEVEL', 'NODE_OPTIONS', TASK_ENV.rtmpsCaFile, TASK_ENV.mediaPorts];
+const INHERITED_ENV = [
+  'PATH',
+  'HOME',
+  'LANG',
+  'TMPDIR',
+  'LOG_LEVEL',
+  'NODE_OPTIONS',
+  TASK_ENV.rtmpsCaFile,
+  TASK_ENV.mediaPorts,
+];
 
 export interface LocalTaskLauncherOptions {
   /** Every state event a task prints on stdout. */
@@ -46,14 +55,20 @@ export class LocalTaskLauncher implements TaskLauncher, TaskInspector {
 
   async launch(spec: CallSpec): Promise<{ taskRef: string }> {
     const { logger } = this.options;
-    const env: NodeJS.ProcessEnv = Object.fromEntries(INHERITED_ENV.filter((name) => process.env[name] !== undefined).map((name) => [name, process.env[name]]));
+    const env: NodeJS.ProcessEnv = Object.fromEntries(
+      INHERITED_ENV.filter((name) => process.env[name] !== undefined).map((name) => [name, process.env[name]]),
+    );
     // The spec travels in the environment, not in argv: argument lists are world-readable in `ps`.
     env[TASK_ENV.callSpec] = JSON.stringify(spec);
     env[TASK_ENV.eventSink] = 'stdout';
     env[TASK_ENV.bindAddress] = this.options.bindAddress;
     env[TASK_ENV.publicAddress] = this.options.publicAddress;
 
-    const task: RunningTask = { process: undefined as unknown as OwnedProcess, sawFinal: false, recorded: Promise.resolve() };
+    const task: RunningTask = {
+      process: undefined as unknown as OwnedProcess,
+      sawFinal: false,
+      recorded: Promise.resolve(),
+    };
     try {
       task.process = await OwnedProcess.start({
         name: `media-task ${spec.callId}`,
@@ -61,7 +76,8 @@ export class LocalTaskLauncher implements TaskLauncher, TaskInspector {
         args: [...NODE_FLAGS, this.options.entry],
         env,
         stdin: true,
-        onLine: (line, stream) => (stream === 'stdout' ? this.onTaskLine(spec.callId, task, line) : process.stderr.write(line + '\n')),
+        onLine: (line, stream) =>
+          stream === 'stdout' ? this.onTaskLine(spec.callId, task, line) : process.stderr.write(line + '\n'),
       });
     } catch (error) {
       throw new LaunchError(`media task did not start: ${(error as Error).message}`, { cause: error });
@@ -72,7 +88,9 @@ export class LocalTaskLauncher implements TaskLauncher, TaskInspector {
         const message = `media task exited without a final state (code ${exit.code}, signal ${exit.signal})`;
         logger.warn(message, { callId: spec.callId });
         task.recorded = task.recorded.then(() =>
-          this.options.onCrash(spec.callId, message).catch((error: unknown) => logger.error('could not record crash', { callId: spec.callId, error })),
+          this.options
+            .onCrash(spec.callId, message)
+            .catch((error: unknown) => logger.error('could not record crash', { callId: spec.callId, error })),
         );
       }
       // Listed until what it printed (or its crash) is recorded: meanwhile a sweep must not find its call taskless.
@@ -117,7 +135,11 @@ export class LocalTaskLauncher implements TaskLauncher, TaskInspector {
     // A task's stdout is a process boundary: what is not a state event is logged and dropped, never recorded.
     const parsed = parseJsonLine(line, parseStateEvent);
     if (!parsed.ok) {
-      this.options.logger.error('task printed a line that is not a state event; ignored', { callId, problem: parsed.problem, line: line.slice(0, 200) });
+      this.options.logger.error('task printed a line that is not a state event; ignored', {
+        callId,
+        problem: parsed.problem,
+        line: line.slice(0, 200),
+      });
       return;
     }
     const event = parsed.value;
@@ -127,7 +149,9 @@ export class LocalTaskLauncher implements TaskLauncher, TaskInspector {
     }
     if ((FINAL_STATES as readonly string[]).includes(event.type)) task.sawFinal = true;
     task.recorded = task.recorded.then(() =>
-      this.options.onEvent(event).catch((error: unknown) => this.options.logger.error('could not record event', { callId, error })),
+      this.options
+        .onEvent(event)
+        .catch((error: unknown) => this.options.logger.error('could not record event', { callId, error })),
     );
   }
 }

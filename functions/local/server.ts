@@ -31,12 +31,18 @@ async function main(): Promise<void> {
   const ffmpeg = await chooseTaskFfmpeg(config.ffmpegPath);
   logger.info(`media tasks run ${ffmpeg.path}`, { from: ffmpeg.source });
   const db = await EmbeddedDynamoDb.start(join(config.dataDir, 'dynamodb'));
-  const store = new DynamoDbCallStore({ client: db.client(), tableName: TABLE, retentionSeconds: config.retentionSeconds });
+  const store = new DynamoDbCallStore({
+    client: db.client(),
+    tableName: TABLE,
+    retentionSeconds: config.retentionSeconds,
+  });
   await store.ensureTable();
 
   const now = () => new Date().toISOString();
   // Status callbacks go out after the recorder applied a change, one queue per call.
-  const notifier = webhooks.statusSigningKey ? new StatusNotifier({ store, signingKey: webhooks.statusSigningKey, logger }) : undefined;
+  const notifier = webhooks.statusSigningKey
+    ? new StatusNotifier({ store, signingKey: webhooks.statusSigningKey, logger })
+    : undefined;
   // Tasks of a previous run died with it: their calls cannot continue, so they end with a reason.
   // `notifier?.enqueueEffects(await recordEvent(...))` would skip the recording itself when callbacks are off.
   const metrics = new GatewayMetrics(store);
@@ -46,7 +52,12 @@ async function main(): Promise<void> {
     notifier?.enqueueEffects(result);
   };
   for (const call of await store.list({ live: true })) {
-    await record({ type: 'task-crashed', callId: call.callId, at: now(), message: 'the local server restarted during the call' });
+    await record({
+      type: 'task-crashed',
+      callId: call.callId,
+      at: now(),
+      message: 'the local server restarted during the call',
+    });
   }
 
   const launcher = new LocalTaskLauncher({

@@ -20,7 +20,12 @@ export function signBody(key: string, body: string, timestampSeconds: number): s
 }
 
 /** Checks an `X-Gateway-Signature` value against the raw body; false on any malformed, stale or wrong value. */
-export function verifyBodySignature(key: string, header: string | undefined, body: string, nowSeconds: number): boolean {
+export function verifyBodySignature(
+  key: string,
+  header: string | undefined,
+  body: string,
+  nowSeconds: number,
+): boolean {
   if (!header) return false;
   const parts = new Map(header.split(',').map((part) => part.trim().split('=', 2) as [string, string | undefined]));
   const t = parts.get('t');
@@ -37,7 +42,12 @@ export function twilioSignature(authToken: string, url: string, params: URLSearc
   return createHmac('sha1', authToken).update(data, 'utf8').digest('base64');
 }
 
-export function verifyTwilioSignature(authToken: string, header: string | undefined, url: string, params: URLSearchParams): boolean {
+export function verifyTwilioSignature(
+  authToken: string,
+  header: string | undefined,
+  url: string,
+  params: URLSearchParams,
+): boolean {
   return header !== undefined && safeEqual(header, twilioSignature(authToken, url, params));
 }
 

@@ -41,15 +41,26 @@ export const statusCallbackFields = z.strictObject({
  * @param signingEnabled whether the server has a key to sign callbacks with; unsigned callbacks are not offered.
  * @throws ValidationError naming the field.
  */
-export function takeStatusCallback(body: unknown, signingEnabled: boolean): { rest: unknown; statusCallback?: StatusCallbackTarget } {
+export function takeStatusCallback(
+  body: unknown,
+  signingEnabled: boolean,
+): { rest: unknown; statusCallback?: StatusCallbackTarget } {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) return { rest: body };
   const { statusCallback, statusCallbackEvents, ...rest } = body as Record<string, unknown>;
   if (statusCallback === undefined && statusCallbackEvents === undefined) return { rest };
   const fields = { statusCallback, statusCallbackEvents };
   const parsed = statusCallbackFields.safeParse(fields);
   if (!parsed.success) throw toValidationError(parsed.error, fields);
-  if (parsed.data.statusCallback === undefined) throw new ValidationError('statusCallback is required with statusCallbackEvents', 'statusCallback');
-  if (!signingEnabled) throw new ValidationError('statusCallback is not enabled on this server (no signing key configured)', 'statusCallback');
+  if (parsed.data.statusCallback === undefined)
+    throw new ValidationError('statusCallback is required with statusCallbackEvents', 'statusCallback');
+  if (!signingEnabled)
+    throw new ValidationError(
+      'statusCallback is not enabled on this server (no signing key configured)',
+      'statusCallback',
+    );
   const events = parsed.data.statusCallbackEvents;
-  return { rest, statusCallback: { url: parsed.data.statusCallback, ...(events ? { events: [...new Set(events)] } : {}) } };
+  return {
+    rest,
+    statusCallback: { url: parsed.data.statusCallback, ...(events ? { events: [...new Set(events)] } : {}) },
+  };
 }

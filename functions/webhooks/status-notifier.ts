@@ -62,7 +62,11 @@ export function wantsNotification(record: CallRecord, change: StateChange): bool
  * the recorder's write.
  * @param record the record as the change left it.
  */
-export async function notifyStateChange(record: CallRecord, change: StateChange, deps: NotifyDeps): Promise<'skipped' | 'delivered' | 'failed'> {
+export async function notifyStateChange(
+  record: CallRecord,
+  change: StateChange,
+  deps: NotifyDeps,
+): Promise<'skipped' | 'delivered' | 'failed'> {
   if (!wantsNotification(record, change)) return 'skipped';
   const url = record.statusCallback!.url;
   const post = deps.post ?? (defaultPost ??= guardedPost());
@@ -102,7 +106,9 @@ export async function notifyStateChange(record: CallRecord, change: StateChange,
       ...(httpStatus === undefined ? {} : { httpStatus }),
       ...(error === undefined ? {} : { error: error.slice(0, 200) }),
     };
-    await appendDelivery(deps.store, record.callId, entry).catch((cause: unknown) => deps.logger.warn('could not log a delivery on the call record', { ...logFields, error: cause }));
+    await appendDelivery(deps.store, record.callId, entry).catch((cause: unknown) =>
+      deps.logger.warn('could not log a delivery on the call record', { ...logFields, error: cause }),
+    );
     if (delivered) {
       deps.logger.info('status callback delivered', { ...logFields, attempt, httpStatus });
       return 'delivered';
@@ -160,7 +166,8 @@ export class StatusNotifier {
 
   /** Queues the `state-changed` effects of one recorder result (`recordEvent`'s answer). */
   enqueueEffects(result: { record?: CallRecord; effects: Effect[] }): void {
-    for (const effect of result.effects) if (effect.type === 'state-changed' && result.record) this.enqueue(result.record, effect);
+    for (const effect of result.effects)
+      if (effect.type === 'state-changed' && result.record) this.enqueue(result.record, effect);
   }
 
   /** Resolves once every queued delivery has finished (shutdown, tests). */

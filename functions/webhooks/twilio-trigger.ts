@@ -12,7 +12,8 @@ import { callRequestSchema, parseOrThrow, toCallSpec } from '../../shared/call-s
 import type { CallSpec } from '../../shared/call-types.ts';
 import type { TwilioTemplate } from './webhook-config.ts';
 
-export type TwilioAction = { type: 'start'; spec: CallSpec } | { type: 'hangup'; callId: string } | { type: 'ignore'; reason: string };
+export type TwilioAction =
+  { type: 'start'; spec: CallSpec } | { type: 'hangup'; callId: string } | { type: 'ignore'; reason: string };
 
 const CONFERENCE_SID = /^CF[0-9a-f]{32}$/;
 
@@ -23,9 +24,11 @@ export function conferenceCallId(conferenceSid: string): string {
 /** @throws ValidationError when a conference event lacks a well-formed ConferenceSid or FriendlyName. */
 export function conferenceAction(params: URLSearchParams, template: TwilioTemplate): TwilioAction {
   const event = params.get('StatusCallbackEvent');
-  if (event !== 'conference-start' && event !== 'conference-end') return { type: 'ignore', reason: `event ${event ?? '(none)'} is not mapped` };
+  if (event !== 'conference-start' && event !== 'conference-end')
+    return { type: 'ignore', reason: `event ${event ?? '(none)'} is not mapped` };
   const sid = params.get('ConferenceSid') ?? '';
-  if (!CONFERENCE_SID.test(sid)) throw new ValidationError('ConferenceSid must be CF followed by 32 hex digits', 'ConferenceSid');
+  if (!CONFERENCE_SID.test(sid))
+    throw new ValidationError('ConferenceSid must be CF followed by 32 hex digits', 'ConferenceSid');
   const callId = conferenceCallId(sid);
   if (event === 'conference-end') return { type: 'hangup', callId };
 
@@ -61,7 +64,9 @@ export function voiceTwiml(params: URLSearchParams): string {
   const room = user === undefined ? '' : Buffer.from(user, 'base64url').toString('utf8');
   if (!room) return twiml('<Reject reason="rejected"/>');
   // startConferenceOnEnter=false: the gateway is a listener, it must not keep a conference alive on its own.
-  return twiml(`<Dial><Conference muted="true" beep="false" startConferenceOnEnter="false" endConferenceOnExit="false">${escapeXml(room)}</Conference></Dial>`);
+  return twiml(
+    `<Dial><Conference muted="true" beep="false" startConferenceOnEnter="false" endConferenceOnExit="false">${escapeXml(room)}</Conference></Dial>`,
+  );
 }
 
 function twiml(verbs: string): string {
@@ -74,5 +79,8 @@ function escapeXml(text: string): string {
 
 /** A friendly name as an RTMP stream name: no spaces or controls (ffmpeg argv, URLs), no leading dash. */
 function streamSafe(name: string): string {
-  return name.replace(/[^A-Za-z0-9_.-]/g, '_').replace(/^-+/, '_').slice(0, 128);
+  return name
+    .replace(/[^A-Za-z0-9_.-]/g, '_')
+    .replace(/^-+/, '_')
+    .slice(0, 128);
 }

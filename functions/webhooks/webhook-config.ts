@@ -52,7 +52,10 @@ export function readWebhookConfig(env: NodeJS.ProcessEnv = process.env): Webhook
   const config: WebhookConfig = {};
   const statusSigningKey = get(WEBHOOK_ENV.statusSigningKey);
   const triggerSigningKey = get(WEBHOOK_ENV.triggerSigningKey);
-  for (const [name, key] of [[WEBHOOK_ENV.statusSigningKey, statusSigningKey], [WEBHOOK_ENV.triggerSigningKey, triggerSigningKey]] as const) {
+  for (const [name, key] of [
+    [WEBHOOK_ENV.statusSigningKey, statusSigningKey],
+    [WEBHOOK_ENV.triggerSigningKey, triggerSigningKey],
+  ] as const) {
     // A short key would make HMACs guessable offline from one captured request.
     if (key !== undefined && key.length < 16) throw new WebhookConfigError(`${name} must be at least 16 characters`);
   }
@@ -87,6 +90,8 @@ export function describeWebhookConfig(config: WebhookConfig): Record<string, unk
   return {
     statusCallbacks: config.statusSigningKey ? 'on' : 'off',
     genericTrigger: config.triggerSigningKey ? 'on' : 'off',
-    twilioTrigger: config.twilio ? { sipDomain: config.twilio.sipDomain, rtmpUrl: config.twilio.rtmpUrl, rtmpStream: config.twilio.rtmpStream } : 'off',
+    twilioTrigger: config.twilio
+      ? { sipDomain: config.twilio.sipDomain, rtmpUrl: config.twilio.rtmpUrl, rtmpStream: config.twilio.rtmpStream }
+      : 'off',
   };
 }

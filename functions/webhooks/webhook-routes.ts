@@ -7,7 +7,13 @@ import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { CallNotFoundError, ValidationError } from '../../shared/call-errors.ts';
 import { toCallView } from '../core/call-record.ts';
-import { callIdSchema, dtmfSchema, parseOrThrow, toCallSpec, wcsCallRequestSchema } from '../../shared/call-spec-schema.ts';
+import {
+  callIdSchema,
+  dtmfSchema,
+  parseOrThrow,
+  toCallSpec,
+  wcsCallRequestSchema,
+} from '../../shared/call-spec-schema.ts';
 import type { CallRecord, Logger, StatusCallbackTarget } from '../core/ports.ts';
 import type { CallSpec } from '../../shared/call-types.ts';
 import * as z from 'zod';
@@ -53,7 +59,8 @@ export interface WebhookRouteDeps {
 
 export function mountWebhooks(app: OpenAPIHono, deps: WebhookRouteDeps): void {
   const { calls, config, logger } = deps;
-  const notFound = (c: Context) => c.json({ error: { code: 'not_found', message: `no route ${c.req.method} ${c.req.path}` } }, 404);
+  const notFound = (c: Context) =>
+    c.json({ error: { code: 'not_found', message: `no route ${c.req.method} ${c.req.path}` } }, 404);
 
   app.post('/webhooks/twilio', async (c) => {
     const twilio = config.twilio;
@@ -88,7 +95,8 @@ export function mountWebhooks(app: OpenAPIHono, deps: WebhookRouteDeps): void {
     const key = config.triggerSigningKey;
     if (!key) return notFound(c);
     const text = await c.req.text();
-    if (!verifyBodySignature(key, c.req.header(SIGNATURE_HEADER), text, Math.floor(deps.now().getTime() / 1000))) throw new WebhookSignatureError('trigger');
+    if (!verifyBodySignature(key, c.req.header(SIGNATURE_HEADER), text, Math.floor(deps.now().getTime() / 1000)))
+      throw new WebhookSignatureError('trigger');
     const request = parseOrThrow(triggerSchema, parseJson(text));
     switch (request.action) {
       case 'start': {
@@ -107,11 +115,16 @@ export function mountWebhooks(app: OpenAPIHono, deps: WebhookRouteDeps): void {
 }
 
 /** Reads Twilio's form body and checks its signature over the URL Twilio called. */
-async function verifiedTwilioForm(c: Context, authToken: string, publicBaseUrl: string | undefined): Promise<URLSearchParams> {
+async function verifiedTwilioForm(
+  c: Context,
+  authToken: string,
+  publicBaseUrl: string | undefined,
+): Promise<URLSearchParams> {
   const params = new URLSearchParams(await c.req.text());
   const requestUrl = new URL(c.req.url);
   const url = publicBaseUrl ? `${publicBaseUrl}${requestUrl.pathname}${requestUrl.search}` : requestUrl.href;
-  if (!verifyTwilioSignature(authToken, c.req.header(TWILIO_SIGNATURE_HEADER), url, params)) throw new WebhookSignatureError('twilio');
+  if (!verifyTwilioSignature(authToken, c.req.header(TWILIO_SIGNATURE_HEADER), url, params))
+    throw new WebhookSignatureError('twilio');
   return params;
 }
 

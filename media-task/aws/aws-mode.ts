@@ -38,7 +38,13 @@ export async function prepareAwsMode(config: TaskConfig, logger: Logger): Promis
   if (config.eventSink === 'eventbridge' && config.eventBusName) {
     // Each event names the task that sent it: the recorder takes a call's events from its own task only.
     const taskArn = metadata?.taskArn;
-    mode.sink = eventBridgeEventSink(new EventBridgePublisher({ client: new EventBridgeClient({}), eventBusName: config.eventBusName, ...(taskArn ? { taskArn } : {}) }));
+    mode.sink = eventBridgeEventSink(
+      new EventBridgePublisher({
+        client: new EventBridgeClient({}),
+        eventBusName: config.eventBusName,
+        ...(taskArn ? { taskArn } : {}),
+      }),
+    );
   }
   if (metadata && !config.publicAddressGiven) {
     const { privateAddress, publicAddress } = await discoverPublicAddress({ metadata, ec2: new EC2Client({}) });
@@ -48,7 +54,10 @@ export async function prepareAwsMode(config: TaskConfig, logger: Logger): Promis
   if (config.stored) {
     const { callId, tableName, kmsKeyId } = config.stored;
     const client = new DynamoDBClient({});
-    const store = new EncryptingCallStore(new DynamoDbCallStore({ client, tableName }), new KmsSecretCipher({ kms: new KMSClient({}), keyId: kmsKeyId }));
+    const store = new EncryptingCallStore(
+      new DynamoDbCallStore({ client, tableName }),
+      new KmsSecretCipher({ kms: new KMSClient({}), keyId: kmsKeyId }),
+    );
     mode.spec = await loadStoredSpec(store, callId);
     const mailbox = new DynamoDbCommandMailbox({ client, tableName });
     mode.watch = (call) => {

@@ -56,7 +56,9 @@ export async function discoverPublicAddress(options: DiscoverOptions): Promise<T
     const publicAddress = NetworkInterfaces[0]?.Association?.PublicIp;
     if (publicAddress) return { privateAddress, publicAddress };
     if (attempt >= attempts) {
-      const why = NetworkInterfaces.length ? 'it has no public IP (is assignPublicIp ENABLED and the subnet public?)' : 'EC2 does not know it';
+      const why = NetworkInterfaces.length
+        ? 'it has no public IP (is assignPublicIp ENABLED and the subnet public?)'
+        : 'EC2 does not know it';
       throw new PublicAddressError(`no public address for ENI ${macAddress} (${privateAddress}): ${why}`);
     }
     await new Promise((resolve) => setTimeout(resolve, options.delayMs ?? 1_000));

@@ -19,7 +19,8 @@ export class StoredSpecError extends Error {
 /** @param store a store whose `getSecret` decrypts (shared/aws/secret-cipher.ts `EncryptingCallStore`). */
 export async function loadStoredSpec(store: Pick<CallStore, 'get' | 'getSecret'>, callId: string): Promise<CallSpec> {
   const [record, secret] = await Promise.all([store.get(callId), store.getSecret(callId)]);
-  if (!record) throw new StoredSpecError(`call ${callId} is not in the table (expired, or the wrong TABLE_NAME)`, callId);
+  if (!record)
+    throw new StoredSpecError(`call ${callId} is not in the table (expired, or the wrong TABLE_NAME)`, callId);
   if (!secret) throw new StoredSpecError(`call ${callId} has no stored secret`, callId);
   return parseCallSpec({ ...record.spec, connection: { ...record.spec.connection, sipPassword: secret.sipPassword } });
 }

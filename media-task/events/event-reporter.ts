@@ -31,4 +31,6 @@ export class EventReporter {
 
 /** The local sink: one JSON event per line on stdout, which the local launcher parses. */
 export const stdoutEventSink: EventSink = (event) =>
-  new Promise((resolve, reject) => process.stdout.write(JSON.stringify(event) + '\n', (error) => (error ? reject(error) : resolve())));
+  new Promise((resolve, reject) =>
+    process.stdout.write(JSON.stringify(event) + '\n', (error) => (error ? reject(error) : resolve())),
+  );

@@ -43,7 +43,9 @@ export async function requiredComponents(): Promise<Map<string, string[]>> {
 export function listedNames(output: string, nameOnly: boolean): Set<string> {
   const names = new Set<string>();
   for (const line of output.split('\n')) {
-    const match = nameOnly ? /^\s*([\w-]+)\s*$/.exec(line) : /^\s*\S+\s+([\w,-]+)(?:\s.*?(?:\(codec (\w+)\))?)?\s*$/.exec(line);
+    const match = nameOnly
+      ? /^\s*([\w-]+)\s*$/.exec(line)
+      : /^\s*\S+\s+([\w,-]+)(?:\s.*?(?:\(codec (\w+)\))?)?\s*$/.exec(line);
     for (const name of [...(match?.[1]?.split(',') ?? []), match?.[2]]) if (name) names.add(name);
   }
   return names;
@@ -63,5 +65,10 @@ export async function missingComponents(ffmpegPath: string): Promise<string[]> {
       return listedNames(stdout, nameOnly);
     }),
   );
-  return kinds.flatMap((kind, index) => required.get(kind)!.filter((name) => !listings[index]!.has(name)).map((name) => `${kind} ${name}`));
+  return kinds.flatMap((kind, index) =>
+    required
+      .get(kind)!
+      .filter((name) => !listings[index]!.has(name))
+      .map((name) => `${kind} ${name}`),
+  );
 }

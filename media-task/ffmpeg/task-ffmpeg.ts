@@ -29,7 +29,11 @@ async function buildPath(): Promise<string> {
   return join(CACHE_DIR, `ffmpeg-${hash.digest('hex').slice(0, 16)}`, 'ffmpeg');
 }
 
-const isFile = (path: string) => stat(path).then((s) => s.isFile(), () => false);
+const isFile = (path: string) =>
+  stat(path).then(
+    (s) => s.isFile(),
+    () => false,
+  );
 
 /** Path of the slim build, building it first when this build script has not been built yet; `onBuild` hears of a build. */
 export async function ensureTaskFfmpeg(onBuild?: (message: string) => void): Promise<string> {
@@ -52,7 +56,13 @@ export async function ensureTaskFfmpeg(onBuild?: (message: string) => void): Pro
 async function onPath(path = process.env.PATH ?? ''): Promise<string | undefined> {
   for (const dir of path.split(delimiter).filter(Boolean)) {
     const candidate = join(dir, 'ffmpeg');
-    if (await access(candidate, constants.X_OK).then(() => isFile(candidate), () => false)) return candidate;
+    if (
+      await access(candidate, constants.X_OK).then(
+        () => isFile(candidate),
+        () => false,
+      )
+    )
+      return candidate;
   }
   return undefined;
 }
@@ -73,13 +83,22 @@ export async function chooseTaskFfmpeg(configured: string | undefined, path?: st
     const slim = await buildPath();
     if (await isFile(slim)) return { path: slim, source: 'slim build' };
   }
-  const chosen = configured ? { path: configured, source: 'FFMPEG_PATH' as const } : await onPath(path).then((found) => found && { path: found, source: 'PATH' as const });
-  if (!chosen) throw new FfmpegUnfitError('no ffmpeg found: install one (apt install ffmpeg, brew install ffmpeg), set FFMPEG_PATH, or run npm run build:ffmpeg');
+  const chosen = configured
+    ? { path: configured, source: 'FFMPEG_PATH' as const }
+    : await onPath(path).then((found) => found && { path: found, source: 'PATH' as const });
+  if (!chosen)
+    throw new FfmpegUnfitError(
+      'no ffmpeg found: install one (apt install ffmpeg, brew install ffmpeg), set FFMPEG_PATH, or run npm run build:ffmpeg',
+    );
   const missing = await missingComponents(chosen.path).catch((error: unknown) => {
-    throw new FfmpegUnfitError(`${chosen.source === 'PATH' ? 'the ffmpeg on the PATH' : 'FFMPEG_PATH'} (${chosen.path}) does not run: ${(error as Error).message}`);
+    throw new FfmpegUnfitError(
+      `${chosen.source === 'PATH' ? 'the ffmpeg on the PATH' : 'FFMPEG_PATH'} (${chosen.path}) does not run: ${(error as Error).message}`,
+    );
   });
   if (missing.length) {
-    throw new FfmpegUnfitError(`${chosen.path} lacks what the media task uses: ${missing.join(', ')} (install a full ffmpeg, or run npm run build:ffmpeg)`);
+    throw new FfmpegUnfitError(
+      `${chosen.path} lacks what the media task uses: ${missing.join(', ')} (install a full ffmpeg, or run npm run build:ffmpeg)`,
+    );
   }
   return chosen;
 }

@@ -174,7 +174,11 @@ export class Destination extends TypedEmitter<DestinationEvents> {
       onLine: (line, stream) => this.onLine(line, stream),
     });
     this.process = process;
-    this.options.logger.info(`${publisher.name} started`, { pid: process.pid, output: this.maskedTarget, joinMidStream });
+    this.options.logger.info(`${publisher.name} started`, {
+      pid: process.pid,
+      output: this.maskedTarget,
+      joinMidStream,
+    });
     process.onExit((exit) => this.onExit(process, exit));
     if (this.stopped) await stopFfmpeg(process);
   }
@@ -218,7 +222,12 @@ export class Destination extends TypedEmitter<DestinationEvents> {
       (line) => RTMP_FAILURE.test(line) || /error|failed|invalid/i.test(line),
       `${this.options.publisher.name} exited (code ${exit.code}, signal ${exit.signal})`,
     );
-    if (this.options.publisher.isEncoder && !this.killedByWatch && !RTMP_FAILURE.test(error) && !PORT_TAKEN.test(error)) {
+    if (
+      this.options.publisher.isEncoder &&
+      !this.killedByWatch &&
+      !RTMP_FAILURE.test(error) &&
+      !PORT_TAKEN.test(error)
+    ) {
       this.emit('encoderDied', { error });
       return;
     }
@@ -246,7 +255,9 @@ export class Destination extends TypedEmitter<DestinationEvents> {
       if (this.stopped) return;
       this.reconnects++;
       this.setState('connecting');
-      this.spawn(true).catch((cause: unknown) => this.retry(`${this.options.publisher.name} did not start: ${(cause as Error).message}`));
+      this.spawn(true).catch((cause: unknown) =>
+        this.retry(`${this.options.publisher.name} did not start: ${(cause as Error).message}`),
+      );
     }, delay);
   }
 
@@ -258,7 +269,11 @@ export class Destination extends TypedEmitter<DestinationEvents> {
     const stalled = this.liveAt !== undefined && now - this.lastGrowthAt > STALL_MS;
     const neverConnected = this.liveAt === undefined && now - this.spawnedAt > CONNECT_TIMEOUT_MS;
     if (!stalled && !neverConnected) return;
-    this.tail.push(stalled ? `no bytes accepted for ${STALL_MS} ms: connection stalled` : `connection timed out: not connected within ${CONNECT_TIMEOUT_MS} ms`);
+    this.tail.push(
+      stalled
+        ? `no bytes accepted for ${STALL_MS} ms: connection stalled`
+        : `connection timed out: not connected within ${CONNECT_TIMEOUT_MS} ms`,
+    );
     this.killedByWatch = true;
     process.signal('SIGKILL');
   }

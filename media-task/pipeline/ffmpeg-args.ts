@@ -124,15 +124,19 @@ export const PROGRESS_ARGS = ['-progress', 'pipe:1', '-stats_period', '1'] as co
 export function rtmpPublishArgs(target: string, caFile?: string): string[] {
   if (!/^rtmps?:\/\//i.test(target)) throw new FfmpegArgsError('ffmpeg publishes to rtmp:// or rtmps:// only');
   return [
-    '-flush_packets', '1',
+    '-flush_packets',
+    '1',
     // The RTMP handshake and publish are small writes, each waiting for an answer: with Nagle's algorithm each
     // waited for the server's delayed ACK too. Publishing to nginx-rtmp took 260 ms from spawn to header, 130 ms
     // with TCP_NODELAY (three runs each), and the first media of a call is that much sooner.
-    '-tcp_nodelay', '1',
+    '-tcp_nodelay',
+    '1',
     // A live stream has no duration or size to write back; seeking back in an RTMP stream is not possible anyway.
-    '-flvflags', 'no_duration_filesize',
+    '-flvflags',
+    'no_duration_filesize',
     ...(/^rtmps:/i.test(target) ? ['-tls_verify', '1', ...(caFile ? ['-ca_file', caFile] : [])] : []),
-    '-f', 'flv',
+    '-f',
+    'flv',
     target,
   ];
 }
@@ -171,17 +175,26 @@ export function buildEncoderArgs(plan: EncoderPlan): string[] {
   const args = [
     '-hide_banner',
     '-nostdin',
-    '-loglevel', 'info',
+    '-loglevel',
+    'info',
     '-nostats',
     ...(sink.kind === 'rtmp' ? PROGRESS_ARGS : []),
-    '-protocol_whitelist', 'pipe,udp,rtp',
-    '-fflags', 'nobuffer',
-    '-probesize', probe.probesize,
-    '-analyzeduration', probe.analyzeduration,
-    '-max_delay', '200000',
-    '-reorder_queue_size', '64',
-    '-f', 'sdp',
-    '-i', 'pipe:0',
+    '-protocol_whitelist',
+    'pipe,udp,rtp',
+    '-fflags',
+    'nobuffer',
+    '-probesize',
+    probe.probesize,
+    '-analyzeduration',
+    probe.analyzeduration,
+    '-max_delay',
+    '200000',
+    '-reorder_queue_size',
+    '64',
+    '-f',
+    'sdp',
+    '-i',
+    'pipe:0',
   ];
   const madeUp = video ? undefined : fill.kind === 'none' || !media.audio ? undefined : fill;
   if (madeUp?.kind === 'slate') {
@@ -193,17 +206,55 @@ export function buildEncoderArgs(plan: EncoderPlan): string[] {
   // leave intensity and mid/side stereo nothing to find, and noise substitution nothing to gain at 128 kbit/s
   // from an 8 kHz phone line, yet those searches were most of the encode: a minute of PCMU tone costs 2.19 s of
   // CPU with them, 0.45 s without (the default two-loop coder, mono, as a hand-rolled ffmpeg runs it: 0.66 s).
-  const aac = (rate: number) => ['-c:a', 'aac', '-aac_coder', 'fast', '-aac_is', '0', '-aac_ms', '0', '-aac_pns', '0', '-ar', String(rate), '-ac', '2', '-b:a', '128k'];
+  const aac = (rate: number) => [
+    '-c:a',
+    'aac',
+    '-aac_coder',
+    'fast',
+    '-aac_is',
+    '0',
+    '-aac_ms',
+    '0',
+    '-aac_pns',
+    '0',
+    '-ar',
+    String(rate),
+    '-ac',
+    '2',
+    '-b:a',
+    '128k',
+  ];
   if (madeUp?.kind === 'waveform' && audioCodec) {
     // showwaves emits a frame at audio packet boundaries (12.5 fps from 20 ms packets when asked for 15): the fps
     // filter makes it constant, so the GOP in frames is the keyframe interval in seconds.
     args.push(
       '-filter_complex',
       `[0:a:0]asplit=2[aout][wave];[wave]showwaves=s=${WAVEFORM.size}:rate=${WAVEFORM.fps}:mode=cline:colors=white,fps=${WAVEFORM.fps},format=yuv420p[vout]`,
-      '-map', '[aout]', ...aac(audioCodec.aacRate),
-      '-map', '[vout]', '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-pix_fmt', 'yuv420p',
-      '-g', String(WAVEFORM.fps * KEYFRAME_SECONDS), '-keyint_min', String(WAVEFORM.fps * KEYFRAME_SECONDS), '-sc_threshold', '0',
-      '-b:v', '400k', '-maxrate', '400k', '-bufsize', '800k',
+      '-map',
+      '[aout]',
+      ...aac(audioCodec.aacRate),
+      '-map',
+      '[vout]',
+      '-c:v',
+      'libx264',
+      '-preset',
+      'ultrafast',
+      '-tune',
+      'zerolatency',
+      '-pix_fmt',
+      'yuv420p',
+      '-g',
+      String(WAVEFORM.fps * KEYFRAME_SECONDS),
+      '-keyint_min',
+      String(WAVEFORM.fps * KEYFRAME_SECONDS),
+      '-sc_threshold',
+      '0',
+      '-b:v',
+      '400k',
+      '-maxrate',
+      '400k',
+      '-bufsize',
+      '800k',
     );
   } else {
     if (audioCodec) args.push('-map', '0:a:0', ...aac(audioCodec.aacRate));
@@ -213,6 +264,13 @@ export function buildEncoderArgs(plan: EncoderPlan): string[] {
   // A peer's video that stops (hold) must not hold audio back for the muxer's 10 s default.
   args.push('-max_interleave_delta', '500000');
   if (sink.kind === 'rtmp') args.push(...rtmpPublishArgs(sink.target, sink.caFile));
-  else args.push('-flush_packets', '1', '-f', 'tee', sink.ports.map((port) => `[f=mpegts:onfail=ignore]udp://127.0.0.1:${port}?pkt_size=1316`).join('|'));
+  else
+    args.push(
+      '-flush_packets',
+      '1',
+      '-f',
+      'tee',
+      sink.ports.map((port) => `[f=mpegts:onfail=ignore]udp://127.0.0.1:${port}?pkt_size=1316`).join('|'),
+    );
   return args;
 }

@@ -21,7 +21,15 @@ import type { OwnedProcess, ProcessExit } from '../../shared/owned-process.ts';
 import { TypedEmitter } from '../typed-emitter.ts';
 import type { NegotiatedMedia } from '../sip/sdp.ts';
 import { Destination, exitCause, STALL_MS, stopFfmpeg, type Publisher } from './destination.ts';
-import { buildEncoderArgs, buildInputSdp, rtmpTarget, type EncoderSink, type PipelinePorts, type RtmpOutput, type VideoFill } from './ffmpeg-args.ts';
+import {
+  buildEncoderArgs,
+  buildInputSdp,
+  rtmpTarget,
+  type EncoderSink,
+  type PipelinePorts,
+  type RtmpOutput,
+  type VideoFill,
+} from './ffmpeg-args.ts';
 import { buildRepublisherArgs } from './relay-args.ts';
 import { ffmpegLauncher, SpareEncoder } from './spare-encoder.ts';
 import { freeUdpPort, freeUdpPortPair } from './udp-ports.ts';
@@ -65,7 +73,9 @@ export interface FfmpegPipelineOptions {
 /** The encoder's own RTMP output when the call has one destination; undefined when it feeds republishers. */
 function directSink(options: Pick<FfmpegPipelineOptions, 'outputs' | 'rtmpsCaFile'>): EncoderSink | undefined {
   const [only, ...others] = options.outputs;
-  return only && others.length === 0 ? { kind: 'rtmp', target: rtmpTarget(only), caFile: options.rtmpsCaFile } : undefined;
+  return only && others.length === 0
+    ? { kind: 'rtmp', target: rtmpTarget(only), caFile: options.rtmpsCaFile }
+    : undefined;
 }
 
 const TAIL = 20;
@@ -93,9 +103,19 @@ export class FfmpegPipeline extends TypedEmitter<FfmpegPipelineEvents> {
    * An encoder for `likely` media, started now, for a call of one destination. With several, the encoder's
    * arguments name relay ports that are picked at the answer, so there is no spare: undefined.
    */
-  static spare(options: Pick<FfmpegPipelineOptions, 'outputs' | 'fill' | 'ffmpegPath' | 'rtmpsCaFile'> & { likely: NegotiatedMedia }): SpareEncoder | undefined {
+  static spare(
+    options: Pick<FfmpegPipelineOptions, 'outputs' | 'fill' | 'ffmpegPath' | 'rtmpsCaFile'> & {
+      likely: NegotiatedMedia;
+    },
+  ): SpareEncoder | undefined {
     const sink = directSink(options);
-    return sink && SpareEncoder.start(buildEncoderArgs({ media: options.likely, fill: options.fill ?? { kind: 'none' }, sink }), options.ffmpegPath);
+    return (
+      sink &&
+      SpareEncoder.start(
+        buildEncoderArgs({ media: options.likely, fill: options.fill ?? { kind: 'none' }, sink }),
+        options.ffmpegPath,
+      )
+    );
   }
 
   /** Resolves once every ffmpeg has spawned; forward RTP to `inputPorts` from then on. */
@@ -119,18 +139,32 @@ export class FfmpegPipeline extends TypedEmitter<FfmpegPipelineEvents> {
       const args = buildEncoderArgs({ media, fill, sink: direct ?? { kind: 'relay', ports: relayPorts } });
       const sdp = buildInputSdp(media, ports);
       if (direct) {
-        destinations.push(destination(outputs[0]!, 0, { name: 'ffmpeg encoder', isEncoder: true, args: () => args, input: sdp }));
+        destinations.push(
+          destination(outputs[0]!, 0, { name: 'ffmpeg encoder', isEncoder: true, args: () => args, input: sdp }),
+        );
         await destinations[0]!.start();
         pipeline = new FfmpegPipeline(ports, destinations, logger);
         pipeline.watchDestinations();
-        logger.info('ffmpeg started', { ports, fill: fill.kind, outputs: [destinations[0]!.maskedTarget], fromSpare: options.spare?.taken ?? false });
+        logger.info('ffmpeg started', {
+          ports,
+          fill: fill.kind,
+          outputs: [destinations[0]!.maskedTarget],
+          fromSpare: options.spare?.taken ?? false,
+        });
         return pipeline;
       }
       const video = media.video ? 'peer' : fill.kind !== 'none' && media.audio ? 'ours' : 'none';
       outputs.forEach((output, index) => {
         const relayPort = relayPorts[index]!;
         const args = (target: string, joinMidStream: boolean) =>
-          buildRepublisherArgs({ relayPort, target, video, inputTimeoutMs: STALL_MS, joinMidStream, caFile: options.rtmpsCaFile });
+          buildRepublisherArgs({
+            relayPort,
+            target,
+            video,
+            inputTimeoutMs: STALL_MS,
+            joinMidStream,
+            caFile: options.rtmpsCaFile,
+          });
         destinations.push(destination(output, index, { name: 'ffmpeg republisher', isEncoder: false, args }));
       });
       // Republishers first, so that they listen when the encoder's first packets (and the first keyframe) go out.
@@ -146,7 +180,13 @@ export class FfmpegPipeline extends TypedEmitter<FfmpegPipelineEvents> {
       for (const line of pending) pipeline.onStderr(line);
       encoder.onExit((exit) => pipeline!.onEncoderExit(exit));
       pipeline.watchDestinations();
-      logger.info('ffmpeg started', { pid: encoder.pid, ports, relayPorts, fill: fill.kind, outputs: destinations.map((d) => d.maskedTarget) });
+      logger.info('ffmpeg started', {
+        pid: encoder.pid,
+        ports,
+        relayPorts,
+        fill: fill.kind,
+        outputs: destinations.map((d) => d.maskedTarget),
+      });
       return pipeline;
     } catch (error) {
       await Promise.all([options.spare?.close(), ...destinations.map((destination) => destination.stop())]);
@@ -156,7 +196,9 @@ export class FfmpegPipeline extends TypedEmitter<FfmpegPipelineEvents> {
 
   /** The encoder's pid, then each running republisher's (or the one publishing encoder's): for CPU figures. */
   get pids(): number[] {
-    return [this.encoder?.pid, ...this.destinations.map((destination) => destination.pid)].filter((pid): pid is number => pid !== undefined);
+    return [this.encoder?.pid, ...this.destinations.map((destination) => destination.pid)].filter(
+      (pid): pid is number => pid !== undefined,
+    );
   }
 
   get running(): boolean {
@@ -192,14 +234,32 @@ export class FfmpegPipeline extends TypedEmitter<FfmpegPipelineEvents> {
         this.emit('destinations', this.destinationStatus());
         if (this.destinations.every((d) => d.failedOnce) && !this.destinations.some((d) => d.everLive)) {
           const first = this.destinations[0]!;
-          this.die({ classification: 'rtmp', message: first.status().lastError ?? 'no destination accepted the stream', code: null, signal: null, lastLines: first.lastLines() });
+          this.die({
+            classification: 'rtmp',
+            message: first.status().lastError ?? 'no destination accepted the stream',
+            code: null,
+            signal: null,
+            lastLines: first.lastLines(),
+          });
         }
       });
       destination.on('portTaken', ({ error }) =>
-        this.die({ classification: 'ffmpeg', message: `port taken: ${error}`, code: null, signal: null, lastLines: destination.lastLines() }),
+        this.die({
+          classification: 'ffmpeg',
+          message: `port taken: ${error}`,
+          code: null,
+          signal: null,
+          lastLines: destination.lastLines(),
+        }),
       );
       destination.on('encoderDied', ({ error }) =>
-        this.die({ classification: 'ffmpeg', message: error, code: null, signal: null, lastLines: destination.lastLines() }),
+        this.die({
+          classification: 'ffmpeg',
+          message: error,
+          code: null,
+          signal: null,
+          lastLines: destination.lastLines(),
+        }),
       );
       destination.on('progress', () => {
         if (this.dead) return;
@@ -223,15 +283,29 @@ export class FfmpegPipeline extends TypedEmitter<FfmpegPipelineEvents> {
       this.logger.info('ffmpeg stopped', { code: exit.code, signal: exit.signal, bytesOut: this.bytesOut });
       return;
     }
-    const message = exitCause(this.stderrTail, (line) => /error|failed|invalid/i.test(line), `ffmpeg exited (code ${exit.code}, signal ${exit.signal})`);
-    this.die({ classification: 'ffmpeg', message, code: exit.code, signal: exit.signal, lastLines: [...this.stderrTail] });
+    const message = exitCause(
+      this.stderrTail,
+      (line) => /error|failed|invalid/i.test(line),
+      `ffmpeg exited (code ${exit.code}, signal ${exit.signal})`,
+    );
+    this.die({
+      classification: 'ffmpeg',
+      message,
+      code: exit.code,
+      signal: exit.signal,
+      lastLines: [...this.stderrTail],
+    });
   }
 
   /** Reports the death once; the owner stops what is left with stop(). */
   private die(death: PipelineDeath): void {
     if (this.dead) return;
     this.dead = true;
-    this.logger.warn('ffmpeg pipeline died', { classification: death.classification, cause: death.message, lastLines: death.lastLines });
+    this.logger.warn('ffmpeg pipeline died', {
+      classification: death.classification,
+      cause: death.message,
+      lastLines: death.lastLines,
+    });
     this.emit('died', death);
   }
 }

@@ -39,9 +39,18 @@ export async function ensureSlateClip(options: SlateOptions): Promise<string> {
   const cacheDir = options.cacheDir ?? join(tmpdir(), 'gw-slate-cache');
   await mkdir(cacheDir, { recursive: true });
   const title = options.title?.trim() || undefined;
-  const key = createHash('sha256').update(JSON.stringify({ v: CACHE_VERSION, ...SLATE, title })).digest('hex').slice(0, 24);
+  const key = createHash('sha256')
+    .update(JSON.stringify({ v: CACHE_VERSION, ...SLATE, title }))
+    .digest('hex')
+    .slice(0, 24);
   const clipPath = join(cacheDir, `slate-${key}.mp4`);
-  if (await stat(clipPath).then((s) => s.size > 0, () => false)) return clipPath;
+  if (
+    await stat(clipPath).then(
+      (s) => s.size > 0,
+      () => false,
+    )
+  )
+    return clipPath;
   const work = await mkdtemp(join(cacheDir, 'work-'));
   try {
     const outPath = join(work, 'slate.mp4');
@@ -68,7 +77,12 @@ export async function ensureSlateClip(options: SlateOptions): Promise<string> {
 }
 
 async function encode(args: string[], options: SlateOptions): Promise<void> {
-  const child = await OwnedProcess.start({ name: 'ffmpeg slate', command: options.ffmpegPath, args, diesWithOwner: true });
+  const child = await OwnedProcess.start({
+    name: 'ffmpeg slate',
+    command: options.ffmpegPath,
+    args,
+    diesWithOwner: true,
+  });
   const exit = await child.exited;
   if (exit.code !== 0) throw new SlateError(`slate encode exited with code ${exit.code}`, child.lastLines());
 }

@@ -36,7 +36,8 @@ export class SpareEncoder {
 
   static start(args: readonly string[], ffmpegPath: string): SpareEncoder {
     let spare: SpareEncoder | undefined = undefined;
-    const onLine: LineListener = (line, stream) => (spare?.listener ? spare.listener(line, stream) : spare?.early.push([line, stream]));
+    const onLine: LineListener = (line, stream) =>
+      spare?.listener ? spare.listener(line, stream) : spare?.early.push([line, stream]);
     // An ffmpeg that cannot run fails again, with its reason, when the answer spawns one.
     const spawned = spawnFfmpeg(ffmpegPath, { name: 'ffmpeg encoder', args, onLine }, true).catch(() => undefined);
     spare = new SpareEncoder(args, spawned);

@@ -51,10 +51,24 @@ export function planDtmf(digits: string, clockRate: number): { packets: DtmfPack
     if (event === undefined) throw new DtmfError(`not a DTMF digit: ${JSON.stringify(char)}`);
     const units = (ms: number) => Math.round((ms * clockRate) / 1000);
     for (let at = 0; at < DTMF_TONE_MS; at += UPDATE_EVERY_MS) {
-      packets.push({ atMs: cursor + at, eventStartMs: cursor, event, end: false, marker: at === 0, duration: units(at + UPDATE_EVERY_MS) });
+      packets.push({
+        atMs: cursor + at,
+        eventStartMs: cursor,
+        event,
+        end: false,
+        marker: at === 0,
+        duration: units(at + UPDATE_EVERY_MS),
+      });
     }
     for (let i = 0; i < END_REPEATS; i++) {
-      packets.push({ atMs: cursor + DTMF_TONE_MS, eventStartMs: cursor, event, end: true, marker: false, duration: units(DTMF_TONE_MS) });
+      packets.push({
+        atMs: cursor + DTMF_TONE_MS,
+        eventStartMs: cursor,
+        event,
+        end: true,
+        marker: false,
+        duration: units(DTMF_TONE_MS),
+      });
     }
     cursor += DTMF_TONE_MS + DTMF_GAP_MS;
   }
@@ -71,5 +85,10 @@ export function dtmfPayload(plan: Pick<DtmfPacketPlan, 'event' | 'end' | 'durati
 }
 
 export function parseDtmfPayload(payload: Buffer): { event: number; end: boolean; volume: number; duration: number } {
-  return { event: payload[0]!, end: (payload[1]! & 0x80) !== 0, volume: payload[1]! & 0x3f, duration: payload.readUInt16BE(2) };
+  return {
+    event: payload[0]!,
+    end: (payload[1]! & 0x80) !== 0,
+    volume: payload[1]! & 0x3f,
+    duration: payload.readUInt16BE(2),
+  };
 }

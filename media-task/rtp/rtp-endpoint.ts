@@ -101,9 +101,14 @@ export class RtpEndpoint extends TypedEmitter<RtpEndpointEvents> {
   ) {
     super((error, event) => logger.error('rtp endpoint listener failed', { event: String(event), error }));
     this.sender = new RtpSender({
-      silence: (frame) => this.command(frame ? `silence ${frame.payloadType} ${frame.clockRate} ${frame.payload.toString('hex')}` : 'silence off'),
+      silence: (frame) =>
+        this.command(
+          frame ? `silence ${frame.payloadType} ${frame.clockRate} ${frame.payload.toString('hex')}` : 'silence off',
+        ),
       event: (packet) =>
-        this.command(`event ${packet.payloadType} ${packet.clockRate} ${Number(packet.first)} ${Number(packet.end)} ${packet.startedAtMs.toFixed(3)} ${packet.payload.toString('hex')}`),
+        this.command(
+          `event ${packet.payloadType} ${packet.clockRate} ${Number(packet.first)} ${Number(packet.end)} ${packet.startedAtMs.toFixed(3)} ${packet.payload.toString('hex')}`,
+        ),
     });
     relay.onExit((exit) => {
       if (!this.closed) logger.error('rtp relay exited', { code: exit.code, signal: exit.signal });
@@ -228,7 +233,13 @@ export class RtpEndpoint extends TypedEmitter<RtpEndpointEvents> {
     const [word, ...fields] = line.split(' ');
     switch (word) {
       case 'stats': {
-        const [packets, lost, jitterMs, lastPacketAt, foreignDropped] = fields.map(Number) as [number, number, number, number, number];
+        const [packets, lost, jitterMs, lastPacketAt, foreignDropped] = fields.map(Number) as [
+          number,
+          number,
+          number,
+          number,
+          number,
+        ];
         this.latest = { packets, lost, jitterMs, ...(lastPacketAt >= 0 ? { lastPacketAt } : {}), foreignDropped };
         this.answerStats();
         break;

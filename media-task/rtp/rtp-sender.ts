@@ -15,7 +15,14 @@ export interface OutgoingStream {
    * `startedAtMs` on CLOCK_MONOTONIC (process.hrtime, the relay's clock too); between an event's first and end
    * packets the silence pauses (RFC 4733 2.5.1.3).
    */
-  event(packet: { payloadType: number; clockRate: number; first: boolean; end: boolean; startedAtMs: number; payload: Buffer }): void;
+  event(packet: {
+    payloadType: number;
+    clockRate: number;
+    first: boolean;
+    end: boolean;
+    startedAtMs: number;
+    payload: Buffer;
+  }): void;
 }
 
 /** CLOCK_MONOTONIC in ms, the clock the relay stamps events by; the schedule runs on it too. */

@@ -50,7 +50,15 @@ export class Dialog {
     return {
       method: 'INVITE',
       uri: this.requestUri,
-      headers: { from: this.from(), to: this.remote, callId: this.callId, cseq: { seq, method: 'INVITE' }, contact: [contact], route: this.outboundRoute, extra },
+      headers: {
+        from: this.from(),
+        to: this.remote,
+        callId: this.callId,
+        cseq: { seq, method: 'INVITE' },
+        contact: [contact],
+        route: this.outboundRoute,
+        extra,
+      },
       body,
     };
   }
@@ -69,7 +77,13 @@ export class Dialog {
   }
 
   /** RFC 3261 section 12.2.1.1: a request inside the dialog. */
-  request(method: string, seq: number, contact: SipAddress | undefined, extra: Record<string, string>, body?: string): OutgoingRequest {
+  request(
+    method: string,
+    seq: number,
+    contact: SipAddress | undefined,
+    extra: Record<string, string>,
+    body?: string,
+  ): OutgoingRequest {
     return {
       method,
       uri: this.remoteTarget || this.requestUri,

@@ -34,7 +34,7 @@ export class DigestError extends Error {
 }
 
 const ALGORITHMS: Record<string, DigestAlgorithm> = {
-  'MD5': 'MD5',
+  MD5: 'MD5',
   'MD5-SESS': 'MD5-sess',
   'SHA-256': 'SHA-256',
   'SHA-256-SESS': 'SHA-256-sess',
@@ -53,7 +53,14 @@ export function parseChallenge(value: string): DigestChallenge | undefined {
     .split(',')
     .map((item) => item.trim().toLowerCase())
     .filter((item) => item === 'auth' || item === 'auth-int');
-  return { realm, nonce, opaque: params.get('opaque'), algorithm, qop, stale: (params.get('stale') ?? '').toLowerCase() === 'true' };
+  return {
+    realm,
+    nonce,
+    opaque: params.get('opaque'),
+    algorithm,
+    qop,
+    stale: (params.get('stale') ?? '').toLowerCase() === 'true',
+  };
 }
 
 /** Picks the strongest usable challenge when a server offers several (RFC 7616 section 3.7: SHA-256 first). */
@@ -66,12 +73,17 @@ export function chooseChallenge(values: readonly string[]): DigestChallenge | un
 /** The `response` value (RFC 7616 section 3.4.1). */
 export function digestResponse(challenge: DigestChallenge, input: DigestInput): { response: string; qop?: string } {
   const hash = (text: string) =>
-    createHash(challenge.algorithm.startsWith('SHA-256') ? 'sha256' : 'md5').update(text, 'utf8').digest('hex');
+    createHash(challenge.algorithm.startsWith('SHA-256') ? 'sha256' : 'md5')
+      .update(text, 'utf8')
+      .digest('hex');
   const qop = challenge.qop.includes('auth') ? 'auth' : challenge.qop.includes('auth-int') ? 'auth-int' : undefined;
   const nc = formatNc(input.nc);
   let ha1 = hash(`${input.username}:${challenge.realm}:${input.password}`);
   if (challenge.algorithm.endsWith('-sess')) ha1 = hash(`${ha1}:${challenge.nonce}:${input.cnonce}`);
-  const ha2 = qop === 'auth-int' ? hash(`${input.method}:${input.uri}:${hash(input.body ?? '')}`) : hash(`${input.method}:${input.uri}`);
+  const ha2 =
+    qop === 'auth-int'
+      ? hash(`${input.method}:${input.uri}:${hash(input.body ?? '')}`)
+      : hash(`${input.method}:${input.uri}`);
   const response = qop
     ? hash(`${ha1}:${challenge.nonce}:${nc}:${input.cnonce}:${qop}:${ha2}`)
     : hash(`${ha1}:${challenge.nonce}:${ha2}`);

@@ -4,11 +4,16 @@
  */
 import type { Logger } from '../../shared/log.ts';
 import { ChallengeResponder, sendAuthenticated } from './sip-auth.ts';
-import { randomToken, type IncomingResponse, type OutgoingRequest, type SipAddress, type SipStack } from './sip-stack.ts';
+import {
+  randomToken,
+  type IncomingResponse,
+  type OutgoingRequest,
+  type SipAddress,
+  type SipStack,
+} from './sip-stack.ts';
 
 export type RegisterOutcome =
-  | { ok: true; expires: number }
-  | { ok: false; reason: 'sip' | 'auth' | 'timeout'; sipCode?: number; message: string };
+  { ok: true; expires: number } | { ok: false; reason: 'sip' | 'auth' | 'timeout'; sipCode?: number; message: string };
 
 export interface RegistrationOptions {
   /** sip:domain[:port][;transport=...] */
@@ -42,7 +47,8 @@ export class Registration {
         const delay = Math.max(outcome.expires * 0.8, 10) * 1000;
         this.refreshTimer = setTimeout(() => {
           void this.register().then((next) => {
-            if (!next.ok) this.options.logger.warn('REGISTER refresh failed', { sipCode: next.sipCode, cause: next.message });
+            if (!next.ok)
+              this.options.logger.warn('REGISTER refresh failed', { sipCode: next.sipCode, cause: next.message });
           });
         }, delay);
         this.refreshTimer.unref();
@@ -102,13 +108,21 @@ function outcomeOf(response: IncomingResponse): RegisterOutcome {
     return { ok: true, expires: Number.isFinite(expires) && expires > 0 ? expires : 600 };
   }
   if (response.status === 401 || response.status === 407) {
-    return { ok: false, reason: 'auth', sipCode: response.status, message: `REGISTER refused: ${response.status} ${response.reason}` };
+    return {
+      ok: false,
+      reason: 'auth',
+      sipCode: response.status,
+      message: `REGISTER refused: ${response.status} ${response.reason}`,
+    };
   }
-  if (response.local && response.status === 408) return { ok: false, reason: 'timeout', message: 'no answer to REGISTER' };
+  if (response.local && response.status === 408)
+    return { ok: false, reason: 'timeout', message: 'no answer to REGISTER' };
   return {
     ok: false,
     reason: 'sip',
     sipCode: response.local ? undefined : response.status,
-    message: response.local ? 'could not reach the registrar' : `REGISTER refused: ${response.status} ${response.reason}`,
+    message: response.local
+      ? 'could not reach the registrar'
+      : `REGISTER refused: ${response.status} ${response.reason}`,
   };
 }

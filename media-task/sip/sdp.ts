@@ -53,9 +53,21 @@ const AUDIO_CODECS: readonly Codec[] = [
   { payloadType: 9, name: 'G722', clockRate: 8000, channels: 1 },
   { payloadType: 111, name: 'OPUS', clockRate: 48000, channels: 2 },
 ];
-const TELEPHONE_EVENT: Codec = { payloadType: 101, name: 'TELEPHONE-EVENT', clockRate: 8000, channels: 1, fmtp: '0-16' };
+const TELEPHONE_EVENT: Codec = {
+  payloadType: 101,
+  name: 'TELEPHONE-EVENT',
+  clockRate: 8000,
+  channels: 1,
+  fmtp: '0-16',
+};
 const VIDEO_CODECS: readonly Codec[] = [
-  { payloadType: 96, name: 'H264', clockRate: 90000, channels: 1, fmtp: 'packetization-mode=1;profile-level-id=42e01f' },
+  {
+    payloadType: 96,
+    name: 'H264',
+    clockRate: 90000,
+    channels: 1,
+    fmtp: 'packetization-mode=1;profile-level-id=42e01f',
+  },
 ];
 /** RFC 3551 table 4: static payload types may come without an rtpmap line. */
 const STATIC_PAYLOADS: Record<number, Codec | undefined> = {
@@ -83,7 +95,18 @@ export function buildOffer(local: LocalMedia, sessionVersion: number, sessionId 
 export function likelyAnswer(): NegotiatedMedia {
   const codec = AUDIO_CODECS[0]!;
   const { payloadType, name, clockRate, channels } = codec;
-  return { audio: { kind: 'audio', remoteAddress: '0.0.0.0', remotePort: 9, payloadType, codec: name, clockRate, channels, peerDirection: 'sendrecv' } };
+  return {
+    audio: {
+      kind: 'audio',
+      remoteAddress: '0.0.0.0',
+      remotePort: 9,
+      payloadType,
+      codec: name,
+      clockRate,
+      channels,
+      peerDirection: 'sendrecv',
+    },
+  };
 }
 
 /** What the peer's answer to our offer selected: per m-line the first format we offered; port 0 = rejected. */
@@ -115,19 +138,32 @@ export function answerReoffer(
   for (const section of session.media) {
     const kind = section.kind === 'audio' || section.kind === 'video' ? section.kind : undefined;
     const ours = kind ? local[kind] : undefined;
-    const stream = kind && ours && !media[kind] ? negotiate(section, kind === 'audio' ? AUDIO_CODECS : VIDEO_CODECS) : undefined;
+    const stream =
+      kind && ours && !media[kind] ? negotiate(section, kind === 'audio' ? AUDIO_CODECS : VIDEO_CODECS) : undefined;
     if (!kind || !ours || !stream) {
       lines.push(`m=${section.kind} 0 ${section.protocol} ${section.formats[0] ?? '0'}`);
       continue;
     }
     media[kind] = stream;
     const codecs: Codec[] = [
-      { payloadType: stream.payloadType, name: stream.codec, clockRate: stream.clockRate, channels: stream.channels, fmtp: stream.fmtp },
+      {
+        payloadType: stream.payloadType,
+        name: stream.codec,
+        clockRate: stream.clockRate,
+        channels: stream.channels,
+        fmtp: stream.fmtp,
+      },
     ];
     if (stream.telephoneEvent) {
-      codecs.push({ ...TELEPHONE_EVENT, payloadType: stream.telephoneEvent.payloadType, clockRate: stream.telephoneEvent.clockRate });
+      codecs.push({
+        ...TELEPHONE_EVENT,
+        payloadType: stream.telephoneEvent.payloadType,
+        clockRate: stream.telephoneEvent.clockRate,
+      });
     }
-    lines.push(...mediaSection(kind, ours.port, codecs, answerDirection(stream.peerDirection, ours.direction), section.protocol));
+    lines.push(
+      ...mediaSection(kind, ours.port, codecs, answerDirection(stream.peerDirection, ours.direction), section.protocol),
+    );
   }
   return { answer: lines.join('\r\n') + '\r\n', media };
 }
@@ -144,11 +180,19 @@ function sessionHeader(address: string, version: number, sessionId: string): str
   return ['v=0', `o=- ${sessionId} ${version} IN IP4 ${address}`, 's=-', `c=IN IP4 ${address}`, 't=0 0'];
 }
 
-function mediaSection(kind: string, port: number, codecs: readonly Codec[], direction: string, protocol = 'RTP/AVP'): string[] {
+function mediaSection(
+  kind: string,
+  port: number,
+  codecs: readonly Codec[],
+  direction: string,
+  protocol = 'RTP/AVP',
+): string[] {
   const lines = [`m=${kind} ${port} ${protocol} ${codecs.map((codec) => codec.payloadType).join(' ')}`];
   for (const codec of codecs) {
     const name = codec.name === 'OPUS' ? 'opus' : codec.name === 'TELEPHONE-EVENT' ? 'telephone-event' : codec.name;
-    lines.push(`a=rtpmap:${codec.payloadType} ${name}/${codec.clockRate}${codec.channels > 1 ? `/${codec.channels}` : ''}`);
+    lines.push(
+      `a=rtpmap:${codec.payloadType} ${name}/${codec.clockRate}${codec.channels > 1 ? `/${codec.channels}` : ''}`,
+    );
     if (codec.fmtp) lines.push(`a=fmtp:${codec.payloadType} ${codec.fmtp}`);
   }
   lines.push(`a=${direction}`);

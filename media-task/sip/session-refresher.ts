@@ -4,7 +4,14 @@
  * timer and the Min-SE a 422 gave us.
  */
 import type { Logger } from '../../shared/log.ts';
-import { inviteTimerHeaders, minSeOf, refreshDelayMs, sessionExpiresOf, type Refresher, type SessionExpires } from './session-timer.ts';
+import {
+  inviteTimerHeaders,
+  minSeOf,
+  refreshDelayMs,
+  sessionExpiresOf,
+  type Refresher,
+  type SessionExpires,
+} from './session-timer.ts';
 import type { IncomingResponse } from './sip-stack.ts';
 
 export interface RefreshedCall {
@@ -69,7 +76,8 @@ export class SessionRefresher {
         this.timer = setTimeout(() => this.send(interval), 2100 + Math.random() * 1900);
         return;
       }
-      if (response.status === 408 || response.status === 481) return this.call.gone(response.local ? undefined : response.status);
+      if (response.status === 408 || response.status === 481)
+        return this.call.gone(response.local ? undefined : response.status);
       this.log.warn('session refresh refused; the peer ends the session when it expires', { sipCode: response.status });
     });
   }

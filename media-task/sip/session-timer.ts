@@ -24,7 +24,8 @@ export function sessionExpiresOf(extra: Record<string, string>): SessionExpires 
   const value = extra['session-expires'] ?? extra.x;
   const match = value === undefined ? null : /^\s*(\d{1,10})\s*((?:;[^;]*)*)$/.exec(value);
   if (!match) return undefined;
-  const refresher = /;\s*refresher\s*=\s*(uac|uas)\s*(?:;|$)/i.exec(match[2]!)?.[1]?.toLowerCase() as Refresher | undefined;
+  const refresher = /;\s*refresher\s*=\s*(uac|uas)\s*(?:;|$)/i.exec(match[2]!)?.[1]?.toLowerCase() as
+    Refresher | undefined;
   return { interval: Number(match[1]), ...(refresher ? { refresher } : {}) };
 }
 
@@ -42,7 +43,8 @@ export function minSeOf(extra: Record<string, string>): number | undefined {
 export function inviteTimerHeaders(minSe: number | undefined, session?: SessionExpires): Record<string, string> {
   const headers: Record<string, string> = { supported: 'timer' };
   const interval = Math.max(session?.interval ?? 0, minSe ?? 0);
-  if (interval > 0) headers['session-expires'] = session?.refresher ? `${interval};refresher=${session.refresher}` : String(interval);
+  if (interval > 0)
+    headers['session-expires'] = session?.refresher ? `${interval};refresher=${session.refresher}` : String(interval);
   if (minSe !== undefined) headers['min-se'] = String(minSe);
   return headers;
 }

@@ -126,11 +126,14 @@ class SipCallSession extends TypedEmitter<SipCallEvents> implements SipCall {
         live: () => this.state === 'answered',
         reinvite: (headers, onFinal) => this.sendRefresh(headers, onFinal),
         refreshed: (response) => this.onRefreshAnswer(response),
-        gone: (sipCode) => this.sendBye({ type: 'ended', body: { by: 'local', reason: 'session-refresh-failed', sipCode } }),
+        gone: (sipCode) =>
+          this.sendBye({ type: 'ended', body: { by: 'local', reason: 'session-refresh-failed', sipCode } }),
       },
       this.log,
     );
-    void this.run().catch((error: unknown) => this.finish({ type: 'failed', body: { reason: 'internal', message: describe(error) } }));
+    void this.run().catch((error: unknown) =>
+      this.finish({ type: 'failed', body: { reason: 'internal', message: describe(error) } }),
+    );
   }
 
   hangup(): Promise<void> {
@@ -146,14 +149,22 @@ class SipCallSession extends TypedEmitter<SipCallEvents> implements SipCall {
   }
 
   sendInfoDtmf(digit: string, durationMs: number): Promise<void> {
-    if (!/^[0-9*#A-D]$/i.test(digit)) return Promise.reject(new SipCallStateError(`not a DTMF digit: ${JSON.stringify(digit)}`));
+    if (!/^[0-9*#A-D]$/i.test(digit))
+      return Promise.reject(new SipCallStateError(`not a DTMF digit: ${JSON.stringify(digit)}`));
     const send = () =>
       new Promise<void>((resolve, reject) => {
         if (this.state !== 'answered') return reject(new SipCallStateError(`cannot send DTMF while ${this.state}`));
         const body = `Signal=${digit.toUpperCase()}\r\nDuration=${Math.max(1, Math.round(durationMs))}\r\n`;
         this.inDialog('INFO', { 'content-type': 'application/dtmf-relay' }, body, (response) => {
           if (response.status >= 200 && response.status < 300) resolve();
-          else reject(new SipRequestError(`INFO answered ${response.status} ${response.reason}`, 'INFO', response.local ? undefined : response.status));
+          else
+            reject(
+              new SipRequestError(
+                `INFO answered ${response.status} ${response.reason}`,
+                'INFO',
+                response.local ? undefined : response.status,
+              ),
+            );
         });
       });
     // Serialized so digits cannot overtake one another on UDP.
@@ -190,7 +201,11 @@ class SipCallSession extends TypedEmitter<SipCallEvents> implements SipCall {
         logger: this.log,
       });
       const outcome = await this.registration.register();
-      if (!outcome.ok) return this.finish({ type: 'failed', body: { reason: outcome.reason, sipCode: outcome.sipCode, message: outcome.message } });
+      if (!outcome.ok)
+        return this.finish({
+          type: 'failed',
+          body: { reason: outcome.reason, sipCode: outcome.sipCode, message: outcome.message },
+        });
     }
     if (this.cancelFor) return this.finish({ type: 'ended', body: { by: 'local', reason: 'cancelled' } });
     this.sendInvite();
@@ -230,7 +245,12 @@ class SipCallSession extends TypedEmitter<SipCallEvents> implements SipCall {
       this.responder,
       () => this.dialog.nextSeq(),
       (cseq) =>
-        this.dialog.invite(cseq, this.contact(), { allow: ALLOW, ...timer, 'content-type': 'application/sdp', 'user-agent': USER_AGENT }, this.localSdp),
+        this.dialog.invite(
+          cseq,
+          this.contact(),
+          { allow: ALLOW, ...timer, 'content-type': 'application/sdp', 'user-agent': USER_AGENT },
+          this.localSdp,
+        ),
       (response, request) => this.onInviteResponse(response, request),
     );
   }
@@ -248,20 +268,43 @@ class SipCallSession extends TypedEmitter<SipCallEvents> implements SipCall {
     if (response.status < 300) return this.onInviteAccepted(response, request);
     if (this.cancelFor) return this.finishCancel();
     // Taken once, so a second 422 fails the call instead of looping.
-    const minSe = response.status === 422 && this.refresher.minSe === undefined ? minSeOf(response.headers.extra) : undefined;
+    const minSe =
+      response.status === 422 && this.refresher.minSe === undefined ? minSeOf(response.headers.extra) : undefined;
     if (minSe !== undefined) {
       this.refresher.minSe = minSe;
       this.provisionalSeen = false;
       return this.sendInviteAttempt();
     }
     if (response.status === 401 || response.status === 407) {
-      return this.finish({ type: 'failed', body: { reason: 'auth', sipCode: response.status, message: `INVITE refused: ${response.status} ${response.reason}` } });
+      return this.finish({
+        type: 'failed',
+        body: {
+          reason: 'auth',
+          sipCode: response.status,
+          message: `INVITE refused: ${response.status} ${response.reason}`,
+        },
+      });
     }
     if (response.local) {
       const timeout = response.status === 408;
-      return this.finish({ type: 'failed', body: { reason: timeout ? 'timeout' : 'sip', message: timeout ? 'no answer to INVITE' : `could not reach the SIP peer${response.reason ? `: ${response.reason}` : ''}` } });
+      return this.finish({
+        type: 'failed',
+        body: {
+          reason: timeout ? 'timeout' : 'sip',
+          message: timeout
+            ? 'no answer to INVITE'
+            : `could not reach the SIP peer${response.reason ? `: ${response.reason}` : ''}`,
+        },
+      });
     }
-    this.finish({ type: 'failed', body: { reason: 'sip', sipCode: response.status, message: `INVITE answered ${response.status} ${response.reason}` } });
+    this.finish({
+      type: 'failed',
+      body: {
+        reason: 'sip',
+        sipCode: response.status,
+        message: `INVITE answered ${response.status} ${response.reason}`,
+      },
+    });
   }
 
   private ringingEmitted = false;
@@ -279,7 +322,10 @@ class SipCallSession extends TypedEmitter<SipCallEvents> implements SipCall {
     }
     this.dialog.establish(response);
     const ack = this.dialog.request('ACK', request.headers.cseq.seq, undefined, { 'user-agent': USER_AGENT });
-    const unusable = (error: unknown): Final => ({ type: 'failed', body: { reason: 'sip', message: `unusable 2xx to INVITE: ${describe(error)}` } });
+    const unusable = (error: unknown): Final => ({
+      type: 'failed',
+      body: { reason: 'sip', message: `unusable 2xx to INVITE: ${describe(error)}` },
+    });
     try {
       // Found unroutable once the next hop is looked up (a Contact or Route on a refused address): the BYE that
       // follows fails the same way and ends the call with this reason.
@@ -293,7 +339,11 @@ class SipCallSession extends TypedEmitter<SipCallEvents> implements SipCall {
     if (this.cancelFor) {
       // Our CANCEL crossed the 2xx: the call exists now and has to be ended with a BYE.
       this.state = 'answered';
-      this.sendBye(this.cancelFor === 'timeout' ? { type: 'failed', body: { reason: 'timeout', message: 'answered after the INVITE timeout' } } : undefined);
+      this.sendBye(
+        this.cancelFor === 'timeout'
+          ? { type: 'failed', body: { reason: 'timeout', message: 'answered after the INVITE timeout' } }
+          : undefined,
+      );
       return;
     }
     this.state = 'answered';
@@ -307,11 +357,19 @@ class SipCallSession extends TypedEmitter<SipCallEvents> implements SipCall {
   }
 
   private sendRefresh(timerHeaders: Record<string, string>, onFinal: (response: IncomingResponse) => void): void {
-    this.inDialog('INVITE', { allow: ALLOW, ...timerHeaders, 'content-type': 'application/sdp' }, this.localSdp, (response) => {
-      // Every 2xx retransmission gets the ACK again (RFC 3261 section 13.2.2.4).
-      if (response.status < 300) this.stack!.ack(this.dialog.request('ACK', response.headers.cseq.seq, undefined, { 'user-agent': USER_AGENT }));
-      onFinal(response);
-    });
+    this.inDialog(
+      'INVITE',
+      { allow: ALLOW, ...timerHeaders, 'content-type': 'application/sdp' },
+      this.localSdp,
+      (response) => {
+        // Every 2xx retransmission gets the ACK again (RFC 3261 section 13.2.2.4).
+        if (response.status < 300)
+          this.stack!.ack(
+            this.dialog.request('ACK', response.headers.cseq.seq, undefined, { 'user-agent': USER_AGENT }),
+          );
+        onFinal(response);
+      },
+    );
   }
 
   private onRefreshAnswer(response: IncomingResponse): void {
@@ -347,7 +405,10 @@ class SipCallSession extends TypedEmitter<SipCallEvents> implements SipCall {
   private finishCancel(): void {
     if (this.cancelFor === 'timeout') {
       const ms = this.options.inviteTimeoutMs ?? 60_000;
-      this.finish({ type: 'failed', body: { reason: 'timeout', message: `no final answer to INVITE within ${ms} ms; cancelled` } });
+      this.finish({
+        type: 'failed',
+        body: { reason: 'timeout', message: `no final answer to INVITE within ${ms} ms; cancelled` },
+      });
     } else {
       this.finish({ type: 'ended', body: { by: 'local', reason: 'cancelled' } });
     }
@@ -358,11 +419,19 @@ class SipCallSession extends TypedEmitter<SipCallEvents> implements SipCall {
     this.state = 'ending';
     this.pendingAck?.stop();
     this.refresher.stop();
-    const guard = setTimeout(() => this.finish(final ?? { type: 'ended', body: { by: 'local', reason: 'hangup' } }), TRANSACTION_TIMEOUT_MS + 1000);
+    const guard = setTimeout(
+      () => this.finish(final ?? { type: 'ended', body: { by: 'local', reason: 'hangup' } }),
+      TRANSACTION_TIMEOUT_MS + 1000,
+    );
     this.timers.add(guard);
     try {
       this.inDialog('BYE', {}, undefined, (response) => {
-        this.finish(final ?? { type: 'ended', body: { by: 'local', reason: 'hangup', sipCode: response.local ? undefined : response.status } });
+        this.finish(
+          final ?? {
+            type: 'ended',
+            body: { by: 'local', reason: 'hangup', sipCode: response.local ? undefined : response.status },
+          },
+        );
       });
     } catch (error) {
       this.log.error('BYE not sent', { error });
@@ -377,12 +446,15 @@ class SipCallSession extends TypedEmitter<SipCallEvents> implements SipCall {
     if (this.state === 'done') return;
     if (method === 'ACK') return this.onAck(request);
     const inDialog = (this.state === 'answered' || this.state === 'ending') && this.dialog.matches(request);
-    if (method === 'OPTIONS') return stack.respond(request, 200, 'OK', { headers: { allow: ALLOW, accept: 'application/sdp' } });
+    if (method === 'OPTIONS')
+      return stack.respond(request, 200, 'OK', { headers: { allow: ALLOW, accept: 'application/sdp' } });
     // We place calls, we never take them: a fresh INVITE is declined, anything else outside our dialog is unknown.
-    if (!inDialog && method === 'INVITE' && !request.headers.to.params.tag) return stack.respond(request, 603, 'Decline');
+    if (!inDialog && method === 'INVITE' && !request.headers.to.params.tag)
+      return stack.respond(request, 603, 'Decline');
     if (!inDialog) return stack.respond(request, 481, 'Call/Transaction Does Not Exist');
     if (method === 'CANCEL') return stack.respond(request, 200, 'OK');
-    if (!this.dialog.acceptRemoteSeq(request.headers.cseq.seq)) return stack.respond(request, 500, 'Server Internal Error');
+    if (!this.dialog.acceptRemoteSeq(request.headers.cseq.seq))
+      return stack.respond(request, 500, 'Server Internal Error');
     switch (method) {
       case 'BYE':
         stack.respond(request, 200, 'OK');
@@ -408,7 +480,10 @@ class SipCallSession extends TypedEmitter<SipCallEvents> implements SipCall {
     // RFC 4028 section 9: a refresher the peer names stays. When it names none, the peer (the UAC here)
     // refreshes if it supports timers; if not, a proxy put the header in, and only we can refresh.
     const peerHasTimers = /(^|,)\s*timer\s*(,|$)/i.test(request.headers.extra.supported ?? '');
-    const session = requested && { interval: requested.interval, refresher: requested.refresher ?? (peerHasTimers ? 'uac' : 'uas') };
+    const session = requested && {
+      interval: requested.interval,
+      refresher: requested.refresher ?? (peerHasTimers ? 'uac' : 'uas'),
+    };
     if (session) {
       headers['session-expires'] = `${session.interval};refresher=${session.refresher}`;
       // Section 9 again: Require only towards a UAC that said it supports timers.
@@ -483,7 +558,12 @@ class SipCallSession extends TypedEmitter<SipCallEvents> implements SipCall {
     }
   }
 
-  private inDialog(method: string, extra: Record<string, string>, body: string | undefined, onFinal: (response: IncomingResponse) => void): void {
+  private inDialog(
+    method: string,
+    extra: Record<string, string>,
+    body: string | undefined,
+    onFinal: (response: IncomingResponse) => void,
+  ): void {
     sendAuthenticated(
       this.stack!,
       this.responder,
@@ -497,7 +577,13 @@ class SipCallSession extends TypedEmitter<SipCallEvents> implements SipCall {
 
   private contact(): SipAddress {
     const port = this.stack!.localPort;
-    return { uri: withTransport(`sip:${escapeUser(this.options.from.user)}@${this.options.publicAddress}:${port}`, this.options.transport), params: {} };
+    return {
+      uri: withTransport(
+        `sip:${escapeUser(this.options.from.user)}@${this.options.publicAddress}:${port}`,
+        this.options.transport,
+      ),
+      params: {},
+    };
   }
 
   private schedule(action: () => void, ms: number): void {

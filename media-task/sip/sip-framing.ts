@@ -41,7 +41,8 @@ export function frameDatagram(data: string): SipFrame {
   const length = contentLength(head);
   if (length === undefined) return { head, body: limitBody(body) };
   // RFC 3261 section 18.3: a datagram shorter than its Content-Length is discarded; a longer one is cut.
-  if (length > body.length) throw new SipFramingError(`Content-Length ${length} exceeds the ${body.length} bytes received`);
+  if (length > body.length)
+    throw new SipFramingError(`Content-Length ${length} exceeds the ${body.length} bytes received`);
   return { head, body: body.slice(0, length) };
 }
 
@@ -79,7 +80,8 @@ export class StreamFramer {
       }
       const end = this.buffer.indexOf('\r\n\r\n', Math.max(0, this.scanned - 3));
       if (end < 0) {
-        if (this.buffer.length > MAX_HEADER_BYTES) throw new SipFramingError(`no end of headers within ${MAX_HEADER_BYTES} bytes`);
+        if (this.buffer.length > MAX_HEADER_BYTES)
+          throw new SipFramingError(`no end of headers within ${MAX_HEADER_BYTES} bytes`);
         this.scanned = this.buffer.length;
         return frames;
       }

@@ -97,7 +97,12 @@ export interface SipStack {
    * `onUnsent`: the ACK found no next hop it may go to (unresolvable, or a refused address).
    */
   ack(request: OutgoingRequest, onUnsent?: (error: unknown) => void): void;
-  respond(request: IncomingRequest, status: number, reason: string, extra?: { headers?: Record<string, string>; contact?: SipAddress[]; body?: string }): void;
+  respond(
+    request: IncomingRequest,
+    status: number,
+    reason: string,
+    extra?: { headers?: Record<string, string>; contact?: SipAddress[]; body?: string },
+  ): void;
   onRequest(handler: (request: IncomingRequest) => void): void;
   close(): void;
 }
@@ -139,14 +144,19 @@ export async function openSipStack(options: SipStackOptions): Promise<SipStack> 
   const onMessage = (message: PackageMessage, remote: PackageRemote) => {
     if (closed) return;
     try {
-      log.debug('sip received', { line: firstLine(message), callId: message.headers['call-id'], from: `${remote.address}:${remote.port}` });
+      log.debug('sip received', {
+        line: firstLine(message),
+        callId: message.headers['call-id'],
+        from: `${remote.address}:${remote.port}`,
+      });
       const existing = message.method ? transactions.getServer(message) : transactions.getClient(message);
       if (existing) {
         existing.message?.(message, remote);
         return;
       }
       if (!message.method) return;
-      if (message.method !== 'ACK') transactions.createServerTransaction(message, connectionOn(wire.get(remote as Remote)));
+      if (message.method !== 'ACK')
+        transactions.createServerTransaction(message, connectionOn(wire.get(remote as Remote)));
       const request = toIncomingRequest(message, remote);
       packageRequests.set(request, message);
       handler(request);
@@ -166,7 +176,8 @@ export async function openSipStack(options: SipStackOptions): Promise<SipStack> 
         if (message) onMessage(message, remote);
         else log.debug('dropped an unreadable SIP message', { from: `${remote.address}:${remote.port}` });
       },
-      onDropped: (reason, remote, error) => log.debug(reason, { from: remote && `${remote.address}:${remote.port}`, error }),
+      onDropped: (reason, remote, error) =>
+        log.debug(reason, { from: remote && `${remote.address}:${remote.port}`, error }),
     }),
   );
   const port = wire.port;
@@ -190,7 +201,8 @@ export async function openSipStack(options: SipStackOptions): Promise<SipStack> 
       release: () => flow.release(),
     };
   }
-  const open = (remote: PackageRemote, onError?: (error: unknown) => void) => connectionOn(wire.open(remote as Remote, onError));
+  const open = (remote: PackageRemote, onError?: (error: unknown) => void) =>
+    connectionOn(wire.open(remote as Remote, onError));
   transactions = sip.makeTransactionLayer({}, open);
 
   /** RFC 3261 section 8.1.2: the first Route entry if there is one (loose routing), else the Request-URI. */
@@ -202,12 +214,18 @@ export async function openSipStack(options: SipStackOptions): Promise<SipStack> 
     // The API checked the domain's name once; this is the address the request really goes to, and a Route the
     // peer set is covered too.
     if (isBlockedAddress(address)) {
-      throw new SipTransportError(`${uri.host === address ? address : `${uri.host} resolves to ${address}, which`} is a link-local or cloud metadata address`);
+      throw new SipTransportError(
+        `${uri.host === address ? address : `${uri.host} resolves to ${address}, which`} is a link-local or cloud metadata address`,
+      );
     }
     return { protocol, address, port: uri.port || (protocol === 'TLS' ? 5061 : 5060) };
   };
 
-  const send = (message: PackageMessage, onResponse?: (response: PackageMessage) => void, onAckUnsent?: (error: unknown) => void) => {
+  const send = (
+    message: PackageMessage,
+    onResponse?: (response: PackageMessage) => void,
+    onAckUnsent?: (error: unknown) => void,
+  ) => {
     if (closed) return;
     if (!message.method) {
       transactions.getServer(message)?.send?.(message);
@@ -220,25 +238,27 @@ export async function openSipStack(options: SipStackOptions): Promise<SipStack> 
       else onResponse?.(sip.makeResponse(message, 503, error instanceof SipTransportError ? error.message : ''));
     };
     if (message.method !== 'CANCEL') (message.headers.via as PackageVia[]).unshift({ params: {} });
-    nextHop(message).then((hop) => {
-      if (closed) return;
-      if (message.method === 'ACK') {
-        (message.headers.via as PackageVia[])[0]!.params.branch = sip.generateBranch();
-        const connection = open(hop, (error) => log.warn('SIP connection error', { error }));
-        try {
-          connection.send(message);
-        } finally {
-          connection.release();
+    nextHop(message)
+      .then((hop) => {
+        if (closed) return;
+        if (message.method === 'ACK') {
+          (message.headers.via as PackageVia[])[0]!.params.branch = sip.generateBranch();
+          const connection = open(hop, (error) => log.warn('SIP connection error', { error }));
+          try {
+            connection.send(message);
+          } finally {
+            connection.release();
+          }
+          return;
         }
-        return;
-      }
-      let transaction: PackageTransaction | undefined;
-      const connection = open(hop, (error) => {
-        log.warn('SIP connection error', { error });
-        transaction?.message?.(sip.makeResponse(message, 503, ''));
-      });
-      transaction = transactions.createClientTransaction(connection, message, (response) => onResponse?.(response));
-    }, fail).catch(fail);
+        let transaction: PackageTransaction | undefined;
+        const connection = open(hop, (error) => {
+          log.warn('SIP connection error', { error });
+          transaction?.message?.(sip.makeResponse(message, 503, ''));
+        });
+        transaction = transactions.createClientTransaction(connection, message, (response) => onResponse?.(response));
+      }, fail)
+      .catch(fail);
   };
 
   /** Responses also arrive from the package's timers and socket events, where nothing would catch a throw. */
@@ -275,7 +295,9 @@ export async function openSipStack(options: SipStackOptions): Promise<SipStack> 
               'max-forwards': MAX_FORWARDS,
             },
           };
-          send(cancel, (response) => deliver(() => onCancelResponse?.(toIncomingResponse(response, cancel.headers.via))));
+          send(cancel, (response) =>
+            deliver(() => onCancelResponse?.(toIncomingResponse(response, cancel.headers.via))),
+          );
         },
       };
     },
@@ -292,7 +314,8 @@ export async function openSipStack(options: SipStackOptions): Promise<SipStack> 
       const response = sip.makeResponse(original, status, reason, { headers, content: extra.body });
       const to = response.headers.to as PackageAddress;
       // RFC 3261 section 8.2.6.2: a final answer outside a dialog needs a To tag of our own.
-      if (status >= 200 && !to.params.tag) response.headers.to = { ...to, params: { ...to.params, tag: randomToken() } };
+      if (status >= 200 && !to.params.tag)
+        response.headers.to = { ...to, params: { ...to.params, tag: randomToken() } };
       send(response);
     },
     onRequest(next) {
@@ -364,17 +387,33 @@ function toPackageAddress(address: SipAddress): PackageAddress {
 function fromPackageAddress(value: unknown): SipAddress {
   const address = (value ?? { uri: '', params: {} }) as PackageAddress;
   const params: Record<string, string | null> = {};
-  for (const [key, item] of Object.entries(address.params ?? {})) params[key] = item === null || item === undefined ? null : String(item);
+  for (const [key, item] of Object.entries(address.params ?? {}))
+    params[key] = item === null || item === undefined ? null : String(item);
   // A Route/Record-Route URI the package could not parse comes back undefined: keep it as an empty URI.
   return { name: address.name, uri: address.uri ? sip.stringifyUri(address.uri as string | PackageUri) : '', params };
 }
 
-const STRUCTURED = new Set(['via', 'to', 'from', 'call-id', 'cseq', 'contact', 'route', 'record-route', 'content-length', 'www-authenticate', 'proxy-authenticate', 'authorization', 'proxy-authorization']);
+const STRUCTURED = new Set([
+  'via',
+  'to',
+  'from',
+  'call-id',
+  'cseq',
+  'contact',
+  'route',
+  'record-route',
+  'content-length',
+  'www-authenticate',
+  'proxy-authenticate',
+  'authorization',
+  'proxy-authorization',
+]);
 
 function fromPackageHeaders(headers: Record<string, unknown>): SipHeaders {
   const extra: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
-    if (!STRUCTURED.has(name) && value !== undefined) extra[name] = typeof value === 'string' ? value : JSON.stringify(value);
+    if (!STRUCTURED.has(name) && value !== undefined)
+      extra[name] = typeof value === 'string' ? value : JSON.stringify(value);
   }
   const list = (value: unknown) => (Array.isArray(value) ? value.map(fromPackageAddress) : undefined);
   const cseq = (headers.cseq ?? { seq: 0, method: '' }) as { seq: number; method: string };
@@ -402,7 +441,10 @@ const MAX_CSEQ = 2 ** 31 - 1;
  * One framed message through the package's parser, or undefined when it lacks what RFC 3261 section 8.1.1 makes
  * mandatory (Via, Call-ID, To, From, CSeq), has a status outside 100-699 or a CSeq that is not a 31-bit number.
  */
-function decodeFrame(frame: SipFrame, remote: Pick<Remote, 'protocol' | 'address' | 'port'>): PackageMessage | undefined {
+function decodeFrame(
+  frame: SipFrame,
+  remote: Pick<Remote, 'protocol' | 'address' | 'port'>,
+): PackageMessage | undefined {
   let message: PackageMessage | undefined;
   try {
     message = sip.parse(frame.head + '\r\n\r\n');
@@ -414,11 +456,19 @@ function decodeFrame(frame: SipFrame, remote: Pick<Remote, 'protocol' | 'address
   const via = headers.via as PackageVia[] | undefined;
   const cseq = headers.cseq as { seq?: unknown; method?: unknown } | undefined;
   const wellFormed =
-    (message.method ? typeof message.uri === 'string' : Number.isInteger(message.status) && message.status! >= 100 && message.status! <= 699) &&
-    Array.isArray(via) && via.length > 0 && typeof via[0]?.params === 'object' &&
-    typeof headers['call-id'] === 'string' && headers['call-id'] !== '' &&
-    isAddress(headers.to) && isAddress(headers.from) &&
-    Number.isInteger(cseq?.seq) && (cseq!.seq as number) <= MAX_CSEQ && typeof cseq?.method === 'string';
+    (message.method
+      ? typeof message.uri === 'string'
+      : Number.isInteger(message.status) && message.status! >= 100 && message.status! <= 699) &&
+    Array.isArray(via) &&
+    via.length > 0 &&
+    typeof via[0]?.params === 'object' &&
+    typeof headers['call-id'] === 'string' &&
+    headers['call-id'] !== '' &&
+    isAddress(headers.to) &&
+    isAddress(headers.from) &&
+    Number.isInteger(cseq?.seq) &&
+    (cseq!.seq as number) <= MAX_CSEQ &&
+    typeof cseq?.method === 'string';
   if (!wellFormed) return undefined;
   message.content = frame.body;
   if (message.method) {
@@ -437,7 +487,9 @@ function isAddress(value: unknown): boolean {
 export function parseSipFrame(frame: SipFrame): IncomingRequest | IncomingResponse | undefined {
   const message = decodeFrame(frame, { protocol: 'UDP', address: '192.0.2.1', port: 5060 });
   if (!message) return undefined;
-  return message.method ? toIncomingRequest(message, { address: '192.0.2.1', port: 5060 }) : toIncomingResponse(message, undefined);
+  return message.method
+    ? toIncomingRequest(message, { address: '192.0.2.1', port: 5060 })
+    : toIncomingResponse(message, undefined);
 }
 
 function toIncomingRequest(message: PackageMessage, remote: { address: string; port: number }): IncomingRequest {
@@ -466,7 +518,9 @@ function toIncomingResponse(message: PackageMessage, sentVia: unknown): Incoming
 }
 
 function firstLine(message: PackageMessage): string {
-  return message.method ? `${message.method} ${sip.stringifyUri(message.uri ?? '')}` : `${message.status} ${message.reason ?? ''}`;
+  return message.method
+    ? `${message.method} ${sip.stringifyUri(message.uri ?? '')}`
+    : `${message.status} ${message.reason ?? ''}`;
 }
 
 function freeTcpPort(address: string): Promise<number> {
@@ -475,7 +529,9 @@ function freeTcpPort(address: string): Promise<number> {
     server.once('error', (error) => reject(new SipTransportError(`no free TCP port on ${address}`, { cause: error })));
     server.listen(0, address, () => {
       const bound = server.address();
-      server.close(() => (bound && typeof bound === 'object' ? resolve(bound.port) : reject(new SipTransportError('no address'))));
+      server.close(() =>
+        bound && typeof bound === 'object' ? resolve(bound.port) : reject(new SipTransportError('no address')),
+      );
     });
   });
 }

@@ -91,7 +91,9 @@ async function openUdp(options: WireOptions): Promise<WireTransport> {
 
 function bind(socket: UdpSocket, options: WireOptions): Promise<number> {
   return new Promise((resolve, reject) => {
-    socket.once('error', (error) => reject(new SipTransportError(`could not bind UDP ${options.address}:${options.port}`, { cause: error })));
+    socket.once('error', (error) =>
+      reject(new SipTransportError(`could not bind UDP ${options.address}:${options.port}`, { cause: error })),
+    );
     socket.bind(options.port, options.address, () => {
       socket.removeAllListeners('error');
       resolve(socket.address().port);
@@ -137,7 +139,9 @@ async function openStream(options: WireOptions): Promise<WireTransport> {
     });
     socket.on('close', () => {
       if (connections.get(id) === connection) connections.delete(id);
-      if (connection.refs > 0) for (const listener of connection.errorListeners) listener(new SipTransportError(`${protocol} connection to ${id} closed`));
+      if (connection.refs > 0)
+        for (const listener of connection.errorListeners)
+          listener(new SipTransportError(`${protocol} connection to ${id} closed`));
     });
     return connection;
   };
@@ -164,7 +168,9 @@ async function openStream(options: WireOptions): Promise<WireTransport> {
   let server: Server | undefined;
   let port = options.port;
   if (protocol === 'TCP') {
-    server = createServer((socket) => adopt(socket, { protocol, address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 }));
+    server = createServer((socket) =>
+      adopt(socket, { protocol, address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 }),
+    );
     port = await listen(server, options);
     server.on('error', (error) => options.onDropped('TCP listener error', undefined, error));
   }
@@ -174,7 +180,10 @@ async function openStream(options: WireOptions): Promise<WireTransport> {
     open(remote, onError) {
       const existing = connections.get(key(remote.address, remote.port));
       if (existing && !existing.socket.destroyed) return flowOn(existing, onError);
-      const socket = protocol === 'TLS' ? tlsConnect(remote.port, remote.address, options.tls) : tcpConnect(remote.port, remote.address);
+      const socket =
+        protocol === 'TLS'
+          ? tlsConnect(remote.port, remote.address, options.tls)
+          : tcpConnect(remote.port, remote.address);
       return flowOn(adopt(socket, remote), onError);
     },
     get(remote) {
@@ -193,7 +202,9 @@ async function openStream(options: WireOptions): Promise<WireTransport> {
 
 function listen(server: Server, options: WireOptions): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.once('error', (error) => reject(new SipTransportError(`could not listen on TCP ${options.address}:${options.port}`, { cause: error })));
+    server.once('error', (error) =>
+      reject(new SipTransportError(`could not listen on TCP ${options.address}:${options.port}`, { cause: error })),
+    );
     server.listen(options.port, options.address, () => {
       server.removeAllListeners('error');
       const address = server.address();

@@ -25,11 +25,18 @@ const THROTTLING = new Set([
   'RequestThrottledException',
   'LimitExceededException',
 ]);
-const TRANSIENT = new Set(['ServiceUnavailable', 'ServiceUnavailableException', 'InternalFailure', 'InternalServerError', 'ServerException']);
+const TRANSIENT = new Set([
+  'ServiceUnavailable',
+  'ServiceUnavailableException',
+  'InternalFailure',
+  'InternalServerError',
+  'ServerException',
+]);
 
 /** True for errors that a later, slower try may not meet. */
 export function isRetryableAwsError(error: unknown): boolean {
-  const e = error as { name?: string; $retryable?: { throttling?: boolean }; $metadata?: { httpStatusCode?: number } } | undefined;
+  const e = error as
+    { name?: string; $retryable?: { throttling?: boolean }; $metadata?: { httpStatusCode?: number } } | undefined;
   if (!e) return false;
   if (e.$retryable) return true;
   if (e.name && (THROTTLING.has(e.name) || TRANSIENT.has(e.name))) return true;

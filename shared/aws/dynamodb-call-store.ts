@@ -14,7 +14,15 @@ import {
   UpdateTimeToLiveCommand,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  ScanCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import { CallNotFoundError, ConcurrentUpdateError, StreamKeyInUseError } from '../call-errors.ts';
 import { isFinal } from '../call-types.ts';
 import type { CallListFilter, CallRecord, CallSecret, CallStore } from '../call-store.ts';
@@ -25,8 +33,22 @@ const LOCK_PREFIX = 'stream#';
 /** A lock whose owner record does not exist yet may belong to a create in flight; only older ones are stale. */
 const LOCK_GRACE_MS = 30_000;
 const RECORD_FIELDS = [
-  'spec', 'streamKey', 'state', 'desired', 'lastSeq', 'statsSeq', 'version',
-  'createdAt', 'updatedAt', 'stateTimes', 'ended', 'failure', 'stats', 'taskRef', 'statusCallback', 'deliveries',
+  'spec',
+  'streamKey',
+  'state',
+  'desired',
+  'lastSeq',
+  'statsSeq',
+  'version',
+  'createdAt',
+  'updatedAt',
+  'stateTimes',
+  'ended',
+  'failure',
+  'stats',
+  'taskRef',
+  'statusCallback',
+  'deliveries',
 ] as const satisfies readonly (keyof CallRecord)[];
 /** Final calls are kept this long by default: a year of usage and a month to bill it. */
 export const DEFAULT_RETENTION_DAYS = 400;
@@ -200,7 +222,10 @@ export class DynamoDbCallStore implements CallStore {
                 { AttributeName: 'createdAt', KeyType: 'RANGE' },
               ],
               // Everything a listing needs, and not `secret`: the password never reaches the index.
-              Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['kind', ...RECORD_FIELDS.filter((f) => f !== 'createdAt')] },
+              Projection: {
+                ProjectionType: 'INCLUDE',
+                NonKeyAttributes: ['kind', ...RECORD_FIELDS.filter((f) => f !== 'createdAt')],
+              },
               ProvisionedThroughput: { ReadCapacityUnits: 5, WriteCapacityUnits: 5 },
             },
           ],
@@ -219,7 +244,10 @@ export class DynamoDbCallStore implements CallStore {
     }
     try {
       await this.options.client.send(
-        new UpdateTimeToLiveCommand({ TableName: this.table, TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true } }),
+        new UpdateTimeToLiveCommand({
+          TableName: this.table,
+          TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+        }),
       );
     } catch (error) {
       // dynalite does not implement TTL, and a second enable is refused: neither matters locally.
@@ -229,7 +257,9 @@ export class DynamoDbCallStore implements CallStore {
   }
 
   private async getItem(key: string): Promise<Item | undefined> {
-    const { Item } = await this.doc.send(new GetCommand({ TableName: this.table, Key: { callId: key }, ConsistentRead: true }));
+    const { Item } = await this.doc.send(
+      new GetCommand({ TableName: this.table, Key: { callId: key }, ConsistentRead: true }),
+    );
     return Item as Item | undefined;
   }
 
@@ -238,7 +268,9 @@ export class DynamoDbCallStore implements CallStore {
       ...record,
       kind: 'call',
       secret: { sipPassword: secret.sipPassword },
-      ...(isFinal(record.state) ? { expiresAt: Math.floor(this.now().getTime() / 1000) + this.retentionSeconds } : { live: LIVE }),
+      ...(isFinal(record.state)
+        ? { expiresAt: Math.floor(this.now().getTime() / 1000) + this.retentionSeconds }
+        : { live: LIVE }),
     };
   }
 

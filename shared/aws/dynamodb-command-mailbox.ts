@@ -38,14 +38,22 @@ export class DynamoDbCommandMailbox {
           TableName: this.options.tableName,
           Key: { callId },
           UpdateExpression: 'SET #commands = list_append(if_not_exists(#commands, :empty), :command)',
-          ConditionExpression: 'attribute_exists(callId) AND (attribute_not_exists(#commands) OR size(#commands) < :max)',
+          ConditionExpression:
+            'attribute_exists(callId) AND (attribute_not_exists(#commands) OR size(#commands) < :max)',
           ExpressionAttributeNames: { '#commands': COMMANDS_ATTRIBUTE },
           ExpressionAttributeValues: { ':empty': [], ':command': [command], ':max': MAX_QUEUED_COMMANDS },
         }),
       );
     } catch (error) {
       if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
-      const exists = await this.doc.send(new GetCommand({ TableName: this.options.tableName, Key: { callId }, ProjectionExpression: 'callId', ConsistentRead: true }));
+      const exists = await this.doc.send(
+        new GetCommand({
+          TableName: this.options.tableName,
+          Key: { callId },
+          ProjectionExpression: 'callId',
+          ConsistentRead: true,
+        }),
+      );
       if (!exists.Item) throw new CallNotFoundError(callId);
       throw new LaunchError(`call ${callId} already has ${MAX_QUEUED_COMMANDS} queued commands`, { cause: error });
     }

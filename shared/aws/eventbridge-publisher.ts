@@ -40,7 +40,15 @@ export class EventBridgePublisher implements EventSink {
     const { client, eventBusName, taskArn, retry } = this.options;
     const detail = taskArn ? { ...event, taskArn } : event;
     const command = new PutEventsCommand({
-      Entries: [{ EventBusName: eventBusName, Source: STATE_EVENT_SOURCE, DetailType: STATE_EVENT_DETAIL_TYPE, Detail: JSON.stringify(detail), Time: new Date(event.at) }],
+      Entries: [
+        {
+          EventBusName: eventBusName,
+          Source: STATE_EVENT_SOURCE,
+          DetailType: STATE_EVENT_DETAIL_TYPE,
+          Detail: JSON.stringify(detail),
+          Time: new Date(event.at),
+        },
+      ],
     });
     await withBackoff(async () => {
       const response = await client.send(command);
@@ -49,8 +57,14 @@ export class EventBridgePublisher implements EventSink {
       // A refused entry is reported in the response, with a 200: throttling and internal failures there are
       // worth another try like the same errors thrown by the SDK.
       const code = entry?.ErrorCode;
-      const error = new EventPublishError(`PutEvents refused the ${event.type} event: ${code ?? 'no error code'} ${entry?.ErrorMessage ?? ''}`.trim(), event.callId, code);
-      throw code === 'ThrottlingException' || code === 'InternalFailure' ? Object.assign(error, { $retryable: {} }) : error;
+      const error = new EventPublishError(
+        `PutEvents refused the ${event.type} event: ${code ?? 'no error code'} ${entry?.ErrorMessage ?? ''}`.trim(),
+        event.callId,
+        code,
+      );
+      throw code === 'ThrottlingException' || code === 'InternalFailure'
+        ? Object.assign(error, { $retryable: {} })
+        : error;
     }, retry);
   }
 }

@@ -36,32 +36,52 @@ export class KmsSecretCipher implements SecretCipher {
     const { kms, keyId, retry } = this.options;
     try {
       const { CiphertextBlob } = await withBackoff(
-        () => kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: new TextEncoder().encode(plaintext), EncryptionContext: { callId } })),
+        () =>
+          kms.send(
+            new EncryptCommand({
+              KeyId: keyId,
+              Plaintext: new TextEncoder().encode(plaintext),
+              EncryptionContext: { callId },
+            }),
+          ),
         retry,
       );
       if (!CiphertextBlob) throw new Error('KMS returned no ciphertext');
       return PREFIX + Buffer.from(CiphertextBlob).toString('base64');
     } catch (error) {
-      throw new SecretCipherError(`could not encrypt the secret of call ${callId}: ${(error as Error).message}`, callId, { cause: error });
+      throw new SecretCipherError(
+        `could not encrypt the secret of call ${callId}: ${(error as Error).message}`,
+        callId,
+        { cause: error },
+      );
     }
   }
 
   async decrypt(ciphertext: string, callId: string): Promise<string> {
-    if (!ciphertext.startsWith(PREFIX)) throw new SecretCipherError(`the secret of call ${callId} is not a KMS ciphertext`, callId);
+    if (!ciphertext.startsWith(PREFIX))
+      throw new SecretCipherError(`the secret of call ${callId} is not a KMS ciphertext`, callId);
     const { kms, keyId, retry } = this.options;
     try {
       const { Plaintext } = await withBackoff(
         () =>
           kms.send(
             // KeyId pins the key: a ciphertext made under another key is refused rather than decrypted.
-            new DecryptCommand({ KeyId: keyId, CiphertextBlob: Buffer.from(ciphertext.slice(PREFIX.length), 'base64'), EncryptionContext: { callId } }),
+            new DecryptCommand({
+              KeyId: keyId,
+              CiphertextBlob: Buffer.from(ciphertext.slice(PREFIX.length), 'base64'),
+              EncryptionContext: { callId },
+            }),
           ),
         retry,
       );
       if (!Plaintext) throw new Error('KMS returned no plaintext');
       return new TextDecoder().decode(Plaintext);
     } catch (error) {
-      throw new SecretCipherError(`could not decrypt the secret of call ${callId}: ${(error as Error).message}`, callId, { cause: error });
+      throw new SecretCipherError(
+        `could not decrypt the secret of call ${callId}: ${(error as Error).message}`,
+        callId,
+        { cause: error },
+      );
     }
   }
 }

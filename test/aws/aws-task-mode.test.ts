@@ -34,31 +34,58 @@ const spec: CallSpec = {
   hasVideo: false,
   maxDurationSeconds: 600,
   rtpTimeoutSeconds: 30,
-  connection: { sipLogin: '10000', sipPassword: 'task-secret', sipAuthenticationName: '10000', sipDomain: 'sip.example.net', sipPort: 5060, sipRegisterRequired: false, transport: 'udp' },
+  connection: {
+    sipLogin: '10000',
+    sipPassword: 'task-secret',
+    sipAuthenticationName: '10000',
+    sipDomain: 'sip.example.net',
+    sipPort: 5060,
+    sipRegisterRequired: false,
+    transport: 'udp',
+  },
 };
 
 describe('media task configuration', () => {
   it('reads AWS mode from CALL_ID, TABLE_NAME and KMS_KEY_ID, and names what is missing', () => {
-    const env = { [TASK_ENV.callId]: 'c1', [TASK_ENV.tableName]: 't', [TASK_ENV.kmsKeyId]: 'k', [TASK_ENV.eventSink]: 'eventbridge', [TASK_ENV.eventBusName]: 'bus' };
-    expect(readTaskConfig(env)).toMatchObject({ stored: { callId: 'c1', tableName: 't', kmsKeyId: 'k' }, eventSink: 'eventbridge', eventBusName: 'bus', rawSpec: undefined });
+    const env = {
+      [TASK_ENV.callId]: 'c1',
+      [TASK_ENV.tableName]: 't',
+      [TASK_ENV.kmsKeyId]: 'k',
+      [TASK_ENV.eventSink]: 'eventbridge',
+      [TASK_ENV.eventBusName]: 'bus',
+    };
+    expect(readTaskConfig(env)).toMatchObject({
+      stored: { callId: 'c1', tableName: 't', kmsKeyId: 'k' },
+      eventSink: 'eventbridge',
+      eventBusName: 'bus',
+      rawSpec: undefined,
+    });
     expect(() => readTaskConfig({ ...env, [TASK_ENV.kmsKeyId]: '' })).toThrow(/KMS_KEY_ID is required/);
     expect(() => readTaskConfig({ ...env, [TASK_ENV.tableName]: '' })).toThrow(/TABLE_NAME is required/);
     expect(() => readTaskConfig({ ...env, [TASK_ENV.eventBusName]: '' })).toThrow(/EVENT_BUS_NAME is required/);
-    expect(() => readTaskConfig({ [TASK_ENV.eventSink]: 'sqs', [TASK_ENV.callSpec]: '{}' })).toThrow(/"stdout" or "eventbridge"/);
+    expect(() => readTaskConfig({ [TASK_ENV.eventSink]: 'sqs', [TASK_ENV.callSpec]: '{}' })).toThrow(
+      /"stdout" or "eventbridge"/,
+    );
   });
 
   it('reads task metadata on ECS, and discovers the public address only when PUBLIC_ADDRESS is not given', () => {
     const base = { [TASK_ENV.callSpec]: '{}', [TASK_ENV.ecsMetadataUri]: 'http://169.254.170.2/v4/x' };
     expect(readTaskConfig(base).ecsMetadataUri).toBe('http://169.254.170.2/v4/x');
     expect(readTaskConfig(base).publicAddressGiven).toBe(false);
-    expect(readTaskConfig({ ...base, [TASK_ENV.publicAddress]: '198.51.100.1' })).toMatchObject({ ecsMetadataUri: 'http://169.254.170.2/v4/x', publicAddressGiven: true });
+    expect(readTaskConfig({ ...base, [TASK_ENV.publicAddress]: '198.51.100.1' })).toMatchObject({
+      ecsMetadataUri: 'http://169.254.170.2/v4/x',
+      publicAddressGiven: true,
+    });
     expect(readTaskConfig({ [TASK_ENV.callSpec]: '{}' })).toMatchObject({ eventSink: 'stdout', rawSpec: {} });
   });
 
   it('reads MEDIA_PORTS as the range SIP and RTP bind in, and names it when it is not one', () => {
     const base = { [TASK_ENV.callSpec]: '{}' };
     expect(readTaskConfig(base).mediaPorts).toBeUndefined();
-    expect(readTaskConfig({ ...base, [TASK_ENV.mediaPorts]: '20000-20999' }).mediaPorts).toEqual({ min: 20000, max: 20999 });
+    expect(readTaskConfig({ ...base, [TASK_ENV.mediaPorts]: '20000-20999' }).mediaPorts).toEqual({
+      min: 20000,
+      max: 20999,
+    });
     for (const bad of ['20000', '20000-20003', '80-2000', '30000-20000', '20000-70000', 'a-b']) {
       expect(() => readTaskConfig({ ...base, [TASK_ENV.mediaPorts]: bad }), bad).toThrow(/MEDIA_PORTS must be/);
     }
@@ -83,12 +110,24 @@ describe('prepareAwsMode', () => {
     const inner = new DynamoDbCallStore({ client: server.client(), tableName: 'calls' });
     await inner.ensureTable();
     const { record, secret } = newCallRecord(spec, '2026-11-23T18:00:00.000Z');
-    await new EncryptingCallStore(inner, new KmsSecretCipher({ kms: new KMSClient({ region: 'eu-west-1' }), keyId: KEY_ARN })).create(record, secret);
+    await new EncryptingCallStore(
+      inner,
+      new KmsSecretCipher({ kms: new KMSClient({ region: 'eu-west-1' }), keyId: KEY_ARN }),
+    ).create(record, secret);
     const body = readFileSync(new URL('../fixtures/aws/task-metadata-v4.json', import.meta.url));
-    metadata = createServer((request, response) => response.writeHead(request.url?.endsWith('/task') ? 200 : 404).end(body));
+    metadata = createServer((request, response) =>
+      response.writeHead(request.url?.endsWith('/task') ? 200 : 404).end(body),
+    );
     await new Promise<void>((resolve) => metadata.listen(0, '127.0.0.1', resolve));
-    Object.assign(process.env, { AWS_REGION: 'eu-west-1', AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_ENDPOINT_URL_DYNAMODB: server.endpoint });
-    ec2.on(DescribeNetworkInterfacesCommand).resolves({ NetworkInterfaces: [{ Association: { PublicIp: '198.51.100.77' } }] });
+    Object.assign(process.env, {
+      AWS_REGION: 'eu-west-1',
+      AWS_ACCESS_KEY_ID: 'test',
+      AWS_SECRET_ACCESS_KEY: 'test',
+      AWS_ENDPOINT_URL_DYNAMODB: server.endpoint,
+    });
+    ec2
+      .on(DescribeNetworkInterfacesCommand)
+      .resolves({ NetworkInterfaces: [{ Association: { PublicIp: '198.51.100.77' } }] });
     eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e' }] });
   });
   afterAll(async () => {
@@ -114,7 +153,11 @@ describe('prepareAwsMode', () => {
     const entry = eventBridge.commandCalls(PutEventsCommand)[0]!.args[0].input.Entries![0]!;
     expect(entry).toMatchObject({ EventBusName: 'gw-calls' });
     // The task's ARN from its metadata travels with each event: the recorder checks it against the call's task.
-    expect(JSON.parse(entry.Detail!)).toMatchObject({ type: 'dialing', callId: 'task-1', taskArn: expect.stringMatching(/^arn:aws:ecs:.*:task\//) });
+    expect(JSON.parse(entry.Detail!)).toMatchObject({
+      type: 'dialing',
+      callId: 'task-1',
+      taskArn: expect.stringMatching(/^arn:aws:ecs:.*:task\//),
+    });
 
     const seen: (TaskCommand | 'hangup')[] = [];
     const stop = mode.watch!({ hangup: () => void seen.push('hangup'), command: (c) => void seen.push(c) });

@@ -32,8 +32,23 @@ const noWait = { sleep: async () => {}, random: () => 0 };
 
 function spec(callId: string, stream = callId): CallSpec {
   return {
-    callId, callee: '1', rtmpUrl: 'rtmp://203.0.113.1/live', rtmpStream: stream, hasAudio: true, hasVideo: false, maxDurationSeconds: 60, rtpTimeoutSeconds: 30,
-    connection: { sipLogin: '1', sipPassword: 'hunter2-secret', sipAuthenticationName: '1', sipDomain: '203.0.113.2', sipPort: 5060, sipRegisterRequired: false, transport: 'udp' },
+    callId,
+    callee: '1',
+    rtmpUrl: 'rtmp://203.0.113.1/live',
+    rtmpStream: stream,
+    hasAudio: true,
+    hasVideo: false,
+    maxDurationSeconds: 60,
+    rtpTimeoutSeconds: 30,
+    connection: {
+      sipLogin: '1',
+      sipPassword: 'hunter2-secret',
+      sipAuthenticationName: '1',
+      sipDomain: '203.0.113.2',
+      sipPort: 5060,
+      sipRegisterRequired: false,
+      transport: 'udp',
+    },
   };
 }
 
@@ -46,11 +61,20 @@ async function storeWith(calls: { callId: string; taskRef?: string }[]) {
   return store;
 }
 
-const inspector = () => new EcsTaskInspector({ ecs: new ECSClient({ region: 'eu-west-1' }), cluster: CLUSTER, logger: silentLogger, retry: noWait });
+const inspector = () =>
+  new EcsTaskInspector({
+    ecs: new ECSClient({ region: 'eu-west-1' }),
+    cluster: CLUSTER,
+    logger: silentLogger,
+    retry: noWait,
+  });
 
 describe('EcsTaskInspector', () => {
   it('asks DescribeTasks about at most 100 tasks per request, on the cluster', async () => {
-    ecsMock.on(DescribeTasksCommand).callsFake((input: { tasks: string[] }) => ({ tasks: input.tasks.map((taskArn) => ({ taskArn, lastStatus: 'RUNNING' })), failures: [] }));
+    ecsMock.on(DescribeTasksCommand).callsFake((input: { tasks: string[] }) => ({
+      tasks: input.tasks.map((taskArn) => ({ taskArn, lastStatus: 'RUNNING' })),
+      failures: [],
+    }));
     const refs = Array.from({ length: 250 }, (_, i) => arn(`t${i}`));
     const observed = await inspector().inspect([...refs, refs[0]!]);
     const inputs = ecsMock.commandCalls(DescribeTasksCommand).map((call) => call.args[0].input);
@@ -67,7 +91,14 @@ describe('EcsTaskInspector', () => {
       .on(DescribeTasksCommand)
       .resolvesOnce({
         tasks: [
-          { taskArn: arn('a'), lastStatus: 'STOPPED', stoppedAt, stoppedReason: 'Essential container in task exited', stopCode: 'EssentialContainerExited', containers: [{ exitCode: 137, reason: 'OutOfMemoryError' }] },
+          {
+            taskArn: arn('a'),
+            lastStatus: 'STOPPED',
+            stoppedAt,
+            stoppedReason: 'Essential container in task exited',
+            stopCode: 'EssentialContainerExited',
+            containers: [{ exitCode: 137, reason: 'OutOfMemoryError' }],
+          },
           { taskArn: arn('b'), lastStatus: 'DEPROVISIONING' },
         ],
         failures: [{ arn: arn('c'), reason: 'MISSING' }],
@@ -75,7 +106,11 @@ describe('EcsTaskInspector', () => {
       .rejectsOnce(Object.assign(new Error('denied'), { name: 'AccessDeniedException' }));
     const first = await inspector().inspect([arn('a'), arn('b'), arn('c')]);
     expect(Object.fromEntries(first)).toEqual({
-      [arn('a')]: { status: 'stopped', stoppedAt: stoppedAt.toISOString(), reason: 'Essential container in task exited (EssentialContainerExited, exit code 137, OutOfMemoryError)' },
+      [arn('a')]: {
+        status: 'stopped',
+        stoppedAt: stoppedAt.toISOString(),
+        reason: 'Essential container in task exited (EssentialContainerExited, exit code 137, OutOfMemoryError)',
+      },
       [arn('b')]: { status: 'running' },
       [arn('c')]: { status: 'missing' },
     });
@@ -83,11 +118,20 @@ describe('EcsTaskInspector', () => {
   });
 
   it('StopTask names the cluster, the task and why; a task already gone is fine', async () => {
-    ecsMock.on(StopTaskCommand).resolvesOnce({}).rejectsOnce(Object.assign(new Error('The referenced task was not found.'), { name: 'InvalidParameterException' }));
+    ecsMock
+      .on(StopTaskCommand)
+      .resolvesOnce({})
+      .rejectsOnce(
+        Object.assign(new Error('The referenced task was not found.'), { name: 'InvalidParameterException' }),
+      );
     const ecs = new ECSClient({ region: 'eu-west-1' });
     await stopEcsTask(ecs, CLUSTER, arn('a'), 'call x past its max duration (sweeper)', noWait);
     await stopEcsTask(ecs, CLUSTER, arn('a'), 'again', noWait);
-    expect(ecsMock.commandCalls(StopTaskCommand)[0]!.args[0].input).toEqual({ cluster: CLUSTER, task: arn('a'), reason: 'call x past its max duration (sweeper)' });
+    expect(ecsMock.commandCalls(StopTaskCommand)[0]!.args[0].input).toEqual({
+      cluster: CLUSTER,
+      task: arn('a'),
+      reason: 'call x past its max duration (sweeper)',
+    });
   });
 });
 
@@ -98,7 +142,13 @@ describe('sweeper Lambda', () => {
     const run = createSweeperHandler({
       store,
       inspector: new EcsTaskInspector({ ecs, cluster: CLUSTER, logger: silentLogger, retry: noWait }),
-      launcher: { stop: async (callId, taskRef) => void (taskRef && (await stopEcsTask(ecs, CLUSTER, taskRef, `call ${callId} past its max duration (sweeper)`, noWait))) },
+      launcher: {
+        stop: async (callId, taskRef) =>
+          void (
+            taskRef &&
+            (await stopEcsTask(ecs, CLUSTER, taskRef, `call ${callId} past its max duration (sweeper)`, noWait))
+          ),
+      },
       policy: { launchGraceMs: 30_000, stoppedGraceMs: 30_000, limitGraceMs: 30_000 },
       logger: silentLogger,
       statusSigningKey: 'k',
@@ -109,21 +159,38 @@ describe('sweeper Lambda', () => {
   }
 
   it('a STOPPED event that never arrived: DescribeTasks says STOPPED, or the task is missing → failed (crashed)', async () => {
-    const store = await storeWith([{ callId: 'stopped1', taskRef: arn('s1') }, { callId: 'missing1', taskRef: arn('m1') }, { callId: 'live1', taskRef: arn('l1') }]);
+    const store = await storeWith([
+      { callId: 'stopped1', taskRef: arn('s1') },
+      { callId: 'missing1', taskRef: arn('m1') },
+      { callId: 'live1', taskRef: arn('l1') },
+    ]);
     ecsMock.on(DescribeTasksCommand).resolves({
       tasks: [
-        { taskArn: arn('s1'), lastStatus: 'STOPPED', stoppedAt: new Date(T0 + 5_000), stoppedReason: 'Essential container in task exited', containers: [{ exitCode: 1 }] },
+        {
+          taskArn: arn('s1'),
+          lastStatus: 'STOPPED',
+          stoppedAt: new Date(T0 + 5_000),
+          stoppedReason: 'Essential container in task exited',
+          containers: [{ exitCode: 1 }],
+        },
         { taskArn: arn('l1'), lastStatus: 'RUNNING' },
       ],
       failures: [{ arn: arn('m1'), reason: 'MISSING' }],
     });
     const { run, metrics } = handler(store, 40);
     expect(await run()).toMatchObject({ live: 3, closed: { crashed: 2 }, errors: 0 });
-    expect(await store.get('stopped1')).toMatchObject({ state: 'failed', failure: { reason: 'crashed', message: expect.stringContaining('exit code 1') } });
+    expect(await store.get('stopped1')).toMatchObject({
+      state: 'failed',
+      failure: { reason: 'crashed', message: expect.stringContaining('exit code 1') },
+    });
     expect(await store.get('missing1')).toMatchObject({ state: 'failed', failure: { reason: 'crashed' } });
     expect(await store.get('live1')).toMatchObject({ state: 'dialing' });
     expect(ecsMock.commandCalls(StopTaskCommand)).toHaveLength(0);
-    expect(metrics).toEqual([{ [METRIC.failedCalls]: 1 }, { [METRIC.failedCalls]: 1 }, { [METRIC.stuckCalls]: 2, [METRIC.liveCalls]: 3 }]);
+    expect(metrics).toEqual([
+      { [METRIC.failedCalls]: 1 },
+      { [METRIC.failedCalls]: 1 },
+      { [METRIC.stuckCalls]: 2, [METRIC.liveCalls]: 3 },
+    ]);
   });
 
   it('a hung task past maxDuration + grace → StopTask, ended (limit); the next sweep has nothing to do', async () => {
@@ -157,12 +224,18 @@ describe('sweeper reads of the call table', () => {
     dynamodb.on(QueryCommand).resolves({ Items: [] });
     const store = new DynamoDbCallStore({ client: new DynamoDBClient({ region: 'eu-west-1' }), tableName: 'calls' });
     const report = await sweep({
-      store, inspector: inspector(), launcher: { stop: async () => {} }, logger: silentLogger, now: () => new Date(T0),
+      store,
+      inspector: inspector(),
+      launcher: { stop: async () => {} },
+      logger: silentLogger,
+      now: () => new Date(T0),
       policy: { launchGraceMs: 30_000, stoppedGraceMs: 30_000, limitGraceMs: 30_000 },
     });
     expect(report.live).toBe(0);
     const queries = dynamodb.commandCalls(QueryCommand).map((call) => call.args[0].input);
-    expect(queries).toEqual([expect.objectContaining({ TableName: 'calls', IndexName: LIVE_INDEX, KeyConditionExpression: '#live = :live' })]);
+    expect(queries).toEqual([
+      expect.objectContaining({ TableName: 'calls', IndexName: LIVE_INDEX, KeyConditionExpression: '#live = :live' }),
+    ]);
     expect(dynamodb.commandCalls(ScanCommand)).toHaveLength(0);
     expect(ecsMock.commandCalls(DescribeTasksCommand)).toHaveLength(0);
   });
@@ -172,16 +245,35 @@ describe('RunTask throwing after the store write', () => {
   it('the API marks the call failed (launch), answers 503, and the stream key is free for the next call', async () => {
     ecsMock
       .on(RunTaskCommand)
-      .rejectsOnce(Object.assign(new Error('No Container Instances were found in your cluster.'), { name: 'InvalidParameterException' }))
+      .rejectsOnce(
+        Object.assign(new Error('No Container Instances were found in your cluster.'), {
+          name: 'InvalidParameterException',
+        }),
+      )
       .resolves({ tasks: [{ taskArn: arn('next') }] });
     const store = new MemoryCallStore();
     const launcher = new EcsTaskLauncher({
-      ecs: new ECSClient({ region: 'eu-west-1' }), mailbox: { push: async () => {} }, cluster: CLUSTER, taskDefinition: 'td', containerName: 'media', subnets: ['s'], securityGroups: ['g'], retry: noWait,
+      ecs: new ECSClient({ region: 'eu-west-1' }),
+      mailbox: { push: async () => {} },
+      cluster: CLUSTER,
+      taskDefinition: 'td',
+      containerName: 'media',
+      subnets: ['s'],
+      securityGroups: ['g'],
+      retry: noWait,
     });
     const app = createApp({ store, launcher, resolveHost: fakeDns(), logger: silentLogger });
-    const post = (callId: string) => app.request('/v1/calls', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(spec(callId, 'shared')) });
+    const post = (callId: string) =>
+      app.request('/v1/calls', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(spec(callId, 'shared')),
+      });
     expect((await post('first')).status).toBe(503);
-    expect(await store.get('first')).toMatchObject({ state: 'failed', failure: { reason: 'launch', message: expect.stringContaining('RunTask failed') } });
+    expect(await store.get('first')).toMatchObject({
+      state: 'failed',
+      failure: { reason: 'launch', message: expect.stringContaining('RunTask failed') },
+    });
     expect((await post('second')).status).toBe(201);
     expect(await store.get('second')).toMatchObject({ state: 'dialing', taskRef: arn('next') });
   });
@@ -191,17 +283,36 @@ describe('RunTask finding no room', () => {
   it('the API marks the call failed (capacity) once the wait is over, answers 503, and the stream key is free', async () => {
     ecsMock
       .on(RunTaskCommand)
-      .resolvesOnce({ tasks: [], failures: [{ reason: "You've reached the limit on the number of vCPUs you can run concurrently" }] })
+      .resolvesOnce({
+        tasks: [],
+        failures: [{ reason: "You've reached the limit on the number of vCPUs you can run concurrently" }],
+      })
       .resolves({ tasks: [{ taskArn: arn('roomy') }] });
     const store = new MemoryCallStore();
     const launcher = new EcsTaskLauncher({
-      ecs: new ECSClient({ region: 'eu-west-1' }), mailbox: { push: async () => {} }, cluster: CLUSTER, taskDefinition: 'td', containerName: 'media', subnets: ['s'], securityGroups: ['g'], retry: noWait, capacityWaitMs: 0,
+      ecs: new ECSClient({ region: 'eu-west-1' }),
+      mailbox: { push: async () => {} },
+      cluster: CLUSTER,
+      taskDefinition: 'td',
+      containerName: 'media',
+      subnets: ['s'],
+      securityGroups: ['g'],
+      retry: noWait,
+      capacityWaitMs: 0,
     });
     const app = createApp({ store, launcher, resolveHost: fakeDns(), logger: silentLogger });
-    const post = (callId: string) => app.request('/v1/calls', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(spec(callId, 'shared')) });
+    const post = (callId: string) =>
+      app.request('/v1/calls', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(spec(callId, 'shared')),
+      });
     const refused = await post('crowded');
     expect(refused.status).toBe(503);
-    expect(await store.get('crowded')).toMatchObject({ state: 'failed', failure: { reason: 'capacity', message: expect.stringContaining('limit on the number of vCPUs') } });
+    expect(await store.get('crowded')).toMatchObject({
+      state: 'failed',
+      failure: { reason: 'capacity', message: expect.stringContaining('limit on the number of vCPUs') },
+    });
     expect((await post('later')).status).toBe(201);
     expect(await store.get('later')).toMatchObject({ state: 'dialing', taskRef: arn('roomy') });
   });
@@ -216,7 +327,11 @@ describe('metrics and config', () => {
     expect(lines).toHaveLength(1);
     const line = JSON.parse(lines[0]!);
     expect(line).toMatchObject({
-      _aws: { CloudWatchMetrics: [{ Namespace: 'SipRtmpGateway', Dimensions: [['Gateway']], Metrics: [{ Name: 'StuckCalls', Unit: 'Count' }] }] },
+      _aws: {
+        CloudWatchMetrics: [
+          { Namespace: 'SipRtmpGateway', Dimensions: [['Gateway']], Metrics: [{ Name: 'StuckCalls', Unit: 'Count' }] },
+        ],
+      },
       Gateway: 'Gw',
       StuckCalls: 2,
     });
@@ -225,9 +340,19 @@ describe('metrics and config', () => {
   });
 
   it('reads the graces from SWEEP_ENV and fails naming a bad one', () => {
-    const env = { [LAMBDA_ENV.tableName]: 't', [LAMBDA_ENV.clusterArn]: CLUSTER, [LAMBDA_ENV.statusSigningKeySecretArn]: 's', [SWEEP_ENV.limitGraceSeconds]: '45' };
-    expect(readSweeperConfig(env)).toMatchObject({ gatewayName: 'default', sweep: { policy: { launchGraceMs: 30_000, stoppedGraceMs: 30_000, limitGraceMs: 45_000 } } });
+    const env = {
+      [LAMBDA_ENV.tableName]: 't',
+      [LAMBDA_ENV.clusterArn]: CLUSTER,
+      [LAMBDA_ENV.statusSigningKeySecretArn]: 's',
+      [SWEEP_ENV.limitGraceSeconds]: '45',
+    };
+    expect(readSweeperConfig(env)).toMatchObject({
+      gatewayName: 'default',
+      sweep: { policy: { launchGraceMs: 30_000, stoppedGraceMs: 30_000, limitGraceMs: 45_000 } },
+    });
     expect(() => readSweeperConfig({ ...env, [SWEEP_ENV.launchGraceSeconds]: 'soon' })).toThrow(AwsConfigError);
-    expect(() => readSweeperConfig({ ...env, [SWEEP_ENV.launchGraceSeconds]: 'soon' })).toThrow(/SWEEP_LAUNCH_GRACE_SECONDS/);
+    expect(() => readSweeperConfig({ ...env, [SWEEP_ENV.launchGraceSeconds]: 'soon' })).toThrow(
+      /SWEEP_LAUNCH_GRACE_SECONDS/,
+    );
   });
 });

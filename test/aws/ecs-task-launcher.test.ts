@@ -17,11 +17,20 @@ const spec: CallSpec = {
   hasVideo: false,
   maxDurationSeconds: 60,
   rtpTimeoutSeconds: 30,
-  connection: { sipLogin: '10000', sipPassword: 'hunter2-secret', sipAuthenticationName: '10000', sipDomain: 'sip.example.net', sipPort: 5060, sipRegisterRequired: false, transport: 'udp' },
+  connection: {
+    sipLogin: '10000',
+    sipPassword: 'hunter2-secret',
+    sipAuthenticationName: '10000',
+    sipDomain: 'sip.example.net',
+    sipPort: 5060,
+    sipRegisterRequired: false,
+    transport: 'udp',
+  },
 };
 
 const taskArn = 'arn:aws:ecs:eu-west-1:123456789012:task/c/abc';
-const throttled = () => Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException', $metadata: { httpStatusCode: 400 } });
+const throttled = () =>
+  Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException', $metadata: { httpStatusCode: 400 } });
 
 function launcher(pushed: { callId: string; command: TaskCommand }[] = []) {
   const sleeps: number[] = [];
@@ -61,7 +70,9 @@ describe('EcsTaskLauncher', () => {
       clientToken: 'call-1',
       startedBy: 'call-1',
       tags: [{ key: 'callId', value: 'call-1' }],
-      networkConfiguration: { awsvpcConfiguration: { subnets: ['subnet-a', 'subnet-b'], securityGroups: ['sg-1'], assignPublicIp: 'ENABLED' } },
+      networkConfiguration: {
+        awsvpcConfiguration: { subnets: ['subnet-a', 'subnet-b'], securityGroups: ['sg-1'], assignPublicIp: 'ENABLED' },
+      },
       overrides: { containerOverrides: [{ name: 'media', environment: [{ name: 'CALL_ID', value: 'call-1' }] }] },
     });
     // RunTask overrides show in DescribeTasks and CloudTrail: nothing of the spec but its id may be in them.
@@ -70,7 +81,11 @@ describe('EcsTaskLauncher', () => {
   });
 
   it('retries a throttled RunTask with growing backoff, then succeeds', async () => {
-    ecsMock.on(RunTaskCommand).rejectsOnce(throttled()).rejectsOnce(throttled()).resolves({ tasks: [{ taskArn }] });
+    ecsMock
+      .on(RunTaskCommand)
+      .rejectsOnce(throttled())
+      .rejectsOnce(throttled())
+      .resolves({ tasks: [{ taskArn }] });
     const { instance, sleeps } = launcher();
     await expect(instance.launch(spec)).resolves.toEqual({ taskRef: taskArn });
     expect(ecsMock.commandCalls(RunTaskCommand)).toHaveLength(3);
@@ -93,14 +108,25 @@ describe('EcsTaskLauncher', () => {
   });
 
   it('does not retry a request ECS refuses', async () => {
-    ecsMock.on(RunTaskCommand).rejects(Object.assign(new Error('No Container Instances were found'), { name: 'InvalidParameterException' }));
+    ecsMock
+      .on(RunTaskCommand)
+      .rejects(Object.assign(new Error('No Container Instances were found'), { name: 'InvalidParameterException' }));
     await expect(launcher().instance.launch(spec)).rejects.toMatchObject({ name: 'LaunchError', reason: 'launch' });
     expect(ecsMock.commandCalls(RunTaskCommand)).toHaveLength(1);
   });
 
   it('waits for Fargate capacity, with a new token after each answer that started no task, and starts one task', async () => {
-    const noRoom = { tasks: [], failures: [{ reason: 'Capacity is unavailable at this time. Please try again later or in a different availability zone' }] };
-    ecsMock.on(RunTaskCommand).resolvesOnce(noRoom).resolvesOnce(noRoom).resolves({ tasks: [{ taskArn }] });
+    const noRoom = {
+      tasks: [],
+      failures: [
+        { reason: 'Capacity is unavailable at this time. Please try again later or in a different availability zone' },
+      ],
+    };
+    ecsMock
+      .on(RunTaskCommand)
+      .resolvesOnce(noRoom)
+      .resolvesOnce(noRoom)
+      .resolves({ tasks: [{ taskArn }] });
     const { instance, sleeps } = launcher();
     await expect(instance.launch(spec)).resolves.toEqual({ taskRef: taskArn });
     const tokens = ecsMock.commandCalls(RunTaskCommand).map((call) => call.args[0].input.clientToken!);
@@ -112,21 +138,52 @@ describe('EcsTaskLauncher', () => {
   });
 
   it.each([
-    ['the concurrent task quota, refused', () => ecsMock.on(RunTaskCommand).rejects(Object.assign(new Error("You've reached the limit on the number of tasks you can run concurrently"), { name: 'ClientException' }))],
-    ['the vCPU quota, as a failure', () => ecsMock.on(RunTaskCommand).resolves({ tasks: [], failures: [{ reason: "You've reached the limit on the number of vCPUs you can run concurrently" }] })],
-    ['no capacity, as a failure', () => ecsMock.on(RunTaskCommand).resolves({ tasks: [], failures: [{ reason: 'Capacity is unavailable at this time', detail: 'eu-west-1a' }] })],
+    [
+      'the concurrent task quota, refused',
+      () =>
+        ecsMock.on(RunTaskCommand).rejects(
+          Object.assign(new Error("You've reached the limit on the number of tasks you can run concurrently"), {
+            name: 'ClientException',
+          }),
+        ),
+    ],
+    [
+      'the vCPU quota, as a failure',
+      () =>
+        ecsMock.on(RunTaskCommand).resolves({
+          tasks: [],
+          failures: [{ reason: "You've reached the limit on the number of vCPUs you can run concurrently" }],
+        }),
+    ],
+    [
+      'no capacity, as a failure',
+      () =>
+        ecsMock.on(RunTaskCommand).resolves({
+          tasks: [],
+          failures: [{ reason: 'Capacity is unavailable at this time', detail: 'eu-west-1a' }],
+        }),
+    ],
   ])('fails with reason capacity when %s lasts past the wait', async (_, answer) => {
     answer();
-    const error = (await launcher().instance.launch(spec).catch((e: unknown) => e)) as LaunchError;
+    const error = (await launcher()
+      .instance.launch(spec)
+      .catch((e: unknown) => e)) as LaunchError;
     expect(error).toBeInstanceOf(LaunchError);
     expect(error.reason).toBe('capacity');
-    expect(error.message).toMatch(/^no room for a media task within 20 s: (You've reached the limit|Capacity is unavailable at this time: eu-west-1a)/);
+    expect(error.message).toMatch(
+      /^no room for a media task within 20 s: (You've reached the limit|Capacity is unavailable at this time: eu-west-1a)/,
+    );
     expect(ecsMock.commandCalls(RunTaskCommand).length).toBeGreaterThan(3);
   });
 
   it('turns other RunTask failures into a LaunchError naming the reason, at once', async () => {
-    ecsMock.on(RunTaskCommand).resolves({ tasks: [], failures: [{ reason: 'ATTRIBUTE', detail: 'requires ecs.capability.x' }] });
-    await expect(launcher().instance.launch(spec)).rejects.toMatchObject({ reason: 'launch', message: 'RunTask started no task: ATTRIBUTE: requires ecs.capability.x' });
+    ecsMock
+      .on(RunTaskCommand)
+      .resolves({ tasks: [], failures: [{ reason: 'ATTRIBUTE', detail: 'requires ecs.capability.x' }] });
+    await expect(launcher().instance.launch(spec)).rejects.toMatchObject({
+      reason: 'launch',
+      message: 'RunTask started no task: ATTRIBUTE: requires ecs.capability.x',
+    });
     expect(ecsMock.commandCalls(RunTaskCommand)).toHaveLength(1);
   });
 
@@ -135,11 +192,17 @@ describe('EcsTaskLauncher', () => {
     await launcher().instance.stop('call-1', taskArn);
     const calls = ecsMock.commandCalls(StopTaskCommand);
     expect(calls).toHaveLength(2);
-    expect(calls[0]!.args[0].input).toEqual({ cluster: 'arn:aws:ecs:eu-west-1:123456789012:cluster/c', task: taskArn, reason: 'hang-up requested for call call-1' });
+    expect(calls[0]!.args[0].input).toEqual({
+      cluster: 'arn:aws:ecs:eu-west-1:123456789012:cluster/c',
+      task: taskArn,
+      reason: 'hang-up requested for call call-1',
+    });
   });
 
   it('treats a task that is already gone as stopped, and a call without task as nothing to stop', async () => {
-    ecsMock.on(StopTaskCommand).rejects(Object.assign(new Error('The referenced task was not found.'), { name: 'InvalidParameterException' }));
+    ecsMock
+      .on(StopTaskCommand)
+      .rejects(Object.assign(new Error('The referenced task was not found.'), { name: 'InvalidParameterException' }));
     await expect(launcher().instance.stop('call-1', taskArn)).resolves.toBeUndefined();
     await launcher().instance.stop('call-1');
     expect(ecsMock.commandCalls(StopTaskCommand)).toHaveLength(1);

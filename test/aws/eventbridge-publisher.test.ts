@@ -1,7 +1,12 @@
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EventBridgePublisher, EventPublishError, STATE_EVENT_DETAIL_TYPE, STATE_EVENT_SOURCE } from '../../shared/aws/eventbridge-publisher.ts';
+import {
+  EventBridgePublisher,
+  EventPublishError,
+  STATE_EVENT_DETAIL_TYPE,
+  STATE_EVENT_SOURCE,
+} from '../../shared/aws/eventbridge-publisher.ts';
 import type { StateEvent } from '../../shared/call-types.ts';
 import { EventReporter } from '../../media-task/events/event-reporter.ts';
 import { eventBridgeEventSink } from '../../media-task/events/eventbridge-event-sink.ts';
@@ -9,7 +14,15 @@ import { eventBridgeEventSink } from '../../media-task/events/eventbridge-event-
 const ebMock = mockClient(EventBridgeClient);
 afterEach(() => ebMock.reset());
 
-const event: StateEvent = { type: 'ended', by: 'remote', reason: 'BYE', durationSeconds: 42, callId: 'call-1', seq: 7, at: '2026-11-23T18:05:25.120Z' };
+const event: StateEvent = {
+  type: 'ended',
+  by: 'remote',
+  reason: 'BYE',
+  durationSeconds: 42,
+  callId: 'call-1',
+  seq: 7,
+  at: '2026-11-23T18:05:25.120Z',
+};
 const accepted = { FailedEntryCount: 0, Entries: [{ EventId: 'e-1' }] };
 
 function publisher() {
@@ -63,8 +76,13 @@ describe('EventBridgePublisher', () => {
   });
 
   it('does not retry an entry refused for good, and says why', async () => {
-    ebMock.on(PutEventsCommand).resolves({ FailedEntryCount: 1, Entries: [{ ErrorCode: 'AccessDeniedException', ErrorMessage: 'not allowed' }] });
-    const error = await publisher().instance.publish(event).catch((e: unknown) => e);
+    ebMock.on(PutEventsCommand).resolves({
+      FailedEntryCount: 1,
+      Entries: [{ ErrorCode: 'AccessDeniedException', ErrorMessage: 'not allowed' }],
+    });
+    const error = await publisher()
+      .instance.publish(event)
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(EventPublishError);
     expect(error).toMatchObject({ callId: 'call-1', errorCode: 'AccessDeniedException' });
     expect(ebMock.commandCalls(PutEventsCommand)).toHaveLength(1);

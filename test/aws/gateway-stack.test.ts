@@ -8,7 +8,12 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  UpdateTimeToLiveCommand,
+} from '@aws-sdk/client-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
@@ -37,13 +42,17 @@ function synth(props: GatewayStackProps = {}) {
 }
 
 /** Policy statements of the role whose logical id starts with `rolePrefix`. */
-function statementsOf(resources: Resources, rolePrefix: string): { Action: string | string[]; Resource: unknown; Condition?: unknown }[] {
+function statementsOf(
+  resources: Resources,
+  rolePrefix: string,
+): { Action: string | string[]; Resource: unknown; Condition?: unknown }[] {
   return Object.values(resources)
     .filter((r) => r.Type === 'AWS::IAM::Policy')
     .filter((r) => (r.Properties.Roles as { Ref: string }[]).some((role) => role.Ref.startsWith(rolePrefix)))
     .flatMap((r) => (r.Properties.PolicyDocument as { Statement: never[] }).Statement);
 }
-const actionsOf = (statements: { Action: string | string[] }[]) => statements.flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action])).sort();
+const actionsOf = (statements: { Action: string | string[] }[]) =>
+  statements.flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action])).sort();
 
 let main: ReturnType<typeof synth>;
 beforeAll(() => {
@@ -70,12 +79,16 @@ describe('GatewayStack template', () => {
         {
           IndexName: LIVE_INDEX,
           KeySchema: localIndex.KeySchema,
-          Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: Match.arrayWith([...localIndex.Projection!.NonKeyAttributes!]) },
+          Projection: {
+            ProjectionType: 'INCLUDE',
+            NonKeyAttributes: Match.arrayWith([...localIndex.Projection!.NonKeyAttributes!]),
+          },
         },
       ],
     });
     const table = Object.values(main.resources).find((r) => r.Type === 'AWS::DynamoDB::Table')!;
-    const projected = ((table.Properties.GlobalSecondaryIndexes as { Projection: { NonKeyAttributes: string[] } }[])[0]!).Projection.NonKeyAttributes;
+    const projected = (table.Properties.GlobalSecondaryIndexes as { Projection: { NonKeyAttributes: string[] } }[])[0]!
+      .Projection.NonKeyAttributes;
     expect([...projected].sort()).toEqual([...localIndex.Projection!.NonKeyAttributes!].sort());
     expect(projected).not.toContain('secret');
   });
@@ -89,9 +102,20 @@ describe('GatewayStack template', () => {
       RuntimePlatform: { CpuArchitecture: 'ARM64', OperatingSystemFamily: 'LINUX' },
     });
     const taskDefinition = Object.values(main.resources).find((r) => r.Type === 'AWS::ECS::TaskDefinition')!;
-    const [container] = taskDefinition.Properties.ContainerDefinitions as { Environment: { Name: string }[]; Secrets?: unknown; StopTimeout: number }[];
+    const [container] = taskDefinition.Properties.ContainerDefinitions as {
+      Environment: { Name: string }[];
+      Secrets?: unknown;
+      StopTimeout: number;
+    }[];
     expect(container!.Environment.map((e) => e.Name).sort()).toEqual(
-      [TASK_ENV.bindAddress, TASK_ENV.eventSink, TASK_ENV.mediaPorts, TASK_ENV.tableName, TASK_ENV.eventBusName, TASK_ENV.kmsKeyId].sort(),
+      [
+        TASK_ENV.bindAddress,
+        TASK_ENV.eventSink,
+        TASK_ENV.mediaPorts,
+        TASK_ENV.tableName,
+        TASK_ENV.eventBusName,
+        TASK_ENV.kmsKeyId,
+      ].sort(),
     );
     expect(container!.Secrets).toBeUndefined();
     expect(JSON.stringify(taskDefinition)).not.toMatch(/password/i);
@@ -100,13 +124,17 @@ describe('GatewayStack template', () => {
   });
 
   it('sizes and architecture come from context', () => {
-    const props = readStackContext((key) => ({ taskCpu: '512', taskMemoryMiB: '1024', taskArchitecture: 'X86_64' })[key]);
+    const props = readStackContext(
+      (key) => ({ taskCpu: '512', taskMemoryMiB: '1024', taskArchitecture: 'X86_64' })[key],
+    );
     synth(props).template.hasResourceProperties('AWS::ECS::TaskDefinition', {
       Cpu: '512',
       Memory: '1024',
       RuntimePlatform: { CpuArchitecture: 'X86_64' },
     });
-    expect(() => readStackContext((key) => ({ taskCpu: '256', taskMemoryMiB: '4096' })[key])).toThrow(/not a Fargate size/);
+    expect(() => readStackContext((key) => ({ taskCpu: '256', taskMemoryMiB: '4096' })[key])).toThrow(
+      /not a Fargate size/,
+    );
     expect(() => readStackContext((key) => ({ taskArchitecture: 'arm' })[key])).toThrow(/ARM64 or X86_64/);
     expect(() => readStackContext((key) => ({ logRetentionDays: '31' })[key])).toThrow(/logRetentionDays/);
   });
@@ -114,7 +142,9 @@ describe('GatewayStack template', () => {
   it('lets SIP and RTP in on the task ports, from the configured peers only, and binds the task to those ports', () => {
     const mediaPortsOf = (template: ReturnType<typeof synth>) => {
       const taskDefinition = Object.values(template.resources).find((r) => r.Type === 'AWS::ECS::TaskDefinition')!;
-      const [container] = taskDefinition.Properties.ContainerDefinitions as { Environment: { Name: string; Value: unknown }[] }[];
+      const [container] = taskDefinition.Properties.ContainerDefinitions as {
+        Environment: { Name: string; Value: unknown }[];
+      }[];
       return container!.Environment.find((e) => e.Name === TASK_ENV.mediaPorts)?.Value;
     };
     // Exactly these two rules: a narrow default range, UDP for SIP and RTP/RTCP, TCP for SIP over TCP.
@@ -125,7 +155,11 @@ describe('GatewayStack template', () => {
       ],
     });
     expect(mediaPortsOf(main)).toBe('20000-20999');
-    const narrowed = synth(readStackContext((key) => ({ peerCidr: '203.0.113.0/24, 198.51.100.0/30', mediaPortFrom: '40000', mediaPortTo: '40099' })[key]));
+    const narrowed = synth(
+      readStackContext(
+        (key) => ({ peerCidr: '203.0.113.0/24, 198.51.100.0/30', mediaPortFrom: '40000', mediaPortTo: '40099' })[key],
+      ),
+    );
     narrowed.template.hasResourceProperties('AWS::EC2::SecurityGroup', {
       SecurityGroupIngress: [
         Match.objectLike({ IpProtocol: 'udp', FromPort: 40000, ToPort: 40099, CidrIp: '203.0.113.0/24' }),
@@ -135,9 +169,19 @@ describe('GatewayStack template', () => {
       ],
     });
     expect(mediaPortsOf(narrowed)).toBe('40000-40099');
-    expect(() => readStackContext((key) => ({ mediaPortFrom: '40000', mediaPortTo: '40003' })[key])).toThrow(/at least 8 ports/);
-    expect(() => readStackContext((key) => ({ mediaPortFrom: '80', mediaPortTo: '1000' })[key])).toThrow(/mediaPortFrom/);
-    for (const bad of ['203.0.113.0', '203.0.113.0/33', '256.0.0.0/8', '203.0.113.0/24,', Array(26).fill('10.0.0.0/8').join(',')]) {
+    expect(() => readStackContext((key) => ({ mediaPortFrom: '40000', mediaPortTo: '40003' })[key])).toThrow(
+      /at least 8 ports/,
+    );
+    expect(() => readStackContext((key) => ({ mediaPortFrom: '80', mediaPortTo: '1000' })[key])).toThrow(
+      /mediaPortFrom/,
+    );
+    for (const bad of [
+      '203.0.113.0',
+      '203.0.113.0/33',
+      '256.0.0.0/8',
+      '203.0.113.0/24,',
+      Array(26).fill('10.0.0.0/8').join(','),
+    ]) {
       expect(() => readStackContext((key) => ({ peerCidr: bad })[key]), bad).toThrow(/peerCidr/);
     }
     // Public subnets only: no NAT gateway to pay for.
@@ -161,12 +205,18 @@ describe('GatewayStack template', () => {
       Targets: [Match.objectLike({ DeadLetterConfig: { Arn: Match.anyValue() } })],
     });
     // Failed asynchronous invocations (after Lambda's own retries) land in the DLQ too.
-    const withDlq = Object.values(main.resources).filter((r) => r.Type === 'AWS::Lambda::Function' && r.Properties.DeadLetterConfig);
+    const withDlq = Object.values(main.resources).filter(
+      (r) => r.Type === 'AWS::Lambda::Function' && r.Properties.DeadLetterConfig,
+    );
     expect(withDlq).toHaveLength(2);
   });
 
   it('builds four arm64 Node 24 Lambdas with log retention, the API behind an HTTP API with throttling', () => {
-    main.template.resourcePropertiesCountIs('AWS::Lambda::Function', { Runtime: 'nodejs24.x', Architectures: ['arm64'], Handler: 'index.handler' }, 4);
+    main.template.resourcePropertiesCountIs(
+      'AWS::Lambda::Function',
+      { Runtime: 'nodejs24.x', Architectures: ['arm64'], Handler: 'index.handler' },
+      4,
+    );
     main.template.resourcePropertiesCountIs('AWS::Logs::LogGroup', { RetentionInDays: 30 }, 5);
     main.template.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'HTTP' });
     main.template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: '$default' });
@@ -176,39 +226,75 @@ describe('GatewayStack template', () => {
       DefaultRouteSettings: { ThrottlingRateLimit: 10, ThrottlingBurstLimit: 20 },
     });
     main.template.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: { Variables: Match.objectLike({ [LAMBDA_ENV.apiKeySecretArn]: Match.anyValue(), [LAMBDA_ENV.subnetIds]: Match.anyValue() }) },
+      Environment: {
+        Variables: Match.objectLike({
+          [LAMBDA_ENV.apiKeySecretArn]: Match.anyValue(),
+          [LAMBDA_ENV.subnetIds]: Match.anyValue(),
+        }),
+      },
     });
-    for (const output of ['ApiUrl', 'ApiKeySecretArn', 'TableName', 'EventBusName']) main.template.hasOutput(output, {});
+    for (const output of ['ApiUrl', 'ApiKeySecretArn', 'TableName', 'EventBusName'])
+      main.template.hasOutput(output, {});
   });
 
   it('grants each role only what its code calls', () => {
     const api = statementsOf(main.resources, 'ApiFunctionServiceRole');
     expect(actionsOf(api)).toEqual(
       [
-        'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:Scan', 'dynamodb:UpdateItem',
-        'ecs:RunTask', 'ecs:StopTask', 'ecs:TagResource', 'events:PutEvents', 'iam:PassRole', 'kms:Decrypt', 'kms:Encrypt', 'secretsmanager:GetSecretValue',
+        'dynamodb:DeleteItem',
+        'dynamodb:GetItem',
+        'dynamodb:PutItem',
+        'dynamodb:Query',
+        'dynamodb:Scan',
+        'dynamodb:UpdateItem',
+        'ecs:RunTask',
+        'ecs:StopTask',
+        'ecs:TagResource',
+        'events:PutEvents',
+        'iam:PassRole',
+        'kms:Decrypt',
+        'kms:Encrypt',
+        'secretsmanager:GetSecretValue',
       ].sort(),
     );
     // Each principal may put events under its own source only: the recorder signs whatever the API's source carries.
-    expect(api.find((s) => s.Action === 'events:PutEvents')!.Condition).toEqual({ StringEquals: { 'events:source': STATUS_CALLBACK_SOURCE } });
-    expect(api.find((s) => s.Action === 'ecs:RunTask')!.Condition).toEqual({ ArnEquals: { 'ecs:cluster': { 'Fn::GetAtt': [expect.stringMatching(/^MediaCluster/), 'Arn'] } } });
-    expect(api.find((s) => s.Action === 'iam:PassRole')!.Condition).toEqual({ StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } });
+    expect(api.find((s) => s.Action === 'events:PutEvents')!.Condition).toEqual({
+      StringEquals: { 'events:source': STATUS_CALLBACK_SOURCE },
+    });
+    expect(api.find((s) => s.Action === 'ecs:RunTask')!.Condition).toEqual({
+      ArnEquals: { 'ecs:cluster': { 'Fn::GetAtt': [expect.stringMatching(/^MediaCluster/), 'Arn'] } },
+    });
+    expect(api.find((s) => s.Action === 'iam:PassRole')!.Condition).toEqual({
+      StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' },
+    });
 
     const task = statementsOf(main.resources, 'MediaTaskDefinitionTaskRole');
-    expect(actionsOf(task)).toEqual(['dynamodb:GetItem', 'ec2:DescribeNetworkInterfaces', 'events:PutEvents', 'kms:Decrypt']);
-    expect(task.find((s) => s.Action === 'events:PutEvents')!.Condition).toEqual({ StringEquals: { 'events:source': STATE_EVENT_SOURCE } });
+    expect(actionsOf(task)).toEqual([
+      'dynamodb:GetItem',
+      'ec2:DescribeNetworkInterfaces',
+      'events:PutEvents',
+      'kms:Decrypt',
+    ]);
+    expect(task.find((s) => s.Action === 'events:PutEvents')!.Condition).toEqual({
+      StringEquals: { 'events:source': STATE_EVENT_SOURCE },
+    });
     for (const prefix of ['RecorderFunctionServiceRole', 'ReconcilerFunctionServiceRole']) {
       const actions = actionsOf(statementsOf(main.resources, prefix));
-      expect(actions).toEqual(expect.arrayContaining(['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'sqs:SendMessage']));
+      expect(actions).toEqual(
+        expect.arrayContaining(['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'sqs:SendMessage']),
+      );
       expect(actions.filter((a) => /kms|ecs|events|secretsmanager/.test(a))).toEqual(['secretsmanager:GetSecretValue']);
     }
-    const everything = Object.values(main.resources).filter((r) => r.Type === 'AWS::IAM::Policy').flatMap((r) => actionsOf((r.Properties.PolicyDocument as { Statement: never[] }).Statement));
+    const everything = Object.values(main.resources)
+      .filter((r) => r.Type === 'AWS::IAM::Policy')
+      .flatMap((r) => actionsOf((r.Properties.PolicyDocument as { Statement: never[] }).Statement));
     expect(everything.filter((a) => a.endsWith(':*') || a === '*')).toEqual([]);
   });
 });
 
 describe('sweeper and alarms', () => {
-  const fnOf = (prefix: string) => Object.entries(main.resources).find(([id, r]) => id.startsWith(prefix) && r.Type === 'AWS::Lambda::Function')!;
+  const fnOf = (prefix: string) =>
+    Object.entries(main.resources).find(([id, r]) => id.startsWith(prefix) && r.Type === 'AWS::Lambda::Function')!;
   const cluster = { 'Fn::GetAtt': [expect.stringMatching(/^MediaCluster/), 'Arn'] };
   const alarms = () => Object.entries(main.resources).filter(([, r]) => r.Type === 'AWS::CloudWatch::Alarm');
   const alarm = (prefix: string) => alarms().find(([id]) => id.startsWith(prefix))![1].Properties;
@@ -218,10 +304,20 @@ describe('sweeper and alarms', () => {
     main.template.hasResourceProperties('AWS::Events::Rule', {
       ScheduleExpression: 'rate(1 minute)',
       State: 'ENABLED',
-      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [sweeperId, 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 60 } })],
+      Targets: [
+        Match.objectLike({
+          Arn: { 'Fn::GetAtt': [sweeperId, 'Arn'] },
+          RetryPolicy: { MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 60 },
+        }),
+      ],
     });
-    main.template.hasResourceProperties('AWS::Lambda::Permission', { Action: 'lambda:InvokeFunction', FunctionName: { 'Fn::GetAtt': [sweeperId, 'Arn'] }, Principal: 'events.amazonaws.com' });
-    const variables = (fnOf('SweeperFunction')[1].Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+    main.template.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      FunctionName: { 'Fn::GetAtt': [sweeperId, 'Arn'] },
+      Principal: 'events.amazonaws.com',
+    });
+    const variables = (fnOf('SweeperFunction')[1].Properties.Environment as { Variables: Record<string, unknown> })
+      .Variables;
     expect(variables).toMatchObject({
       [LAMBDA_ENV.tableName]: { Ref: expect.stringMatching(/^Calls/) },
       [LAMBDA_ENV.clusterArn]: cluster,
@@ -247,7 +343,15 @@ describe('sweeper and alarms', () => {
   it("lets the sweeper describe and stop this cluster's tasks only, and list live calls from the index, never scan", () => {
     const statements = statementsOf(main.resources, 'SweeperFunctionServiceRole');
     expect(actionsOf(statements)).toEqual(
-      ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 'ecs:DescribeTasks', 'ecs:StopTask', 'secretsmanager:GetSecretValue'].sort(),
+      [
+        'dynamodb:DeleteItem',
+        'dynamodb:GetItem',
+        'dynamodb:Query',
+        'dynamodb:UpdateItem',
+        'ecs:DescribeTasks',
+        'ecs:StopTask',
+        'secretsmanager:GetSecretValue',
+      ].sort(),
     );
     const ecs = statements.find((s) => Array.isArray(s.Action) && s.Action.includes('ecs:DescribeTasks'))!;
     expect(ecs.Action).toEqual(['ecs:DescribeTasks', 'ecs:StopTask']);
@@ -259,13 +363,22 @@ describe('sweeper and alarms', () => {
 
   it('alarms on either DLQ not empty, stuck calls, failed calls above the threshold and a failing sweeper, all to one topic', () => {
     expect(alarms()).toHaveLength(5);
-    const topic = { Ref: Object.keys(main.resources).find((id) => id.startsWith('AlarmTopic') && main.resources[id]!.Type === 'AWS::SNS::Topic') };
+    const topic = {
+      Ref: Object.keys(main.resources).find(
+        (id) => id.startsWith('AlarmTopic') && main.resources[id]!.Type === 'AWS::SNS::Topic',
+      ),
+    };
     for (const [, { Properties }] of alarms()) expect(Properties.AlarmActions).toEqual([topic]);
-    for (const [prefix, queue] of [['RecorderDlqAlarm', 'RecorderDlq'], ['ReconcilerDlqAlarm', 'ReconcilerDlq']] as const) {
+    for (const [prefix, queue] of [
+      ['RecorderDlqAlarm', 'RecorderDlq'],
+      ['ReconcilerDlqAlarm', 'ReconcilerDlq'],
+    ] as const) {
       expect(alarm(prefix)).toMatchObject({
         Namespace: 'AWS/SQS',
         MetricName: 'ApproximateNumberOfMessagesVisible',
-        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [expect.stringMatching(new RegExp(`^${queue}`)), 'QueueName'] } }],
+        Dimensions: [
+          { Name: 'QueueName', Value: { 'Fn::GetAtt': [expect.stringMatching(new RegExp(`^${queue}`)), 'QueueName'] } },
+        ],
         Statistic: 'Maximum',
         Threshold: 1,
         ComparisonOperator: 'GreaterThanOrEqualToThreshold',
@@ -273,9 +386,27 @@ describe('sweeper and alarms', () => {
       });
     }
     const gateway = [{ Name: METRICS_DIMENSION, Value: 'Gw' }];
-    expect(alarm('StuckCallsAlarm')).toMatchObject({ Namespace: METRICS_NAMESPACE, MetricName: METRIC.stuckCalls, Dimensions: gateway, Statistic: 'Sum', Threshold: 1, Period: 300 });
-    expect(alarm('FailedCallsAlarm')).toMatchObject({ Namespace: METRICS_NAMESPACE, MetricName: METRIC.failedCalls, Dimensions: gateway, Statistic: 'Sum', Threshold: 5, Period: 300 });
-    expect(alarm('SweeperErrorsAlarm')).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: 'Errors', EvaluationPeriods: 3 });
+    expect(alarm('StuckCallsAlarm')).toMatchObject({
+      Namespace: METRICS_NAMESPACE,
+      MetricName: METRIC.stuckCalls,
+      Dimensions: gateway,
+      Statistic: 'Sum',
+      Threshold: 1,
+      Period: 300,
+    });
+    expect(alarm('FailedCallsAlarm')).toMatchObject({
+      Namespace: METRICS_NAMESPACE,
+      MetricName: METRIC.failedCalls,
+      Dimensions: gateway,
+      Statistic: 'Sum',
+      Threshold: 5,
+      Period: 300,
+    });
+    expect(alarm('SweeperErrorsAlarm')).toMatchObject({
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Errors',
+      EvaluationPeriods: 3,
+    });
     expect(JSON.stringify(alarms())).not.toContain('callId');
   });
 
@@ -284,10 +415,19 @@ describe('sweeper and alarms', () => {
     expect(dashboards).toHaveLength(1);
     // The body is a Fn::Join of literal JSON and resource references; its literal parts are what is checked.
     const body = JSON.stringify(dashboards[0]!.Properties.DashboardBody);
-    for (const title of ['Alarms', 'Calls (per 5 min)', 'Lambda errors']) expect(body).toContain(`\\"title\\":\\"${title}\\"`);
-    for (const metric of [METRIC.liveCalls, METRIC.failedCalls, METRIC.stuckCalls]) expect(body).toContain(`\\"${METRICS_NAMESPACE}\\",\\"${metric}\\",\\"${METRICS_DIMENSION}\\"`);
-    for (const fn of ['ApiFunction', 'RecorderFunction', 'ReconcilerFunction', 'SweeperFunction']) expect(body).toContain(`\\"label\\":\\"${fn}\\"`);
-    for (const alarm of ['RecorderDlqAlarm', 'ReconcilerDlqAlarm', 'StuckCallsAlarm', 'FailedCallsAlarm', 'SweeperErrorsAlarm']) {
+    for (const title of ['Alarms', 'Calls (per 5 min)', 'Lambda errors'])
+      expect(body).toContain(`\\"title\\":\\"${title}\\"`);
+    for (const metric of [METRIC.liveCalls, METRIC.failedCalls, METRIC.stuckCalls])
+      expect(body).toContain(`\\"${METRICS_NAMESPACE}\\",\\"${metric}\\",\\"${METRICS_DIMENSION}\\"`);
+    for (const fn of ['ApiFunction', 'RecorderFunction', 'ReconcilerFunction', 'SweeperFunction'])
+      expect(body).toContain(`\\"label\\":\\"${fn}\\"`);
+    for (const alarm of [
+      'RecorderDlqAlarm',
+      'ReconcilerDlqAlarm',
+      'StuckCallsAlarm',
+      'FailedCallsAlarm',
+      'SweeperErrorsAlarm',
+    ]) {
       expect(body).toMatch(new RegExp(`"Fn::GetAtt":\\["${alarm}[0-9A-F]{8}","Arn"\\]`));
     }
     expect(body).not.toContain('callId');
@@ -296,11 +436,15 @@ describe('sweeper and alarms', () => {
   it('exports the alarm topic, subscribes an address given in context, and reads the failed-call threshold from context', () => {
     main.template.hasOutput('AlarmTopicArn', { Value: { Ref: Match.stringLikeRegexp('^AlarmTopic') } });
     main.template.resourceCountIs('AWS::SNS::Subscription', 0);
-    const custom = synth(readStackContext((key) => ({ alarmEmail: 'ops@example.com', failedCallsAlarmThreshold: '20' })[key]));
+    const custom = synth(
+      readStackContext((key) => ({ alarmEmail: 'ops@example.com', failedCallsAlarmThreshold: '20' })[key]),
+    );
     custom.template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
     custom.template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: METRIC.failedCalls, Threshold: 20 });
     expect(() => readStackContext((key) => ({ alarmEmail: 'not-an-address' })[key])).toThrow(/alarmEmail/);
-    expect(() => readStackContext((key) => ({ failedCallsAlarmThreshold: '0' })[key])).toThrow(/failedCallsAlarmThreshold/);
+    expect(() => readStackContext((key) => ({ failedCallsAlarmThreshold: '0' })[key])).toThrow(
+      /failedCallsAlarmThreshold/,
+    );
   });
 });
 
@@ -310,11 +454,16 @@ describe('webhook secrets', () => {
   beforeAll(() => {
     full = synth(readStackContext((key) => ({ genericTrigger: 'true', twilioSecretArn: TWILIO_ARN })[key]));
   });
-  const logicalId = (resources: Resources, prefix: string) => Object.keys(resources).find((id) => id.startsWith(prefix) && resources[id]!.Type === 'AWS::SecretsManager::Secret');
+  const logicalId = (resources: Resources, prefix: string) =>
+    Object.keys(resources).find((id) => id.startsWith(prefix) && resources[id]!.Type === 'AWS::SecretsManager::Secret');
   const secretReads = (resources: Resources, rolePrefix: string) =>
-    statementsOf(resources, rolePrefix).filter((s) => s.Action === 'secretsmanager:GetSecretValue').flatMap((s) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]));
+    statementsOf(resources, rolePrefix)
+      .filter((s) => s.Action === 'secretsmanager:GetSecretValue')
+      .flatMap((s) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]));
   const functionEnv = (resources: Resources, prefix: string) => {
-    const [fn] = Object.entries(resources).filter(([id, r]) => id.startsWith(prefix) && r.Type === 'AWS::Lambda::Function');
+    const [fn] = Object.entries(resources).filter(
+      ([id, r]) => id.startsWith(prefix) && r.Type === 'AWS::Lambda::Function',
+    );
     return (fn![1].Properties.Environment as { Variables: Record<string, unknown> }).Variables;
   };
 
@@ -334,16 +483,31 @@ describe('webhook secrets', () => {
   it('grants each function exactly the secrets it reads', () => {
     const ref = (resources: Resources, prefix: string) => ({ Ref: logicalId(resources, prefix) });
     expect(secretReads(full.resources, 'ApiFunctionServiceRole')).toEqual([
-      ref(full.resources, 'ApiKey'), ref(full.resources, 'StatusCallbackSigningKey'), ref(full.resources, 'TriggerSigningKey'), TWILIO_ARN,
+      ref(full.resources, 'ApiKey'),
+      ref(full.resources, 'StatusCallbackSigningKey'),
+      ref(full.resources, 'TriggerSigningKey'),
+      TWILIO_ARN,
     ]);
-    expect(secretReads(main.resources, 'ApiFunctionServiceRole')).toEqual([ref(main.resources, 'ApiKey'), ref(main.resources, 'StatusCallbackSigningKey')]);
-    for (const prefix of ['RecorderFunctionServiceRole', 'ReconcilerFunctionServiceRole', 'SweeperFunctionServiceRole']) {
+    expect(secretReads(main.resources, 'ApiFunctionServiceRole')).toEqual([
+      ref(main.resources, 'ApiKey'),
+      ref(main.resources, 'StatusCallbackSigningKey'),
+    ]);
+    for (const prefix of [
+      'RecorderFunctionServiceRole',
+      'ReconcilerFunctionServiceRole',
+      'SweeperFunctionServiceRole',
+    ]) {
       expect(secretReads(full.resources, prefix)).toEqual([ref(full.resources, 'StatusCallbackSigningKey')]);
     }
   });
 
   it('passes secrets to the Lambdas as ARNs only, and the API its own URL for Twilio signatures', () => {
-    const secretNames = [WEBHOOK_ENV.statusSigningKey, WEBHOOK_ENV.triggerSigningKey, WEBHOOK_ENV.twilioAuthToken, WEBHOOK_ENV.twilioSipPassword];
+    const secretNames = [
+      WEBHOOK_ENV.statusSigningKey,
+      WEBHOOK_ENV.triggerSigningKey,
+      WEBHOOK_ENV.twilioAuthToken,
+      WEBHOOK_ENV.twilioSipPassword,
+    ];
     for (const fn of Object.values(full.resources).filter((r) => r.Type === 'AWS::Lambda::Function')) {
       const variables = (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
       expect(Object.keys(variables).filter((name) => (secretNames as string[]).includes(name))).toEqual([]);
@@ -357,15 +521,20 @@ describe('webhook secrets', () => {
     });
     expect(JSON.stringify(api[WEBHOOK_ENV.publicBaseUrl])).toMatch(/"Ref":"HttpApi[0-9A-F]+".*execute-api/);
     const apiByDefault = functionEnv(main.resources, 'ApiFunction');
-    for (const name of [LAMBDA_ENV.triggerSigningKeySecretArn, LAMBDA_ENV.twilioSecretArn, WEBHOOK_ENV.publicBaseUrl]) expect(apiByDefault[name]).toBeUndefined();
+    for (const name of [LAMBDA_ENV.triggerSigningKeySecretArn, LAMBDA_ENV.twilioSecretArn, WEBHOOK_ENV.publicBaseUrl])
+      expect(apiByDefault[name]).toBeUndefined();
     for (const prefix of ['RecorderFunction', 'ReconcilerFunction', 'SweeperFunction']) {
-      expect(functionEnv(main.resources, prefix)[LAMBDA_ENV.statusSigningKeySecretArn]).toEqual({ Ref: logicalId(main.resources, 'StatusCallbackSigningKey') });
+      expect(functionEnv(main.resources, prefix)[LAMBDA_ENV.statusSigningKeySecretArn]).toEqual({
+        Ref: logicalId(main.resources, 'StatusCallbackSigningKey'),
+      });
     }
   });
 
   it('gives the functions that deliver callbacks time for every retry, and routes the API hand-offs to the recorder', () => {
     for (const prefix of ['RecorderFunction', 'ReconcilerFunction', 'SweeperFunction']) {
-      const [fn] = Object.entries(main.resources).filter(([id, r]) => id.startsWith(prefix) && r.Type === 'AWS::Lambda::Function');
+      const [fn] = Object.entries(main.resources).filter(
+        ([id, r]) => id.startsWith(prefix) && r.Type === 'AWS::Lambda::Function',
+      );
       expect(fn![1].Properties.Timeout).toBeGreaterThanOrEqual(95);
     }
     const recorderArn = { 'Fn::GetAtt': [expect.stringMatching(/^RecorderFunction/), 'Arn'] };
@@ -373,7 +542,10 @@ describe('webhook secrets', () => {
       EventPattern: { source: [STATUS_CALLBACK_SOURCE], 'detail-type': [STATUS_CALLBACK_DETAIL_TYPE] },
       Targets: [Match.objectLike({ Arn: Match.anyValue(), DeadLetterConfig: { Arn: Match.anyValue() } })],
     });
-    const rule = Object.values(main.resources).find((r) => r.Type === 'AWS::Events::Rule' && JSON.stringify(r.Properties.EventPattern).includes(STATUS_CALLBACK_SOURCE))!;
+    const rule = Object.values(main.resources).find(
+      (r) =>
+        r.Type === 'AWS::Events::Rule' && JSON.stringify(r.Properties.EventPattern).includes(STATUS_CALLBACK_SOURCE),
+    )!;
     expect((rule.Properties.Targets as { Arn: unknown }[])[0]!.Arn).toEqual(recorderArn);
   });
 });
@@ -385,8 +557,18 @@ describe('npx cdk synth (cdk.json, offline)', () => {
   beforeAll(() => {
     outdir = mkdtempSync(join(tmpdir(), 'cdk-synth-'));
     // No credentials and no Docker: CI has neither. `cli-telemetry: false` in cdk.json keeps it offline.
-    const env = { ...process.env, AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '', AWS_PROFILE: '', PATH: process.env.PATH };
-    result = spawnSync(process.execPath, [join(root, 'node_modules/aws-cdk/bin/cdk'), 'synth', '--quiet', '--no-notices', '-o', outdir], { cwd: root, env, encoding: 'utf8', timeout: 90_000 });
+    const env = {
+      ...process.env,
+      AWS_ACCESS_KEY_ID: '',
+      AWS_SECRET_ACCESS_KEY: '',
+      AWS_PROFILE: '',
+      PATH: process.env.PATH,
+    };
+    result = spawnSync(
+      process.execPath,
+      [join(root, 'node_modules/aws-cdk/bin/cdk'), 'synth', '--quiet', '--no-notices', '-o', outdir],
+      { cwd: root, env, encoding: 'utf8', timeout: 90_000 },
+    );
   }, 100_000);
   afterAll(() => rmSync(outdir, { recursive: true, force: true }));
 
@@ -403,7 +585,13 @@ describe('npx cdk synth (cdk.json, offline)', () => {
     const [image] = Object.values(manifest.dockerImages);
     expect(image!.source).toMatchObject({ dockerFile: 'media-task/Dockerfile', platform: 'linux/arm64' });
     // .dockerignore keeps the staged context to what the image build reads: the task imports nothing from functions/.
-    expect(readdirSync(join(outdir, image!.source.directory)).sort()).toEqual(['.dockerignore', 'media-task', 'package-lock.json', 'package.json', 'shared']);
+    expect(readdirSync(join(outdir, image!.source.directory)).sort()).toEqual([
+      '.dockerignore',
+      'media-task',
+      'package-lock.json',
+      'package.json',
+      'shared',
+    ]);
   });
 });
 

@@ -18,12 +18,19 @@ import { DynamoDbCallStore } from '../../shared/aws/dynamodb-call-store.ts';
 import { DynamoDbCommandMailbox } from '../../shared/aws/dynamodb-command-mailbox.ts';
 import { LAMBDA_ENV } from '../../functions/aws/aws-config.ts';
 import { STATUS_CALLBACK_DETAIL_TYPE, STATUS_CALLBACK_SOURCE } from '../../functions/aws/status-callbacks.ts';
-import { SIGNATURE_HEADER, TWILIO_SIGNATURE_HEADER, signBody, twilioSignature, verifyBodySignature } from '../../functions/webhooks/signature.ts';
+import {
+  SIGNATURE_HEADER,
+  TWILIO_SIGNATURE_HEADER,
+  signBody,
+  twilioSignature,
+  verifyBodySignature,
+} from '../../functions/webhooks/signature.ts';
 import { WEBHOOK_ENV } from '../../functions/webhooks/webhook-config.ts';
 import { startDynalite, type DynamoDbServer } from '../support/dynamodb.ts';
 import { fakeKms, KEY_ARN } from './kms-fake.ts';
 
-const fixture = <T>(name: string): T => JSON.parse(readFileSync(new URL(`../fixtures/aws/${name}`, import.meta.url), 'utf8')) as T;
+const fixture = <T>(name: string): T =>
+  JSON.parse(readFileSync(new URL(`../fixtures/aws/${name}`, import.meta.url), 'utf8')) as T;
 const API_KEY = 'k3y-from-secrets-manager';
 const TASK_ARN = 'arn:aws:ecs:eu-west-1:123456789012:task/SipRtmpGateway-Cluster/0b6c8b3e4d8f4a4d9a1c2e3f4a5b6c7d';
 const context = { awsRequestId: 'req-1', functionName: 'api' } as Context;
@@ -53,7 +60,10 @@ const secretsMock = mockClient(SecretsManagerClient);
 const eventsMock = mockClient(EventBridgeClient);
 fakeKms();
 
-type ApiHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyResultV2 & { statusCode: number; body: string }>;
+type ApiHandler = (
+  event: APIGatewayProxyEventV2,
+  context: Context,
+) => Promise<APIGatewayProxyResultV2 & { statusCode: number; body: string }>;
 let api: ApiHandler;
 let recorder: (event: EventBridgeEvent<string, unknown>) => Promise<void>;
 let reconciler: (event: EventBridgeEvent<'ECS Task State Change', never>) => Promise<string>;
@@ -73,7 +83,11 @@ beforeAll(async () => {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
-      received.push({ body: Buffer.concat(chunks).toString('utf8'), signature: request.headers['x-gateway-signature'] as string | undefined, delivery: request.headers['x-gateway-delivery'] as string | undefined });
+      received.push({
+        body: Buffer.concat(chunks).toString('utf8'),
+        signature: request.headers['x-gateway-signature'] as string | undefined,
+        delivery: request.headers['x-gateway-delivery'] as string | undefined,
+      });
       response.writeHead(204).end();
     });
   });
@@ -98,13 +112,15 @@ beforeAll(async () => {
     [WEBHOOK_ENV.publicBaseUrl]: `${PUBLIC_BASE_URL}/`,
     [LAMBDA_ENV.eventBusName]: 'gw-calls-bus',
     [LAMBDA_ENV.clusterArn]: 'arn:aws:ecs:eu-west-1:123456789012:cluster/SipRtmpGateway-Cluster',
-    [LAMBDA_ENV.taskDefinitionArn]: 'arn:aws:ecs:eu-west-1:123456789012:task-definition/SipRtmpGatewayMediaTaskDefinition:3',
+    [LAMBDA_ENV.taskDefinitionArn]:
+      'arn:aws:ecs:eu-west-1:123456789012:task-definition/SipRtmpGatewayMediaTaskDefinition:3',
     [LAMBDA_ENV.containerName]: 'media',
     [LAMBDA_ENV.subnetIds]: 'subnet-0a1b2c3d4e5f60718,subnet-0b1c2d3e4f5a60719',
     [LAMBDA_ENV.securityGroupIds]: 'sg-0123456789abcdef0',
     [LAMBDA_ENV.finalEventGraceSeconds]: '0',
   });
-  for (const [arn, value] of Object.entries(SECRETS)) secretsMock.on(GetSecretValueCommand, { SecretId: arn }).resolves({ SecretString: value });
+  for (const [arn, value] of Object.entries(SECRETS))
+    secretsMock.on(GetSecretValueCommand, { SecretId: arn }).resolves({ SecretString: value });
   eventsMock.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e-1' }] });
   ecsMock.on(RunTaskCommand).resolves({ tasks: [{ taskArn: TASK_ARN }] });
   ecsMock.on(StopTaskCommand).resolves({});
@@ -136,13 +152,24 @@ describe('Lambda handlers on their real event shapes', () => {
 
     const started = await api(apiEvent('POST', '/RESTCall/call'), context);
     expect(started.statusCode).toBe(200);
-    expect(JSON.parse(started.body)).toMatchObject({ callId: 'fixture-call-1', state: 'dialing', connection: { sipLogin: '10000' } });
+    expect(JSON.parse(started.body)).toMatchObject({
+      callId: 'fixture-call-1',
+      state: 'dialing',
+      connection: { sipLogin: '10000' },
+    });
     expect(started.body).not.toContain('fixture-sip-password');
 
     const runTask = ecsMock.commandCalls(RunTaskCommand)[0]!.args[0].input;
-    expect(runTask.overrides).toEqual({ containerOverrides: [{ name: 'media', environment: [{ name: 'CALL_ID', value: 'fixture-call-1' }] }] });
-    expect(runTask.networkConfiguration?.awsvpcConfiguration?.subnets).toEqual(['subnet-0a1b2c3d4e5f60718', 'subnet-0b1c2d3e4f5a60719']);
-    const { Item } = await server.client().send(new GetItemCommand({ TableName: 'gw-calls', Key: { callId: { S: 'fixture-call-1' } } }));
+    expect(runTask.overrides).toEqual({
+      containerOverrides: [{ name: 'media', environment: [{ name: 'CALL_ID', value: 'fixture-call-1' }] }],
+    });
+    expect(runTask.networkConfiguration?.awsvpcConfiguration?.subnets).toEqual([
+      'subnet-0a1b2c3d4e5f60718',
+      'subnet-0b1c2d3e4f5a60719',
+    ]);
+    const { Item } = await server
+      .client()
+      .send(new GetItemCommand({ TableName: 'gw-calls', Key: { callId: { S: 'fixture-call-1' } } }));
     expect(JSON.stringify(Item)).not.toContain('fixture-sip-password');
     expect(Item?.taskRef?.S).toBe(TASK_ARN);
 
@@ -168,18 +195,32 @@ describe('Lambda handlers on their real event shapes', () => {
     expect((await store.get('fixture-call-1'))!.version).toBe(after!.version);
   });
 
-  it("recorder: a final event sent by another task, or by none, is ignored: the call goes on", async () => {
+  it('recorder: a final event sent by another task, or by none, is ignored: the call goes on', async () => {
     const event = fixture<EventBridgeEvent<string, unknown>>('eventbridge-state-event.json');
-    const forged = { type: 'ended', callId: 'fixture-call-1', seq: 99, at: '2026-11-23T18:05:26.000Z', by: 'remote', reason: 'bye', durationSeconds: 1 };
+    const forged = {
+      type: 'ended',
+      callId: 'fixture-call-1',
+      seq: 99,
+      at: '2026-11-23T18:05:26.000Z',
+      by: 'remote',
+      reason: 'bye',
+      durationSeconds: 1,
+    };
     const before = await store.get('fixture-call-1');
-    await recorder({ ...event, id: 'forged-1', detail: { ...forged, taskArn: 'arn:aws:ecs:eu-west-1:123456789012:task/SipRtmpGateway-Cluster/another' } });
+    await recorder({
+      ...event,
+      id: 'forged-1',
+      detail: { ...forged, taskArn: 'arn:aws:ecs:eu-west-1:123456789012:task/SipRtmpGateway-Cluster/another' },
+    });
     await recorder({ ...event, id: 'forged-2', detail: forged });
     expect(await store.get('fixture-call-1')).toMatchObject({ state: 'answered', version: before!.version });
   });
 
   it('recorder: a malformed event throws, so Lambda retries it and then parks it in the DLQ', async () => {
     const event = fixture<EventBridgeEvent<string, unknown>>('eventbridge-state-event.json');
-    await expect(recorder({ ...event, detail: { type: 'answered', callId: 'fixture-call-1' } })).rejects.toThrow(/not a state event/);
+    await expect(recorder({ ...event, detail: { type: 'answered', callId: 'fixture-call-1' } })).rejects.toThrow(
+      /not a state event/,
+    );
   });
 
   it('API: hang-up sets desired=ended and stops the task', async () => {
@@ -194,7 +235,11 @@ describe('Lambda handlers on their real event shapes', () => {
     expect(outcome).toBe('marked-ended');
     expect(await store.get('fixture-call-1')).toMatchObject({
       state: 'ended',
-      ended: { by: 'local', reason: expect.stringContaining('OutOfMemoryError') as unknown as string, durationSeconds: 94 },
+      ended: {
+        by: 'local',
+        reason: expect.stringContaining('OutOfMemoryError') as unknown as string,
+        durationSeconds: 94,
+      },
     });
     // The same ECS event delivered again finds the call final.
     expect(await reconciler(fixture('ecs-task-state-change-stopped.json'))).toBe('already-final');
@@ -204,7 +249,13 @@ describe('Lambda handlers on their real event shapes', () => {
 /** What EventBridge hands the rule's target for an entry the API put. */
 function deliveredEntry(entry: PutEventsRequestEntry): EventBridgeEvent<string, unknown> {
   const event = fixture<EventBridgeEvent<string, unknown>>('eventbridge-state-event.json');
-  return { ...event, id: 'handed-off-1', source: entry.Source!, 'detail-type': entry.DetailType!, detail: JSON.parse(entry.Detail!) as unknown };
+  return {
+    ...event,
+    id: 'handed-off-1',
+    source: entry.Source!,
+    'detail-type': entry.DetailType!,
+    detail: JSON.parse(entry.Detail!) as unknown,
+  };
 }
 
 function verified(callback: Received) {
@@ -214,8 +265,15 @@ function verified(callback: Received) {
 
 describe('status callbacks and triggers on AWS, keys from Secrets Manager', () => {
   const CALL = 'hooked-call';
-  const start = { callId: CALL, callee: '10001', rtmpUrl: 'rtmp://203.0.113.10/live', rtmpStream: 'hooked', hasVideo: false,
-    connection: { sipLogin: '10000', sipPassword: 'hooked-sip-password', sipDomain: 'sip.example.net' }, statusCallback: '' };
+  const start = {
+    callId: CALL,
+    callee: '10001',
+    rtmpUrl: 'rtmp://203.0.113.10/live',
+    rtmpStream: 'hooked',
+    hasVideo: false,
+    connection: { sipLogin: '10000', sipPassword: 'hooked-sip-password', sipDomain: 'sip.example.net' },
+    statusCallback: '',
+  };
 
   it('API: the dialing callback is handed to the recorder over the bus, which POSTs it signed to the receiver', async () => {
     const response = await api(apiEvent('POST', '/v1/calls', { ...start, statusCallback: callbackUrl }), context);
@@ -223,7 +281,11 @@ describe('status callbacks and triggers on AWS, keys from Secrets Manager', () =
     expect(response.body).not.toContain(STATUS_KEY);
 
     const [entry] = eventsMock.commandCalls(PutEventsCommand).flatMap((call) => call.args[0].input.Entries ?? []);
-    expect(entry).toMatchObject({ EventBusName: 'gw-calls-bus', Source: STATUS_CALLBACK_SOURCE, DetailType: STATUS_CALLBACK_DETAIL_TYPE });
+    expect(entry).toMatchObject({
+      EventBusName: 'gw-calls-bus',
+      Source: STATUS_CALLBACK_SOURCE,
+      DetailType: STATUS_CALLBACK_DETAIL_TYPE,
+    });
     expect(entry!.Detail).not.toContain('hooked-sip-password');
     expect(received).toHaveLength(0);
 
@@ -235,27 +297,47 @@ describe('status callbacks and triggers on AWS, keys from Secrets Manager', () =
 
   it('recorder: a state event from the bus is recorded, then POSTed with a valid signature and logged as delivered', async () => {
     const event = fixture<EventBridgeEvent<string, unknown>>('eventbridge-state-event.json');
-    await recorder({ ...event, detail: { type: 'ringing', callId: CALL, seq: 2, at: '2026-11-23T18:05:24.000Z', taskArn: TASK_ARN } });
+    await recorder({
+      ...event,
+      detail: { type: 'ringing', callId: CALL, seq: 2, at: '2026-11-23T18:05:24.000Z', taskArn: TASK_ARN },
+    });
     const record = await store.get(CALL);
     expect(record).toMatchObject({ state: 'ringing' });
     expect(received).toHaveLength(2);
-    expect(verified(received[1]!)).toMatchObject({ callId: CALL, state: 'ringing', previousState: 'dialing', sequence: record!.version - 1 });
-    expect(record!.deliveries?.map((d) => [d.state, d.outcome])).toEqual([['dialing', 'delivered'], ['ringing', 'delivered']]);
+    expect(verified(received[1]!)).toMatchObject({
+      callId: CALL,
+      state: 'ringing',
+      previousState: 'dialing',
+      sequence: record!.version - 1,
+    });
+    expect(record!.deliveries?.map((d) => [d.state, d.outcome])).toEqual([
+      ['dialing', 'delivered'],
+      ['ringing', 'delivered'],
+    ]);
 
     // EventBridge delivers at least once: the duplicate changes nothing, so nothing is sent again.
-    await recorder({ ...event, detail: { type: 'ringing', callId: CALL, seq: 2, at: '2026-11-23T18:05:24.000Z', taskArn: TASK_ARN } });
+    await recorder({
+      ...event,
+      detail: { type: 'ringing', callId: CALL, seq: 2, at: '2026-11-23T18:05:24.000Z', taskArn: TASK_ARN },
+    });
     expect(received).toHaveLength(2);
   });
 
   it('recorder: a hand-off under the media task source is a malformed state event, never signed and sent', async () => {
     const [entry] = eventsMock.commandCalls(PutEventsCommand).flatMap((call) => call.args[0].input.Entries ?? []);
-    await expect(recorder({ ...deliveredEntry(entry!), source: 'sip-rtmp-gateway.media-task' })).rejects.toThrow(/not a state event/);
+    await expect(recorder({ ...deliveredEntry(entry!), source: 'sip-rtmp-gateway.media-task' })).rejects.toThrow(
+      /not a state event/,
+    );
     expect(received).toHaveLength(2);
   });
 
   it('reconciler: the failed it records for a dead task is POSTed too', async () => {
-    const stopped = fixture<EventBridgeEvent<'ECS Task State Change', { startedBy: string }>>('ecs-task-state-change-stopped.json');
-    expect(await reconciler({ ...stopped, detail: { ...stopped.detail, startedBy: CALL } } as never)).toBe('marked-failed');
+    const stopped = fixture<EventBridgeEvent<'ECS Task State Change', { startedBy: string }>>(
+      'ecs-task-state-change-stopped.json',
+    );
+    expect(await reconciler({ ...stopped, detail: { ...stopped.detail, startedBy: CALL } } as never)).toBe(
+      'marked-failed',
+    );
     expect(received).toHaveLength(3);
     expect(verified(received[2]!)).toMatchObject({ callId: CALL, state: 'failed', previousState: 'ringing' });
   });
@@ -279,12 +361,20 @@ describe('status callbacks and triggers on AWS, keys from Secrets Manager', () =
     event.body = params.toString();
     delete event.headers.authorization;
     event.headers['content-type'] = 'application/x-www-form-urlencoded';
-    event.headers[TWILIO_SIGNATURE_HEADER.toLowerCase()] = twilioSignature(TWILIO_TOKEN, `${PUBLIC_BASE_URL}/webhooks/twilio/voice`, params);
+    event.headers[TWILIO_SIGNATURE_HEADER.toLowerCase()] = twilioSignature(
+      TWILIO_TOKEN,
+      `${PUBLIC_BASE_URL}/webhooks/twilio/voice`,
+      params,
+    );
     const response = await api(event, context);
     expect(response.statusCode, response.body).toBe(200);
     expect(response.body).toContain('<Conference');
 
-    event.headers[TWILIO_SIGNATURE_HEADER.toLowerCase()] = twilioSignature(TWILIO_TOKEN, 'https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/webhooks/twilio/voice', params);
+    event.headers[TWILIO_SIGNATURE_HEADER.toLowerCase()] = twilioSignature(
+      TWILIO_TOKEN,
+      'https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/webhooks/twilio/voice',
+      params,
+    );
     expect((await api(event, context)).statusCode).toBe(403);
   });
 });

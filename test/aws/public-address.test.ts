@@ -16,12 +16,23 @@ const fakeFetch = (async (url: string) => {
 }) as typeof fetch;
 
 const discover = async (overrides: Partial<Parameters<typeof discoverPublicAddress>[0]> = {}) =>
-  discoverPublicAddress({ metadata: await readTaskMetadata(METADATA_URI, fakeFetch), ec2: new EC2Client({ region: 'eu-west-1' }), delayMs: 0, ...overrides });
+  discoverPublicAddress({
+    metadata: await readTaskMetadata(METADATA_URI, fakeFetch),
+    ec2: new EC2Client({ region: 'eu-west-1' }),
+    delayMs: 0,
+    ...overrides,
+  });
 
 describe('discoverPublicAddress', () => {
   it('finds the ENI by the MAC and private IP from task metadata v4 and returns its public IP', async () => {
     ec2Mock.on(DescribeNetworkInterfacesCommand).resolves({
-      NetworkInterfaces: [{ NetworkInterfaceId: 'eni-0f1e2d3c4b5a69788', PrivateIpAddress: '10.0.0.183', Association: { PublicIp: '198.51.100.77' } }],
+      NetworkInterfaces: [
+        {
+          NetworkInterfaceId: 'eni-0f1e2d3c4b5a69788',
+          PrivateIpAddress: '10.0.0.183',
+          Association: { PublicIp: '198.51.100.77' },
+        },
+      ],
     });
     await expect(discover()).resolves.toEqual({ privateAddress: '10.0.0.183', publicAddress: '198.51.100.77' });
     expect(fetched.at(-1)).toBe(`${METADATA_URI}/task`);

@@ -36,7 +36,15 @@ async function createCall(callId: string) {
     hasVideo: false,
     maxDurationSeconds: 600,
     rtpTimeoutSeconds: 30,
-    connection: { sipLogin: '1', sipPassword: 'x', sipAuthenticationName: '1', sipDomain: 'sip.example.net', sipPort: 5060, sipRegisterRequired: false, transport: 'udp' },
+    connection: {
+      sipLogin: '1',
+      sipPassword: 'x',
+      sipAuthenticationName: '1',
+      sipDomain: 'sip.example.net',
+      sipPort: 5060,
+      sipRegisterRequired: false,
+      transport: 'udp',
+    },
   };
   const { record, secret } = newCallRecord(spec, at);
   await store.create(record, secret);
@@ -44,7 +52,10 @@ async function createCall(callId: string) {
 
 function recordingCall() {
   const seen: (TaskCommand | 'hangup')[] = [];
-  return { seen, call: { hangup: () => void seen.push('hangup'), command: (command: TaskCommand) => void seen.push(command) } };
+  return {
+    seen,
+    call: { hangup: () => void seen.push('hangup'), command: (command: TaskCommand) => void seen.push(command) },
+  };
 }
 
 describe('DynamoDbCommandMailbox', () => {
@@ -69,7 +80,9 @@ describe('DynamoDbCommandMailbox', () => {
 
   it(`bounds the queue at ${MAX_QUEUED_COMMANDS} commands`, async () => {
     await createCall('mb-full');
-    await Promise.all(Array.from({ length: MAX_QUEUED_COMMANDS }, () => mailbox.push('mb-full', { type: 'dtmf', digits: '5' })));
+    await Promise.all(
+      Array.from({ length: MAX_QUEUED_COMMANDS }, () => mailbox.push('mb-full', { type: 'dtmf', digits: '5' })),
+    );
     await expect(mailbox.push('mb-full', { type: 'dtmf', digits: '6' })).rejects.toThrow(LaunchError);
     expect(await mailbox.read('mb-full')).toHaveLength(MAX_QUEUED_COMMANDS);
   });
@@ -97,7 +110,10 @@ describe('RecordWatcher', () => {
     await createCall('w-bad');
     const { seen, call } = recordingCall();
     const errors: unknown[] = [];
-    const logger = { ...silentLogger, error: (message: string, fields?: Record<string, unknown>) => void errors.push({ message, ...fields }) };
+    const logger = {
+      ...silentLogger,
+      error: (message: string, fields?: Record<string, unknown>) => void errors.push({ message, ...fields }),
+    };
     // Written past the launcher's types, as another writer of the item might.
     await mailbox.push('w-bad', { type: 'reboot' } as unknown as TaskCommand);
     await mailbox.push('w-bad', { type: 'dtmf', digits: '9' });
@@ -131,7 +147,14 @@ describe('RecordWatcher', () => {
       const warnings: string[] = [];
       const logger = { ...silentLogger, warn: (message: string) => void warnings.push(message) };
       const { call } = recordingCall();
-      const watcher = new RecordWatcher({ callId: 'w-3', store: flaky, mailbox: { read: async () => [] }, call, logger, pollMs: 2_000 });
+      const watcher = new RecordWatcher({
+        callId: 'w-3',
+        store: flaky,
+        mailbox: { read: async () => [] },
+        call,
+        logger,
+        pollMs: 2_000,
+      });
       watcher.start();
       await vi.advanceTimersByTimeAsync(0);
       expect(reads).toBe(1);

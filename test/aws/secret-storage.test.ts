@@ -24,7 +24,15 @@ const spec = (callId: string): CallSpec => ({
   hasVideo: false,
   maxDurationSeconds: 600,
   rtpTimeoutSeconds: 30,
-  connection: { sipLogin: '10000', sipPassword: PASSWORD, sipAuthenticationName: '10000', sipDomain: 'sip.example.net', sipPort: 5060, sipRegisterRequired: false, transport: 'udp' },
+  connection: {
+    sipLogin: '10000',
+    sipPassword: PASSWORD,
+    sipAuthenticationName: '10000',
+    sipDomain: 'sip.example.net',
+    sipPort: 5060,
+    sipRegisterRequired: false,
+    transport: 'udp',
+  },
 });
 
 let server: DynamoDbServer;
@@ -41,7 +49,10 @@ afterAll(() => server.close());
 beforeEach(() => {
   kmsMock?.restore();
   kmsMock = fakeKms();
-  store = new EncryptingCallStore(inner, new KmsSecretCipher({ kms: new KMSClient({ region: 'eu-west-1' }), keyId: KEY_ARN }));
+  store = new EncryptingCallStore(
+    inner,
+    new KmsSecretCipher({ kms: new KMSClient({ region: 'eu-west-1' }), keyId: KEY_ARN }),
+  );
 });
 
 describe('KMS-encrypted SIP password', () => {
@@ -49,7 +60,9 @@ describe('KMS-encrypted SIP password', () => {
     const { record, secret } = newCallRecord(spec('enc-1'), '2026-11-23T18:00:00.000Z');
     expect(await store.create(record, secret)).toBe('created');
 
-    const { Item } = await server.client().send(new GetItemCommand({ TableName: 'calls', Key: { callId: { S: 'enc-1' } } }));
+    const { Item } = await server
+      .client()
+      .send(new GetItemCommand({ TableName: 'calls', Key: { callId: { S: 'enc-1' } } }));
     expect(JSON.stringify(Item)).not.toContain(PASSWORD);
     expect(Item?.secret?.M?.sipPassword?.S).toMatch(/^kms1:/);
 

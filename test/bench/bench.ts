@@ -24,7 +24,9 @@ import { SippPeer } from '../support/sipp.ts';
 import { pcmu, runCdnBench } from './cdn-bench.ts';
 import { processTree, sampleProcess, type ProcessSample } from '../support/proc-stats.ts';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '20' }, calls: { type: 'string', default: '1,10' } } });
+const { values } = parseArgs({
+  options: { seconds: { type: 'string', default: '20' }, calls: { type: 'string', default: '1,10' } },
+});
 const SECONDS = Number(values.seconds);
 const CALL_COUNTS = values.calls.split(',').map(Number);
 const WARM_UP_MS = 3_000;
@@ -47,7 +49,11 @@ const percentile = (values: number[], p: number) => {
 };
 
 /** CPU over a steady window (start-up excluded), memory at its end, averaged per call. */
-async function measure(calls: number, roles: readonly string[], sample: () => Promise<Map<number, RoleSample>>): Promise<Figures> {
+async function measure(
+  calls: number,
+  roles: readonly string[],
+  sample: () => Promise<Map<number, RoleSample>>,
+): Promise<Figures> {
   await sleep(WARM_UP_MS);
   // Reading hundreds of /proc files takes seconds on a loaded machine: the window runs from the middle of one
   // pass to the middle of the other, not for the SECONDS slept in between.
@@ -77,7 +83,10 @@ async function measure(calls: number, roles: readonly string[], sample: () => Pr
   };
   // Per call only if every call's processes were found: say so when some were not.
   const found = counts(after);
-  if (roles.some((role) => (found[role] ?? 0) < calls)) console.error(`warning: ${calls} calls, processes found at the start ${JSON.stringify(counts(before))}, at the end ${JSON.stringify(found)}`);
+  if (roles.some((role) => (found[role] ?? 0) < calls))
+    console.error(
+      `warning: ${calls} calls, processes found at the start ${JSON.stringify(counts(before))}, at the end ${JSON.stringify(found)}`,
+    );
   return {
     cpuPercentPerCall: percentPerCall(cpu),
     rssMiBPerCall: samples.reduce((sum, s) => sum + s.rssMiB, 0) / calls,
@@ -102,13 +111,26 @@ async function samplePids(pids: Array<{ pid: number; role: string }>): Promise<M
 const BARE_OUTPUT = ['-c:a', 'aac', '-ar', '44100', '-b:a', '128k', '-f', 'flv'];
 
 /** N bare ffmpeg, each started with `inputArgs(index)`, measured like the gateway's processes. */
-async function bareFfmpeg(calls: number, name: string, inputArgs: (index: number) => Promise<string[]>, nginx: NginxRtmp): Promise<Figures> {
+async function bareFfmpeg(
+  calls: number,
+  name: string,
+  inputArgs: (index: number) => Promise<string[]>,
+  nginx: NginxRtmp,
+): Promise<Figures> {
   const starts = await Promise.allSettled(
     Array.from({ length: calls }, async (_, index) =>
       OwnedProcess.start({
         name: `bare ffmpeg ${name} ${index}`,
         command: 'ffmpeg',
-        args: ['-hide_banner', '-nostdin', '-loglevel', 'error', ...(await inputArgs(index)), ...BARE_OUTPUT, `${nginx.url}/bare-${name}${calls}-${index}`],
+        args: [
+          '-hide_banner',
+          '-nostdin',
+          '-loglevel',
+          'error',
+          ...(await inputArgs(index)),
+          ...BARE_OUTPUT,
+          `${nginx.url}/bare-${name}${calls}-${index}`,
+        ],
         diesWithOwner: true,
       }),
     ),
@@ -117,11 +139,16 @@ async function bareFfmpeg(calls: number, name: string, inputArgs: (index: number
   try {
     const refused = starts.find((start) => start.status === 'rejected');
     if (refused) throw refused.reason;
-    return await measure(calls, ['ffmpeg'], () => samplePids(encoders.map((encoder) => ({ pid: encoder.pid!, role: 'ffmpeg' }))));
+    return await measure(calls, ['ffmpeg'], () =>
+      samplePids(encoders.map((encoder) => ({ pid: encoder.pid!, role: 'ffmpeg' }))),
+    );
   } finally {
     await Promise.all(encoders.map((encoder) => encoder.close('SIGINT')));
     const arrived = await Promise.all(encoders.map((_, index) => arrivedAsAac(`bare-${name}${calls}-${index}`, nginx)));
-    if (arrived.includes(false)) console.error(`warning: ${arrived.filter((ok) => !ok).length} of ${calls} bare ffmpeg (${name}) streams did not arrive`);
+    if (arrived.includes(false))
+      console.error(
+        `warning: ${arrived.filter((ok) => !ok).length} of ${calls} bare ffmpeg (${name}) streams did not arrive`,
+      );
   }
 }
 
@@ -151,18 +178,27 @@ async function fromRtp(calls: number, tone: string, dir: string, nginx: NginxRtm
       const offset = (sent * 160) % (samples.length - 160);
       const payload = samples.subarray(offset, offset + 160);
       for (const [index, port] of ports.entries()) {
-        socket.send(buildRtp({ marker: false, payloadType: 0, sequence: sent, timestamp: sent * 160, ssrc: index + 1 }, payload), port, '127.0.0.1');
+        socket.send(
+          buildRtp({ marker: false, payloadType: 0, sequence: sent, timestamp: sent * 160, ssrc: index + 1 }, payload),
+          port,
+          '127.0.0.1',
+        );
       }
     }
   }, 20);
   try {
-    return await bareFfmpeg(calls, 'rtp', async (index) => {
-      const port = await freeRtpPort();
-      const sdp = join(dir, `bare-${index}.sdp`);
-      await writeFile(sdp, buildInputSdp({ audio: pcmu }, { audio: port }));
-      ports.set(index, port);
-      return ['-protocol_whitelist', 'file,udp,rtp', '-f', 'sdp', '-i', sdp];
-    }, nginx);
+    return await bareFfmpeg(
+      calls,
+      'rtp',
+      async (index) => {
+        const port = await freeRtpPort();
+        const sdp = join(dir, `bare-${index}.sdp`);
+        await writeFile(sdp, buildInputSdp({ audio: pcmu }, { audio: port }));
+        ports.set(index, port);
+        return ['-protocol_whitelist', 'file,udp,rtp', '-f', 'sdp', '-i', sdp];
+      },
+      nginx,
+    );
   } finally {
     clearInterval(pace);
     socket.close();
@@ -181,19 +217,28 @@ function roleOf(command: string): string | undefined {
 async function taskProcesses(server: LocalServer): Promise<Map<number, RoleSample>> {
   const [, ...descendants] = await processTree(server.process.pid!);
   const roles = await Promise.all(
-    descendants.map(async (pid) => ({ pid, role: roleOf(await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')) })),
+    descendants.map(async (pid) => ({
+      pid,
+      role: roleOf(await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')),
+    })),
   );
   return samplePids(roles.filter((entry): entry is { pid: number; role: string } => entry.role !== undefined));
 }
 
 /** One listing a second instead of one poll per call: a hundred pollers would be load of their own. */
-async function waitForCalls(server: LocalServer, callIds: string[], done: (call: any) => boolean, timeoutMs: number): Promise<any[]> {
+async function waitForCalls(
+  server: LocalServer,
+  callIds: string[],
+  done: (call: any) => boolean,
+  timeoutMs: number,
+): Promise<any[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const { calls } = (await server.request('GET', '/v1/calls')).json as { calls: any[] };
     const mine = callIds.map((callId) => calls.find((call) => call.callId === callId));
     if (mine.every((call) => call && done(call))) return mine;
-    if (Date.now() > deadline) throw new Error(`${mine.filter((call) => !call || !done(call)).length} calls not there after ${timeoutMs} ms`);
+    if (Date.now() > deadline)
+      throw new Error(`${mine.filter((call) => !call || !done(call)).length} calls not there after ${timeoutMs} ms`);
     await sleep(1000);
   }
 }
@@ -201,7 +246,13 @@ async function waitForCalls(server: LocalServer, callIds: string[], done: (call:
 async function gateway(calls: number, dir: string, nginx: NginxRtmp) {
   // sipp's own deadline ends every call it still has: at 100 calls dialling alone took 100 s at p95, and a
   // deadline of 195 s ended the calls inside the measured window.
-  const peer = await SippPeer.start({ scenario: 'uas-tone.xml', media: true, cwd: dir, calls, timeoutSeconds: SECONDS + 900 });
+  const peer = await SippPeer.start({
+    scenario: 'uas-tone.xml',
+    media: true,
+    cwd: dir,
+    calls,
+    timeoutSeconds: SECONDS + 900,
+  });
   // info: the server says it listens at that level; the tasks log no more than a few lines a call at it.
   const server = await LocalServer.start(await mkdtemp(join(dir, 'data-')), { LOG_LEVEL: 'info' });
   const callIds = Array.from({ length: calls }, (_, index) => `bench${calls}x${index}`);
@@ -231,13 +282,20 @@ async function gateway(calls: number, dir: string, nginx: NginxRtmp) {
       }),
     );
     // An overloaded machine still sets every call up, slowly: at 100 calls some took over 120 s.
-    const views = await waitForCalls(server, callIds, (call) => call.state === 'streaming' || call.state === 'ended' || call.state === 'failed', Math.max(120_000, calls * 3_000));
+    const views = await waitForCalls(
+      server,
+      callIds,
+      (call) => call.state === 'streaming' || call.state === 'ended' || call.state === 'failed',
+      Math.max(120_000, calls * 3_000),
+    );
     const failed = views.filter((view) => view.state !== 'streaming');
     if (failed.length) throw new Error(`${failed.length} calls did not stream: ${JSON.stringify(failed[0])}`);
     // The server's own CPU from before the first POST until every call streams: validation, the store's round
     // trips, the spawns, the events. It includes this script's one listing a second.
-    const serverSetUpMs = ((await serverCpuSeconds()) - serverBefore) * 1000 / calls;
-    const firstMediaMs = views.map((view) => Date.parse(view.stateTimes.streaming) - Date.parse(view.stateTimes.answered));
+    const serverSetUpMs = (((await serverCpuSeconds()) - serverBefore) * 1000) / calls;
+    const firstMediaMs = views.map(
+      (view) => Date.parse(view.stateTimes.streaming) - Date.parse(view.stateTimes.answered),
+    );
     const invites = await peer.receivedTimed('INVITE ');
     const postToInviteMs = callIds.map((callId) => {
       const invite = invites.find(({ message }) => message.startsWith(`INVITE sip:${callId}@`));
@@ -246,7 +304,10 @@ async function gateway(calls: number, dir: string, nginx: NginxRtmp) {
     const figures = await measure(calls, ['node', 'relay', 'encoder'], () => taskProcesses(server));
     const live = await waitForCalls(server, callIds, () => true, 10_000);
     const ended = live.filter((call) => call.state !== 'streaming');
-    if (ended.length) console.error(`warning: ${ended.length} of ${calls} calls were no longer streaming at the end of the window: ${JSON.stringify(ended[0])}`);
+    if (ended.length)
+      console.error(
+        `warning: ${ended.length} of ${calls} calls were no longer streaming at the end of the window: ${JSON.stringify(ended[0])}`,
+      );
     await Promise.all(callIds.map((callId) => server.request('DELETE', `/v1/calls/${callId}`)));
     await waitForCalls(server, callIds, (call) => call.state === 'ended' || call.state === 'failed', 60_000);
     let verified = 0;
@@ -269,7 +330,9 @@ async function main() {
   const nginx = await NginxRtmp.start();
   try {
     const tone = await makeToneWav(join(dir, 'tone-1khz.wav'), { seconds: SECONDS + 120 });
-    console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; node ${process.version}; window ${SECONDS} s after ${WARM_UP_MS / 1000} s warm-up\n`);
+    console.log(
+      `machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; node ${process.version}; window ${SECONDS} s after ${WARM_UP_MS / 1000} s warm-up\n`,
+    );
     console.log(
       '| calls | streams verified | bare ffmpeg CPU %/call, file / RTP in | gateway CPU %/call | node / relays / encoder / republisher | CPU ratio to file / RTP in | bare ffmpeg RSS / PSS MiB/call | gateway RSS / PSS MiB/call | server CPU ms per call set up | POST → INVITE p50 / p95 ms | 200 OK → first RTMP bytes p50 / p95 ms |',
     );
@@ -283,7 +346,9 @@ async function main() {
         `${gw.verified}/${calls}`,
         `${bare.cpuPercentPerCall.toFixed(2)} / ${bareRtp.cpuPercentPerCall.toFixed(2)}`,
         gw.cpuPercentPerCall.toFixed(2),
-        ['node', 'relay', 'encoder', 'republisher'].map((role) => (gw.cpuPercentByRole[role] ?? 0).toFixed(2)).join(' / '),
+        ['node', 'relay', 'encoder', 'republisher']
+          .map((role) => (gw.cpuPercentByRole[role] ?? 0).toFixed(2))
+          .join(' / '),
         `${(gw.cpuPercentPerCall / bare.cpuPercentPerCall).toFixed(2)} / ${(gw.cpuPercentPerCall / bareRtp.cpuPercentPerCall).toFixed(2)}`,
         `${bare.rssMiBPerCall.toFixed(1)} / ${bare.pssMiBPerCall.toFixed(1)}`,
         `${gw.rssMiBPerCall.toFixed(1)} / ${gw.pssMiBPerCall.toFixed(1)}`,
@@ -293,12 +358,24 @@ async function main() {
       ];
       console.log(`| ${cells.join(' | ')} |`);
     }
-    console.log(`\nCPU per audio-only call by video mode and destinations (% of one core, ${SECONDS} s steady state each):\n`);
+    console.log(
+      `\nCPU per audio-only call by video mode and destinations (% of one core, ${SECONDS} s steady state each):\n`,
+    );
     console.log('| video | destinations | encoder | republishers | relay + node (RTP) | total | kbit/s out |');
     console.log('|---|---|---|---|---|---|---|');
     for (const row of await runCdnBench(tone, SECONDS)) {
-      const cells = [row.mode, row.destinations, row.encoderPercent, row.republishersPercent, row.rtpPercent, row.totalPercent, row.kbps];
-      console.log(`| ${cells.map((cell) => (typeof cell === 'number' && !Number.isInteger(cell) ? cell.toFixed(2) : cell)).join(' | ')} |`);
+      const cells = [
+        row.mode,
+        row.destinations,
+        row.encoderPercent,
+        row.republishersPercent,
+        row.rtpPercent,
+        row.totalPercent,
+        row.kbps,
+      ];
+      console.log(
+        `| ${cells.map((cell) => (typeof cell === 'number' && !Number.isInteger(cell) ? cell.toFixed(2) : cell)).join(' | ')} |`,
+      );
     }
   } finally {
     await nginx.stop();

@@ -58,14 +58,30 @@ async function relayPids(): Promise<number[]> {
   return children.filter((_, index) => names[index] === RELAY_FILE);
 }
 
-async function measure(nginx: NginxRtmp, tone: string, mode: string, fill: VideoFill, destinations: number, seconds: number): Promise<CdnBenchRow> {
+async function measure(
+  nginx: NginxRtmp,
+  tone: string,
+  mode: string,
+  fill: VideoFill,
+  destinations: number,
+  seconds: number,
+): Promise<CdnBenchRow> {
   const endpoint = await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', relay: await relayPath() });
   endpoint.setRemote(pcmu);
-  const outputs = Array.from({ length: destinations }, (_, index) => ({ rtmpUrl: nginx.url, rtmpStream: `bench-${mode}-${index}` }));
+  const outputs = Array.from({ length: destinations }, (_, index) => ({
+    rtmpUrl: nginx.url,
+    rtmpStream: `bench-${mode}-${index}`,
+  }));
   let pipeline: FfmpegPipeline | undefined;
   let source: OwnedProcess | undefined;
   try {
-    const running = (pipeline = await FfmpegPipeline.start({ media: { audio: pcmu }, outputs, fill, ffmpegPath: await taskFfmpegPath(), logger: silentLogger }));
+    const running = (pipeline = await FfmpegPipeline.start({
+      media: { audio: pcmu },
+      outputs,
+      fill,
+      ffmpegPath: await taskFfmpegPath(),
+      logger: silentLogger,
+    }));
     source = await startToneSource({ audioPort: endpoint.port, seconds: seconds + 10, audioFile: tone });
     endpoint.forwardTo(running.inputPorts.audio!);
     await new Promise((resolve, reject) => {
@@ -88,9 +104,13 @@ async function measure(nginx: NginxRtmp, tone: string, mode: string, fill: Video
     const node = process.cpuUsage(nodeBefore);
     const percent = (seconds: number) => (seconds / elapsed) * 100;
     const encoderPercent = percent(after[0]! - before[0]!);
-    const republishersPercent = percent(after.slice(1).reduce((sum, used, index) => sum + used - before[index + 1]!, 0));
+    const republishersPercent = percent(
+      after.slice(1).reduce((sum, used, index) => sum + used - before[index + 1]!, 0),
+    );
     const ffmpegPercent = encoderPercent + republishersPercent;
-    const rtpPercent = ((node.user + node.system) / 1e6 / elapsed) * 100 + percent(relaysAfter.reduce((sum, used, index) => sum + used - relaysBefore[index]!, 0));
+    const rtpPercent =
+      ((node.user + node.system) / 1e6 / elapsed) * 100 +
+      percent(relaysAfter.reduce((sum, used, index) => sum + used - relaysBefore[index]!, 0));
     return {
       mode,
       destinations,
@@ -113,7 +133,11 @@ const round = (value: number) => Math.round(value * 100) / 100;
 export async function runCdnBench(tone: string, seconds = 20): Promise<CdnBenchRow[]> {
   const nginx = await NginxRtmp.start();
   try {
-    const clipPath = await ensureSlateClip({ title: 'Bench call', ffmpegPath: await taskFfmpegPath(), logger: silentLogger });
+    const clipPath = await ensureSlateClip({
+      title: 'Bench call',
+      ffmpegPath: await taskFfmpegPath(),
+      logger: silentLogger,
+    });
     const rows: CdnBenchRow[] = [];
     rows.push(await measure(nginx, tone, 'none', { kind: 'none' }, 1, seconds));
     rows.push(await measure(nginx, tone, 'slate', { kind: 'slate', clipPath }, 1, seconds));
@@ -128,14 +152,16 @@ export async function runCdnBench(tone: string, seconds = 20): Promise<CdnBenchR
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const seconds = Number(process.argv[2] ?? 20);
   const dir = await mkdtemp(join(tmpdir(), 'cdn-bench-'));
-  runCdnBench(await makeToneWav(join(dir, 'tone-1khz.wav'), { seconds: seconds + 30 }), seconds).finally(() => rm(dir, { recursive: true, force: true })).then(
-    (rows) => {
-      console.log(`CPU per audio-only call (% of one core, ${seconds} s steady state each):`);
-      console.table(rows);
-    },
-    (error: unknown) => {
-      console.error(error);
-      process.exitCode = 1;
-    },
-  );
+  runCdnBench(await makeToneWav(join(dir, 'tone-1khz.wav'), { seconds: seconds + 30 }), seconds)
+    .finally(() => rm(dir, { recursive: true, force: true }))
+    .then(
+      (rows) => {
+        console.log(`CPU per audio-only call (% of one core, ${seconds} s steady state each):`);
+        console.table(rows);
+      },
+      (error: unknown) => {
+        console.error(error);
+        process.exitCode = 1;
+      },
+    );
 }

@@ -14,7 +14,14 @@ const BIN = fileURLToPath(new URL('../../functions/cli/bin.mjs', import.meta.url
 function setup(apiKey?: string) {
   const store = new MemoryCallStore();
   const launcher = new FakeLauncher();
-  const app = createApp({ store, resolveHost: fakeDns(), launcher, logger: silentLogger, newCallId: () => 'generated-1', ...(apiKey ? { apiKey } : {}) });
+  const app = createApp({
+    store,
+    resolveHost: fakeDns(),
+    launcher,
+    logger: silentLogger,
+    newCallId: () => 'generated-1',
+    ...(apiKey ? { apiKey } : {}),
+  });
   const requests: { url: string; init: RequestInit }[] = [];
   const out: string[] = [];
   const err: string[] = [];
@@ -32,20 +39,43 @@ function setup(apiKey?: string) {
   return { store, launcher, run, out, err, requests };
 }
 
-const callFlags = ['call', '--callee', '10000', '--rtmp-url', 'rtmp://cdn.example.com/live', '--stream', 's1', '--sip-domain', 'pbx.example.com', '--sip-login', '10000', '--call-id', 'cli-1'];
+const callFlags = [
+  'call',
+  '--callee',
+  '10000',
+  '--rtmp-url',
+  'rtmp://cdn.example.com/live',
+  '--stream',
+  's1',
+  '--sip-domain',
+  'pbx.example.com',
+  '--sip-login',
+  '10000',
+  '--call-id',
+  'cli-1',
+];
 
 describe('sip-rtmp-gateway CLI', () => {
   it('starts a call from flags with the SIP password from the environment, never from argv', async () => {
     const { run, out, launcher, requests } = setup();
     expect(await run([...callFlags, '--sip-port', '5080', '--video'], { SIP_PASSWORD: 'env-secret' })).toBe(0);
     expect(out).toEqual(['cli-1 dialing']);
-    expect(launcher.launches[0]!.spec).toMatchObject({ callId: 'cli-1', hasVideo: true, connection: { sipPort: 5080, sipPassword: 'env-secret' } });
+    expect(launcher.launches[0]!.spec).toMatchObject({
+      callId: 'cli-1',
+      hasVideo: true,
+      connection: { sipPort: 5080, sipPassword: 'env-secret' },
+    });
     expect(requests[0]!.url).toBe('http://127.0.0.1:9091/v1/calls');
   });
 
   it('starts a call from a JSON body on stdin', async () => {
     const { run, out } = setup();
-    const body = { callee: '1', rtmpUrl: 'rtmp://cdn.example.com/live', rtmpStream: 'x', connection: { sipLogin: '1', sipDomain: 'pbx.example.com' } };
+    const body = {
+      callee: '1',
+      rtmpUrl: 'rtmp://cdn.example.com/live',
+      rtmpStream: 'x',
+      connection: { sipLogin: '1', sipDomain: 'pbx.example.com' },
+    };
     expect(await run(['call', '--body', '-', '--json'], {}, JSON.stringify(body))).toBe(0);
     expect(JSON.parse(out[0]!)).toMatchObject({ callId: 'generated-1', state: 'dialing' });
   });
@@ -59,10 +89,21 @@ describe('sip-rtmp-gateway CLI', () => {
     expect(await run(['dtmf', 'cli-1', '311705123#', '--info'], env)).toBe(0);
     expect(await run(['hangup', 'cli-1'], env)).toBe(0);
     expect(launcher.calls.slice(1)).toEqual([
-      { op: 'command', callId: 'cli-1', command: { type: 'dtmf', digits: '311705123#', method: 'info' }, taskRef: 'task-cli-1' },
+      {
+        op: 'command',
+        callId: 'cli-1',
+        command: { type: 'dtmf', digits: '311705123#', method: 'info' },
+        taskRef: 'task-cli-1',
+      },
       { op: 'stop', callId: 'cli-1', taskRef: 'task-cli-1' },
     ]);
-    expect(requests.every((r) => r.url.startsWith('http://gw.test:8080/v1/calls') && (r.init.headers as Record<string, string>).authorization === 'Bearer key-123')).toBe(true);
+    expect(
+      requests.every(
+        (r) =>
+          r.url.startsWith('http://gw.test:8080/v1/calls') &&
+          (r.init.headers as Record<string, string>).authorization === 'Bearer key-123',
+      ),
+    ).toBe(true);
   });
 
   it('prints the usage of a range in one line, or as JSON; --from is required', async () => {
@@ -70,7 +111,15 @@ describe('sip-rtmp-gateway CLI', () => {
     expect(await run(callFlags)).toBe(0);
     const record = (await store.get('cli-1'))!;
     const endedAt = new Date(Date.parse(record.createdAt) + 600_000).toISOString();
-    await store.update({ ...record, state: 'ended', stateTimes: { ...record.stateTimes, ended: endedAt }, ended: { by: 'local', reason: 'bye', durationSeconds: 600 } }, record.version);
+    await store.update(
+      {
+        ...record,
+        state: 'ended',
+        stateTimes: { ...record.stateTimes, ended: endedAt },
+        ended: { by: 'local', reason: 'bye', durationSeconds: 600 },
+      },
+      record.version,
+    );
     const from = new Date(Date.parse(record.createdAt) - 1_000).toISOString();
     expect(await run(['usage', '--from', from])).toBe(0);
     expect(out.at(-1)).toMatch(/^1 calls, 0\.0 min streamed, 10\.0 task min billed, 0 bytes out, ~\$0\.0025$/);
@@ -88,12 +137,15 @@ describe('sip-rtmp-gateway CLI', () => {
     expect(err[1]).toMatch(/^error: 400 callee /);
   });
 
-  it.each([[[]], [['frobnicate']], [['dtmf', 'cli-1']], [['call', '--callee', 'x']], [['ls', '--bogus']]])('exits 2 with usage for %j', async (argv) => {
-    const { run, err, requests } = setup();
-    expect(await run(argv)).toBe(2);
-    expect(err.join('\n')).toContain('usage: sip-rtmp-gateway');
-    expect(requests).toEqual([]);
-  });
+  it.each([[[]], [['frobnicate']], [['dtmf', 'cli-1']], [['call', '--callee', 'x']], [['ls', '--bogus']]])(
+    'exits 2 with usage for %j',
+    async (argv) => {
+      const { run, err, requests } = setup();
+      expect(await run(argv)).toBe(2);
+      expect(err.join('\n')).toContain('usage: sip-rtmp-gateway');
+      expect(requests).toEqual([]);
+    },
+  );
 
   it('runs as the package bin against a served API', async () => {
     const store = new MemoryCallStore();

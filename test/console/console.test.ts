@@ -33,7 +33,16 @@ beforeAll(async () => {
   browser = await chromium.launchPersistentContext(profileDir, {
     executablePath: '/usr/bin/chromium',
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   page = await browser.newPage();
 });
@@ -67,13 +76,26 @@ describe('web console', () => {
     const row = page.locator('tr[data-call-id="Xq2tlLcX89tTjaji"]');
     await row.waitFor();
     await expect.poll(() => row.locator('td.state').textContent()).toBe('dialing');
-    expect(launcher.launches[0]!.spec).toMatchObject({ callee: '10000', hasVideo: false, connection: { sipPassword: '10000000', sipPort: 5060, appKey: 'callApp' } });
+    expect(launcher.launches[0]!.spec).toMatchObject({
+      callee: '10000',
+      hasVideo: false,
+      connection: { sipPassword: '10000000', sipPort: 5060, appKey: 'callApp' },
+    });
 
     // What the media task would report: answered, streaming, stats.
     const at = new Date(Date.now() - 65_000).toISOString();
     await recordEvent(store, { type: 'answered', callId: 'Xq2tlLcX89tTjaji', seq: 2, at });
     await recordEvent(store, { type: 'streaming', callId: 'Xq2tlLcX89tTjaji', seq: 3, at });
-    await recordEvent(store, { type: 'stats', callId: 'Xq2tlLcX89tTjaji', seq: 4, at, rtpPackets: 3250, rtpLost: 2, jitterMs: 1.5, bytesOut: 100_000 });
+    await recordEvent(store, {
+      type: 'stats',
+      callId: 'Xq2tlLcX89tTjaji',
+      seq: 4,
+      at,
+      rtpPackets: 3250,
+      rtpLost: 2,
+      jitterMs: 1.5,
+      bytesOut: 100_000,
+    });
     await expect.poll(() => row.locator('td.state').textContent()).toBe('streaming');
     await expect.poll(() => row.locator('td').nth(5).textContent()).toBe('3250 pkts, 2 lost, 1.5 ms jitter');
     expect(await row.locator('td').nth(4).textContent()).toMatch(/^1:0\d$/);
@@ -81,15 +103,25 @@ describe('web console', () => {
     await row.locator('button.select').click();
     await page.click('#keypad button[data-digit="5"]');
     await page.click('#keypad button[data-digit="#"]');
-    await expect.poll(() => launcher.calls.filter((c) => c.op === 'command').map((c) => c.op === 'command' && c.command)).toEqual([
-      { type: 'dtmf', digits: '5' },
-      { type: 'dtmf', digits: '#' },
-    ]);
+    await expect
+      .poll(() => launcher.calls.filter((c) => c.op === 'command').map((c) => c.op === 'command' && c.command))
+      .toEqual([
+        { type: 'dtmf', digits: '5' },
+        { type: 'dtmf', digits: '#' },
+      ]);
 
     await row.locator('button.hangup').click();
     await expect.poll(() => launcher.calls.some((c) => c.op === 'stop' && c.callId === 'Xq2tlLcX89tTjaji')).toBe(true);
     await expect.poll(() => row.locator('td.state').textContent()).toBe('streaming (hanging up)');
-    await recordEvent(store, { type: 'ended', callId: 'Xq2tlLcX89tTjaji', seq: 5, at: new Date().toISOString(), by: 'local', reason: 'hangup', durationSeconds: 65 });
+    await recordEvent(store, {
+      type: 'ended',
+      callId: 'Xq2tlLcX89tTjaji',
+      seq: 5,
+      at: new Date().toISOString(),
+      by: 'local',
+      reason: 'hangup',
+      durationSeconds: 65,
+    });
     await expect.poll(() => row.count()).toBe(0);
     expect(errors).toEqual([]);
   });

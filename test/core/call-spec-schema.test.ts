@@ -1,7 +1,24 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../shared/call-errors.ts';
-import { equalStrings, sameRequest, splitSecret, streamKeyOf, toCallView, newCallRecord } from '../../functions/core/call-record.ts';
-import { callRequestSchema, hostName, isBlockedAddress, isHostOrIp, parseCallSpec, parseOrThrow, rtmpUrlProblem, toCallSpec, wcsCallRequestSchema } from '../../shared/call-spec-schema.ts';
+import {
+  equalStrings,
+  sameRequest,
+  splitSecret,
+  streamKeyOf,
+  toCallView,
+  newCallRecord,
+} from '../../functions/core/call-record.ts';
+import {
+  callRequestSchema,
+  hostName,
+  isBlockedAddress,
+  isHostOrIp,
+  parseCallSpec,
+  parseOrThrow,
+  rtmpUrlProblem,
+  toCallSpec,
+  wcsCallRequestSchema,
+} from '../../shared/call-spec-schema.ts';
 
 const seed = {
   callId: 'Xq2tlLcX89tTjaji',
@@ -10,7 +27,15 @@ const seed = {
   rtmpStream: 'lifestream1',
   hasAudio: 'true',
   hasVideo: 'false',
-  connection: { sipLogin: '10051', sipPassword: '15001', sipAuthenticationName: '10051', sipDomain: '87.222.225.52', sipPort: '5080', sipRegisterRequired: 'false', appKey: 'callApp' },
+  connection: {
+    sipLogin: '10051',
+    sipPassword: '15001',
+    sipAuthenticationName: '10051',
+    sipDomain: '87.222.225.52',
+    sipPort: '5080',
+    sipRegisterRequired: 'false',
+    appKey: 'callApp',
+  },
 };
 
 describe('call request schema', () => {
@@ -25,13 +50,26 @@ describe('call request schema', () => {
       hasVideo: false,
       maxDurationSeconds: 14_400,
       rtpTimeoutSeconds: 30,
-      connection: { sipLogin: '10051', sipPassword: '15001', sipAuthenticationName: '10051', sipDomain: '87.222.225.52', sipPort: 5080, sipRegisterRequired: false, transport: 'udp', appKey: 'callApp' },
+      connection: {
+        sipLogin: '10051',
+        sipPassword: '15001',
+        sipAuthenticationName: '10051',
+        sipDomain: '87.222.225.52',
+        sipPort: 5080,
+        sipRegisterRequired: false,
+        transport: 'udp',
+        appKey: 'callApp',
+      },
     });
   });
 
   it.each([
     ['JSON booleans and numbers', { hasAudio: false, hasVideo: true }, { sipPort: 5060, sipRegisterRequired: true }],
-    ['a Twilio-style hostname domain over TLS', {}, { sipDomain: 'acme.sip.twilio.com', transport: 'tls', sipPort: '5061' }],
+    [
+      'a Twilio-style hostname domain over TLS',
+      {},
+      { sipDomain: 'acme.sip.twilio.com', transport: 'tls', sipPort: '5061' },
+    ],
     ['an IPv6 domain with brackets', {}, { sipDomain: '[2001:db8::1]' }],
     ['an IPv6 domain without brackets', {}, { sipDomain: '2001:db8::1' }],
     ['an E.164 callee', { callee: '+15551234567' }, {}],
@@ -74,7 +112,11 @@ describe('call request schema', () => {
     ['connection is no object', { connection: 'x' }, 'connection must be an object'],
     ['a destination is no object', { destinations: [1] }, 'destinations.0 must be an object {url, stream}'],
     ['destinations is no array', { destinations: 'x' }, 'destinations must be an array of {url, stream}'],
-    ['a port with a fraction', { connection: { ...seed.connection, sipPort: 5060.5 } }, 'connection.sipPort must be a whole number'],
+    [
+      'a port with a fraction',
+      { connection: { ...seed.connection, sipPort: 5060.5 } },
+      'connection.sipPort must be a whole number',
+    ],
     ['a boolean as a word', { hasAudio: 'yes' }, 'hasAudio must be true or false'],
     ['a number as an object', { maxDurationSeconds: {} }, 'maxDurationSeconds must be a number'],
     ['an unknown video mode', { video: 'hd' }, 'video must be slate, waveform or none'],
@@ -118,27 +160,47 @@ describe('hosts and RTMP targets', () => {
     'rtmps://metadata.google.internal:443/x',
   ])('blocks %s', (url) => expect(rtmpUrlProblem(url)).toMatch(/link-local|metadata/));
 
-  it.each(['rtmp://169.253.1.1/live', 'rtmp://[fec0::1]/live', 'rtmp://100.100.100.201/live', 'rtmp://metadata.google.internal.example.com/live'])(
-    'allows the neighbour %s',
-    (url) => expect(rtmpUrlProblem(url)).toBeUndefined(),
-  );
+  it.each([
+    'rtmp://169.253.1.1/live',
+    'rtmp://[fec0::1]/live',
+    'rtmp://100.100.100.201/live',
+    'rtmp://metadata.google.internal.example.com/live',
+  ])('allows the neighbour %s', (url) => expect(rtmpUrlProblem(url)).toBeUndefined());
 
-  const withDomain = (sipDomain: string) => wcsCallRequestSchema.safeParse({ ...seed, connection: { ...seed.connection, sipDomain } });
+  const withDomain = (sipDomain: string) =>
+    wcsCallRequestSchema.safeParse({ ...seed, connection: { ...seed.connection, sipDomain } });
 
-  it.each(['169.254.169.254', '0xa9fea9fe', 'fd00:ec2::254', '[FE80::1]', '[::ffff:a9fe:a9fe]', 'instance-data.ec2.internal.'])('blocks the SIP domain %s', (domain) => {
+  it.each([
+    '169.254.169.254',
+    '0xa9fea9fe',
+    'fd00:ec2::254',
+    '[FE80::1]',
+    '[::ffff:a9fe:a9fe]',
+    'instance-data.ec2.internal.',
+  ])('blocks the SIP domain %s', (domain) => {
     const result = withDomain(domain);
     expect(result.success).toBe(false);
-    expect(result.error?.issues[0]).toMatchObject({ path: ['connection', 'sipDomain'], message: expect.stringMatching(/link-local|metadata/) });
+    expect(result.error?.issues[0]).toMatchObject({
+      path: ['connection', 'sipDomain'],
+      message: expect.stringMatching(/link-local|metadata/),
+    });
   });
 
-  it.each(['[::1', 'bad domain', 'a..b'])('names only what is wrong with the SIP domain %s: it is no host at all', (domain) => {
-    const issues = withDomain(domain).error?.issues ?? [];
-    expect(issues).toHaveLength(1);
-    expect(issues[0]).toMatchObject({ path: ['connection', 'sipDomain'], message: expect.stringMatching(/must be a hostname/) });
-  });
+  it.each(['[::1', 'bad domain', 'a..b'])(
+    'names only what is wrong with the SIP domain %s: it is no host at all',
+    (domain) => {
+      const issues = withDomain(domain).error?.issues ?? [];
+      expect(issues).toHaveLength(1);
+      expect(issues[0]).toMatchObject({
+        path: ['connection', 'sipDomain'],
+        message: expect.stringMatching(/must be a hostname/),
+      });
+    },
+  );
 
-  it.each(['169.253.1.1', 'fec0::1', '100.100.100.201', 'metadata.google.internal.example.com'])('allows the neighbouring SIP domain %s', (domain) =>
-    expect(withDomain(domain).success).toBe(true),
+  it.each(['169.253.1.1', 'fec0::1', '100.100.100.201', 'metadata.google.internal.example.com'])(
+    'allows the neighbouring SIP domain %s',
+    (domain) => expect(withDomain(domain).success).toBe(true),
   );
 
   it.each([
@@ -179,7 +241,14 @@ describe('call records', () => {
     const { record, secret } = newCallRecord(spec, '2026-01-01T00:00:00.000Z');
     expect(secret).toEqual({ sipPassword: '15001' });
     expect(JSON.stringify(record)).not.toContain('15001');
-    expect(JSON.stringify(toCallView({ ...record, spec: { ...record.spec, connection: { ...record.spec.connection, sipPassword: 'leak' } as never } }))).not.toContain('leak');
+    expect(
+      JSON.stringify(
+        toCallView({
+          ...record,
+          spec: { ...record.spec, connection: { ...record.spec.connection, sipPassword: 'leak' } as never },
+        }),
+      ),
+    ).not.toContain('leak');
   });
 
   it('treats differently spelled URLs of one publish point as one stream key', () => {

@@ -26,14 +26,32 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 describe('media task CDN output across hold (baresip re-INVITE)', () => {
   it('keeps publishing through hold and resume: no gap, tone back afterwards', async () => {
     const phone = owned(await startBaresip({ audio: 'ausine', sineHz: 1000 }));
-    const run = owned(await MediaTaskProcess.start(testCallSpec({ callee: 'baresip', video: 'slate', rtmpUrl: nginx.url, rtmpStream: 'hold', connection: { sipPort: phone.port } })));
+    const run = owned(
+      await MediaTaskProcess.start(
+        testCallSpec({
+          callee: 'baresip',
+          video: 'slate',
+          rtmpUrl: nginx.url,
+          rtmpStream: 'hold',
+          connection: { sipPort: phone.port },
+        }),
+      ),
+    );
     await run.waitForEvent('streaming');
     await sleep(2_000);
     await phone.hold();
-    await waitFor(() => run.logLines.filter((line) => line.includes('peer changed the media')).length >= 1, 5_000, 'the hold re-INVITE');
+    await waitFor(
+      () => run.logLines.filter((line) => line.includes('peer changed the media')).length >= 1,
+      5_000,
+      'the hold re-INVITE',
+    );
     await sleep(4_000);
     await phone.resume();
-    await waitFor(() => run.logLines.filter((line) => line.includes('peer changed the media')).length >= 2, 5_000, 'the resume re-INVITE');
+    await waitFor(
+      () => run.logLines.filter((line) => line.includes('peer changed the media')).length >= 2,
+      5_000,
+      'the resume re-INVITE',
+    );
     await sleep(3_000);
     run.terminate();
     const final = await run.final(15_000);
@@ -42,13 +60,18 @@ describe('media task CDN output across hold (baresip re-INVITE)', () => {
     const file = await nginx.waitForRecording('hold');
     const probed = await probe(file);
     const timeline = await checkTimeline(file);
-    console.log(`hold: ${probed.durationSeconds.toFixed(2)} s recorded; largest gap audio ${timeline.largestGap.audio} s video ${timeline.largestGap.video} s`);
+    console.log(
+      `hold: ${probed.durationSeconds.toFixed(2)} s recorded; largest gap audio ${timeline.largestGap.audio} s video ${timeline.largestGap.video} s`,
+    );
     expect(timeline.monotonic).toBe(true);
     expect(timeline.largestGap.audio).toBeLessThan(1);
     expect(timeline.largestGap.video).toBeLessThan(1);
     const callSeconds = final.type === 'ended' ? final.durationSeconds : 0;
     expect(Math.abs(probed.durationSeconds - callSeconds)).toBeLessThan(1.5);
-    const after = await measureTone(file, { fromSeconds: probed.durationSeconds - 2.5, toSeconds: probed.durationSeconds - 0.3 });
+    const after = await measureTone(file, {
+      fromSeconds: probed.durationSeconds - 2.5,
+      toSeconds: probed.durationSeconds - 0.3,
+    });
     expect(Math.abs(after.frequencyHz - 1000)).toBeLessThan(50);
   });
 });

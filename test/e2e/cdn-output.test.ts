@@ -52,7 +52,9 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The destination statuses of the task's stats events, in order. */
 function destinationReports(run: MediaTaskProcess): DestinationStatus[][] {
-  return run.events.flatMap((event: StateEvent) => (event.type === 'stats' && event.destinations ? [event.destinations] : []));
+  return run.events.flatMap((event: StateEvent) =>
+    event.type === 'stats' && event.destinations ? [event.destinations] : [],
+  );
 }
 
 describe('media task CDN output', () => {
@@ -81,7 +83,11 @@ describe('media task CDN output', () => {
     expect(startupMs).toBeLessThan(2500);
     await sleep(3_000);
     await b.kill();
-    await waitFor(() => destinationReports(run).some((report) => report[1]?.state === 'retrying'), 10_000, 'destination 2 to be reported down');
+    await waitFor(
+      () => destinationReports(run).some((report) => report[1]?.state === 'retrying'),
+      10_000,
+      'destination 2 to be reported down',
+    );
     await sleep(3_000);
     await b.restart();
     const restartedAt = Date.now();
@@ -116,7 +122,9 @@ describe('media task CDN output', () => {
     console.log(`main: ${probed.durationSeconds.toFixed(2)} s of a ${callSeconds} s call`);
     expect(Math.abs(probed.durationSeconds - callSeconds)).toBeLessThan(1.5);
     const timeline = await checkTimeline(main);
-    console.log(`main: largest gap audio ${timeline.largestGap.audio} s video ${timeline.largestGap.video} s; keyframes every ${[...new Set(timeline.keyframeIntervals)].join('/')} s; A/V offset start ${timeline.avOffset.start.toFixed(3)} end ${timeline.avOffset.end.toFixed(3)} s`);
+    console.log(
+      `main: largest gap audio ${timeline.largestGap.audio} s video ${timeline.largestGap.video} s; keyframes every ${[...new Set(timeline.keyframeIntervals)].join('/')} s; A/V offset start ${timeline.avOffset.start.toFixed(3)} end ${timeline.avOffset.end.toFixed(3)} s`,
+    );
     expect(timeline.monotonic).toBe(true);
     expect(timeline.largestGap.audio).toBeLessThan(0.1);
     expect(timeline.largestGap.video).toBeLessThan(0.1);
@@ -140,11 +148,17 @@ describe('media task CDN output', () => {
   it('one destination, published by the encoder itself: its server down mid-call comes back, the call and its restart budget untouched', async () => {
     const server = await nginx();
     const peer = await sipp('uas-tone.xml');
-    const run = await task(testCallSpec({ hasVideo: true, rtmpUrl: server.url, rtmpStream: 'only', connection: { sipPort: peer.port } }));
+    const run = await task(
+      testCallSpec({ hasVideo: true, rtmpUrl: server.url, rtmpStream: 'only', connection: { sipPort: peer.port } }),
+    );
     await run.waitForEvent('streaming');
     await sleep(2_000);
     await server.kill();
-    await waitFor(() => destinationReports(run).some((report) => report[0]?.state === 'retrying'), 10_000, 'the destination to be reported down');
+    await waitFor(
+      () => destinationReports(run).some((report) => report[0]?.state === 'retrying'),
+      10_000,
+      'the destination to be reported down',
+    );
     await sleep(2_000);
     await server.restart();
     await waitFor(() => destinationReports(run).at(-1)?.[0]?.state === 'live', 20_000, 'the destination to come back');
@@ -164,7 +178,9 @@ describe('media task CDN output', () => {
   it('keeps the output going through a 5 s RTP pause (silence + slate) and resumes the tone', async () => {
     const server = await nginx();
     const peer = await sipp('uas-tone-pause.xml');
-    const run = await task(testCallSpec({ video: 'slate', rtmpUrl: server.url, rtmpStream: 'pause', connection: { sipPort: peer.port } }));
+    const run = await task(
+      testCallSpec({ video: 'slate', rtmpUrl: server.url, rtmpStream: 'pause', connection: { sipPort: peer.port } }),
+    );
     await run.waitForEvent('streaming');
     await sleep(10_000);
     run.terminate();
@@ -174,7 +190,9 @@ describe('media task CDN output', () => {
     const file = await server.waitForRecording('pause');
     const timeline = await checkTimeline(file);
     const probed = await probe(file);
-    console.log(`RTP pause: ${probed.durationSeconds.toFixed(2)} s recorded; largest gap audio ${timeline.largestGap.audio} s video ${timeline.largestGap.video} s`);
+    console.log(
+      `RTP pause: ${probed.durationSeconds.toFixed(2)} s recorded; largest gap audio ${timeline.largestGap.audio} s video ${timeline.largestGap.video} s`,
+    );
     expect(timeline.monotonic).toBe(true);
     expect(timeline.largestGap.audio).toBeLessThan(1);
     expect(timeline.largestGap.video).toBeLessThan(1);
@@ -183,7 +201,9 @@ describe('media task CDN output', () => {
     const before = await measureTone(file, { fromSeconds: 0.2, toSeconds: 1.6 });
     const gap = await measureTone(file, { fromSeconds: 3, toSeconds: 6.5 });
     const after = await measureTone(file, { fromSeconds: 8, toSeconds: probed.durationSeconds - 0.3 });
-    console.log(`tone ${before.frequencyHz.toFixed(0)} Hz rms ${before.rms.toFixed(3)} | gap rms ${gap.rms.toFixed(4)} | tone ${after.frequencyHz.toFixed(0)} Hz rms ${after.rms.toFixed(3)}`);
+    console.log(
+      `tone ${before.frequencyHz.toFixed(0)} Hz rms ${before.rms.toFixed(3)} | gap rms ${gap.rms.toFixed(4)} | tone ${after.frequencyHz.toFixed(0)} Hz rms ${after.rms.toFixed(3)}`,
+    );
     expect(Math.abs(before.frequencyHz - 1000)).toBeLessThan(50);
     expect(gap.rms).toBeLessThan(0.01);
     expect(Math.abs(after.frequencyHz - 1000)).toBeLessThan(50);
@@ -193,7 +213,10 @@ describe('media task CDN output', () => {
     const server = await nginx();
     const { url: rtmps, caFile } = await server.startTls();
     const peer = await sipp('uas-tone.xml');
-    const run = await task(testCallSpec({ video: 'waveform', rtmpUrl: rtmps, rtmpStream: 'secure', connection: { sipPort: peer.port } }), { RTMPS_CA_FILE: caFile });
+    const run = await task(
+      testCallSpec({ video: 'waveform', rtmpUrl: rtmps, rtmpStream: 'secure', connection: { sipPort: peer.port } }),
+      { RTMPS_CA_FILE: caFile },
+    );
     await run.waitForEvent('streaming');
     await sleep(5_000);
     run.terminate();
@@ -207,7 +230,9 @@ describe('media task CDN output', () => {
       ]),
     );
     const timeline = await checkTimeline(file);
-    console.log(`RTMPS waveform: ${probed.durationSeconds.toFixed(2)} s, keyframes every ${[...new Set(timeline.keyframeIntervals)].join('/')} s`);
+    console.log(
+      `RTMPS waveform: ${probed.durationSeconds.toFixed(2)} s, keyframes every ${[...new Set(timeline.keyframeIntervals)].join('/')} s`,
+    );
     // With one keyframe or none there is no interval, and the loop below would pass on nothing. A keyframe every
     // 2 s puts one in each whole 2 s of the recording.
     const keyframes = timeline.packets.filter((packet) => packet.type === 'video' && packet.keyframe).length;
@@ -222,7 +247,9 @@ describe('media task CDN output', () => {
     // The self-signed certificate is in no system CA store.
     const { url: rtmps } = await server.startTls();
     const peer = await sipp('uas-tone.xml');
-    const run = await task(testCallSpec({ rtmpUrl: rtmps, rtmpStream: 'untrusted', connection: { sipPort: peer.port } }));
+    const run = await task(
+      testCallSpec({ rtmpUrl: rtmps, rtmpStream: 'untrusted', connection: { sipPort: peer.port } }),
+    );
     const final = await run.final(20_000);
     expect(final).toMatchObject({ type: 'failed', reason: 'rtmp' });
     expect(run.types()).not.toContain('streaming');

@@ -101,7 +101,11 @@ describe('npm start (local mode)', () => {
   it('takes the seed JSON on /RESTCall/call, streams the call, and DELETE hangs it up with a duration', async () => {
     const server = await startServer('single');
     const peer = await startSipp();
-    const started = await server.request('POST', '/RESTCall/call', seedBody('Xq2tlLcX89tTjaji', peer.port, 'lifestream1'));
+    const started = await server.request(
+      'POST',
+      '/RESTCall/call',
+      seedBody('Xq2tlLcX89tTjaji', peer.port, 'lifestream1'),
+    );
     expect(started.status).toBe(200);
     expect(started.text).not.toContain('Seed-Passw0rd');
     await server.waitForCall('Xq2tlLcX89tTjaji', (call) => call.state === 'streaming');
@@ -112,7 +116,9 @@ describe('npm start (local mode)', () => {
     expect(ended.ended).toMatchObject({ by: 'local' });
     expect(ended.ended.durationSeconds).toBeGreaterThan(2.5);
     expect((await peer.finished()).code).toBe(0);
-    expect((await probe(await nginx.waitForRecording('lifestream1'))).streams.map((stream) => stream.codec)).toEqual(['aac']);
+    expect((await probe(await nginx.waitForRecording('lifestream1'))).streams.map((stream) => stream.codec)).toEqual([
+      'aac',
+    ]);
     expect(server.logLines.join('\n')).not.toContain('Seed-Passw0rd');
   });
 
@@ -121,7 +127,13 @@ describe('npm start (local mode)', () => {
     const peer = await startSipp();
     const scrape = async () => {
       const text = (await server.request('GET', '/metrics')).text;
-      return (series: string) => Number(text.split('\n').find((line) => line.startsWith(`${series} `))?.slice(series.length + 1));
+      return (series: string) =>
+        Number(
+          text
+            .split('\n')
+            .find((line) => line.startsWith(`${series} `))
+            ?.slice(series.length + 1),
+        );
     };
     await server.request('POST', '/v1/calls', seedBody('metrics1', peer.port, 'metrics1'));
     await server.waitForCall('metrics1', (call) => call.state === 'streaming');
@@ -163,9 +175,13 @@ describe('npm start (local mode)', () => {
     const unfit = join(dir, 'ffmpeg-without-rtmp');
     await writeFile(unfit, `#!/bin/sh\nffmpeg "$@" | grep -Ev '^  rtmp$'\n`);
     await chmod(unfit, 0o755);
-    const error = await LocalServer.start(join(dir, 'unfit-ffmpeg'), { FFMPEG_PATH: unfit }).catch((error: unknown) => error as ProcessStartError);
+    const error = await LocalServer.start(join(dir, 'unfit-ffmpeg'), { FFMPEG_PATH: unfit }).catch(
+      (error: unknown) => error as ProcessStartError,
+    );
     expect(error).toBeInstanceOf(ProcessStartError);
-    expect((error as ProcessStartError).lastLines.join('\n')).toContain(`${unfit} lacks what the media task uses: protocol rtmp (`);
+    expect((error as ProcessStartError).lastLines.join('\n')).toContain(
+      `${unfit} lacks what the media task uses: protocol rtmp (`,
+    );
   });
 
   it('without an API key, refuses a web page of another site (Origin) and a name rebound to it (Host); stores nothing', async () => {
@@ -174,10 +190,19 @@ describe('npm start (local mode)', () => {
     const post = (headers: Record<string, string>) =>
       new Promise<number>((resolve, reject) => {
         const { port } = new URL(server.baseUrl);
-        const sent = httpRequest({ host: '127.0.0.1', port, path: '/RESTCall/call', method: 'POST', headers: { 'content-type': 'text/plain', ...headers } }, (answer) => {
-          answer.resume();
-          resolve(answer.statusCode ?? 0);
-        });
+        const sent = httpRequest(
+          {
+            host: '127.0.0.1',
+            port,
+            path: '/RESTCall/call',
+            method: 'POST',
+            headers: { 'content-type': 'text/plain', ...headers },
+          },
+          (answer) => {
+            answer.resume();
+            resolve(answer.statusCode ?? 0);
+          },
+        );
         sent.once('error', reject);
         sent.end(body);
       });
@@ -243,7 +268,9 @@ describe('npm start (local mode)', () => {
     const server = await startServer('parallel');
     const peer = await startSipp(20);
     const ids = Array.from({ length: 20 }, (_, index) => `parallel${index}`);
-    const answers = await Promise.all(ids.map((id) => server.request('POST', '/v1/calls', seedBody(id, peer.port, id))));
+    const answers = await Promise.all(
+      ids.map((id) => server.request('POST', '/v1/calls', seedBody(id, peer.port, id))),
+    );
     expect(answers.map((answer) => answer.status)).toEqual(ids.map(() => 201));
     await Promise.all(ids.map((id) => server.waitForCall(id, (call) => call.state === 'streaming', 90_000)));
     await new Promise((resolve) => setTimeout(resolve, 2_000));

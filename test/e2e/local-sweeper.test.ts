@@ -44,7 +44,14 @@ function callBody(callId: string, sipPort: number, rtmpStream: string) {
     hasAudio: true,
     hasVideo: false,
     maxDurationSeconds: MAX_DURATION_SECONDS,
-    connection: { sipLogin: '10000', sipPassword: 'Sweep-Passw0rd', sipAuthenticationName: '10000', sipDomain: '127.0.0.1', sipPort, sipRegisterRequired: false },
+    connection: {
+      sipLogin: '10000',
+      sipPassword: 'Sweep-Passw0rd',
+      sipAuthenticationName: '10000',
+      sipDomain: '127.0.0.1',
+      sipPort,
+      sipRegisterRequired: false,
+    },
   };
 }
 
@@ -59,7 +66,11 @@ describe('local sweeper', () => {
     const peer = owned(await SippPeer.start({ scenario: 'uas-tone.xml', media: true, cwd: dir, timeoutSeconds: 60 }));
 
     expect((await server.request('POST', '/v1/calls', callBody('hung1', peer.port, 'hung1'))).status).toBe(201);
-    const streaming = await server.waitForCall('hung1', (call) => call.state === 'streaming', (MAX_DURATION_SECONDS - 2) * 1000);
+    const streaming = await server.waitForCall(
+      'hung1',
+      (call) => call.state === 'streaming',
+      (MAX_DURATION_SECONDS - 2) * 1000,
+    );
     const pid = Number(/^local:(\d+)$/.exec(streaming.taskRef ?? '')?.[1]);
     expect(pid).toBeGreaterThan(0);
     const tree = await processTree(pid);
@@ -70,12 +81,23 @@ describe('local sweeper', () => {
     });
 
     const createdAt = Date.parse(streaming.createdAt);
-    const ended = await server.waitForCall('hung1', (call) => call.state !== 'streaming', (MAX_DURATION_SECONDS + 15) * 1000);
-    expect(ended).toMatchObject({ state: 'ended', ended: { by: 'limit', reason: expect.stringContaining('max-duration') } });
+    const ended = await server.waitForCall(
+      'hung1',
+      (call) => call.state !== 'streaming',
+      (MAX_DURATION_SECONDS + 15) * 1000,
+    );
+    expect(ended).toMatchObject({
+      state: 'ended',
+      ended: { by: 'limit', reason: expect.stringContaining('max-duration') },
+    });
     // Not before the limit + grace: the task had its chance to end the call itself.
     expect(Date.parse(ended.stateTimes.ended)).toBeGreaterThanOrEqual(createdAt + (MAX_DURATION_SECONDS + 1) * 1000);
     // SIGTERM cannot reach a stopped process; the SIGKILL after the stop grace does, and its ffmpeg dies with it.
-    await waitFor(async () => !(await Promise.all(tree.map(isRunning))).some(Boolean), 10_000, 'the stopped task and its ffmpeg to die');
+    await waitFor(
+      async () => !(await Promise.all(tree.map(isRunning))).some(Boolean),
+      10_000,
+      'the stopped task and its ffmpeg to die',
+    );
     expect(server.logLines.join('\n')).toContain('stuck call closed by the sweeper');
 
     // The stream key is free: a new call to the same stream is accepted (to a port where nobody answers; hung up at once).

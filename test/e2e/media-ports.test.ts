@@ -23,9 +23,13 @@ describe('media task with MEDIA_PORTS', () => {
     defer(() => new Promise<void>((resolve) => socket.close(() => resolve())));
     const sources = new Set<number>();
     socket.on('message', (_message, from) => sources.add(from.port));
-    const peer = owned(await SippPeer.start({ scenario: 'answer-expect-audio-sendrecv.xml', keys: { audio_port: String(port) } }));
+    const peer = owned(
+      await SippPeer.start({ scenario: 'answer-expect-audio-sendrecv.xml', keys: { audio_port: String(port) } }),
+    );
     const run = owned(
-      await MediaTaskProcess.start(testCallSpec({ hasAudio: true, connection: { sipPort: peer.port } }), { [TASK_ENV.mediaPorts]: `${RANGE.min}-${RANGE.max}` }),
+      await MediaTaskProcess.start(testCallSpec({ hasAudio: true, connection: { sipPort: peer.port } }), {
+        [TASK_ENV.mediaPorts]: `${RANGE.min}-${RANGE.max}`,
+      }),
     );
     await run.waitForEvent('answered');
     await waitFor(() => sources.size > 0, 5_000, 'our RTP at the peer');

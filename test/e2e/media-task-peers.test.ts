@@ -35,8 +35,17 @@ describe('media task against baresip', () => {
     });
     const run = owned(await MediaTaskProcess.start(spec));
     await run.waitForEvent('streaming');
-    await waitFor(() => phone.events.filter((event) => event.type === 'CALL_DTMF_START').length >= 4, 10_000, 'four DTMF digits at baresip');
-    expect(phone.events.filter((event) => event.type === 'CALL_DTMF_START').map((event) => event.param)).toEqual(['1', '2', '3', '#']);
+    await waitFor(
+      () => phone.events.filter((event) => event.type === 'CALL_DTMF_START').length >= 4,
+      10_000,
+      'four DTMF digits at baresip',
+    );
+    expect(phone.events.filter((event) => event.type === 'CALL_DTMF_START').map((event) => event.param)).toEqual([
+      '1',
+      '2',
+      '3',
+      '#',
+    ]);
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     await phone.hangup();
     expect(await run.final()).toMatchObject({ type: 'ended', by: 'remote' });
@@ -51,11 +60,27 @@ describe('media task against baresip', () => {
 
   it('sends DTMF commands received while live', async () => {
     const phone = owned(await startBaresip({ audio: 'ausine' }));
-    const run = owned(await MediaTaskProcess.start(testCallSpec({ callee: 'baresip', rtmpUrl: nginx.url, rtmpStream: 'baresip2', connection: { sipPort: phone.port } })));
+    const run = owned(
+      await MediaTaskProcess.start(
+        testCallSpec({
+          callee: 'baresip',
+          rtmpUrl: nginx.url,
+          rtmpStream: 'baresip2',
+          connection: { sipPort: phone.port },
+        }),
+      ),
+    );
     await run.waitForEvent('streaming');
     run.command({ type: 'dtmf', digits: '9*' });
-    await waitFor(() => phone.events.filter((event) => event.type === 'CALL_DTMF_START').length >= 2, 10_000, 'two DTMF digits at baresip');
-    expect(phone.events.filter((event) => event.type === 'CALL_DTMF_START').map((event) => event.param)).toEqual(['9', '*']);
+    await waitFor(
+      () => phone.events.filter((event) => event.type === 'CALL_DTMF_START').length >= 2,
+      10_000,
+      'two DTMF digits at baresip',
+    );
+    expect(phone.events.filter((event) => event.type === 'CALL_DTMF_START').map((event) => event.param)).toEqual([
+      '9',
+      '*',
+    ]);
     run.command({ type: 'hangup' });
     expect(await run.final()).toMatchObject({ type: 'ended', by: 'local' });
     await phone.waitForEvent('CALL_CLOSED');
@@ -92,7 +117,13 @@ describe('media task through kamailio (registrar + proxy with digest auth)', () 
     });
 
   it('registers, calls a registered phone through the proxy, streams, and unregisters at the end', async () => {
-    const phone = owned(await startBaresip({ audio: 'ausine', username: 'alice', register: { registrar: kamailio.uri, username: 'alice', password: 'alice-Secret-2' } }));
+    const phone = owned(
+      await startBaresip({
+        audio: 'ausine',
+        username: 'alice',
+        register: { registrar: kamailio.uri, username: 'alice', password: 'alice-Secret-2' },
+      }),
+    );
     await phone.waitForRegistration();
     const run = owned(await MediaTaskProcess.start(gatewaySpec('gw-Secret-1', 'kamailio1')));
     await run.waitForEvent('streaming');
@@ -101,7 +132,9 @@ describe('media task through kamailio (registrar + proxy with digest auth)', () 
     expect(await run.final()).toMatchObject({ type: 'ended', by: 'local' });
     await phone.waitForEvent('CALL_CLOSED');
     expect(await kamailio.registered('gateway')).toHaveLength(0);
-    expect((await probe(await nginx.waitForRecording('kamailio1'))).streams.map((stream) => stream.codec)).toEqual(['aac']);
+    expect((await probe(await nginx.waitForRecording('kamailio1'))).streams.map((stream) => stream.codec)).toEqual([
+      'aac',
+    ]);
   });
 
   it('fails with reason auth on a wrong password, and streams nothing', async () => {

@@ -97,7 +97,9 @@ describe('media task against a sipp UAS streaming a 1 kHz PCMU tone', () => {
 
   it('ends cleanly when the peer hangs up, with the duration of the call', async () => {
     const peer = await sipp('uas-tone-remote-bye.xml');
-    const run = await task(testCallSpec({ rtmpUrl: nginx.url, rtmpStream: 'remotebye', connection: { sipPort: peer.port } }));
+    const run = await task(
+      testCallSpec({ rtmpUrl: nginx.url, rtmpStream: 'remotebye', connection: { sipPort: peer.port } }),
+    );
     const final = await run.final();
     expect(final).toMatchObject({ type: 'ended', by: 'remote' });
     expect(final.type === 'ended' && final.durationSeconds).toBeGreaterThan(2);
@@ -108,7 +110,9 @@ describe('media task against a sipp UAS streaming a 1 kHz PCMU tone', () => {
 
   it('logs and ignores stdin lines that are not task commands, streams on, and still obeys a valid hangup', async () => {
     const peer = await sipp('uas-tone.xml');
-    const run = await task(testCallSpec({ rtmpUrl: nginx.url, rtmpStream: 'badcommands', connection: { sipPort: peer.port } }));
+    const run = await task(
+      testCallSpec({ rtmpUrl: nginx.url, rtmpStream: 'badcommands', connection: { sipPort: peer.port } }),
+    );
     await run.waitForEvent('streaming');
     const garbage = [
       'not json',
@@ -134,7 +138,9 @@ describe('media task against a sipp UAS streaming a 1 kHz PCMU tone', () => {
 
   it('keeps the broadcast alive across a hold re-INVITE (a=sendonly), answering a=recvonly', async () => {
     const peer = await sipp('uas-tone-hold.xml');
-    const run = await task(testCallSpec({ rtmpUrl: nginx.url, rtmpStream: 'hold1', connection: { sipPort: peer.port } }));
+    const run = await task(
+      testCallSpec({ rtmpUrl: nginx.url, rtmpStream: 'hold1', connection: { sipPort: peer.port } }),
+    );
     await run.waitForEvent('streaming');
     await new Promise((resolve) => setTimeout(resolve, 5_000));
     expect(run.types()).not.toContain('ended');
@@ -151,9 +157,21 @@ describe('media task against a sipp UAS streaming a 1 kHz PCMU tone', () => {
     const peer = await sipp('uas-tone-hold-resume.xml');
     // Held with no RTP for 5 s, longer than the timeout: a hold is silence the call expects. The tone returns
     // 1.5 s after the resume, which a timeout counted from the last packet before the hold would not wait for.
-    const run = await task(testCallSpec({ hasAudio: true, rtpTimeoutSeconds: 3, rtmpUrl: nginx.url, rtmpStream: 'resume1', connection: { sipPort: peer.port } }));
+    const run = await task(
+      testCallSpec({
+        hasAudio: true,
+        rtpTimeoutSeconds: 3,
+        rtmpUrl: nginx.url,
+        rtmpStream: 'resume1',
+        connection: { sipPort: peer.port },
+      }),
+    );
     await run.waitForEvent('streaming');
-    await waitFor(async () => run.logLines.filter((line) => line.includes('peer changed the media')).length === 2, 15_000, 'the hold and the resume');
+    await waitFor(
+      async () => run.logLines.filter((line) => line.includes('peer changed the media')).length === 2,
+      15_000,
+      'the hold and the resume',
+    );
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     expect(run.types()).not.toContain('ended');
     run.terminate();
@@ -164,7 +182,9 @@ describe('media task against a sipp UAS streaming a 1 kHz PCMU tone', () => {
 
   it('restarts a killed encoder within 2 s and the call goes on', async () => {
     const peer = await sipp('uas-tone.xml');
-    const run = await task(testCallSpec({ rtmpUrl: nginx.url, rtmpStream: 'restart1', connection: { sipPort: peer.port } }));
+    const run = await task(
+      testCallSpec({ rtmpUrl: nginx.url, rtmpStream: 'restart1', connection: { sipPort: peer.port } }),
+    );
     await run.waitForEvent('streaming');
     const encoder = async () => (await encoderPids(run.pid!))[0];
     const first = await encoder();
@@ -174,16 +194,22 @@ describe('media task against a sipp UAS streaming a 1 kHz PCMU tone', () => {
     await waitFor(async () => ((await encoder()) ?? first) !== first, 2_000, 'a new encoder');
     expect(Date.now() - killedAt).toBeLessThan(2_000);
     await new Promise((resolve) => setTimeout(resolve, 2_000));
-    expect(run.types(), run.logLines.filter((line) => /"level":"(warn|error)"/.test(line)).join('\n')).not.toContain('failed');
+    expect(run.types(), run.logLines.filter((line) => /"level":"(warn|error)"/.test(line)).join('\n')).not.toContain(
+      'failed',
+    );
     run.terminate();
     expect(await run.final()).toMatchObject({ type: 'ended', by: 'local' });
-    expect(run.logLines.filter((line) => /"level":"(warn|error)"/.test(line)).join('\n')).toContain('encoder died; restarting it');
+    expect(run.logLines.filter((line) => /"level":"(warn|error)"/.test(line)).join('\n')).toContain(
+      'encoder died; restarting it',
+    );
     expect((await peer.finished()).code).toBe(0);
   });
 
   it('sends dtmf "1,2" as two SIP INFO requests at least 500 ms apart when the answer has no telephone-event', async () => {
     const peer = await sipp('uas-tone-dtmf-info.xml');
-    const run = await task(testCallSpec({ rtmpUrl: nginx.url, rtmpStream: 'dtmfinfo1', dtmf: '1,2', connection: { sipPort: peer.port } }));
+    const run = await task(
+      testCallSpec({ rtmpUrl: nginx.url, rtmpStream: 'dtmfinfo1', dtmf: '1,2', connection: { sipPort: peer.port } }),
+    );
     await run.waitForEvent('streaming');
     await waitFor(async () => (await peer.received('INFO ')).length >= 2, 5_000, 'two INFO requests');
     run.terminate();
@@ -199,11 +225,21 @@ describe('media task against a sipp UAS streaming a 1 kHz PCMU tone', () => {
     // The encoder (it reads its SDP from stdin, pipe:0) crashes every time: its death is its own (ffmpeg), not a
     // refusing RTMP server's (rtmp).
     const ffmpeg = join(dir, 'ffmpeg-encoder-crashes');
-    await writeFile(ffmpeg, '#!/bin/sh\ncase "$*" in *pipe:0*) echo "simulated encoder crash" >&2; exit 1;; esac\nexec ffmpeg "$@"\n');
+    await writeFile(
+      ffmpeg,
+      '#!/bin/sh\ncase "$*" in *pipe:0*) echo "simulated encoder crash" >&2; exit 1;; esac\nexec ffmpeg "$@"\n',
+    );
     await chmod(ffmpeg, 0o755);
     const peer = await sipp('uas-tone.xml');
-    const run = await task(testCallSpec({ rtmpUrl: nginx.url, rtmpStream: 'encoderdies1', connection: { sipPort: peer.port } }), { [TASK_ENV.ffmpegPath]: ffmpeg });
-    expect(await run.final()).toMatchObject({ type: 'failed', reason: 'ffmpeg', message: expect.stringContaining('simulated encoder crash') });
+    const run = await task(
+      testCallSpec({ rtmpUrl: nginx.url, rtmpStream: 'encoderdies1', connection: { sipPort: peer.port } }),
+      { [TASK_ENV.ffmpegPath]: ffmpeg },
+    );
+    expect(await run.final()).toMatchObject({
+      type: 'failed',
+      reason: 'ffmpeg',
+      message: expect.stringContaining('simulated encoder crash'),
+    });
     expect(run.types()).toEqual(['dialing', 'ringing', 'answered', 'failed']);
     expect(run.logLines.filter((line) => line.includes('encoder died; restarting it'))).toHaveLength(3);
     expect((await peer.finished()).code).toBe(0); // uas-tone ends only with our BYE answered
@@ -213,7 +249,14 @@ describe('media task against a sipp UAS streaming a 1 kHz PCMU tone', () => {
   it('hasAudio false offers audio a=recvonly and sends the peer no comfort silence', async () => {
     const rtp = await peerRtpPort();
     const peer = await sipp('answer-expect-audio-recvonly.xml', { audio_port: String(rtp.port) });
-    const run = await task(testCallSpec({ hasAudio: false, rtmpUrl: nginx.url, rtmpStream: 'recvonly1', connection: { sipPort: peer.port } }));
+    const run = await task(
+      testCallSpec({
+        hasAudio: false,
+        rtmpUrl: nginx.url,
+        rtmpStream: 'recvonly1',
+        connection: { sipPort: peer.port },
+      }),
+    );
     await run.waitForEvent('streaming');
     await sleep(1_000);
     run.terminate();
@@ -226,7 +269,9 @@ describe('media task against a sipp UAS streaming a 1 kHz PCMU tone', () => {
   it('hasAudio true offers audio a=sendrecv and sends the peer PCMU comfort silence at 50 packets/s', async () => {
     const rtp = await peerRtpPort();
     const peer = await sipp('answer-expect-audio-sendrecv.xml', { audio_port: String(rtp.port) });
-    const run = await task(testCallSpec({ hasAudio: true, rtmpUrl: nginx.url, rtmpStream: 'sendrecv1', connection: { sipPort: peer.port } }));
+    const run = await task(
+      testCallSpec({ hasAudio: true, rtmpUrl: nginx.url, rtmpStream: 'sendrecv1', connection: { sipPort: peer.port } }),
+    );
     await run.waitForEvent('streaming');
     const before = rtp.packets.length;
     await sleep(1_000);
@@ -242,7 +287,9 @@ describe('media task against a sipp UAS streaming a 1 kHz PCMU tone', () => {
 
   it('fails with the SIP code when the peer answers 486 Busy, and streams nothing', async () => {
     const peer = await sipp('busy-486.xml');
-    const run = await task(testCallSpec({ rtmpUrl: nginx.url, rtmpStream: 'busy1', connection: { sipPort: peer.port } }));
+    const run = await task(
+      testCallSpec({ rtmpUrl: nginx.url, rtmpStream: 'busy1', connection: { sipPort: peer.port } }),
+    );
     expect(await run.final()).toMatchObject({ type: 'failed', reason: 'sip', sipCode: 486 });
     expect(run.types()).not.toContain('answered');
     expect(existsSync(nginx.recordingPath('busy1'))).toBe(false);
@@ -279,14 +326,28 @@ describe('media task against a sipp UAS streaming a 1 kHz PCMU tone', () => {
 
   it('hangs up with reason rtp-timeout when no RTP arrives', async () => {
     const peer = owned(await SippPeer.start({ scenario: 'answer-pcmu.xml', timeoutSeconds: 30 }));
-    const run = await task(testCallSpec({ rtmpUrl: nginx.url, rtmpStream: 'silent1', rtpTimeoutSeconds: 2, connection: { sipPort: peer.port } }));
+    const run = await task(
+      testCallSpec({
+        rtmpUrl: nginx.url,
+        rtmpStream: 'silent1',
+        rtpTimeoutSeconds: 2,
+        connection: { sipPort: peer.port },
+      }),
+    );
     expect(await run.final()).toMatchObject({ type: 'ended', by: 'limit', reason: 'rtp-timeout' });
     expect((await peer.finished()).code).toBe(0);
   });
 
   it('hangs up with reason rtp-timeout (BYE) when a streaming peer stops sending RTP and never sends BYE', async () => {
     const peer = await sipp('uas-tone-vanish.xml');
-    const run = await task(testCallSpec({ rtmpUrl: nginx.url, rtmpStream: 'vanish1', rtpTimeoutSeconds: 2, connection: { sipPort: peer.port } }));
+    const run = await task(
+      testCallSpec({
+        rtmpUrl: nginx.url,
+        rtmpStream: 'vanish1',
+        rtpTimeoutSeconds: 2,
+        connection: { sipPort: peer.port },
+      }),
+    );
     const final = await run.final();
     expect(final).toMatchObject({ type: 'ended', by: 'limit', reason: 'rtp-timeout' });
     expect(run.types()).toEqual(['dialing', 'ringing', 'answered', 'streaming', 'ended']);
@@ -302,7 +363,14 @@ describe('media task against a sipp UAS streaming a 1 kHz PCMU tone', () => {
 
   it('hangs up at maxDurationSeconds with reason max-duration', async () => {
     const peer = await sipp('uas-tone.xml');
-    const run = await task(testCallSpec({ rtmpUrl: nginx.url, rtmpStream: 'max1', maxDurationSeconds: 3, connection: { sipPort: peer.port } }));
+    const run = await task(
+      testCallSpec({
+        rtmpUrl: nginx.url,
+        rtmpStream: 'max1',
+        maxDurationSeconds: 3,
+        connection: { sipPort: peer.port },
+      }),
+    );
     expect(await run.final()).toMatchObject({ type: 'ended', by: 'limit', reason: 'max-duration' });
     expect((await peer.finished()).code).toBe(0);
   });

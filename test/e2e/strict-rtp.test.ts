@@ -60,19 +60,33 @@ async function audioPorts(peer: SippPeer): Promise<number[]> {
  */
 async function udpBacklog(port: number): Promise<number> {
   const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-  const line = (await readFile('/proc/net/udp', 'utf8')).split('\n').find((row) => row.trim().split(/\s+/)[1] === local);
+  const line = (await readFile('/proc/net/udp', 'utf8'))
+    .split('\n')
+    .find((row) => row.trim().split(/\s+/)[1] === local);
   if (!line) throw new Error(`no UDP socket on 127.0.0.1:${port}`);
   const fields = line.trim().split(/\s+/);
   return parseInt(fields[4]!.split(':')[1]!, 16) + Number(fields.at(-1));
 }
 
 /** Sends `payload` as 20 ms PCMU packets (one SSRC, consecutive numbers) at the real-time pace; resolves when done. */
-async function stream(from: Socket, to: number, payload: Buffer, { ssrc, firstSequence = 1 }: { ssrc: number; firstSequence?: number }): Promise<number> {
+async function stream(
+  from: Socket,
+  to: number,
+  payload: Buffer,
+  { ssrc, firstSequence = 1 }: { ssrc: number; firstSequence?: number },
+): Promise<number> {
   const count = Math.floor(payload.length / 160);
   const started = performance.now();
   for (let i = 0; i < count; i++) {
     const sequence = firstSequence + i;
-    from.send(buildRtp({ marker: i === 0, payloadType: 0, sequence, timestamp: sequence * 160, ssrc }, payload.subarray(i * 160, (i + 1) * 160)), to, '127.0.0.1');
+    from.send(
+      buildRtp(
+        { marker: i === 0, payloadType: 0, sequence, timestamp: sequence * 160, ssrc },
+        payload.subarray(i * 160, (i + 1) * 160),
+      ),
+      to,
+      '127.0.0.1',
+    );
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, started + (i + 1) * 20 - performance.now())));
   }
   return count;
@@ -87,9 +101,28 @@ const lastStats = (events: StateEvent[]) => {
 describe('strict RTP against a real peer', () => {
   it('keeps a 440 Hz stranger off a 1 kHz sipp call: the broadcast stays 1 kHz, the peer keeps our RTP, the drops are counted', async () => {
     const tone440 = join(dir, 'tone-440.ul');
-    await promisify(execFile)('sox', ['-n', '-r', '8000', '-c', '1', '-e', 'u-law', '-t', 'raw', tone440, 'synth', '3', 'sine', '440']);
+    await promisify(execFile)('sox', [
+      '-n',
+      '-r',
+      '8000',
+      '-c',
+      '1',
+      '-e',
+      'u-law',
+      '-t',
+      'raw',
+      tone440,
+      'synth',
+      '3',
+      'sine',
+      '440',
+    ]);
     const peer = owned(await SippPeer.start({ scenario: 'uas-tone.xml', media: true, cwd: dir, timeoutSeconds: 40 }));
-    const run = owned(await MediaTaskProcess.start(testCallSpec({ hasAudio: true, rtmpUrl: nginx.url, rtmpStream: 'strict1', connection: { sipPort: peer.port } })));
+    const run = owned(
+      await MediaTaskProcess.start(
+        testCallSpec({ hasAudio: true, rtmpUrl: nginx.url, rtmpStream: 'strict1', connection: { sipPort: peer.port } }),
+      ),
+    );
     await run.waitForEvent('streaming');
     const [gatewayAudio, peerAudio] = await audioPorts(peer);
     expect(gatewayAudio).toBeGreaterThan(0);
@@ -106,24 +139,34 @@ describe('strict RTP against a real peer', () => {
 
     const stats = lastStats(run.events);
     const tone = await measureTone(await nginx.waitForRecording('strict1'));
-    console.log(`strict RTP: ${stats.rtpForeignDropped} of ${sent} stranger packets dropped, ${stranger.received()} of ours at the stranger; the broadcast measured ${tone.frequencyHz.toFixed(0)} Hz`);
+    console.log(
+      `strict RTP: ${stats.rtpForeignDropped} of ${sent} stranger packets dropped, ${stranger.received()} of ours at the stranger; the broadcast measured ${tone.frequencyHz.toFixed(0)} Hz`,
+    );
     expect(Math.abs(tone.frequencyHz - 1000)).toBeLessThan(50);
     expect(stranger.received()).toBe(0);
     expect(stats.rtpForeignDropped).toBe(sent);
     expect(stats.rtpPackets).toBeGreaterThan(100);
   });
 
-  it('follows a re-INVITE that moves the peer\'s media to another address: our RTP goes there, the old address is dropped', async () => {
+  it("follows a re-INVITE that moves the peer's media to another address: our RTP goes there, the old address is dropped", async () => {
     const before = await udp('127.0.0.1', await freeRtpPort());
     const after = await udp('127.0.0.2');
     const peer = owned(
-      await SippPeer.start({ scenario: 'reinvite-move-media.xml', keys: { audio_port: String(before.port), moved_ip: '127.0.0.2', moved_port: String(after.port) }, timeoutSeconds: 40 }),
+      await SippPeer.start({
+        scenario: 'reinvite-move-media.xml',
+        keys: { audio_port: String(before.port), moved_ip: '127.0.0.2', moved_port: String(after.port) },
+        timeoutSeconds: 40,
+      }),
     );
-    const run = owned(await MediaTaskProcess.start(testCallSpec({ hasAudio: true, rtmpUrl: nginx.url, rtmpStream: 'moved1', connection: { sipPort: peer.port } })));
+    const run = owned(
+      await MediaTaskProcess.start(
+        testCallSpec({ hasAudio: true, rtmpUrl: nginx.url, rtmpStream: 'moved1', connection: { sipPort: peer.port } }),
+      ),
+    );
     await run.waitForEvent('streaming');
     const [gatewayAudio] = await audioPorts(peer);
     // Our comfort silence at the answer's address: the relay has it, and hears the peer's packets from there.
-    await waitFor(() => before.received() >= 5, 5_000, 'our RTP at the answer\'s address');
+    await waitFor(() => before.received() >= 5, 5_000, "our RTP at the answer's address");
     const heardBefore = await stream(before.socket, gatewayAudio!, Buffer.alloc(160 * 10, 0xff), { ssrc: 1 });
     // sipp's cue to move its media (its scenario waits for an INFO).
     run.command({ type: 'dtmf', digits: '1', method: 'info' });
@@ -131,13 +174,19 @@ describe('strict RTP against a real peer', () => {
     await waitFor(() => after.received() >= 5, 2_000, 'our RTP at the moved address');
     const atOldAddress = before.received();
     // Stragglers from the old address (fewer than the run that latches a NAT'd peer), then the new one speaks.
-    const stragglers = await stream(before.socket, gatewayAudio!, Buffer.alloc(160 * 3, 0xff), { ssrc: 1, firstSequence: 11 });
+    const stragglers = await stream(before.socket, gatewayAudio!, Buffer.alloc(160 * 3, 0xff), {
+      ssrc: 1,
+      firstSequence: 11,
+    });
     const heardAfter = await stream(after.socket, gatewayAudio!, Buffer.alloc(160 * 20, 0xff), { ssrc: 2 });
     expect(before.received() - atOldAddress).toBeLessThanOrEqual(1);
     run.terminate();
     expect(await run.final()).toMatchObject({ type: 'ended', by: 'local' });
     // sipp exits 1 unless our answer to its re-INVITE kept a=sendrecv.
     expect((await peer.finished()).code, await peer.errors()).toBe(0);
-    expect(lastStats(run.events)).toMatchObject({ rtpPackets: heardBefore + heardAfter, rtpForeignDropped: stragglers });
+    expect(lastStats(run.events)).toMatchObject({
+      rtpPackets: heardBefore + heardAfter,
+      rtpForeignDropped: stragglers,
+    });
   });
 });

@@ -38,7 +38,11 @@ export function makeRecord(overrides: Partial<CallSpec> = {}, at = new Date().to
   return newCallRecord(makeSpec(overrides), at);
 }
 
-const finish = (record: CallRecord): CallRecord => ({ ...record, state: 'ended', ended: { by: 'local', reason: 'bye', durationSeconds: 3 } });
+const finish = (record: CallRecord): CallRecord => ({
+  ...record,
+  state: 'ended',
+  ended: { by: 'local', reason: 'bye', durationSeconds: 3 },
+});
 
 export function callStoreSuite(name: string, getStore: () => CallStore) {
   describe(`CallStore contract: ${name}`, () => {
@@ -114,7 +118,8 @@ export function callStoreSuite(name: string, getStore: () => CallStore) {
       await store.create(a.record, a.secret);
       await store.create(b.record, b.secret);
       await store.update(finish(b.record), 1);
-      const ids = (records: CallRecord[]) => records.map((r) => r.callId).filter((id) => id === a.record.callId || id === b.record.callId);
+      const ids = (records: CallRecord[]) =>
+        records.map((r) => r.callId).filter((id) => id === a.record.callId || id === b.record.callId);
       expect(ids(await store.list())).toEqual([a.record.callId, b.record.callId]);
       expect(ids(await store.list({ live: true }))).toEqual([a.record.callId]);
       expect(ids(await store.list({ live: false }))).toEqual([b.record.callId]);
@@ -128,7 +133,10 @@ export function callStoreSuite(name: string, getStore: () => CallStore) {
       const first = makeRecord({ rtmpUrl: 'rtmp://Example.com/live', rtmpStream: `key-${counter}` });
       await store.create(first.record, first.secret);
       const second = makeRecord({ rtmpUrl: 'rtmp://example.com:1935/live/', rtmpStream: first.record.spec.rtmpStream });
-      await expect(store.create(second.record, second.secret)).rejects.toMatchObject({ name: 'StreamKeyInUseError', ownerCallId: first.record.callId });
+      await expect(store.create(second.record, second.secret)).rejects.toMatchObject({
+        name: 'StreamKeyInUseError',
+        ownerCallId: first.record.callId,
+      });
       expect(await store.get(second.record.callId)).toBeUndefined();
     });
 
@@ -157,7 +165,9 @@ export function callStoreSuite(name: string, getStore: () => CallStore) {
       const b = makeRecord({ rtmpStream: a.record.spec.rtmpStream });
       const results = await Promise.allSettled([store.create(a.record, a.secret), store.create(b.record, b.secret)]);
       expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
-      expect((results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason).toBeInstanceOf(StreamKeyInUseError);
+      expect((results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason).toBeInstanceOf(
+        StreamKeyInUseError,
+      );
     });
   });
 }

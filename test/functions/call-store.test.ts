@@ -36,7 +36,9 @@ const backends = [
 ] as const;
 
 it('the embedded store refuses a data directory too long for its socket, naming DATA_DIR', async () => {
-  await expect(EmbeddedDynamoDb.start(join(tmpdir(), 'x'.repeat(100)))).rejects.toThrow(/longer than a Unix socket allows.*DATA_DIR/);
+  await expect(EmbeddedDynamoDb.start(join(tmpdir(), 'x'.repeat(100)))).rejects.toThrow(
+    /longer than a Unix socket allows.*DATA_DIR/,
+  );
 });
 
 describe.each(backends)('DynamoDbCallStore on %s', (name, start) => {
@@ -62,7 +64,8 @@ describe.each(backends)('DynamoDbCallStore on %s', (name, start) => {
   it('sets the TTL attribute and drops the live marker and the password when a call becomes final', async () => {
     const { record, secret } = makeRecord();
     await store.create(record, secret);
-    const raw = async () => (await client.send(new GetItemCommand({ TableName: tableName, Key: { callId: { S: record.callId } } }))).Item;
+    const raw = async () =>
+      (await client.send(new GetItemCommand({ TableName: tableName, Key: { callId: { S: record.callId } } }))).Item;
     expect((await raw())?.live).toEqual({ S: '1' });
     expect((await raw())?.expiresAt).toBeUndefined();
     await store.update({ ...record, state: 'failed', failure: { reason: 'crashed', message: 'x' } }, 1);

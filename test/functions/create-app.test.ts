@@ -30,11 +30,25 @@ function seedBody(overrides: Record<string, unknown> = {}, connection: Record<st
   };
 }
 
-function setup(options: { apiKey?: string; resolveHost?: HostResolver; loopbackOnly?: boolean; metrics?: () => Promise<{ contentType: string; body: string }> } = {}) {
+function setup(
+  options: {
+    apiKey?: string;
+    resolveHost?: HostResolver;
+    loopbackOnly?: boolean;
+    metrics?: () => Promise<{ contentType: string; body: string }>;
+  } = {},
+) {
   const store = new MemoryCallStore();
   const launcher = new FakeLauncher();
   let n = 0;
-  const app = createApp({ store, launcher, resolveHost: fakeDns(), logger: silentLogger, newCallId: () => `generated-${++n}`, ...options });
+  const app = createApp({
+    store,
+    launcher,
+    resolveHost: fakeDns(),
+    logger: silentLogger,
+    newCallId: () => `generated-${++n}`,
+    ...options,
+  });
   const answers: string[] = [];
   const request = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
     const init: RequestInit = { method, headers: { 'content-type': 'application/json', ...headers } };
@@ -50,12 +64,24 @@ function setup(options: { apiKey?: string; resolveHost?: HostResolver; loopbackO
 const hostile = ['a\r\nVia: evil', 'a b', 'a\tb', 'a<b', 'a>b', 'a"b', 'a\u0000b', 'a@b', 'a:b', 'x'.repeat(129)];
 type Case = [string, Record<string, unknown>, Record<string, unknown>, string];
 const cases: Case[] = [
-  ...['callee'].flatMap((field) => hostile.map((value): Case => [`${field} = ${JSON.stringify(value).slice(0, 20)}`, { [field]: value }, {}, field])),
+  ...['callee'].flatMap((field) =>
+    hostile.map((value): Case => [`${field} = ${JSON.stringify(value).slice(0, 20)}`, { [field]: value }, {}, field]),
+  ),
   ...['sipLogin', 'sipAuthenticationName'].flatMap((field) =>
-    hostile.map((value): Case => [`${field} = ${JSON.stringify(value).slice(0, 20)}`, {}, { [field]: value }, `connection.${field}`]),
+    hostile.map((value): Case => [
+      `${field} = ${JSON.stringify(value).slice(0, 20)}`,
+      {},
+      { [field]: value },
+      `connection.${field}`,
+    ]),
   ),
   ...['a\r\nb.com', 'a b.com', 'a<b>.com', 'exa_mple.com', '-bad.com', 'x'.repeat(254), '1.2.3.4.5', '[::1', ''].map(
-    (value): Case => [`sipDomain = ${JSON.stringify(value).slice(0, 20)}`, {}, { sipDomain: value }, 'connection.sipDomain'],
+    (value): Case => [
+      `sipDomain = ${JSON.stringify(value).slice(0, 20)}`,
+      {},
+      { sipDomain: value },
+      'connection.sipDomain',
+    ],
   ),
   ...[
     '169.254.169.254',
@@ -68,7 +94,12 @@ const cases: Case[] = [
     '[fd00:ec2::254]',
     'fe80::1',
     '::ffff:169.254.169.254',
-  ].map((value): Case => [`sipDomain link-local or metadata ${value}`, {}, { sipDomain: value }, 'connection.sipDomain']),
+  ].map((value): Case => [
+    `sipDomain link-local or metadata ${value}`,
+    {},
+    { sipDomain: value },
+    'connection.sipDomain',
+  ]),
   ['sipPassword with CR/LF', {}, { sipPassword: 'a\r\nb' }, 'connection.sipPassword'],
   ['sipPassword too long', {}, { sipPassword: 'p'.repeat(129) }, 'connection.sipPassword'],
   ['sipPort 0', {}, { sipPort: '0' }, 'connection.sipPort'],
@@ -189,17 +220,29 @@ describe('names that resolve to link-local or cloud metadata addresses', () => {
   it.each([
     ['rtmpUrl', { rtmpUrl: 'rtmp://rtmp.attacker.test:1935/live' }, {}, '169.254.169.254'],
     ['connection.sipDomain', {}, { sipDomain: 'pbx.attacker.test' }, 'fd00:ec2::254'],
-    ['destinations.1.url', { destinations: [elsewhere, { url: 'rtmps://RTMP.attacker.test./live', stream: 'c' }] }, {}, '169.254.169.254'],
-  ] as const)('%s → 400 naming the field and the address; nothing stored or launched', async (field, top, connection, address) => {
-    const { request, launcher, store } = setup({ resolveHost });
-    for (const path of ['/RESTCall/call', '/v1/calls']) {
-      const response = await request('POST', path, seedBody(top, connection));
-      expect(response.status).toBe(400);
-      expect(response.json.error).toEqual({ code: 'invalid_request', field, message: `${field} resolves to ${address}, a link-local or cloud metadata address` });
-    }
-    expect(launcher.calls).toEqual([]);
-    expect(await store.list()).toEqual([]);
-  });
+    [
+      'destinations.1.url',
+      { destinations: [elsewhere, { url: 'rtmps://RTMP.attacker.test./live', stream: 'c' }] },
+      {},
+      '169.254.169.254',
+    ],
+  ] as const)(
+    '%s → 400 naming the field and the address; nothing stored or launched',
+    async (field, top, connection, address) => {
+      const { request, launcher, store } = setup({ resolveHost });
+      for (const path of ['/RESTCall/call', '/v1/calls']) {
+        const response = await request('POST', path, seedBody(top, connection));
+        expect(response.status).toBe(400);
+        expect(response.json.error).toEqual({
+          code: 'invalid_request',
+          field,
+          message: `${field} resolves to ${address}, a link-local or cloud metadata address`,
+        });
+      }
+      expect(launcher.calls).toEqual([]);
+      expect(await store.list()).toEqual([]);
+    },
+  );
 
   it('a retry of an accepted call gets the call, whatever its names resolve to by now', async () => {
     const names: Record<string, string[]> = { 'cdn.example.test': ['203.0.113.10'] };
@@ -215,7 +258,10 @@ describe('names that resolve to link-local or cloud metadata addresses', () => {
 
   it('names that resolve to other addresses, or to none here, are taken', async () => {
     const { request, launcher } = setup({ resolveHost });
-    const body = seedBody({ rtmpUrl: 'rtmp://cdn.example.test/live', destinations: [elsewhere] }, { sipDomain: 'pbx.only-inside-the-vpc.test' });
+    const body = seedBody(
+      { rtmpUrl: 'rtmp://cdn.example.test/live', destinations: [elsewhere] },
+      { sipDomain: 'pbx.only-inside-the-vpc.test' },
+    );
     expect((await request('POST', '/RESTCall/call', body)).status).toBe(200);
     expect(launcher.launches).toHaveLength(1);
   });
@@ -226,11 +272,20 @@ describe('starting calls', () => {
     const { request, launcher, store } = setup();
     const response = await request('POST', '/RESTCall/call', seedBody());
     expect(response.status).toBe(200);
-    expect(response.json).toMatchObject({ callId: 'Xq2tlLcX89tTjaji', state: 'dialing', hasAudio: true, connection: { sipPort: 5060 } });
+    expect(response.json).toMatchObject({
+      callId: 'Xq2tlLcX89tTjaji',
+      state: 'dialing',
+      hasAudio: true,
+      connection: { sipPort: 5060 },
+    });
     expect(launcher.launches).toEqual([
       {
         op: 'launch',
-        spec: expect.objectContaining({ maxDurationSeconds: 14_400, rtpTimeoutSeconds: 30, connection: expect.objectContaining({ sipPassword: PASSWORD, transport: 'udp', sipRegisterRequired: false }) }),
+        spec: expect.objectContaining({
+          maxDurationSeconds: 14_400,
+          rtpTimeoutSeconds: 30,
+          connection: expect.objectContaining({ sipPassword: PASSWORD, transport: 'udp', sipRegisterRequired: false }),
+        }),
       },
     ]);
     expect((await store.get('Xq2tlLcX89tTjaji'))?.taskRef).toBe('task-Xq2tlLcX89tTjaji');
@@ -261,19 +316,30 @@ describe('starting calls', () => {
   it('refuses a second live call on the same stream key (409), and allows it once the first ended', async () => {
     const { request, launcher, store } = setup();
     await request('POST', '/v1/calls', seedBody());
-    const second = await request('POST', '/v1/calls', seedBody({ callId: 'second', rtmpUrl: 'rtmp://45.101.139.105/live/' }));
+    const second = await request(
+      'POST',
+      '/v1/calls',
+      seedBody({ callId: 'second', rtmpUrl: 'rtmp://45.101.139.105/live/' }),
+    );
     expect(second.status).toBe(409);
     expect(second.json.error.code).toBe('stream_key_in_use');
     expect(launcher.launches).toHaveLength(1);
     const first = (await store.get('Xq2tlLcX89tTjaji'))!;
-    await store.update({ ...first, state: 'ended', ended: { by: 'remote', reason: 'BYE', durationSeconds: 1 } }, first.version);
+    await store.update(
+      { ...first, state: 'ended', ended: { by: 'remote', reason: 'BYE', durationSeconds: 1 } },
+      first.version,
+    );
     expect((await request('POST', '/v1/calls', seedBody({ callId: 'second' }))).status).toBe(201);
   });
 
   it('says "must be a string", not "is required", for a value of the wrong type', async () => {
     const { request } = setup();
-    expect((await request('POST', '/v1/calls', seedBody({ callee: 10000 }))).json.error.message).toBe('callee must be a string');
-    expect((await request('POST', '/v1/calls', seedBody({ callee: undefined }))).json.error.message).toBe('callee is required');
+    expect((await request('POST', '/v1/calls', seedBody({ callee: 10000 }))).json.error.message).toBe(
+      'callee must be a string',
+    );
+    expect((await request('POST', '/v1/calls', seedBody({ callee: undefined }))).json.error.message).toBe(
+      'callee is required',
+    );
   });
 
   it('stops the task when a hangup arrived while its launch was in flight', async () => {
@@ -321,9 +387,22 @@ describe('controlling calls', () => {
     expect(live.usage).toBeUndefined();
     const record = (await store.get('Xq2tlLcX89tTjaji'))!;
     const endedAt = new Date(Date.parse(record.createdAt) + 90_000).toISOString();
-    await store.update({ ...record, state: 'ended', stateTimes: { ...record.stateTimes, ended: endedAt }, ended: { by: 'remote', reason: 'bye', durationSeconds: 88 } }, record.version);
+    await store.update(
+      {
+        ...record,
+        state: 'ended',
+        stateTimes: { ...record.stateTimes, ended: endedAt },
+        ended: { by: 'remote', reason: 'bye', durationSeconds: 88 },
+      },
+      record.version,
+    );
     const finished = await request('GET', '/v1/calls/Xq2tlLcX89tTjaji');
-    expect(finished.json.usage).toMatchObject({ taskSeconds: 90, billableTaskSeconds: 90, mediaSeconds: 0, bytesOut: [{ url: seedBody().rtmpUrl, bytes: 0 }] });
+    expect(finished.json.usage).toMatchObject({
+      taskSeconds: 90,
+      billableTaskSeconds: 90,
+      mediaSeconds: 0,
+      bytesOut: [{ url: seedBody().rtmpUrl, bytes: 0 }],
+    });
     expect(finished.json.usage.estimatedCostUsd).toBeGreaterThan(0);
     expect(await store.getSecret('Xq2tlLcX89tTjaji')).toBeUndefined();
     const retry = await request('POST', '/v1/calls', seedBody());
@@ -337,7 +416,15 @@ describe('controlling calls', () => {
     const finishAfter = async (callId: string, seconds: number) => {
       const record = (await store.get(callId))!;
       const at = new Date(Date.parse(record.createdAt) + seconds * 1000).toISOString();
-      await store.update({ ...record, state: 'ended', stateTimes: { ...record.stateTimes, ended: at }, ended: { by: 'local', reason: 'bye', durationSeconds: seconds } }, record.version);
+      await store.update(
+        {
+          ...record,
+          state: 'ended',
+          stateTimes: { ...record.stateTimes, ended: at },
+          ended: { by: 'local', reason: 'bye', durationSeconds: seconds },
+        },
+        record.version,
+      );
     };
     const from = new Date(Date.now() - 60_000).toISOString();
     await request('POST', '/v1/calls', seedBody({ callId: 'u1', rtmpStream: 'u1' }));
@@ -349,12 +436,16 @@ describe('controlling calls', () => {
     expect(usage.status).toBe(200);
     expect(usage.json).toMatchObject({ from, calls: 2, taskSeconds: 150, billableTaskSeconds: 180 });
     expect(usage.json.estimatedCostUsd).toBeCloseTo((180 / 3600) * (0.25 * 0.03238 + 0.5 * 0.00356 + 0.005), 6);
-    expect((await request('GET', `/v1/usage?from=${encodeURIComponent(from)}&to=${encodeURIComponent(from)}`)).json).toMatchObject({ calls: 0 });
+    expect(
+      (await request('GET', `/v1/usage?from=${encodeURIComponent(from)}&to=${encodeURIComponent(from)}`)).json,
+    ).toMatchObject({ calls: 0 });
     const bad = await request('GET', '/v1/usage?from=yesterday');
     expect(bad.status).toBe(400);
     expect(bad.json.error).toMatchObject({ code: 'invalid_request', field: 'from' });
     expect((await request('GET', '/v1/usage')).json.error).toMatchObject({ field: 'from' });
-    expect((await request('GET', `/v1/usage?from=${encodeURIComponent(from)}&to=soon`)).json.error).toMatchObject({ field: 'to' });
+    expect((await request('GET', `/v1/usage?from=${encodeURIComponent(from)}&to=soon`)).json.error).toMatchObject({
+      field: 'to',
+    });
   });
 
   it('WCS terminate does the same; an unknown call is 404', async () => {
@@ -367,22 +458,44 @@ describe('controlling calls', () => {
   });
 
   it.each([
-    ['/RESTCall/sendDTMF with the article\'s "dumf" spelling', '/RESTCall/sendDTMF', { callId: 'Xq2tlLcX89tTjaji', type: 'RFC2833', dumf: '311705123#' }, 'rfc4733'],
-    ['/RESTCall/sendDTMF with dtmf', '/RESTCall/sendDTMF', { callId: 'Xq2tlLcX89tTjaji', type: 'INFO', dtmf: '311705123#' }, 'info'],
-    ['/rest-api/call/send_dtmf', '/rest-api/call/send_dtmf', { callId: 'Xq2tlLcX89tTjaji', type: 'RFC2833', dtmf: '311705123#' }, 'rfc4733'],
+    [
+      '/RESTCall/sendDTMF with the article\'s "dumf" spelling',
+      '/RESTCall/sendDTMF',
+      { callId: 'Xq2tlLcX89tTjaji', type: 'RFC2833', dumf: '311705123#' },
+      'rfc4733',
+    ],
+    [
+      '/RESTCall/sendDTMF with dtmf',
+      '/RESTCall/sendDTMF',
+      { callId: 'Xq2tlLcX89tTjaji', type: 'INFO', dtmf: '311705123#' },
+      'info',
+    ],
+    [
+      '/rest-api/call/send_dtmf',
+      '/rest-api/call/send_dtmf',
+      { callId: 'Xq2tlLcX89tTjaji', type: 'RFC2833', dtmf: '311705123#' },
+      'rfc4733',
+    ],
     ['/v1/calls/{id}/dtmf', '/v1/calls/Xq2tlLcX89tTjaji/dtmf', { dtmf: '311705123#', method: 'rfc4733' }, 'rfc4733'],
   ])('%s sends the digits to the task', async (_name, path, body, method) => {
     const { request, launcher } = setup();
     await request('POST', '/RESTCall/call', seedBody());
     const response = await request('POST', path, body);
     expect(response.status).toBeLessThan(300);
-    expect(launcher.calls.at(-1)).toEqual({ op: 'command', callId: 'Xq2tlLcX89tTjaji', command: { type: 'dtmf', digits: '311705123#', method }, taskRef: 'task-Xq2tlLcX89tTjaji' });
+    expect(launcher.calls.at(-1)).toEqual({
+      op: 'command',
+      callId: 'Xq2tlLcX89tTjaji',
+      command: { type: 'dtmf', digits: '311705123#', method },
+      taskRef: 'task-Xq2tlLcX89tTjaji',
+    });
   });
 
   it('refuses DTMF with bad digits (400), for unknown (404) and finished calls (409)', async () => {
     const { request, launcher, store } = setup();
     await request('POST', '/RESTCall/call', seedBody());
-    expect((await request('POST', '/RESTCall/sendDTMF', { callId: 'Xq2tlLcX89tTjaji', dtmf: '1\r\n2' })).json.error.field).toBe('dtmf');
+    expect(
+      (await request('POST', '/RESTCall/sendDTMF', { callId: 'Xq2tlLcX89tTjaji', dtmf: '1\r\n2' })).json.error.field,
+    ).toBe('dtmf');
     expect((await request('POST', '/RESTCall/sendDTMF', { callId: 'Xq2tlLcX89tTjaji' })).json.error.field).toBe('dtmf');
     expect((await request('POST', '/rest-api/call/send_dtmf', { callId: 'nope', dtmf: '1' })).status).toBe(404);
     const record = (await store.get('Xq2tlLcX89tTjaji'))!;
@@ -407,7 +520,10 @@ describe('controlling calls', () => {
 
 describe('secrets and access', () => {
   it('serves /metrics only when the server has metrics, and behind the API key when one is set', async () => {
-    const metrics = async () => ({ contentType: 'text/plain; version=0.0.4; charset=utf-8', body: 'gateway_calls_started_total 3\n' });
+    const metrics = async () => ({
+      contentType: 'text/plain; version=0.0.4; charset=utf-8',
+      body: 'gateway_calls_started_total 3\n',
+    });
     expect((await setup().request('GET', '/metrics')).status).toBe(404);
     const { app } = setup({ apiKey: 'k3y', metrics });
     expect((await app.request('/metrics')).status).toBe(401);
@@ -451,7 +567,11 @@ describe('secrets and access', () => {
 
   describe('without an API key, requests browsers send for other sites are refused (403) before anything launches', () => {
     const post = (app: ReturnType<typeof setup>['app'], url: string, headers: Record<string, string> = {}) =>
-      app.request(url, { method: 'POST', headers: { 'content-type': 'text/plain', ...headers }, body: JSON.stringify(seedBody()) });
+      app.request(url, {
+        method: 'POST',
+        headers: { 'content-type': 'text/plain', ...headers },
+        body: JSON.stringify(seedBody()),
+      });
 
     it.each([
       ['another site', 'https://evil.example'],
@@ -461,17 +581,24 @@ describe('secrets and access', () => {
       const { app, launcher } = setup();
       const answer = await post(app, 'http://127.0.0.1:9091/RESTCall/call', { origin });
       expect(answer.status).toBe(403);
-      expect(await answer.json()).toMatchObject({ error: { code: 'cross_site_request', message: expect.stringContaining('Origin') } });
+      expect(await answer.json()).toMatchObject({
+        error: { code: 'cross_site_request', message: expect.stringContaining('Origin') },
+      });
       expect(launcher.calls).toEqual([]);
     });
 
-    it.each(['rebound.example', '10.0.0.5', '127.0.0.1.nip.io'])('a loopback-only server asked for %s (DNS rebinding)', async (host) => {
-      const { app, launcher } = setup({ loopbackOnly: true });
-      const answer = await post(app, `http://${host}:9091/RESTCall/call`, { origin: `http://${host}:9091` });
-      expect(answer.status).toBe(403);
-      expect(await answer.json()).toMatchObject({ error: { code: 'cross_site_request', message: expect.stringContaining(host) } });
-      expect(launcher.calls).toEqual([]);
-    });
+    it.each(['rebound.example', '10.0.0.5', '127.0.0.1.nip.io'])(
+      'a loopback-only server asked for %s (DNS rebinding)',
+      async (host) => {
+        const { app, launcher } = setup({ loopbackOnly: true });
+        const answer = await post(app, `http://${host}:9091/RESTCall/call`, { origin: `http://${host}:9091` });
+        expect(answer.status).toBe(403);
+        expect(await answer.json()).toMatchObject({
+          error: { code: 'cross_site_request', message: expect.stringContaining(host) },
+        });
+        expect(launcher.calls).toEqual([]);
+      },
+    );
 
     it.each([
       ['a script (no Origin) to 127.0.0.1', 'http://127.0.0.1:9091', {}],
@@ -492,7 +619,10 @@ describe('secrets and access', () => {
 
     it('leaves both to the key when there is one', async () => {
       const { app, launcher } = setup({ apiKey: 'k3y', loopbackOnly: true });
-      const answer = await post(app, 'http://rebound.example/RESTCall/call', { origin: 'https://evil.example', authorization: 'Bearer k3y' });
+      const answer = await post(app, 'http://rebound.example/RESTCall/call', {
+        origin: 'https://evil.example',
+        authorization: 'Bearer k3y',
+      });
       expect(answer.status).toBe(200);
       expect(launcher.calls).toHaveLength(1);
     });
@@ -502,7 +632,9 @@ describe('secrets and access', () => {
     const { request } = setup();
     const { status, json } = await request('GET', '/openapi.json');
     expect(status).toBe(200);
-    expect(Object.keys(json.paths)).toEqual(expect.arrayContaining(['/v1/calls', '/v1/calls/{callId}', '/RESTCall/call', '/rest-api/call/send_dtmf']));
+    expect(Object.keys(json.paths)).toEqual(
+      expect.arrayContaining(['/v1/calls', '/v1/calls/{callId}', '/RESTCall/call', '/rest-api/call/send_dtmf']),
+    );
     const body = json.paths['/RESTCall/call'].post.requestBody.content['application/json'].schema;
     expect(JSON.stringify(body)).toContain('sipDomain');
     // The failure reasons are the shared list (FAILURE_REASONS), `launch` included.

@@ -14,7 +14,9 @@ describe('systemDnsResolver', () => {
   });
 
   it('answers with no address when the lookup fails', async () => {
-    const resolve = systemDnsResolver(async () => Promise.reject(Object.assign(new Error('getaddrinfo ENOTFOUND'), { code: 'ENOTFOUND' })));
+    const resolve = systemDnsResolver(async () =>
+      Promise.reject(Object.assign(new Error('getaddrinfo ENOTFOUND'), { code: 'ENOTFOUND' })),
+    );
     expect(await resolve('missing.example.test')).toEqual([]);
   });
 

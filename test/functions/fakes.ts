@@ -1,9 +1,21 @@
 /** Test doubles for the core's ports: an in-memory `CallStore` (also run through the shared store suite) and a
  * recording `TaskLauncher`. Test-only: production backends are the adapters. */
-import { CallNotFoundError, ConcurrentUpdateError, LaunchError, StreamKeyInUseError } from '../../shared/call-errors.ts';
+import {
+  CallNotFoundError,
+  ConcurrentUpdateError,
+  LaunchError,
+  StreamKeyInUseError,
+} from '../../shared/call-errors.ts';
 import { isFinal } from '../../shared/call-types.ts';
 import type { CallSpec, TaskCommand } from '../../shared/call-types.ts';
-import type { CallListFilter, CallRecord, CallSecret, CallStore, HostResolver, TaskLauncher } from '../../functions/core/ports.ts';
+import type {
+  CallListFilter,
+  CallRecord,
+  CallSecret,
+  CallStore,
+  HostResolver,
+  TaskLauncher,
+} from '../../functions/core/ports.ts';
 
 const clone = <T>(value: T): T => structuredClone(value);
 
@@ -13,7 +25,9 @@ export class MemoryCallStore implements CallStore {
   async create(record: CallRecord, secret: CallSecret): Promise<'created' | CallRecord> {
     const existing = this.records.get(record.callId);
     if (existing) return clone(existing.record);
-    const owner = [...this.records.values()].find((r) => r.record.streamKey === record.streamKey && !isFinal(r.record.state));
+    const owner = [...this.records.values()].find(
+      (r) => r.record.streamKey === record.streamKey && !isFinal(r.record.state),
+    );
     if (owner) throw new StreamKeyInUseError(owner.record.callId);
     this.records.set(record.callId, { record: clone({ ...record, version: 1 }), secret: clone(secret) });
     return 'created';

@@ -37,7 +37,12 @@ const stats = (callId: string, seq: number, ms: number, rtpPackets: number, dest
     rtpLost: 1,
     jitterMs: 4,
     bytesOut: destinations.reduce((sum, [bytes]) => sum + bytes, 0),
-    destinations: destinations.map(([bytesOut, reconnects]) => ({ url: 'rtmp://x/live', state: 'live' as const, reconnects, bytesOut })),
+    destinations: destinations.map(([bytesOut, reconnects]) => ({
+      url: 'rtmp://x/live',
+      state: 'live' as const,
+      reconnects,
+      bytesOut,
+    })),
   }) as const;
 
 describe('local Prometheus metrics', () => {
@@ -48,10 +53,33 @@ describe('local Prometheus metrics', () => {
     await task({ type: 'dialing', callId: 'a', seq: 1, at: at(120) });
     await task({ type: 'answered', callId: 'a', seq: 2, at: at(1_000) });
     await task({ type: 'streaming', callId: 'a', seq: 3, at: at(1_090) });
-    await task(stats('a', 4, 11_000, 500, [[10_000, 0], [8_000, 1]]));
-    await task(stats('a', 5, 21_000, 1_000, [[20_000, 0], [16_000, 2]]));
-    await task(stats('a', 5, 21_000, 1_000, [[20_000, 0], [16_000, 2]])); // a duplicate adds nothing
-    await task({ type: 'failed', callId: 'b', seq: 1, at: at(3_000), reason: 'sip', message: '486 Busy Here', sipCode: 486 });
+    await task(
+      stats('a', 4, 11_000, 500, [
+        [10_000, 0],
+        [8_000, 1],
+      ]),
+    );
+    await task(
+      stats('a', 5, 21_000, 1_000, [
+        [20_000, 0],
+        [16_000, 2],
+      ]),
+    );
+    await task(
+      stats('a', 5, 21_000, 1_000, [
+        [20_000, 0],
+        [16_000, 2],
+      ]),
+    ); // a duplicate adds nothing
+    await task({
+      type: 'failed',
+      callId: 'b',
+      seq: 1,
+      at: at(3_000),
+      reason: 'sip',
+      message: '486 Busy Here',
+      sipCode: 486,
+    });
 
     let text = (await metrics.text()).body;
     expect(value(text, 'gateway_calls_started_total')).toBe(2);
@@ -67,7 +95,15 @@ describe('local Prometheus metrics', () => {
     expect(value(text, 'gateway_rtmp_reconnects_total{destination="1"}')).toBe(2);
     expect(value(text, 'gateway_rtp_jitter_seconds_count')).toBe(2);
 
-    await task({ type: 'ended', callId: 'a', seq: 6, at: at(30_000), by: 'remote', reason: 'bye', durationSeconds: 29 });
+    await task({
+      type: 'ended',
+      callId: 'a',
+      seq: 6,
+      at: at(30_000),
+      by: 'remote',
+      reason: 'bye',
+      durationSeconds: 29,
+    });
     text = (await metrics.text()).body;
     expect(value(text, 'gateway_calls_ended_total{by="remote"}')).toBe(1);
     expect(value(text, 'gateway_calls{state="streaming"}')).toBe(0);

@@ -47,13 +47,21 @@ function scripted(addresses: string[], asked: LookupOptions[] = []) {
   };
 }
 
-const post = (headers: Record<string, string> = {}) => ({ headers, body: '{"state":"ringing"}', signal: AbortSignal.timeout(5_000) });
+const post = (headers: Record<string, string> = {}) => ({
+  headers,
+  body: '{"state":"ringing"}',
+  signal: AbortSignal.timeout(5_000),
+});
 
 describe('guardedPost', () => {
   it('POSTs the body and headers, and resolves to the status', async () => {
     const { port, received } = await receiver(202);
-    expect(await guardedPost()(`http://127.0.0.1:${port}/calls?token=abc`, post({ 'x-gateway-delivery': 'c:1' }))).toBe(202);
-    expect(received).toEqual([expect.objectContaining({ method: 'POST', url: '/calls?token=abc', body: '{"state":"ringing"}' })]);
+    expect(await guardedPost()(`http://127.0.0.1:${port}/calls?token=abc`, post({ 'x-gateway-delivery': 'c:1' }))).toBe(
+      202,
+    );
+    expect(received).toEqual([
+      expect.objectContaining({ method: 'POST', url: '/calls?token=abc', body: '{"state":"ringing"}' }),
+    ]);
     expect(received[0]!.headers).toMatchObject({ 'x-gateway-delivery': 'c:1', 'content-length': '19' });
   });
 
@@ -70,7 +78,9 @@ describe('guardedPost', () => {
   ])('refuses a name that resolves to %s at delivery time, connecting nowhere', async (_name, addresses) => {
     const { port, received } = await receiver();
     const refused = guardedPost(scripted(addresses))(`http://hooks.rebound.test:${port}/`, post());
-    await expect(refused).rejects.toThrow(/hooks\.rebound\.test resolves to (169\.254|fe80).*link-local or cloud metadata/);
+    await expect(refused).rejects.toThrow(
+      /hooks\.rebound\.test resolves to (169\.254|fe80).*link-local or cloud metadata/,
+    );
     expect(received).toEqual([]);
   });
 
@@ -96,7 +106,9 @@ describe('guardedPost', () => {
 
   it('gives up when the signal aborts (a receiver that never answers)', async () => {
     const { port } = await receiver('hang');
-    await expect(guardedPost()(`http://127.0.0.1:${port}/`, { ...post(), signal: AbortSignal.timeout(200) })).rejects.toThrow(/abort/i);
+    await expect(
+      guardedPost()(`http://127.0.0.1:${port}/`, { ...post(), signal: AbortSignal.timeout(200) }),
+    ).rejects.toThrow(/abort/i);
   });
 
   it('fails with the connection error when nothing listens', async () => {

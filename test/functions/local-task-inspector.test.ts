@@ -17,14 +17,34 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'inspector-'));
   entry = join(dir, 'task.mjs');
   const spec = 'JSON.parse(process.env.CALL_SPEC)';
-  await writeFile(entry, `const { callId } = ${spec};\nprocess.stdout.write(JSON.stringify({ type: 'ended', by: 'remote', reason: 'BYE', durationSeconds: 1, callId, seq: 3, at: new Date().toISOString() }) + '\\n');\n`);
+  await writeFile(
+    entry,
+    `const { callId } = ${spec};\nprocess.stdout.write(JSON.stringify({ type: 'ended', by: 'remote', reason: 'BYE', durationSeconds: 1, callId, seq: 3, at: new Date().toISOString() }) + '\\n');\n`,
+  );
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const spec = { callId: 'c1', callee: '1', rtmpUrl: 'rtmp://127.0.0.1/live', rtmpStream: 's', hasAudio: true, hasVideo: false, maxDurationSeconds: 60, rtpTimeoutSeconds: 30,
-  connection: { sipLogin: '1', sipPassword: 'p', sipAuthenticationName: '1', sipDomain: '127.0.0.1', sipPort: 5060, sipRegisterRequired: false, transport: 'udp' } } satisfies CallSpec;
+const spec = {
+  callId: 'c1',
+  callee: '1',
+  rtmpUrl: 'rtmp://127.0.0.1/live',
+  rtmpStream: 's',
+  hasAudio: true,
+  hasVideo: false,
+  maxDurationSeconds: 60,
+  rtpTimeoutSeconds: 30,
+  connection: {
+    sipLogin: '1',
+    sipPassword: 'p',
+    sipAuthenticationName: '1',
+    sipDomain: '127.0.0.1',
+    sipPort: 5060,
+    sipRegisterRequired: false,
+    transport: 'udp',
+  },
+} satisfies CallSpec;
 
 async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -67,7 +87,10 @@ describe('LocalTaskLauncher.inspect', () => {
     // Reaped; give the launcher's exit watch time to run. (Only a regression could make the answer change in this
     // wait, so its length decides how surely one is caught, never whether a correct launcher passes.)
     await new Promise((resolve) => setTimeout(resolve, 200));
-    expect(Object.fromEntries(await launcher.inspect([taskRef, 'local:1']))).toEqual({ [taskRef]: { status: 'running' }, 'local:1': { status: 'missing' } });
+    expect(Object.fromEntries(await launcher.inspect([taskRef, 'local:1']))).toEqual({
+      [taskRef]: { status: 'running' },
+      'local:1': { status: 'missing' },
+    });
     release();
     await until(() => launcher.liveTasks === 0);
     expect(Object.fromEntries(await launcher.inspect([taskRef]))).toEqual({ [taskRef]: { status: 'missing' } });

@@ -18,7 +18,14 @@ const garbage = [
   '[1, 2]',
   JSON.stringify({ type: 'reboot', callId: 'c-lines', seq: 2, at: '2026-01-01T00:00:00Z' }),
   JSON.stringify({ type: 'ringing', callId: 'c-lines', seq: -1, at: '2026-01-01T00:00:00Z' }),
-  JSON.stringify({ type: 'failed', reason: 'gremlins', message: 'x', callId: 'c-lines', seq: 2, at: '2026-01-01T00:00:00Z' }),
+  JSON.stringify({
+    type: 'failed',
+    reason: 'gremlins',
+    message: 'x',
+    callId: 'c-lines',
+    seq: 2,
+    at: '2026-01-01T00:00:00Z',
+  }),
   JSON.stringify({ type: 'ringing', callId: 'c-lines', seq: 2, at: 'yesterday' }),
 ];
 

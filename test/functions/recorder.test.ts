@@ -11,7 +11,12 @@ async function setup() {
   const store = new MemoryCallStore();
   const { record, secret } = makeRecord({}, '2026-01-01T00:00:00.000Z');
   await store.create(record, secret);
-  const ev = (seq: number, body: StateEventBody): StateEvent => ({ ...body, callId: record.callId, seq, at: `2026-01-01T00:00:${String(seq).padStart(2, '0')}.000Z` });
+  const ev = (seq: number, body: StateEventBody): StateEvent => ({
+    ...body,
+    callId: record.callId,
+    seq,
+    at: `2026-01-01T00:00:${String(seq).padStart(2, '0')}.000Z`,
+  });
   return { store, callId: record.callId, ev };
 }
 
@@ -20,7 +25,13 @@ const ended: StateEventBody = { type: 'ended', by: 'remote', reason: 'BYE', dura
 describe('recordEvent', () => {
   it('applies a stream of events in order and writes once per change', async () => {
     const { store, callId, ev } = await setup();
-    for (const event of [ev(1, { type: 'dialing' }), ev(2, { type: 'ringing' }), ev(3, { type: 'answered' }), ev(4, { type: 'streaming' }), ev(5, ended)]) {
+    for (const event of [
+      ev(1, { type: 'dialing' }),
+      ev(2, { type: 'ringing' }),
+      ev(3, { type: 'answered' }),
+      ev(4, { type: 'streaming' }),
+      ev(5, ended),
+    ]) {
       await recordEvent(store, event);
     }
     // dialing seq 1 does not move the freshly created 'dialing' record, so 4 writes: v1 → v5.
@@ -45,10 +56,24 @@ describe('recordEvent', () => {
       ev(6, ended),
     ];
     const finals: CallRecord[] = [];
-    for (const order of [[0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [2, 4, 0, 3, 1], [1, 1, 4, 4, 0, 2, 3]]) {
+    for (const order of [
+      [0, 1, 2, 3, 4],
+      [4, 3, 2, 1, 0],
+      [2, 4, 0, 3, 1],
+      [1, 1, 4, 4, 0, 2, 3],
+    ]) {
       const { store, callId, ev } = await setup();
       for (const i of order) await recordEvent(store, events(ev)[i]!);
-      const { version: _v, callId: _c, spec: _s, streamKey: _k, createdAt: _a, stateTimes: _t, lastSeq: _l, ...rest } = (await store.get(callId))!;
+      const {
+        version: _v,
+        callId: _c,
+        spec: _s,
+        streamKey: _k,
+        createdAt: _a,
+        stateTimes: _t,
+        lastSeq: _l,
+        ...rest
+      } = (await store.get(callId))!;
       finals.push(rest as CallRecord);
     }
     for (const record of finals) expect(record).toEqual(finals[0]);
@@ -57,7 +82,10 @@ describe('recordEvent', () => {
 
   it('retries when a concurrent writer wins, and both changes survive', async () => {
     const { store, callId, ev } = await setup();
-    await Promise.all([recordEvent(store, ev(2, { type: 'ringing' })), recordEvent(store, ev(3, { type: 'stats', rtpPackets: 1, rtpLost: 0, jitterMs: 0, bytesOut: 1 }))]);
+    await Promise.all([
+      recordEvent(store, ev(2, { type: 'ringing' })),
+      recordEvent(store, ev(3, { type: 'stats', rtpPackets: 1, rtpLost: 0, jitterMs: 0, bytesOut: 1 })),
+    ]);
     expect(await store.get(callId)).toMatchObject({ state: 'ringing', stats: { rtpPackets: 1 } });
   });
 
@@ -66,12 +94,19 @@ describe('recordEvent', () => {
     store.update = async (next) => {
       throw new ConcurrentUpdateError(next.callId);
     };
-    await expect(recordEvent(store, ev(2, { type: 'ringing' }), { maxAttempts: 3 })).rejects.toBeInstanceOf(ConcurrentUpdateError);
+    await expect(recordEvent(store, ev(2, { type: 'ringing' }), { maxAttempts: 3 })).rejects.toBeInstanceOf(
+      ConcurrentUpdateError,
+    );
   });
 
   it('ignores events for unknown calls (expired by TTL) without throwing', async () => {
     const { store } = await setup();
-    const event: CallEvent = { type: 'task-crashed', callId: 'gone', at: '2026-01-01T00:00:00.000Z', message: 'exit 1' };
+    const event: CallEvent = {
+      type: 'task-crashed',
+      callId: 'gone',
+      at: '2026-01-01T00:00:00.000Z',
+      message: 'exit 1',
+    };
     expect(await recordEvent(store, event)).toEqual({ applied: false, effects: [], ignored: 'unknown call' });
   });
 

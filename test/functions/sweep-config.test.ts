@@ -9,7 +9,10 @@ describe('sweep config', () => {
       intervalMs: SWEEP_DEFAULTS.intervalSeconds * 1000,
       policy: { launchGraceMs: 30_000, stoppedGraceMs: 30_000, limitGraceMs: 30_000 },
     });
-    expect(readSweepConfig({ [SWEEP_ENV.intervalSeconds]: '0.5', [SWEEP_ENV.limitGraceSeconds]: '0' })).toMatchObject({ intervalMs: 500, policy: { limitGraceMs: 0 } });
+    expect(readSweepConfig({ [SWEEP_ENV.intervalSeconds]: '0.5', [SWEEP_ENV.limitGraceSeconds]: '0' })).toMatchObject({
+      intervalMs: 500,
+      policy: { limitGraceMs: 0 },
+    });
   });
 
   it.each([

@@ -21,8 +21,23 @@ const policy: SweepPolicy = { launchGraceMs: 30_000, stoppedGraceMs: 30_000, lim
 
 function spec(callId: string, overrides: Partial<CallSpec> = {}): CallSpec {
   return {
-    callId, callee: '10000', rtmpUrl: 'rtmp://203.0.113.1/live', rtmpStream: 'stream-1', hasAudio: true, hasVideo: false, maxDurationSeconds: 60, rtpTimeoutSeconds: 30,
-    connection: { sipLogin: '1', sipPassword: 'pw', sipAuthenticationName: '1', sipDomain: '203.0.113.2', sipPort: 5060, sipRegisterRequired: false, transport: 'udp' },
+    callId,
+    callee: '10000',
+    rtmpUrl: 'rtmp://203.0.113.1/live',
+    rtmpStream: 'stream-1',
+    hasAudio: true,
+    hasVideo: false,
+    maxDurationSeconds: 60,
+    rtpTimeoutSeconds: 30,
+    connection: {
+      sipLogin: '1',
+      sipPassword: 'pw',
+      sipAuthenticationName: '1',
+      sipDomain: '203.0.113.2',
+      sipPort: 5060,
+      sipRegisterRequired: false,
+      transport: 'udp',
+    },
     ...overrides,
   };
 }
@@ -33,7 +48,12 @@ function body(callId: string) {
 }
 
 /** What the API would have stored before it died: the record, no launch. */
-async function storeOnly(store: CallStore, callId: string, atMs: number, extra: Partial<ReturnType<typeof newCallRecord>['record']> = {}) {
+async function storeOnly(
+  store: CallStore,
+  callId: string,
+  atMs: number,
+  extra: Partial<ReturnType<typeof newCallRecord>['record']> = {},
+) {
   const { record, secret } = newCallRecord(spec(callId), new Date(atMs).toISOString());
   expect(await store.create({ ...record, ...extra }, secret)).toBe('created');
 }
@@ -72,7 +92,11 @@ describe.each(stores)('stuck calls on %s', (_name, makeStore) => {
   function app(store: CallStore, launcher = new FakeLauncher()) {
     const api = createApp({ store, launcher, resolveHost: fakeDns(), logger: silentLogger });
     const request = async (method: string, path: string, json?: unknown) => {
-      const response = await api.request(path, { method, headers: { 'content-type': 'application/json' }, ...(json ? { body: JSON.stringify(json) } : {}) });
+      const response = await api.request(path, {
+        method,
+        headers: { 'content-type': 'application/json' },
+        ...(json ? { body: JSON.stringify(json) } : {}),
+      });
       return { status: response.status, json: (await response.json()) as any };
     };
     return { request, launcher };
@@ -83,11 +107,17 @@ describe.each(stores)('stuck calls on %s', (_name, makeStore) => {
     await storeOnly(store, 'never1', Date.now());
     const { request, launcher } = app(store);
     // The retry the client makes finds it, dialing with no task.
-    expect(await request('POST', '/v1/calls', body('never1'))).toMatchObject({ status: 200, json: { state: 'dialing' } });
+    expect(await request('POST', '/v1/calls', body('never1'))).toMatchObject({
+      status: 200,
+      json: { state: 'dialing' },
+    });
     expect(launcher.launches).toHaveLength(0);
 
     const deleted = await request('DELETE', '/v1/calls/never1');
-    expect(deleted).toMatchObject({ status: 202, json: { state: 'ended', ended: { by: 'local', durationSeconds: 0 } } });
+    expect(deleted).toMatchObject({
+      status: 202,
+      json: { state: 'ended', ended: { by: 'local', durationSeconds: 0 } },
+    });
     expect(await store.get('never1')).toMatchObject({ state: 'ended', desired: 'ended' });
     expect(await request('POST', '/v1/calls', body('next1'))).toMatchObject({ status: 201 });
   });
@@ -97,7 +127,10 @@ describe.each(stores)('stuck calls on %s', (_name, makeStore) => {
     const { request, launcher } = app(store);
     launcher.failLaunch = true;
     expect((await request('POST', '/v1/calls', body('nolaunch1'))).status).toBe(503);
-    expect(await store.get('nolaunch1')).toMatchObject({ state: 'failed', failure: { reason: 'launch', message: 'no capacity' } });
+    expect(await store.get('nolaunch1')).toMatchObject({
+      state: 'failed',
+      failure: { reason: 'launch', message: 'no capacity' },
+    });
     launcher.failLaunch = false;
     expect(await request('POST', '/v1/calls', body('nolaunch2'))).toMatchObject({ status: 201 });
   });
@@ -109,13 +142,23 @@ describe.each(stores)('stuck calls on %s', (_name, makeStore) => {
     const launcher = new FakeLauncher();
     const closed: RecordResult[] = [];
     const run = (seconds: number) =>
-      sweep({ store, inspector, launcher, policy, logger: silentLogger, now: () => new Date(T0 + seconds * 1000), onClosed: async (result) => void closed.push(result) });
+      sweep({
+        store,
+        inspector,
+        launcher,
+        policy,
+        logger: silentLogger,
+        now: () => new Date(T0 + seconds * 1000),
+        onClosed: async (result) => void closed.push(result),
+      });
 
     expect(await run(29)).toMatchObject({ live: 1, closed: { launch: 0 } });
     expect((await store.get('lost1'))?.state).toBe('dialing');
     expect(await run(31)).toMatchObject({ live: 1, closed: { launch: 1 }, errors: 0 });
     expect(await store.get('lost1')).toMatchObject({ state: 'failed', failure: { reason: 'launch' } });
-    expect(closed.map((result) => result.effects)).toEqual([[{ type: 'state-changed', from: 'dialing', to: 'failed' }]]);
+    expect(closed.map((result) => result.effects)).toEqual([
+      [{ type: 'state-changed', from: 'dialing', to: 'failed' }],
+    ]);
     expect(inspector.asked).toEqual([]); // no task to ask about
     expect(launcher.calls).toEqual([]);
     expect(await run(100)).toMatchObject({ live: 0 });
@@ -126,18 +169,36 @@ describe.each(stores)('stuck calls on %s', (_name, makeStore) => {
     const store = await makeStore();
     await storeOnly(store, 'crash1', T0, { taskRef: 'task-crash1', streamKey: 'k-crash1' });
     await storeOnly(store, 'hung1', T0, { taskRef: 'task-hung1', streamKey: 'k-hung1' });
-    await storeOnly(store, 'fine1', T0, { taskRef: 'task-fine1', streamKey: 'k-fine1', spec: { ...newCallRecord(spec('fine1'), '').record.spec, maxDurationSeconds: 3600 } });
+    await storeOnly(store, 'fine1', T0, {
+      taskRef: 'task-fine1',
+      streamKey: 'k-fine1',
+      spec: { ...newCallRecord(spec('fine1'), '').record.spec, maxDurationSeconds: 3600 },
+    });
     await recordEvent(store, { type: 'streaming', callId: 'hung1', seq: 3, at: new Date(T0 + 2000).toISOString() });
     const inspector = new FakeInspector();
-    inspector.tasks.set('task-crash1', { status: 'stopped', stoppedAt: new Date(T0 + 10_000).toISOString(), reason: 'Task stopped by user' });
+    inspector.tasks.set('task-crash1', {
+      status: 'stopped',
+      stoppedAt: new Date(T0 + 10_000).toISOString(),
+      reason: 'Task stopped by user',
+    });
     inspector.tasks.set('task-hung1', { status: 'running' });
     inspector.tasks.set('task-fine1', { status: 'running' });
     const launcher = new FakeLauncher();
-    const report = await sweep({ store, inspector, launcher, policy, logger: silentLogger, now: () => new Date(T0 + 91_000) });
+    const report = await sweep({
+      store,
+      inspector,
+      launcher,
+      policy,
+      logger: silentLogger,
+      now: () => new Date(T0 + 91_000),
+    });
 
     expect(report).toMatchObject({ live: 3, closed: { crashed: 1, limit: 1, launch: 0, 'hung-up': 0 }, errors: 0 });
     expect(inspector.asked.map((refs) => [...refs].sort())).toEqual([['task-crash1', 'task-fine1', 'task-hung1']]);
-    expect(await store.get('crash1')).toMatchObject({ state: 'failed', failure: { reason: 'crashed', message: expect.stringContaining('Task stopped by user') } });
+    expect(await store.get('crash1')).toMatchObject({
+      state: 'failed',
+      failure: { reason: 'crashed', message: expect.stringContaining('Task stopped by user') },
+    });
     expect(await store.get('hung1')).toMatchObject({ state: 'ended', ended: { by: 'limit', durationSeconds: 89 } });
     expect(await store.get('fine1')).toMatchObject({ state: 'dialing' });
     expect(launcher.calls).toEqual([{ op: 'stop', callId: 'hung1', taskRef: 'task-hung1' }]);
@@ -157,7 +218,14 @@ describe.each(stores)('stuck calls on %s', (_name, makeStore) => {
         stopped.push(callId);
       },
     };
-    const report = await sweep({ store, inspector, launcher, policy, logger: silentLogger, now: () => new Date(T0 + 91_000) });
+    const report = await sweep({
+      store,
+      inspector,
+      launcher,
+      policy,
+      logger: silentLogger,
+      now: () => new Date(T0 + 91_000),
+    });
     expect(report).toMatchObject({ closed: { limit: 2 }, errors: 1 });
     expect(stopped).toEqual(['hung3']);
     expect(await store.get('hung2')).toMatchObject({ state: 'ended', ended: { by: 'limit' } });

@@ -78,45 +78,101 @@ export const MUTATIONS: Record<string, Mutation> = {
   removeMandatory: (message, random) => {
     const { lines, body } = split(message);
     const name = random.pick(['via', 'call-id', 'to', 'from', 'cseq', 'content-length', 'contact']);
-    return join(lines.filter((line, index) => index === 0 || !isHeader(line, [name])), body);
+    return join(
+      lines.filter((line, index) => index === 0 || !isHeader(line, [name])),
+      body,
+    );
   },
   randomBytes: (message, random) => {
     const chars = [...message];
-    for (let count = 1 + random.int(8); count > 0; count--) chars[random.int(chars.length + 1)] = String.fromCharCode(random.int(256));
+    for (let count = 1 + random.int(8); count > 0; count--)
+      chars[random.int(chars.length + 1)] = String.fromCharCode(random.int(256));
     return chars.join('');
   },
   contentLength: (message, random) => {
     const { lines, body } = split(message);
-    const value = random.pick(['99999999999999', '-5', '4294967296', 'abc', '', '0x10', '1e3', String(body.length + 1), '0', ' 12 34']);
-    return join([...lines.filter((line) => !isHeader(line, ['content-length', 'l'])), `Content-Length: ${value}`], body);
+    const value = random.pick([
+      '99999999999999',
+      '-5',
+      '4294967296',
+      'abc',
+      '',
+      '0x10',
+      '1e3',
+      String(body.length + 1),
+      '0',
+      ' 12 34',
+    ]);
+    return join(
+      [...lines.filter((line) => !isHeader(line, ['content-length', 'l'])), `Content-Length: ${value}`],
+      body,
+    );
   },
   cseq: (message, random) => {
     const { lines, body } = split(message);
     const method = /^CSeq:\s*\d+\s+(\S+)/im.exec(message)?.[1] ?? 'INVITE';
-    const value = random.pick(['-1', '0', '2147483648', '99999999999999999999', 'abc', `1`, `NaN ${method}`, `4294967295 ${method}`, `-7 ${method}`, `1 ${method} extra`]);
-    return join(lines.map((line) => (isHeader(line, ['cseq']) ? `CSeq: ${value}${/\D$/.test(value) ? '' : ` ${method}`}` : line)), body);
+    const value = random.pick([
+      '-1',
+      '0',
+      '2147483648',
+      '99999999999999999999',
+      'abc',
+      `1`,
+      `NaN ${method}`,
+      `4294967295 ${method}`,
+      `-7 ${method}`,
+      `1 ${method} extra`,
+    ]);
+    return join(
+      lines.map((line) => (isHeader(line, ['cseq']) ? `CSeq: ${value}${/\D$/.test(value) ? '' : ` ${method}`}` : line)),
+      body,
+    );
   },
   statusLine: (message, random) => {
     const { lines, body } = split(message);
-    lines[0] = random.pick(['SIP/2.0 99999 Huge', 'SIP/2.0 abc OK', 'SIP/3.0 200 OK', 'SIP/2.0 0 Zero', 'SIP/2.0 999 Nine', 'SIP/2.0 200', '', 'SIP/2.0  200  OK  ', 'HTTP/1.1 200 OK', 'SIP/2.0 -200 OK', 'INVITE', 'BYE sip: SIP/2.0', 'SIP/2.0 183 \u0000']);
+    lines[0] = random.pick([
+      'SIP/2.0 99999 Huge',
+      'SIP/2.0 abc OK',
+      'SIP/3.0 200 OK',
+      'SIP/2.0 0 Zero',
+      'SIP/2.0 999 Nine',
+      'SIP/2.0 200',
+      '',
+      'SIP/2.0  200  OK  ',
+      'HTTP/1.1 200 OK',
+      'SIP/2.0 -200 OK',
+      'INVITE',
+      'BYE sip: SIP/2.0',
+      'SIP/2.0 183 \u0000',
+    ]);
     return join(lines, body);
   },
   crlfInjection: (message, random) => {
     const at = random.int(message.length + 1);
-    return message.slice(0, at) + random.pick(['\r\n', '\n', '\r', '\r\n\r\n', '\r\nVia: SIP/2.0/UDP evil;branch=z9hG4bKevil\r\n', '\r\n ']) + message.slice(at);
+    return (
+      message.slice(0, at) +
+      random.pick(['\r\n', '\n', '\r', '\r\n\r\n', '\r\nVia: SIP/2.0/UDP evil;branch=z9hG4bKevil\r\n', '\r\n ']) +
+      message.slice(at)
+    );
   },
   unicode: (message, random) => {
     const at = random.int(message.length + 1);
-    return message.slice(0, at) + utf8(random.pick(['é', '日本語', '\u202e', '\ufeff', '😀', '\ud800', 'Ω'.repeat(100)])) + message.slice(at);
+    return (
+      message.slice(0, at) +
+      utf8(random.pick(['é', '日本語', '\u202e', '\ufeff', '😀', '\ud800', 'Ω'.repeat(100)])) +
+      message.slice(at)
+    );
   },
   longLine: (message, random) => {
     const { lines, body } = split(message);
     const length = random.pick([5000, 20_000, 70_000]);
     const index = random.int(lines.length);
-    lines[index] = (lines[index] ?? '') + random.pick(['a', ' ', ';x', ',', 'SIP/2.0/', '<sip:', '"', '\\']).repeat(length / 2);
+    lines[index] =
+      (lines[index] ?? '') + random.pick(['a', ' ', ';x', ',', 'SIP/2.0/', '<sip:', '"', '\\']).repeat(length / 2);
     return join(lines, body);
   },
-  whitespaceFlood: (message, random) => random.pick([' ', '\r\n', '\t']).repeat(random.pick([100, 10_000, 60_000])) + message,
+  whitespaceFlood: (message, random) =>
+    random.pick([' ', '\r\n', '\t']).repeat(random.pick([100, 10_000, 60_000])) + message,
   folding: (message, random) => {
     const { lines, body } = split(message);
     const index = 1 + random.int(Math.max(1, lines.length - 1));
@@ -126,14 +182,38 @@ export const MUTATIONS: Record<string, Mutation> = {
   hostileParams: (message, random) => {
     const { lines, body } = split(message);
     const index = 1 + random.int(Math.max(1, lines.length - 1));
-    const extra = random.pick([';tag=', ';__proto__=x', ';hasOwnProperty=1', ';branch', ';rport=abc', ';tag="a b"', ';;;', ';constructor', ';received=::1']);
+    const extra = random.pick([
+      ';tag=',
+      ';__proto__=x',
+      ';hasOwnProperty=1',
+      ';branch',
+      ';rport=abc',
+      ';tag="a b"',
+      ';;;',
+      ';constructor',
+      ';received=::1',
+    ]);
     if (lines[index]) lines[index] += extra;
-    if (random.chance(0.3)) lines.splice(1, 0, random.pick(['__proto__: x', 'constructor: y', 'toString: z', ': empty name', 'NoColon']));
+    if (random.chance(0.3))
+      lines.splice(1, 0, random.pick(['__proto__: x', 'constructor: y', 'toString: z', ': empty name', 'NoColon']));
     return join(lines, body);
   },
   uriGarbage: (message, random) => {
-    const uri = random.pick(['sip:', '<>', 'sip:@', 'sip:a@b:99999999', 'sips:x@[::1]:5060', 'tel:+1', 'sip:a b@c', 'sip:%00@h', 'sip:a@' + 'h'.repeat(3000), '<sip:x@127.0.0.1;lr']);
-    return message.replace(random.pick([/<sip:[^>]*>/, /sip:\S+/, /Contact:[^\r]*/i]), (match) => (match.startsWith('Contact') ? `Contact: ${uri}` : uri));
+    const uri = random.pick([
+      'sip:',
+      '<>',
+      'sip:@',
+      'sip:a@b:99999999',
+      'sips:x@[::1]:5060',
+      'tel:+1',
+      'sip:a b@c',
+      'sip:%00@h',
+      'sip:a@' + 'h'.repeat(3000),
+      '<sip:x@127.0.0.1;lr',
+    ]);
+    return message.replace(random.pick([/<sip:[^>]*>/, /sip:\S+/, /Contact:[^\r]*/i]), (match) =>
+      match.startsWith('Contact') ? `Contact: ${uri}` : uri,
+    );
   },
 };
 
@@ -166,10 +246,26 @@ export const GARBAGE_SDP: ReadonlyArray<readonly [name: string, sdp: string]> = 
     ['no c= at all', ['v=0', 's=-', 't=0 0', 'm=audio 6000 RTP/AVP 0']],
     ['malformed m-line', [...SDP_HEAD, 'm=audio', 'm=audio x RTP/AVP 0']],
     ['port out of range', [...SDP_HEAD, 'm=audio 70000 RTP/AVP 0', 'm=video -1 RTP/AVP 96']],
-    ['huge SDP', [...SDP_HEAD, ...Array.from({ length: 1000 }, (_, index) => `a=x-filler:${index} ${'y'.repeat(20)}`), 'm=audio 6000 RTP/AVP 0']],
+    [
+      'huge SDP',
+      [
+        ...SDP_HEAD,
+        ...Array.from({ length: 1000 }, (_, index) => `a=x-filler:${index} ${'y'.repeat(20)}`),
+        'm=audio 6000 RTP/AVP 0',
+      ],
+    ],
     ['thousands of m-lines', [...SDP_HEAD, ...Array.from({ length: 2000 }, () => 'm=audio 6000 RTP/AVP 0')]],
     ['binary', [String.fromCharCode(...Array.from({ length: 300 }, () => binary.int(256)))]],
-    ['rtpmap garbage', [...SDP_HEAD, 'm=audio 6000 RTP/AVP 96', 'a=rtpmap:96 PCMU/0', 'a=rtpmap:96 PCMU/abc/-1', 'a=fmtp:96 ' + 'x'.repeat(5000)]],
+    [
+      'rtpmap garbage',
+      [
+        ...SDP_HEAD,
+        'm=audio 6000 RTP/AVP 96',
+        'a=rtpmap:96 PCMU/0',
+        'a=rtpmap:96 PCMU/abc/-1',
+        'a=fmtp:96 ' + 'x'.repeat(5000),
+      ],
+    ],
   ] as const
 ).map(([name, lines]) => [name, lines.join(CRLF) + CRLF] as const);
 

@@ -9,7 +9,15 @@ import type { NegotiatedMedia, NegotiatedStream } from '../../media-task/sip/sdp
 import type { SipCall, SipCallEvents } from '../../media-task/sip/sip-call.ts';
 import { callTo } from '../sip/call-helpers.ts';
 import { Prng, fuzzSettings, garbageSdp, mutate } from './fuzz.ts';
-import { ANSWER_SDP, HostileUas, IN_DIALOG, OK_WITH_SDP, RESPONSE, type CallPlan, type PlannedMessage } from './hostile-uas.ts';
+import {
+  ANSWER_SDP,
+  HostileUas,
+  IN_DIALOG,
+  OK_WITH_SDP,
+  RESPONSE,
+  type CallPlan,
+  type PlannedMessage,
+} from './hostile-uas.ts';
 
 const INVITE_TIMEOUT_MS = 1500;
 /** inviteTimeoutMs, then at most CANCEL_GRACE_MS (4 s) for the 487, plus scheduling slack on a busy machine. */
@@ -31,15 +39,50 @@ function plan(seed: number, index: number): CallPlan & { kind: PlanKind; sdpCase
   const common = { inDialog, byeAfter: random.chance(0.5), damage: (text: string) => mutate(text, random).text };
   switch (kind) {
     case 'garbage then valid':
-      return { ...common, kind, responses: [damaged(RESPONSE(provisional)), damaged(OK_WITH_SDP()), damaged(OK_WITH_SDP()), clean(OK_WITH_SDP())] };
+      return {
+        ...common,
+        kind,
+        responses: [
+          damaged(RESPONSE(provisional)),
+          damaged(OK_WITH_SDP()),
+          damaged(OK_WITH_SDP()),
+          clean(OK_WITH_SDP()),
+        ],
+      };
     case 'garbage only':
-      return { ...common, kind, responses: [clean(RESPONSE('180 Ringing')), damaged(RESPONSE(provisional)), damaged(OK_WITH_SDP()), damaged(RESPONSE('486 Busy Here'))] };
+      return {
+        ...common,
+        kind,
+        responses: [
+          clean(RESPONSE('180 Ringing')),
+          damaged(RESPONSE(provisional)),
+          damaged(OK_WITH_SDP()),
+          damaged(RESPONSE('486 Busy Here')),
+        ],
+      };
     case 'garbage SDP': {
       const { name, sdp } = garbageSdp(random);
       return { ...common, kind, sdpCase: name, responses: [clean(RESPONSE('180 Ringing')), clean(OK_WITH_SDP(sdp))] };
     }
     case 'damaged refusal':
-      return { ...common, kind, responses: [damaged(RESPONSE(random.pick(['401 Unauthorized', '403 Forbidden', '486 Busy Here', '503 Service Unavailable', '603 Decline', '302 Moved'])))] };
+      return {
+        ...common,
+        kind,
+        responses: [
+          damaged(
+            RESPONSE(
+              random.pick([
+                '401 Unauthorized',
+                '403 Forbidden',
+                '486 Busy Here',
+                '503 Service Unavailable',
+                '603 Decline',
+                '302 Moved',
+              ]),
+            ),
+          ),
+        ],
+      };
   }
 }
 
@@ -54,7 +97,8 @@ interface Outcome {
 
 /** A stream the media pipeline can use: an IPv4 address and a real port. */
 const usable = (stream: NegotiatedStream | undefined) =>
-  stream === undefined || (/^\d{1,3}(\.\d{1,3}){3}$/.test(stream.remoteAddress) && stream.remotePort > 0 && stream.remotePort < 65536);
+  stream === undefined ||
+  (/^\d{1,3}(\.\d{1,3}){3}$/.test(stream.remoteAddress) && stream.remotePort > 0 && stream.remotePort < 65536);
 
 describe('a hostile SIP peer on the wire', () => {
   const problems: unknown[] = [];
@@ -126,13 +170,17 @@ describe('a hostile SIP peer on the wire', () => {
     // Late timers (retransmissions, the BYE guard) get a moment to misbehave before we look.
     await new Promise((resolve) => setTimeout(resolve, 200));
 
-    const describeOutcome = (outcome: Outcome) => `call ${outcome.index} (${outcome.kind}, seed ${seed}): ${JSON.stringify(outcome)}`;
+    const describeOutcome = (outcome: Outcome) =>
+      `call ${outcome.index} (${outcome.kind}, seed ${seed}): ${JSON.stringify(outcome)}`;
     const summary: Record<string, number> = {};
     for (const outcome of outcomes) {
       const key = `${outcome.kind} → ${outcome.final?.type}:${outcome.final?.type === 'failed' ? outcome.final.body.reason : outcome.final?.body.reason}`;
       summary[key] = (summary[key] ?? 0) + 1;
     }
-    console.log(`hostile peer fuzz: ${outcomes.length} calls, slowest ${Math.max(...outcomes.map((o) => o.ms))} ms`, summary);
+    console.log(
+      `hostile peer fuzz: ${outcomes.length} calls, slowest ${Math.max(...outcomes.map((o) => o.ms))} ms`,
+      summary,
+    );
 
     expect(problems).toEqual([]);
     expect(errors).toEqual([]);
@@ -140,7 +188,8 @@ describe('a hostile SIP peer on the wire', () => {
       expect(outcome.final, describeOutcome(outcome)).toBeDefined();
       expect(outcome.finals, describeOutcome(outcome)).toBe(1);
       expect(outcome.ms, describeOutcome(outcome)).toBeLessThan(CALL_DEADLINE_MS);
-      if (outcome.final?.type === 'failed') expect(REASONS, describeOutcome(outcome)).toContain(outcome.final.body.reason);
+      if (outcome.final?.type === 'failed')
+        expect(REASONS, describeOutcome(outcome)).toContain(outcome.final.body.reason);
       expect(usable(outcome.media?.audio) && usable(outcome.media?.video), describeOutcome(outcome)).toBe(true);
     }
     // The run must have exercised both ways out, or the peer is not reaching the UA at all.
@@ -149,12 +198,26 @@ describe('a hostile SIP peer on the wire', () => {
   });
 
   it.each([
-    ['a Contact with a space cannot be ACKed: failed, reason sip', 'Contact: <sip:uas x@127.0.0.1:{{myPort}}>', { type: 'failed', reason: 'sip' }],
-    ['a folded Contact is unfolded and the call proceeds', 'Contact:\r\n  <sip:uas@127.0.0.1:{{myPort}}>', { type: 'ended', reason: 'hangup' }],
+    [
+      'a Contact with a space cannot be ACKed: failed, reason sip',
+      'Contact: <sip:uas x@127.0.0.1:{{myPort}}>',
+      { type: 'failed', reason: 'sip' },
+    ],
+    [
+      'a folded Contact is unfolded and the call proceeds',
+      'Contact:\r\n  <sip:uas@127.0.0.1:{{myPort}}>',
+      { type: 'ended', reason: 'hangup' },
+    ],
   ])('%s', async (_name, contact, expected) => {
     const index = 100_000 + plans.size;
     const sdpHeaders = ['Content-Type: application/sdp'];
-    plans.set(index, { kind: 'garbage then valid', responses: [clean(RESPONSE('200 OK', [contact, ...sdpHeaders], ANSWER_SDP))], inDialog: [], byeAfter: false, damage: (text) => text });
+    plans.set(index, {
+      kind: 'garbage then valid',
+      responses: [clean(RESPONSE('200 OK', [contact, ...sdpHeaders], ANSWER_SDP))],
+      inDialog: [],
+      byeAfter: false,
+      damage: (text) => text,
+    });
     const errors: string[] = [];
     const outcome = await runCall(index, errors, false);
     expect(problems).toEqual([]);

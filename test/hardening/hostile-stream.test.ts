@@ -62,7 +62,12 @@ describe('hostile bytes at our SIP sockets', () => {
   });
 
   async function open(transport: SipTransportName): Promise<SipStack> {
-    stack = await openSipStack({ transport, bindAddress: '127.0.0.1', publicAddress: '127.0.0.1', logger: silentLogger });
+    stack = await openSipStack({
+      transport,
+      bindAddress: '127.0.0.1',
+      publicAddress: '127.0.0.1',
+      logger: silentLogger,
+    });
     stack.onRequest((request) => stack!.respond(request, 200, 'OK'));
     return stack;
   }
@@ -110,7 +115,8 @@ describe('hostile bytes at our SIP sockets', () => {
     client.on('message', (data) => received.push(data.toString('latin1')));
     await new Promise<void>((resolve) => client.bind(0, '127.0.0.1', () => resolve()));
     const lag = await worstLag(async () => {
-      for (let count = 0; count < 10; count++) client.send(Buffer.from(' '.repeat(60_000) + 'x'), localPort, '127.0.0.1');
+      for (let count = 0; count < 10; count++)
+        client.send(Buffer.from(' '.repeat(60_000) + 'x'), localPort, '127.0.0.1');
       client.send(Buffer.from(OPTIONS(localPort, 'UDP')), localPort, '127.0.0.1');
       await pause(300);
     });

@@ -31,7 +31,8 @@ interface CallState {
   seq: number;
 }
 
-const header = (message: string, name: string) => new RegExp(`^${name}\\s*:\\s*(.*)$`, 'im').exec(message)?.[1]?.trim() ?? '';
+const header = (message: string, name: string) =>
+  new RegExp(`^${name}\\s*:\\s*(.*)$`, 'im').exec(message)?.[1]?.trim() ?? '';
 
 export class HostileUas {
   private readonly calls = new Map<string, CallState>();
@@ -94,9 +95,18 @@ export class HostileUas {
       known.acked = true;
       const dialog = { ...known.invite, remoteContact: `sip:gw@${known.contact.address}:${known.contact.port}` };
       for (const request of known.plan.inDialog) {
-        this.send(render(request, { ...dialog, cseqNumber: String(++known.seq), branch: branch() }, known.plan), known.contact.address, known.contact.port);
+        this.send(
+          render(request, { ...dialog, cseqNumber: String(++known.seq), branch: branch() }, known.plan),
+          known.contact.address,
+          known.contact.port,
+        );
       }
-      if (known.plan.byeAfter) this.send(fill(IN_DIALOG.BYE, { ...dialog, cseqNumber: String(++known.seq), branch: branch() }), known.contact.address, known.contact.port);
+      if (known.plan.byeAfter)
+        this.send(
+          fill(IN_DIALOG.BYE, { ...dialog, cseqNumber: String(++known.seq), branch: branch() }),
+          known.contact.address,
+          known.contact.port,
+        );
       return;
     }
     if (method === 'BYE' || method === 'CANCEL' || method === 'INFO' || method === 'OPTIONS') {
@@ -131,9 +141,29 @@ const withBody = (lines: string[], body = '') => [...lines, `Content-Length: ${b
 
 /** A response to the request whose fields fill the template; `{{ourTag}}` goes on To unless it already has one. */
 export const RESPONSE = (status: string, extra: string[] = [], body = '') =>
-  withBody(['SIP/2.0 ' + status, 'Via: {{via}}', 'From: {{from}}', 'To: {{to}};tag={{ourTag}}', 'Call-ID: {{callId}}', 'CSeq: {{cseq}}', ...extra], body);
+  withBody(
+    [
+      'SIP/2.0 ' + status,
+      'Via: {{via}}',
+      'From: {{from}}',
+      'To: {{to}};tag={{ourTag}}',
+      'Call-ID: {{callId}}',
+      'CSeq: {{cseq}}',
+      ...extra,
+    ],
+    body,
+  );
 
-export const ANSWER_SDP = ['v=0', 'o=uas 1 1 IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0', 'm=audio 6000 RTP/AVP 0', 'a=rtpmap:0 PCMU/8000', ''].join('\r\n');
+export const ANSWER_SDP = [
+  'v=0',
+  'o=uas 1 1 IN IP4 127.0.0.1',
+  's=-',
+  'c=IN IP4 127.0.0.1',
+  't=0 0',
+  'm=audio 6000 RTP/AVP 0',
+  'a=rtpmap:0 PCMU/8000',
+  '',
+].join('\r\n');
 
 export const OK_WITH_SDP = (sdp = ANSWER_SDP) =>
   RESPONSE('200 OK', ['Contact: <sip:uas@127.0.0.1:{{myPort}}>', 'Content-Type: application/sdp'], sdp);
@@ -156,7 +186,11 @@ const request = (method: string, extra: string[] = [], body = '') =>
 /** Requests a peer sends inside the dialog; the test mutates them. */
 export const IN_DIALOG = {
   BYE: request('BYE'),
-  INVITE: request('INVITE', ['Content-Type: application/sdp', 'Session-Expires: 90'], ANSWER_SDP.replace('m=audio 6000', 'm=audio 6002') + 'a=sendonly\r\n'),
+  INVITE: request(
+    'INVITE',
+    ['Content-Type: application/sdp', 'Session-Expires: 90'],
+    ANSWER_SDP.replace('m=audio 6000', 'm=audio 6002') + 'a=sendonly\r\n',
+  ),
   INVITE_NO_SDP: request('INVITE'),
   UPDATE: request('UPDATE', ['Content-Type: application/sdp'], ANSWER_SDP),
   INFO: request('INFO', ['Content-Type: application/dtmf-relay'], 'Signal=5\r\nDuration=160\r\n'),

@@ -30,7 +30,16 @@ const SOURCE = fileURLToPath(new URL('../../media-task/relay/rtp-relay.c', impor
 function mutated(prng: Prng): Buffer {
   if (prng.chance(0.15)) return Buffer.from(Array.from({ length: prng.int(1600) }, () => prng.int(256)));
   const payload = Buffer.from(Array.from({ length: prng.int(prng.chance(0.1) ? 1500 : 200) }, () => prng.int(256)));
-  const packet = buildRtp({ marker: prng.chance(0.5), payloadType: prng.pick([0, 8, 101, 72, 76, prng.int(128)]), sequence: prng.int(65536), timestamp: prng.int(2 ** 32), ssrc: prng.pick([7, prng.int(2 ** 32)]) }, payload);
+  const packet = buildRtp(
+    {
+      marker: prng.chance(0.5),
+      payloadType: prng.pick([0, 8, 101, 72, 76, prng.int(128)]),
+      sequence: prng.int(65536),
+      timestamp: prng.int(2 ** 32),
+      ssrc: prng.pick([7, prng.int(2 ** 32)]),
+    },
+    payload,
+  );
   // Version 2, with random padding, extension and CSRC-count bits: the lengths they imply rarely fit.
   packet[0] = 0x80 | (prng.int(8) << 4) | prng.int(16);
   if (prng.chance(0.3) && packet.length >= 16) packet.writeUInt16BE(prng.int(65536), 14);
@@ -51,7 +60,15 @@ describe('RTP relay under hostile datagrams (ASan + UBSan build)', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'relay-asan-'));
     relay = join(dir, 'rtp-relay');
-    await promisify(execFile)('cc', ['-fsanitize=address,undefined', '-fno-sanitize-recover=all', '-g', '-O1', '-o', relay, SOURCE]);
+    await promisify(execFile)('cc', [
+      '-fsanitize=address,undefined',
+      '-fno-sanitize-recover=all',
+      '-g',
+      '-O1',
+      '-o',
+      relay,
+      SOURCE,
+    ]);
   });
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
@@ -74,7 +91,16 @@ describe('RTP relay under hostile datagrams (ASan + UBSan build)', () => {
     const stranger = await listen(() => strangerGot++, '127.0.0.2');
     const endpoint = await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', relay, logger });
     try {
-      const stream = { kind: 'audio', remoteAddress: '127.0.0.1', remotePort: phone.address().port, payloadType: 0, codec: 'PCMU', clockRate: 8000, channels: 1, peerDirection: 'sendrecv' } as const;
+      const stream = {
+        kind: 'audio',
+        remoteAddress: '127.0.0.1',
+        remotePort: phone.address().port,
+        payloadType: 0,
+        codec: 'PCMU',
+        clockRate: 8000,
+        channels: 1,
+        peerDirection: 'sendrecv',
+      } as const;
       endpoint.connect(stream, ffmpeg.address().port);
       endpoint.startComfortSilence(stream);
       const real = Buffer.alloc(160, 0x42);
@@ -85,7 +111,9 @@ describe('RTP relay under hostile datagrams (ASan + UBSan build)', () => {
       for (let sent = 0; sent < iterations; sent += BURST) {
         const burst = Array.from({ length: BURST }, () => mutated(prng));
         // The real peer, from the same address, goes on between the bursts.
-        burst.push(buildRtp({ marker: false, payloadType: 0, sequence, timestamp: sequence * 160, ssrc: 0x5eed }, real));
+        burst.push(
+          buildRtp({ marker: false, payloadType: 0, sequence, timestamp: sequence * 160, ssrc: 0x5eed }, real),
+        );
         sequence++;
         for (const datagram of burst) {
           if (parseRtp(datagram)) rtp++;
@@ -108,7 +136,11 @@ describe('RTP relay under hostile datagrams (ASan + UBSan build)', () => {
       expect(stats.foreignDropped).toBe(foreign);
       expect(strangerGot).toBe(0);
       // Real packets reached ffmpeg (a mutated one can claim their sequence numbers first: some, not all).
-      const realOut = forwarded.map((datagram) => parseRtp(datagram)).filter((packet, index) => packet && forwarded[index]!.subarray(packet.payloadOffset).every((byte) => byte === 0x42));
+      const realOut = forwarded
+        .map((datagram) => parseRtp(datagram))
+        .filter(
+          (packet, index) => packet && forwarded[index]!.subarray(packet.payloadOffset).every((byte) => byte === 0x42),
+        );
       expect(realOut.length).toBeGreaterThan(0);
       // Comfort silence still going after the storm: ~10 packets in 200 ms.
       expect(silence - silenceBefore).toBeGreaterThanOrEqual(5);

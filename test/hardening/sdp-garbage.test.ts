@@ -21,7 +21,20 @@ function parsedOrRefused(action: () => NegotiatedMedia): NegotiatedMedia {
 /** Big but well-formed: its one good audio m-line is used like any other. */
 const STILL_USABLE = new Set(['huge SDP', 'thousands of m-lines']);
 const expected = (name: string): NegotiatedMedia =>
-  STILL_USABLE.has(name) ? { audio: { kind: 'audio', remoteAddress: '127.0.0.1', remotePort: 6000, payloadType: 0, codec: 'PCMU', clockRate: 8000, channels: 1, peerDirection: 'sendrecv' } } : {};
+  STILL_USABLE.has(name)
+    ? {
+        audio: {
+          kind: 'audio',
+          remoteAddress: '127.0.0.1',
+          remotePort: 6000,
+          payloadType: 0,
+          codec: 'PCMU',
+          clockRate: 8000,
+          channels: 1,
+          peerDirection: 'sendrecv',
+        },
+      }
+    : {};
 
 describe('garbage SDP', () => {
   it.each(GARBAGE_SDP)('%s: only a usable stream comes out of an answer', (name, sdp) => {

@@ -6,7 +6,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
-import { CreateEventBusCommand, EventBridgeClient, PutEventsCommand, TestEventPatternCommand } from '@aws-sdk/client-eventbridge';
+import {
+  CreateEventBusCommand,
+  EventBridgeClient,
+  PutEventsCommand,
+  TestEventPatternCommand,
+} from '@aws-sdk/client-eventbridge';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
@@ -26,10 +31,16 @@ const reachable = await fetch(`${endpoint}/_localstack/health`, { signal: AbortS
   () => false,
 );
 if (!reachable) {
-  console.warn(`\n*** LocalStack suite SKIPPED: nothing answers at ${endpoint}/_localstack/health.\n*** Start LocalStack (docs/aws.md) or set AWS_ENDPOINT_URL, then run npm run test:localstack again.\n`);
+  console.warn(
+    `\n*** LocalStack suite SKIPPED: nothing answers at ${endpoint}/_localstack/health.\n*** Start LocalStack (docs/aws.md) or set AWS_ENDPOINT_URL, then run npm run test:localstack again.\n`,
+  );
 }
 
-const config = { endpoint, region: process.env.AWS_REGION ?? 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } };
+const config = {
+  endpoint,
+  region: process.env.AWS_REGION ?? 'us-east-1',
+  credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+};
 const run = `ls${Date.now()}`;
 
 describe.skipIf(!reachable)('AWS adapters on LocalStack', () => {
@@ -40,7 +51,8 @@ describe.skipIf(!reachable)('AWS adapters on LocalStack', () => {
   let busName: string;
 
   beforeAll(async () => {
-    keyId = (await kms.send(new CreateKeyCommand({ Description: 'sip-rtmp-gateway localstack suite' }))).KeyMetadata!.Arn!;
+    keyId = (await kms.send(new CreateKeyCommand({ Description: 'sip-rtmp-gateway localstack suite' }))).KeyMetadata!
+      .Arn!;
     busName = `${run}-calls`;
     await events.send(new CreateEventBusCommand({ Name: busName }));
   });
@@ -59,7 +71,15 @@ describe.skipIf(!reachable)('AWS adapters on LocalStack', () => {
       hasVideo: false,
       maxDurationSeconds: 60,
       rtpTimeoutSeconds: 30,
-      connection: { sipLogin: '1', sipPassword: 'LocalStack-Secret-1', sipAuthenticationName: '1', sipDomain: 'sip.example.net', sipPort: 5060, sipRegisterRequired: false, transport: 'udp' },
+      connection: {
+        sipLogin: '1',
+        sipPassword: 'LocalStack-Secret-1',
+        sipAuthenticationName: '1',
+        sipDomain: 'sip.example.net',
+        sipPort: 5060,
+        sipRegisterRequired: false,
+        transport: 'udp',
+      },
     };
     const { record, secret } = newCallRecord(spec, new Date().toISOString());
     expect(await store.create(record, secret)).toBe('created');
@@ -70,9 +90,15 @@ describe.skipIf(!reachable)('AWS adapters on LocalStack', () => {
 
   /** The synthesized rules' patterns, as the stack deploys them (the sweeper's schedule rule has none). */
   const patterns = () => {
-    const template = Template.fromStack(new GatewayStack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'Ls'));
+    const template = Template.fromStack(
+      new GatewayStack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'Ls'),
+    );
     return Object.values(template.findResources('AWS::Events::Rule'))
-      .map((rule) => (rule as { Properties: { EventPattern?: { source: string[]; detail?: Record<string, unknown> } } }).Properties.EventPattern)
+      .map(
+        (rule) =>
+          (rule as { Properties: { EventPattern?: { source: string[]; detail?: Record<string, unknown> } } }).Properties
+            .EventPattern,
+      )
       .filter((pattern) => pattern !== undefined);
   };
 
@@ -82,24 +108,45 @@ describe.skipIf(!reachable)('AWS adapters on LocalStack', () => {
 
     const pattern = patterns().find((p) => p.source[0] !== 'aws.ecs');
     const entry = {
-      id: '1', account: '000000000000', region: config.region, time: event.at, resources: [],
-      source: 'sip-rtmp-gateway.media-task', 'detail-type': 'Call State Event', detail: event,
+      id: '1',
+      account: '000000000000',
+      region: config.region,
+      time: event.at,
+      resources: [],
+      source: 'sip-rtmp-gateway.media-task',
+      'detail-type': 'Call State Event',
+      detail: event,
     };
-    const matched = await events.send(new TestEventPatternCommand({ EventPattern: JSON.stringify(pattern), Event: JSON.stringify(entry) }));
+    const matched = await events.send(
+      new TestEventPatternCommand({ EventPattern: JSON.stringify(pattern), Event: JSON.stringify(entry) }),
+    );
     expect(matched.Result).toBe(true);
-    const entries = await events.send(new PutEventsCommand({ Entries: [{ EventBusName: busName, Source: 'other', DetailType: 'x', Detail: '{}' }] }));
+    const entries = await events.send(
+      new PutEventsCommand({ Entries: [{ EventBusName: busName, Source: 'other', DetailType: 'x', Detail: '{}' }] }),
+    );
     expect(entries.FailedEntryCount).toBe(0);
   });
 
   it('the reconciler rule matches ECS STOPPED events of the cluster only', async () => {
-    const stopped = JSON.parse(readFileSync(new URL('../fixtures/aws/ecs-task-state-change-stopped.json', import.meta.url), 'utf8')) as { detail: { clusterArn: string; lastStatus: string } };
+    const stopped = JSON.parse(
+      readFileSync(new URL('../fixtures/aws/ecs-task-state-change-stopped.json', import.meta.url), 'utf8'),
+    ) as { detail: { clusterArn: string; lastStatus: string } };
     const synthesized = patterns().find((p) => p.source[0] === 'aws.ecs')!;
     // The cluster ARN is a CloudFormation reference in the template; the fixture's cluster stands in for it.
     const pattern = { ...synthesized, detail: { ...synthesized.detail, clusterArn: [stopped.detail.clusterArn] } };
     const test = async (event: unknown) =>
-      (await events.send(new TestEventPatternCommand({ EventPattern: JSON.stringify(pattern), Event: JSON.stringify(event) }))).Result;
+      (
+        await events.send(
+          new TestEventPatternCommand({ EventPattern: JSON.stringify(pattern), Event: JSON.stringify(event) }),
+        )
+      ).Result;
     expect(await test(stopped)).toBe(true);
     expect(await test({ ...stopped, detail: { ...stopped.detail, lastStatus: 'RUNNING' } })).toBe(false);
-    expect(await test({ ...stopped, detail: { ...stopped.detail, clusterArn: 'arn:aws:ecs:eu-west-1:123456789012:cluster/other' } })).toBe(false);
+    expect(
+      await test({
+        ...stopped,
+        detail: { ...stopped.detail, clusterArn: 'arn:aws:ecs:eu-west-1:123456789012:cluster/other' },
+      }),
+    ).toBe(false);
   });
 });

@@ -31,19 +31,43 @@ describe('call spec: CDN fields', () => {
       { url: 'rtmp://wowza.example.com/live', stream: 'w' },
       { url: 'rtmp://10.0.0.5/live', stream: 'n' },
     ];
-    expect(parseCallSpec({ ...seed, video: 'waveform', title: 'Town hall — Q&A', destinations })).toMatchObject({ video: 'waveform', title: 'Town hall — Q&A', destinations });
+    expect(parseCallSpec({ ...seed, video: 'waveform', title: 'Town hall — Q&A', destinations })).toMatchObject({
+      video: 'waveform',
+      title: 'Town hall — Q&A',
+      destinations,
+    });
   });
 
   it.each<[string, Record<string, unknown>, string]>([
     ['an unknown video mode', { video: 'camera' }, 'video'],
     ['a title with a newline', { title: 'a\nb' }, 'title'],
     ['a title over 100 characters', { title: 'x'.repeat(101) }, 'title'],
-    ['a sixth destination', { destinations: Array.from({ length: 5 }, (_, i) => ({ url: 'rtmp://h/app', stream: `k${i}` })) }, 'destinations'],
-    ['a destination on the metadata address', { destinations: [{ url: 'rtmp://169.254.169.254/live', stream: 'k' }] }, 'destinations.0.url'],
+    [
+      'a sixth destination',
+      { destinations: Array.from({ length: 5 }, (_, i) => ({ url: 'rtmp://h/app', stream: `k${i}` })) },
+      'destinations',
+    ],
+    [
+      'a destination on the metadata address',
+      { destinations: [{ url: 'rtmp://169.254.169.254/live', stream: 'k' }] },
+      'destinations.0.url',
+    ],
     ['a destination that is not RTMP', { destinations: [{ url: 'srt://h:9000', stream: 'k' }] }, 'destinations.0.url'],
-    ['a stream name that reads as an ffmpeg option', { destinations: [{ url: 'rtmp://h/app', stream: '-y' }] }, 'destinations.0.stream'],
-    ['an unknown destination field', { destinations: [{ url: 'rtmp://h/app', stream: 'k', key: 'x' }] }, 'destinations.0.key'],
-    ['the first destination again', { destinations: [{ url: 'rtmp://a.rtmp.youtube.com/live2/', stream: 'yt-key' }] }, 'destinations.0'],
+    [
+      'a stream name that reads as an ffmpeg option',
+      { destinations: [{ url: 'rtmp://h/app', stream: '-y' }] },
+      'destinations.0.stream',
+    ],
+    [
+      'an unknown destination field',
+      { destinations: [{ url: 'rtmp://h/app', stream: 'k', key: 'x' }] },
+      'destinations.0.key',
+    ],
+    [
+      'the first destination again',
+      { destinations: [{ url: 'rtmp://a.rtmp.youtube.com/live2/', stream: 'yt-key' }] },
+      'destinations.0',
+    ],
   ])('refuses %s, naming the field', (_name, extra, field) => {
     let error: unknown;
     try {

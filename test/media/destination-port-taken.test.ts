@@ -16,9 +16,15 @@ it('emits portTaken when its relay port is already bound', async () => {
   const squatter = createSocket('udp4');
   await new Promise<void>((resolve) => squatter.bind(port, '127.0.0.1', resolve));
   defer(() => new Promise((resolve) => squatter.close(() => resolve(undefined))));
-  const args = (target: string, joinMidStream: boolean) => buildRepublisherArgs({ relayPort: port, target, video: 'none', inputTimeoutMs: 5_000, joinMidStream });
+  const args = (target: string, joinMidStream: boolean) =>
+    buildRepublisherArgs({ relayPort: port, target, video: 'none', inputTimeoutMs: 5_000, joinMidStream });
   const publisher = { name: 'ffmpeg republisher', isEncoder: false, args };
-  const destination = new Destination({ output: { rtmpUrl: 'rtmp://127.0.0.1:1/live', rtmpStream: 'taken' }, publisher, launch: ffmpegLauncher(await taskFfmpegPath()), logger: silentLogger });
+  const destination = new Destination({
+    output: { rtmpUrl: 'rtmp://127.0.0.1:1/live', rtmpStream: 'taken' },
+    publisher,
+    launch: ffmpegLauncher(await taskFfmpegPath()),
+    logger: silentLogger,
+  });
   owned({ close: () => destination.stop() });
   const taken = new Promise<{ error: string }>((resolve) => destination.on('portTaken', resolve));
   await destination.start();

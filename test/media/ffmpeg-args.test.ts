@@ -1,10 +1,22 @@
 import { isDeepStrictEqual } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { buildEncoderArgs, buildInputSdp, FfmpegArgsError, rtmpTarget, type EncoderSink, type VideoFill } from '../../media-task/pipeline/ffmpeg-args.ts';
+import {
+  buildEncoderArgs,
+  buildInputSdp,
+  FfmpegArgsError,
+  rtmpTarget,
+  type EncoderSink,
+  type VideoFill,
+} from '../../media-task/pipeline/ffmpeg-args.ts';
 import { buildRepublisherArgs, buildSlateArgs } from '../../media-task/pipeline/relay-args.ts';
 import { likelyAnswer, type NegotiatedMedia, type NegotiatedStream } from '../../media-task/sip/sdp.ts';
 
-const audio = (codec: string, payloadType: number, clockRate: number, extra: Partial<NegotiatedStream> = {}): NegotiatedStream => ({
+const audio = (
+  codec: string,
+  payloadType: number,
+  clockRate: number,
+  extra: Partial<NegotiatedStream> = {},
+): NegotiatedStream => ({
   kind: 'audio',
   remoteAddress: '203.0.113.5',
   remotePort: 30000,
@@ -39,7 +51,11 @@ describe('buildInputSdp', () => {
   it.each<[string, NegotiatedMedia, string[]]>([
     ['PCMU', { audio: audio('PCMU', 0, 8000) }, ['m=audio 40000 RTP/AVP 0', 'a=rtpmap:0 PCMU/8000']],
     ['PCMA', { audio: audio('PCMA', 8, 8000) }, ['m=audio 40000 RTP/AVP 8', 'a=rtpmap:8 PCMA/8000']],
-    ['G722 keeps its 8000 RTP clock', { audio: audio('G722', 9, 8000) }, ['m=audio 40000 RTP/AVP 9', 'a=rtpmap:9 G722/8000']],
+    [
+      'G722 keeps its 8000 RTP clock',
+      { audio: audio('G722', 9, 8000) },
+      ['m=audio 40000 RTP/AVP 9', 'a=rtpmap:9 G722/8000'],
+    ],
     [
       'Opus is declared 48000/2 with the peer fmtp',
       { audio: audio('OPUS', 111, 48000, { fmtp: 'minptime=10;useinbandfec=1' }) },
@@ -101,13 +117,35 @@ describe('rtmpTarget', () => {
 
 describe('buildEncoderArgs', () => {
   const rtmp: EncoderSink = { kind: 'rtmp', target: 'rtmp://h/live/key' };
-  const plan = (media: NegotiatedMedia, fill: VideoFill = { kind: 'none' }, sink: EncoderSink = rtmp) => ({ media, fill, sink });
+  const plan = (media: NegotiatedMedia, fill: VideoFill = { kind: 'none' }, sink: EncoderSink = rtmp) => ({
+    media,
+    fill,
+    sink,
+  });
 
-  it.each<[string, NegotiatedMedia, { audioRate?: string; videoCopy: boolean; probesize: string; analyzeduration: string }]>([
-    ['PCMU → AAC 44.1 kHz, no probing', { audio: audio('PCMU', 0, 8000) }, { audioRate: '44100', videoCopy: false, probesize: '32', analyzeduration: '0' }],
-    ['PCMA → AAC 44.1 kHz', { audio: audio('PCMA', 8, 8000) }, { audioRate: '44100', videoCopy: false, probesize: '32', analyzeduration: '0' }],
-    ['G722 → AAC 44.1 kHz', { audio: audio('G722', 9, 8000) }, { audioRate: '44100', videoCopy: false, probesize: '32', analyzeduration: '0' }],
-    ['Opus → AAC 48 kHz', { audio: audio('OPUS', 111, 48000) }, { audioRate: '48000', videoCopy: false, probesize: '32', analyzeduration: '0' }],
+  it.each<
+    [string, NegotiatedMedia, { audioRate?: string; videoCopy: boolean; probesize: string; analyzeduration: string }]
+  >([
+    [
+      'PCMU → AAC 44.1 kHz, no probing',
+      { audio: audio('PCMU', 0, 8000) },
+      { audioRate: '44100', videoCopy: false, probesize: '32', analyzeduration: '0' },
+    ],
+    [
+      'PCMA → AAC 44.1 kHz',
+      { audio: audio('PCMA', 8, 8000) },
+      { audioRate: '44100', videoCopy: false, probesize: '32', analyzeduration: '0' },
+    ],
+    [
+      'G722 → AAC 44.1 kHz',
+      { audio: audio('G722', 9, 8000) },
+      { audioRate: '44100', videoCopy: false, probesize: '32', analyzeduration: '0' },
+    ],
+    [
+      'Opus → AAC 48 kHz',
+      { audio: audio('OPUS', 111, 48000) },
+      { audioRate: '48000', videoCopy: false, probesize: '32', analyzeduration: '0' },
+    ],
     [
       'PCMU + H.264 with sprop → short analysis',
       { audio: audio('PCMU', 0, 8000), video: video(SPROP) },
@@ -151,17 +189,45 @@ describe('buildEncoderArgs', () => {
   });
 
   it.each<[string, NegotiatedMedia, VideoFill, { inputs: number; video?: string; filter: boolean }]>([
-    ['audio-only + slate: the clip looped at its own pace, copied', { audio: audio('PCMU', 0, 8000) }, { kind: 'slate', clipPath: '/c/slate.mp4' }, { inputs: 2, video: 'copy', filter: false }],
-    ['audio-only + waveform: one H.264 encode, 2 s GOP', { audio: audio('PCMU', 0, 8000) }, { kind: 'waveform' }, { inputs: 1, video: 'libx264', filter: true }],
-    ['audio-only + none: audio-only FLV', { audio: audio('PCMU', 0, 8000) }, { kind: 'none' }, { inputs: 1, filter: false }],
-    ['the peer sends video: the slate is not used', { audio: audio('PCMU', 0, 8000), video: video(SPROP) }, { kind: 'slate', clipPath: '/c/slate.mp4' }, { inputs: 1, video: 'copy', filter: false }],
+    [
+      'audio-only + slate: the clip looped at its own pace, copied',
+      { audio: audio('PCMU', 0, 8000) },
+      { kind: 'slate', clipPath: '/c/slate.mp4' },
+      { inputs: 2, video: 'copy', filter: false },
+    ],
+    [
+      'audio-only + waveform: one H.264 encode, 2 s GOP',
+      { audio: audio('PCMU', 0, 8000) },
+      { kind: 'waveform' },
+      { inputs: 1, video: 'libx264', filter: true },
+    ],
+    [
+      'audio-only + none: audio-only FLV',
+      { audio: audio('PCMU', 0, 8000) },
+      { kind: 'none' },
+      { inputs: 1, filter: false },
+    ],
+    [
+      'the peer sends video: the slate is not used',
+      { audio: audio('PCMU', 0, 8000), video: video(SPROP) },
+      { kind: 'slate', clipPath: '/c/slate.mp4' },
+      { inputs: 1, video: 'copy', filter: false },
+    ],
   ])('%s', (_name, media, fill, expected) => {
     const args = buildEncoderArgs(plan(media, fill));
     expect(args.filter((arg) => arg === '-i')).toHaveLength(expected.inputs);
     expect(args.includes('-c:v') ? after(args, '-c:v') : undefined).toBe(expected.video);
     expect(args.includes('-filter_complex')).toBe(expected.filter);
     if (fill.kind === 'slate' && expected.inputs === 2) {
-      expect(args.slice(args.indexOf('-stream_loop'), args.lastIndexOf('-i') + 2)).toEqual(['-stream_loop', '-1', '-re', '-f', 'mp4', '-i', '/c/slate.mp4']);
+      expect(args.slice(args.indexOf('-stream_loop'), args.lastIndexOf('-i') + 2)).toEqual([
+        '-stream_loop',
+        '-1',
+        '-re',
+        '-f',
+        'mp4',
+        '-i',
+        '/c/slate.mp4',
+      ]);
       expect(after(args, '-map', 1)).toBe('1:v:0');
     }
     if (expected.video === 'libx264') {
@@ -172,16 +238,26 @@ describe('buildEncoderArgs', () => {
   });
 
   it('fans out to every relay port through tee, a failing slave ignored, and leaves the byte counts to the republishers', () => {
-    const args = buildEncoderArgs(plan({ audio: audio('PCMU', 0, 8000) }, { kind: 'none' }, { kind: 'relay', ports: [41000, 41002, 41004] }));
+    const args = buildEncoderArgs(
+      plan({ audio: audio('PCMU', 0, 8000) }, { kind: 'none' }, { kind: 'relay', ports: [41000, 41002, 41004] }),
+    );
     expect(args.slice(-3, -1)).toEqual(['-f', 'tee']);
     expect(args.at(-1)).toBe(
-      ['41000', '41002', '41004'].map((port) => `[f=mpegts:onfail=ignore]udp://127.0.0.1:${port}?pkt_size=1316`).join('|'),
+      ['41000', '41002', '41004']
+        .map((port) => `[f=mpegts:onfail=ignore]udp://127.0.0.1:${port}?pkt_size=1316`)
+        .join('|'),
     );
     expect(args).not.toContain('-progress');
   });
 
   it('verifies the certificate of an rtmps:// destination it publishes to itself', () => {
-    const args = buildEncoderArgs(plan({ audio: audio('PCMU', 0, 8000) }, { kind: 'none' }, { kind: 'rtmp', target: 'rtmps://h/live/key', caFile: '/ca.pem' }));
+    const args = buildEncoderArgs(
+      plan(
+        { audio: audio('PCMU', 0, 8000) },
+        { kind: 'none' },
+        { kind: 'rtmp', target: 'rtmps://h/live/key', caFile: '/ca.pem' },
+      ),
+    );
     expect(after(args, '-tls_verify')).toBe('1');
     expect(after(args, '-ca_file')).toBe('/ca.pem');
     expect(args.at(-1)).toBe('rtmps://h/live/key');
@@ -191,24 +267,43 @@ describe('buildEncoderArgs', () => {
     ['a plan without destinations', { kind: 'relay', ports: [] }],
     ['a target that is not RTMP', { kind: 'rtmp', target: 'file:///etc/passwd' }],
   ])('refuses %s', (_name, sink) => {
-    expect(() => buildEncoderArgs(plan({ audio: audio('PCMU', 0, 8000) }, { kind: 'none' }, sink))).toThrow(FfmpegArgsError);
+    expect(() => buildEncoderArgs(plan({ audio: audio('PCMU', 0, 8000) }, { kind: 'none' }, sink))).toThrow(
+      FfmpegArgsError,
+    );
   });
 
   // The spare encoder is started with the likely answer's arguments and used only when the real ones are equal.
   it.each<[string, NegotiatedMedia, VideoFill, boolean]>([
-    ['PCMU on other ports and payload type', { audio: { ...audio('PCMU', 0, 8000), payloadType: 98, remotePort: 5004 } }, { kind: 'none' }, true],
+    [
+      'PCMU on other ports and payload type',
+      { audio: { ...audio('PCMU', 0, 8000), payloadType: 98, remotePort: 5004 } },
+      { kind: 'none' },
+      true,
+    ],
     ['PCMA', { audio: audio('PCMA', 8, 8000) }, { kind: 'none' }, true],
     ['G722', { audio: audio('G722', 9, 8000) }, { kind: 'none' }, true],
-    ['PCMA with the slate the spare was started with', { audio: audio('PCMA', 8, 8000) }, { kind: 'slate', clipPath: '/c/slate.mp4' }, true],
+    [
+      'PCMA with the slate the spare was started with',
+      { audio: audio('PCMA', 8, 8000) },
+      { kind: 'slate', clipPath: '/c/slate.mp4' },
+      true,
+    ],
     ['Opus (48 kHz AAC)', { audio: audio('OPUS', 111, 48000) }, { kind: 'none' }, false],
-    ['PCMU and the peer\'s video', { audio: audio('PCMU', 0, 8000), video: video(SPROP) }, { kind: 'none' }, false],
-  ])('the likely answer\'s arguments fit an answer of %s: %s', (_name, media, fill, fits) => {
-    expect(isDeepStrictEqual(buildEncoderArgs(plan(media, fill)), buildEncoderArgs(plan(likelyAnswer(), fill)))).toBe(fits);
+    ["PCMU and the peer's video", { audio: audio('PCMU', 0, 8000), video: video(SPROP) }, { kind: 'none' }, false],
+  ])("the likely answer's arguments fit an answer of %s: %s", (_name, media, fill, fits) => {
+    expect(isDeepStrictEqual(buildEncoderArgs(plan(media, fill)), buildEncoderArgs(plan(likelyAnswer(), fill)))).toBe(
+      fits,
+    );
   });
 });
 
 describe('buildRepublisherArgs', () => {
-  const base = { relayPort: 41000, target: 'rtmps://live.example.com:443/app/key 1', inputTimeoutMs: 5000, joinMidStream: false };
+  const base = {
+    relayPort: 41000,
+    target: 'rtmps://live.example.com:443/app/key 1',
+    inputTimeoutMs: 5000,
+    joinMidStream: false,
+  };
 
   it.each<[string, 'none' | 'ours' | 'peer', boolean, string, string]>([
     ['audio only: the first ADTS header is enough', 'none', false, '32', '0'],
@@ -229,8 +324,18 @@ describe('buildRepublisherArgs', () => {
   });
 
   it.each<[string, string, string | undefined, string[]]>([
-    ['rtmps: the certificate is checked against the system CAs', 'rtmps://live.example.com:443/app/key', undefined, ['-tls_verify', '1']],
-    ['rtmps: against the configured CA file', 'rtmps://live.example.com:443/app/key', '/etc/gw/ca.pem', ['-tls_verify', '1', '-ca_file', '/etc/gw/ca.pem']],
+    [
+      'rtmps: the certificate is checked against the system CAs',
+      'rtmps://live.example.com:443/app/key',
+      undefined,
+      ['-tls_verify', '1'],
+    ],
+    [
+      'rtmps: against the configured CA file',
+      'rtmps://live.example.com:443/app/key',
+      '/etc/gw/ca.pem',
+      ['-tls_verify', '1', '-ca_file', '/etc/gw/ca.pem'],
+    ],
     ['rtmp: no TLS, nothing to check', 'rtmp://live.example.com/app/key', '/etc/gw/ca.pem', []],
   ])('%s', (_name, target, caFile, tls) => {
     const args = buildRepublisherArgs({ ...base, video: 'none', target, caFile });
@@ -243,7 +348,9 @@ describe('buildRepublisherArgs', () => {
   });
 
   it('refuses a target that is not RTMP(S)', () => {
-    expect(() => buildRepublisherArgs({ ...base, video: 'none', target: 'file:///etc/passwd' })).toThrow(FfmpegArgsError);
+    expect(() => buildRepublisherArgs({ ...base, video: 'none', target: 'file:///etc/passwd' })).toThrow(
+      FfmpegArgsError,
+    );
   });
 });
 

@@ -31,11 +31,31 @@ async function ffmpegWithout(name: string, hide: string): Promise<string> {
 
 describe('the tasks ffmpeg', () => {
   it.each([
-    ['a codec listing: flags, then the name', ' ------\n A....D pcm_mulaw            PCM mu-law / G.711 mu-law\n V....D h264                 H.264', false, ['pcm_mulaw', 'h264']],
-    ['a codec named apart from its codec', ' A....D g722                 G.722 ADPCM (codec adpcm_g722)', false, ['g722', 'adpcm_g722']],
-    ['a format listing: several names', ' --\n D  mov,mp4,m4a,3gp,3g2,mj2 QuickTime / MOV\n  E flv             FLV (Flash Video)', false, ['mov', 'mp4', 'm4a', '3gp', '3g2', 'mj2', 'flv']],
+    [
+      'a codec listing: flags, then the name',
+      ' ------\n A....D pcm_mulaw            PCM mu-law / G.711 mu-law\n V....D h264                 H.264',
+      false,
+      ['pcm_mulaw', 'h264'],
+    ],
+    [
+      'a codec named apart from its codec',
+      ' A....D g722                 G.722 ADPCM (codec adpcm_g722)',
+      false,
+      ['g722', 'adpcm_g722'],
+    ],
+    [
+      'a format listing: several names',
+      ' --\n D  mov,mp4,m4a,3gp,3g2,mj2 QuickTime / MOV\n  E flv             FLV (Flash Video)',
+      false,
+      ['mov', 'mp4', 'm4a', '3gp', '3g2', 'mj2', 'flv'],
+    ],
     ['a filter listing', ' ..C color             |->V       Provide an uniformly colored input.', false, ['color']],
-    ['a name a line, headings left out', 'Supported file protocols:\nInput:\n  rtmp\n  rtmps\nOutput:\n  tee', true, ['rtmp', 'rtmps', 'tee']],
+    [
+      'a name a line, headings left out',
+      'Supported file protocols:\nInput:\n  rtmp\n  rtmps\nOutput:\n  tee',
+      true,
+      ['rtmp', 'rtmps', 'tee'],
+    ],
   ])('reads %s', (_, output, nameOnly, names) => {
     expect([...listedNames(output, nameOnly)].filter((name) => names.includes(name))).toEqual(names);
     // Headings and descriptions are no names: "file" is in "Supported file protocols:".
@@ -44,7 +64,17 @@ describe('the tasks ffmpeg', () => {
 
   it('components.txt lists each kind the build enables, and both the slim build and Debian ffmpeg have all of it', async () => {
     const required = await requiredComponents();
-    expect([...required.keys()].sort()).toEqual(['bsf', 'decoder', 'demuxer', 'encoder', 'filter', 'indev', 'muxer', 'parser', 'protocol']);
+    expect([...required.keys()].sort()).toEqual([
+      'bsf',
+      'decoder',
+      'demuxer',
+      'encoder',
+      'filter',
+      'indev',
+      'muxer',
+      'parser',
+      'protocol',
+    ]);
     expect(required.get('encoder')).toEqual(['aac', 'libx264']);
     expect(await missingComponents(await ensureTaskFfmpeg())).toEqual([]);
     expect(await missingComponents(systemFfmpeg)).toEqual([]);
@@ -53,7 +83,9 @@ describe('the tasks ffmpeg', () => {
   it('names what an ffmpeg lacks, and refuses it as the tasks ffmpeg in one line', async () => {
     const unfit = await ffmpegWithout('ffmpeg-without-x264-rtmps', 'libx264|rtmps');
     expect(await missingComponents(unfit)).toEqual(['protocol rtmps', 'encoder libx264']);
-    await expect(chooseTaskFfmpeg(unfit)).rejects.toThrow(`${unfit} lacks what the media task uses: protocol rtmps, encoder libx264`);
+    await expect(chooseTaskFfmpeg(unfit)).rejects.toThrow(
+      `${unfit} lacks what the media task uses: protocol rtmps, encoder libx264`,
+    );
     await expect(chooseTaskFfmpeg(join(dir, 'absent'))).rejects.toThrow(/^FFMPEG_PATH \(.*absent\) does not run/);
   });
 

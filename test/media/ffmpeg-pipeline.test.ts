@@ -52,10 +52,18 @@ describe('RTP → FfmpegPipeline → nginx-rtmp', () => {
 
   it('publishes a PCMU 1 kHz call as AAC at 1 kHz, streaming within 1.5 s of the first RTP packet', async () => {
     const nginx = own(await NginxRtmp.start(), (n) => n.stop());
-    const endpoint = own(await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', relay: await relayPath(), logger }), (e) => e.close());
+    const endpoint = own(
+      await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', relay: await relayPath(), logger }),
+      (e) => e.close(),
+    );
     endpoint.setRemote(pcmu);
     const pipeline = own(
-      await FfmpegPipeline.start({ ffmpegPath, media: { audio: pcmu }, outputs: [{ rtmpUrl: nginx.url, rtmpStream: 'tone' }], logger }),
+      await FfmpegPipeline.start({
+        ffmpegPath,
+        media: { audio: pcmu },
+        outputs: [{ rtmpUrl: nginx.url, rtmpStream: 'tone' }],
+        logger,
+      }),
       (p) => p.stop(),
     );
     endpoint.forwardTo(pipeline.inputPorts.audio!);
@@ -79,7 +87,9 @@ describe('RTP → FfmpegPipeline → nginx-rtmp', () => {
     expect(probed.streams).toEqual([expect.objectContaining({ type: 'audio', codec: 'aac', sampleRate: 44100 })]);
     expect(Math.abs(probed.durationSeconds - seconds)).toBeLessThan(1);
     const tone = await measureTone(file);
-    console.log(`recorded: ${probed.durationSeconds.toFixed(2)} s, tone ${tone.frequencyHz.toFixed(1)} Hz, rms ${tone.rms.toFixed(3)}`);
+    console.log(
+      `recorded: ${probed.durationSeconds.toFixed(2)} s, tone ${tone.frequencyHz.toFixed(1)} Hz, rms ${tone.rms.toFixed(3)}`,
+    );
     expect(tone.frequencyHz).toBeGreaterThan(950);
     expect(tone.frequencyHz).toBeLessThan(1050);
     const stats = await endpoint.stats();
@@ -89,7 +99,10 @@ describe('RTP → FfmpegPipeline → nginx-rtmp', () => {
 
   it('publishes through the spare encoder started for the likely answer: its process carries the call', async () => {
     const nginx = own(await NginxRtmp.start(), (n) => n.stop());
-    const endpoint = own(await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', relay: await relayPath(), logger }), (e) => e.close());
+    const endpoint = own(
+      await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', relay: await relayPath(), logger }),
+      (e) => e.close(),
+    );
     endpoint.setRemote(pcmu);
     const source = own(await startToneSource({ audioPort: endpoint.port, seconds: 4 }), (s) => s.close());
     const outputs = [{ rtmpUrl: nginx.url, rtmpStream: 'spare' }];
@@ -97,7 +110,10 @@ describe('RTP → FfmpegPipeline → nginx-rtmp', () => {
     const spawned = (await spare.spawned)!;
     await new Promise((resolve) => setTimeout(resolve, 500)); // the phone rings: the spare loads meanwhile
     const answeredAt = Date.now();
-    const pipeline = own(await FfmpegPipeline.start({ ffmpegPath, media: { audio: pcmu }, outputs, spare, logger }), (p) => p.stop());
+    const pipeline = own(
+      await FfmpegPipeline.start({ ffmpegPath, media: { audio: pcmu }, outputs, spare, logger }),
+      (p) => p.stop(),
+    );
     expect(spare.taken).toBe(true);
     expect(pipeline.pids).toEqual([spawned.pid]);
     const streaming = new Promise<number>((resolve) => pipeline.once('streaming', ({ at }) => resolve(at)));
@@ -106,19 +122,27 @@ describe('RTP → FfmpegPipeline → nginx-rtmp', () => {
     await source.exited;
     await pipeline.stop();
     const file = await nginx.waitForRecording('spare');
-    expect((await probe(file)).streams).toEqual([expect.objectContaining({ type: 'audio', codec: 'aac', sampleRate: 44100 })]);
+    expect((await probe(file)).streams).toEqual([
+      expect.objectContaining({ type: 'audio', codec: 'aac', sampleRate: 44100 }),
+    ]);
     expect(Math.abs((await measureTone(file)).frequencyHz - 1000)).toBeLessThan(50);
   });
 
   it('kills a spare that does not fit the answer (Opus expected, PCMU answered) and publishes through a new encoder', async () => {
     const nginx = own(await NginxRtmp.start(), (n) => n.stop());
-    const endpoint = own(await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', relay: await relayPath(), logger }), (e) => e.close());
+    const endpoint = own(
+      await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', relay: await relayPath(), logger }),
+      (e) => e.close(),
+    );
     endpoint.setRemote(pcmu);
     const outputs = [{ rtmpUrl: nginx.url, rtmpStream: 'unfit' }];
     const likely = { audio: { ...pcmu, codec: 'OPUS', payloadType: 111, clockRate: 48000, channels: 2 } };
     const spare = own(FfmpegPipeline.spare({ ffmpegPath, outputs, likely })!, (s) => s.close());
     const spawned = (await spare.spawned)!;
-    const pipeline = own(await FfmpegPipeline.start({ ffmpegPath, media: { audio: pcmu }, outputs, spare, logger }), (p) => p.stop());
+    const pipeline = own(
+      await FfmpegPipeline.start({ ffmpegPath, media: { audio: pcmu }, outputs, spare, logger }),
+      (p) => p.stop(),
+    );
     expect(await spawned.exited).toMatchObject({ signal: 'SIGKILL' });
     expect(spare.taken).toBe(false);
     expect(pipeline.pids).toHaveLength(1);
@@ -137,18 +161,29 @@ describe('RTP → FfmpegPipeline → nginx-rtmp', () => {
   });
 
   it('has no spare for a call of several destinations: the encoder names relay ports picked at the answer', () => {
-    const outputs = [{ rtmpUrl: 'rtmp://127.0.0.1/live', rtmpStream: 'a' }, { rtmpUrl: 'rtmp://127.0.0.1/live', rtmpStream: 'b' }];
+    const outputs = [
+      { rtmpUrl: 'rtmp://127.0.0.1/live', rtmpStream: 'a' },
+      { rtmpUrl: 'rtmp://127.0.0.1/live', rtmpStream: 'b' },
+    ];
     expect(FfmpegPipeline.spare({ ffmpegPath, outputs, likely: likelyAnswer() })).toBeUndefined();
   });
 
   it('keeps streaming across a new SSRC (re-INVITE): one continuous recording', async () => {
     const nginx = own(await NginxRtmp.start(), (n) => n.stop());
-    const endpoint = own(await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', relay: await relayPath(), logger }), (e) => e.close());
+    const endpoint = own(
+      await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', relay: await relayPath(), logger }),
+      (e) => e.close(),
+    );
     // A phone's new SSRC after a re-INVITE comes from the address it signalled, as its first one did.
     const peerPort = await freeRtpPort();
     endpoint.setRemote({ ...pcmu, remotePort: peerPort });
     const pipeline = own(
-      await FfmpegPipeline.start({ ffmpegPath, media: { audio: pcmu }, outputs: [{ rtmpUrl: nginx.url, rtmpStream: 'reinvite' }], logger }),
+      await FfmpegPipeline.start({
+        ffmpegPath,
+        media: { audio: pcmu },
+        outputs: [{ rtmpUrl: nginx.url, rtmpStream: 'reinvite' }],
+        logger,
+      }),
       (p) => p.stop(),
     );
     endpoint.forwardTo(pipeline.inputPorts.audio!);
@@ -157,10 +192,15 @@ describe('RTP → FfmpegPipeline → nginx-rtmp', () => {
     const died: PipelineDeath[] = [];
     pipeline.on('died', (death) => died.push(death));
     // Two ffmpeg runs pick two random SSRCs, sequence numbers and timestamps, like a phone after a re-INVITE.
-    const first = own(await startToneSource({ audioPort: endpoint.port, localAudioPort: peerPort, seconds: 2 }), (s) => s.close());
+    const first = own(await startToneSource({ audioPort: endpoint.port, localAudioPort: peerPort, seconds: 2 }), (s) =>
+      s.close(),
+    );
     await first.exited;
     const bytesBefore = pipeline.bytesOut;
-    const second = own(await startToneSource({ audioPort: endpoint.port, localAudioPort: peerPort, seconds: 2, frequency: 1000 }), (s) => s.close());
+    const second = own(
+      await startToneSource({ audioPort: endpoint.port, localAudioPort: peerPort, seconds: 2, frequency: 1000 }),
+      (s) => s.close(),
+    );
     await second.exited;
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(changes).toHaveLength(1);
@@ -179,19 +219,32 @@ describe('RTP → FfmpegPipeline → nginx-rtmp', () => {
 
   it('publishes PCMU + H.264 as AAC + H.264 copied', async () => {
     const nginx = own(await NginxRtmp.start(), (n) => n.stop());
-    const audio = own(await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', relay: await relayPath(), logger }), (e) => e.close());
-    const video = own(await RtpEndpoint.bind({ kind: 'video', bindAddress: '127.0.0.1', relay: await relayPath(), logger }), (e) => e.close());
+    const audio = own(
+      await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', relay: await relayPath(), logger }),
+      (e) => e.close(),
+    );
+    const video = own(
+      await RtpEndpoint.bind({ kind: 'video', bindAddress: '127.0.0.1', relay: await relayPath(), logger }),
+      (e) => e.close(),
+    );
     audio.setRemote(pcmu);
     video.setRemote(h264);
     const pipeline = own(
-      await FfmpegPipeline.start({ ffmpegPath, media: { audio: pcmu, video: h264 }, outputs: [{ rtmpUrl: nginx.url, rtmpStream: 'av' }], logger }),
+      await FfmpegPipeline.start({
+        ffmpegPath,
+        media: { audio: pcmu, video: h264 },
+        outputs: [{ rtmpUrl: nginx.url, rtmpStream: 'av' }],
+        logger,
+      }),
       (p) => p.stop(),
     );
     audio.forwardTo(pipeline.inputPorts.audio!);
     video.forwardTo(pipeline.inputPorts.video!);
     const firstPacket = new Promise<number>((resolve) => audio.once('firstPacket', ({ at }) => resolve(at)));
     const streaming = new Promise<number>((resolve) => pipeline.once('streaming', ({ at }) => resolve(at)));
-    const source = own(await startToneSource({ audioPort: audio.port, videoPort: video.port, seconds: 4 }), (s) => s.close());
+    const source = own(await startToneSource({ audioPort: audio.port, videoPort: video.port, seconds: 4 }), (s) =>
+      s.close(),
+    );
     console.log(`audio+video: first RTP packet → streaming: ${(await streaming) - (await firstPacket)} ms`);
     await source.exited;
     await pipeline.stop();
@@ -211,20 +264,38 @@ describe('RTP → FfmpegPipeline → nginx-rtmp', () => {
 
   it('publishes H.264 with sprop-parameter-sets without probing: streaming fast, mid-GOP join', async () => {
     const nginx = own(await NginxRtmp.start(), (n) => n.stop());
-    const audio = own(await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', relay: await relayPath(), logger }), (e) => e.close());
-    const video = own(await RtpEndpoint.bind({ kind: 'video', bindAddress: '127.0.0.1', relay: await relayPath(), logger }), (e) => e.close());
+    const audio = own(
+      await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', relay: await relayPath(), logger }),
+      (e) => e.close(),
+    );
+    const video = own(
+      await RtpEndpoint.bind({ kind: 'video', bindAddress: '127.0.0.1', relay: await relayPath(), logger }),
+      (e) => e.close(),
+    );
     const dir = await mkdtemp(join(tmpdir(), 'sprop-'));
     own(dir, (d) => rm(d, { recursive: true, force: true }));
     const sdpFile = join(dir, 'source.sdp');
     // The source's own SDP carries the sprop-parameter-sets a phone would put in its answer.
-    const source = own(await startToneSource({ audioPort: audio.port, videoPort: video.port, seconds: 5, sdpFile }), (s) => s.close());
-    await waitFor(async () => /sprop-parameter-sets=/.test(await readFile(sdpFile, 'utf8').catch(() => '')), 5_000, 'source SDP');
+    const source = own(
+      await startToneSource({ audioPort: audio.port, videoPort: video.port, seconds: 5, sdpFile }),
+      (s) => s.close(),
+    );
+    await waitFor(
+      async () => /sprop-parameter-sets=/.test(await readFile(sdpFile, 'utf8').catch(() => '')),
+      5_000,
+      'source SDP',
+    );
     const fmtp = /a=fmtp:96 (.+)/.exec(await readFile(sdpFile, 'utf8'))![1]!.trim();
     const withSprop = { ...h264, fmtp };
     audio.setRemote(pcmu);
     video.setRemote(withSprop);
     const pipeline = own(
-      await FfmpegPipeline.start({ ffmpegPath, media: { audio: pcmu, video: withSprop }, outputs: [{ rtmpUrl: nginx.url, rtmpStream: 'sprop' }], logger }),
+      await FfmpegPipeline.start({
+        ffmpegPath,
+        media: { audio: pcmu, video: withSprop },
+        outputs: [{ rtmpUrl: nginx.url, rtmpStream: 'sprop' }],
+        logger,
+      }),
       (p) => p.stop(),
     );
     const streaming = new Promise<number>((resolve) => pipeline.once('streaming', ({ at }) => resolve(at)));
@@ -247,40 +318,68 @@ describe('RTP → FfmpegPipeline → nginx-rtmp', () => {
     ['PCMA', 8, 8000, 44100],
     ['G722', 9, 8000, 44100],
     ['OPUS', 111, 48000, 48000],
-  ])('%s: our comfort silence, looped through RtpEndpoint → ffmpeg, records as silent AAC', async (codec, payloadType, clockRate, aacRate) => {
-    const nginx = own(await NginxRtmp.start(), (n) => n.stop());
-    const receiver = own(await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', relay: await relayPath(), logger }), (e) => e.close());
-    const sender = own(await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', relay: await relayPath(), logger }), (e) => e.close());
-    const negotiated: NegotiatedStream = { ...pcmu, codec, payloadType, clockRate, channels: codec === 'OPUS' ? 2 : 1 };
-    receiver.setRemote({ ...negotiated, remotePort: sender.port });
-    const pipeline = own(
-      await FfmpegPipeline.start({ ffmpegPath, media: { audio: negotiated }, outputs: [{ rtmpUrl: nginx.url, rtmpStream: codec }], logger }),
-      (p) => p.stop(),
-    );
-    receiver.forwardTo(pipeline.inputPorts.audio!);
-    const streaming = new Promise((resolve) => pipeline.once('streaming', resolve));
-    const died: PipelineDeath[] = [];
-    pipeline.on('died', (death) => died.push(death));
-    expect(sender.startComfortSilence({ ...negotiated, remotePort: receiver.port })).toBe(true);
-    await streaming;
-    await new Promise((resolve) => setTimeout(resolve, 2000));
-    await pipeline.stop();
-    sender.close();
-    expect(died).toEqual([]);
-    const file = await nginx.waitForRecording(codec);
-    const probed = await probe(file);
-    expect(probed.streams).toEqual([expect.objectContaining({ type: 'audio', codec: 'aac', sampleRate: aacRate })]);
-    expect(probed.durationSeconds).toBeGreaterThan(1.5);
-    const tone = await measureTone(file, { trimSeconds: 0.1 });
-    expect(tone.rms).toBeLessThan(0.001);
-  });
+  ])(
+    '%s: our comfort silence, looped through RtpEndpoint → ffmpeg, records as silent AAC',
+    async (codec, payloadType, clockRate, aacRate) => {
+      const nginx = own(await NginxRtmp.start(), (n) => n.stop());
+      const receiver = own(
+        await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', relay: await relayPath(), logger }),
+        (e) => e.close(),
+      );
+      const sender = own(
+        await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', relay: await relayPath(), logger }),
+        (e) => e.close(),
+      );
+      const negotiated: NegotiatedStream = {
+        ...pcmu,
+        codec,
+        payloadType,
+        clockRate,
+        channels: codec === 'OPUS' ? 2 : 1,
+      };
+      receiver.setRemote({ ...negotiated, remotePort: sender.port });
+      const pipeline = own(
+        await FfmpegPipeline.start({
+          ffmpegPath,
+          media: { audio: negotiated },
+          outputs: [{ rtmpUrl: nginx.url, rtmpStream: codec }],
+          logger,
+        }),
+        (p) => p.stop(),
+      );
+      receiver.forwardTo(pipeline.inputPorts.audio!);
+      const streaming = new Promise((resolve) => pipeline.once('streaming', resolve));
+      const died: PipelineDeath[] = [];
+      pipeline.on('died', (death) => died.push(death));
+      expect(sender.startComfortSilence({ ...negotiated, remotePort: receiver.port })).toBe(true);
+      await streaming;
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      await pipeline.stop();
+      sender.close();
+      expect(died).toEqual([]);
+      const file = await nginx.waitForRecording(codec);
+      const probed = await probe(file);
+      expect(probed.streams).toEqual([expect.objectContaining({ type: 'audio', codec: 'aac', sampleRate: aacRate })]);
+      expect(probed.durationSeconds).toBeGreaterThan(1.5);
+      const tone = await measureTone(file, { trimSeconds: 0.1 });
+      expect(tone.rms).toBeLessThan(0.001);
+    },
+  );
 
   it('dies classified "rtmp" when no RTMP server listens', async () => {
     const port = await freePort();
-    const endpoint = own(await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', relay: await relayPath(), logger }), (e) => e.close());
+    const endpoint = own(
+      await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', relay: await relayPath(), logger }),
+      (e) => e.close(),
+    );
     endpoint.setRemote(pcmu);
     const pipeline = own(
-      await FfmpegPipeline.start({ ffmpegPath, media: { audio: pcmu }, outputs: [{ rtmpUrl: `rtmp://127.0.0.1:${port}/live`, rtmpStream: "secret-key" }], logger }),
+      await FfmpegPipeline.start({
+        ffmpegPath,
+        media: { audio: pcmu },
+        outputs: [{ rtmpUrl: `rtmp://127.0.0.1:${port}/live`, rtmpStream: 'secret-key' }],
+        logger,
+      }),
       (p) => p.stop(),
     );
     endpoint.forwardTo(pipeline.inputPorts.audio!);

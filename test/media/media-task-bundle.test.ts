@@ -11,7 +11,8 @@ import { describe, expect, it } from 'vitest';
 import { mediaTaskEntry, taskFfmpegPath } from '../support/media-task-bundle.ts';
 
 const run = async (command: string, args: string[]) => (await promisify(execFile)(command, args)).stdout;
-const sharedLibraries = async (binary: string) => (await run('ldd', [binary])).split('\n').filter((line) => line.includes('=>')).length;
+const sharedLibraries = async (binary: string) =>
+  (await run('ldd', [binary])).split('\n').filter((line) => line.includes('=>')).length;
 
 /** The files reachable from `entry` by `import`/`export … from "./file"` and `import "./file"` (dynamic `import()` left out). */
 async function staticallyLoaded(entry: string): Promise<Map<string, string>> {
@@ -20,7 +21,8 @@ async function staticallyLoaded(entry: string): Promise<Map<string, string>> {
     if (loaded.has(path)) return;
     const text = await readFile(path, 'utf8');
     loaded.set(path, text);
-    for (const [, file] of text.matchAll(/^(?:import|export)\s[^;]*?(?:from\s*)?"(\.\/[^"]+)"/gms)) await visit(join(dirname(path), file!));
+    for (const [, file] of text.matchAll(/^(?:import|export)\s[^;]*?(?:from\s*)?"(\.\/[^"]+)"/gms))
+      await visit(join(dirname(path), file!));
   };
   await visit(entry);
   return loaded;
@@ -45,7 +47,9 @@ describe('media task bundle', () => {
     const banner = await run(ffmpeg, ['-version']);
     expect(banner).toMatch(/^ffmpeg version \S+-sip-rtmp-gateway /);
     // A cached build outlives Debian's security updates; a rebuild picks them up.
-    expect(version(banner), "older than Debian's ffmpeg: rm -rf node_modules/.cache/sip-rtmp-gateway to rebuild").toBe(version(await run('ffmpeg', ['-version'])));
+    expect(version(banner), "older than Debian's ffmpeg: rm -rf node_modules/.cache/sip-rtmp-gateway to rebuild").toBe(
+      version(await run('ffmpeg', ['-version'])),
+    );
     const debianLibraries = await sharedLibraries((await run('sh', ['-c', 'command -v ffmpeg'])).trim());
     expect(await sharedLibraries(ffmpeg)).toBeLessThan(debianLibraries / 5);
   });

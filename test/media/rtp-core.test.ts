@@ -5,8 +5,19 @@ import { silenceFrame } from '../../media-task/rtp/silence.ts';
 
 describe('RTP packets', () => {
   it('round-trips the fixed header', () => {
-    const packet = buildRtp({ marker: true, payloadType: 101, sequence: 65535, timestamp: 0xffffffff, ssrc: 0x12345678 }, Buffer.from([1, 2, 3]));
-    expect(parseRtp(packet)).toEqual({ marker: true, payloadType: 101, sequence: 65535, timestamp: 0xffffffff, ssrc: 0x12345678, payloadOffset: 12, payloadEnd: 15 });
+    const packet = buildRtp(
+      { marker: true, payloadType: 101, sequence: 65535, timestamp: 0xffffffff, ssrc: 0x12345678 },
+      Buffer.from([1, 2, 3]),
+    );
+    expect(parseRtp(packet)).toEqual({
+      marker: true,
+      payloadType: 101,
+      sequence: 65535,
+      timestamp: 0xffffffff,
+      ssrc: 0x12345678,
+      payloadOffset: 12,
+      payloadEnd: 15,
+    });
   });
 
   it.each([

@@ -20,13 +20,20 @@ async function peerSocket(): Promise<{ socket: Socket; port: number; packets: Re
   const packets: Received[] = [];
   socket.on('message', (message, rinfo) => {
     const packet = parseRtp(message);
-    if (packet) packets.push({ ...packet, payload: message.subarray(packet.payloadOffset, packet.payloadEnd), at: performance.now(), from: rinfo.port });
+    if (packet)
+      packets.push({
+        ...packet,
+        payload: message.subarray(packet.payloadOffset, packet.payloadEnd),
+        at: performance.now(),
+        from: rinfo.port,
+      });
   });
   await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
   return { socket, port: socket.address().port, packets };
 }
 
-const stream = (remotePort: number, extra: Partial<NegotiatedStream> = {}) => pcmuStream(remotePort, { telephoneEvent: { payloadType: 101, clockRate: 8000 }, ...extra });
+const stream = (remotePort: number, extra: Partial<NegotiatedStream> = {}) =>
+  pcmuStream(remotePort, { telephoneEvent: { payloadType: 101, clockRate: 8000 }, ...extra });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -39,7 +46,8 @@ const frames = (packets: Received[]) =>
       payload: packet.payload.subarray(k * 160, (k + 1) * 160),
     })),
   );
-const consecutive = (packets: Received[]) => packets.slice(1).every((packet, i) => ((packet.sequence - packets[i]!.sequence) & 0xffff) === 1);
+const consecutive = (packets: Received[]) =>
+  packets.slice(1).every((packet, i) => ((packet.sequence - packets[i]!.sequence) & 0xffff) === 1);
 
 describe('RtpEndpoint', () => {
   const cleanups: Array<() => void> = [];
@@ -47,7 +55,12 @@ describe('RtpEndpoint', () => {
     for (const cleanup of cleanups.splice(0)) cleanup();
   });
   const bind = async (options: Partial<Parameters<typeof RtpEndpoint.bind>[0]> = {}) => {
-    const endpoint = await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', relay: await relayPath(), ...options });
+    const endpoint = await RtpEndpoint.bind({
+      kind: 'audio',
+      bindAddress: '127.0.0.1',
+      relay: await relayPath(),
+      ...options,
+    });
     cleanups.push(() => endpoint.close());
     return endpoint;
   };
@@ -116,7 +129,12 @@ describe('RtpEndpoint', () => {
     expect(new Set(packets.map((p) => p.ssrc)).size).toBe(1);
     for (let i = 1; i < packets.length; i++) expect((packets[i]!.sequence - packets[i - 1]!.sequence) & 0xffff).toBe(1);
     const events = packets.filter((p) => p.payloadType === 101);
-    const decoded = events.map((p) => ({ ...parseDtmfPayload(p.payload), marker: p.marker, timestamp: p.timestamp, at: p.at }));
+    const decoded = events.map((p) => ({
+      ...parseDtmfPayload(p.payload),
+      marker: p.marker,
+      timestamp: p.timestamp,
+      at: p.at,
+    }));
     const digits: number[] = [];
     for (const event of decoded) if (event.marker) digits.push(event.event);
     expect(digits).toEqual([1, 2, 3, 11]);
@@ -176,7 +194,14 @@ describe('RtpEndpoint', () => {
     const latched = new Promise((resolve) => endpoint.once('sourceLatched', resolve));
     // A peer behind NAT: its SDP address never sends; its packets come from elsewhere, in sequence (strict RTP).
     for (let sequence = 1; sequence <= 5; sequence++) {
-      realPeer.socket.send(buildRtp({ marker: false, payloadType: 0, sequence, timestamp: sequence * 160, ssrc: 7 }, Buffer.alloc(160, 0xff)), endpoint.port, '127.0.0.1');
+      realPeer.socket.send(
+        buildRtp(
+          { marker: false, payloadType: 0, sequence, timestamp: sequence * 160, ssrc: 7 },
+          Buffer.alloc(160, 0xff),
+        ),
+        endpoint.port,
+        '127.0.0.1',
+      );
     }
     expect(await latched).toEqual({ address: '127.0.0.1', port: realPeer.port });
     await waitFor(() => realPeer.packets.length >= 8, 1_000, 'silence at the latched source');
@@ -195,7 +220,11 @@ describe('RtpEndpoint', () => {
     const started = performance.now();
     // The phone streams for 1 s at its own 20 ms pace, then goes quiet for 1 s.
     for (let i = 0; i < 50; i++) {
-      phone.socket.send(buildRtp({ marker: false, payloadType: 0, sequence: i, timestamp: i * 160, ssrc: 9 }, Buffer.alloc(160, 0x55)), endpoint.port, '127.0.0.1');
+      phone.socket.send(
+        buildRtp({ marker: false, payloadType: 0, sequence: i, timestamp: i * 160, ssrc: 9 }, Buffer.alloc(160, 0x55)),
+        endpoint.port,
+        '127.0.0.1',
+      );
       await sleep(Math.max(0, started + (i + 1) * 20 - performance.now()));
     }
     const streamingEnd = performance.now();
@@ -203,7 +232,9 @@ describe('RtpEndpoint', () => {
     const ourSilence = phone.packets.filter((packet) => packet.payloadType === 0);
     const whileStreaming = ourSilence.filter((packet) => packet.at < streamingEnd).length;
     const whileQuiet = ourSilence.filter((packet) => packet.at >= streamingEnd).length;
-    console.log(`comfort silence: ${whileStreaming} packets while the peer streamed 1 s, ${whileQuiet} in the next quiet second`);
+    console.log(
+      `comfort silence: ${whileStreaming} packets while the peer streamed 1 s, ${whileQuiet} in the next quiet second`,
+    );
     for (const count of [whileStreaming, whileQuiet]) {
       expect(count).toBeGreaterThanOrEqual(45);
       expect(count).toBeLessThanOrEqual(56);
@@ -217,19 +248,25 @@ describe('RtpEndpoint', () => {
     // after the peer's last packet, plus timer slack on a loaded host.
     const t0 = ourSilence[0]!;
     const lateness = ourSilence.map((packet) => packet.at - (t0.at + ((packet.timestamp - t0.timestamp) >>> 0) / 8));
-    console.log(`comfort silence lateness: ${Math.min(...lateness).toFixed(0)} to ${Math.max(...lateness).toFixed(0)} ms`);
+    console.log(
+      `comfort silence lateness: ${Math.min(...lateness).toFixed(0)} to ${Math.max(...lateness).toFixed(0)} ms`,
+    );
     for (const late of lateness) {
       expect(late).toBeGreaterThan(-25);
       expect(late).toBeLessThan(150);
     }
   });
 
-  it('forwards the peer\'s audio to ffmpeg as one 60 ms packet per three after the first, the rest once the peer stops', async () => {
+  it("forwards the peer's audio to ffmpeg as one 60 ms packet per three after the first, the rest once the peer stops", async () => {
     const { endpoint, ffmpeg, phone } = await forwarding();
     const sentAt: number[] = [];
     for (let i = 0; i < 8; i++) {
       sentAt.push(performance.now());
-      phone.socket.send(buildRtp({ marker: false, payloadType: 0, sequence: i, timestamp: i * 160, ssrc: 7 }, Buffer.alloc(160, 0x55)), endpoint.port, '127.0.0.1');
+      phone.socket.send(
+        buildRtp({ marker: false, payloadType: 0, sequence: i, timestamp: i * 160, ssrc: 7 }, Buffer.alloc(160, 0x55)),
+        endpoint.port,
+        '127.0.0.1',
+      );
       await sleep(20);
     }
     await sleep(130);
@@ -249,7 +286,11 @@ describe('RtpEndpoint', () => {
     const changes: number[] = [];
     endpoint.on('sourceChanged', ({ ssrc }) => changes.push(ssrc));
     const send = (ssrc: number, sequence: number, timestamp: number, payloadType = 0) =>
-      phone.socket.send(buildRtp({ marker: false, payloadType, sequence, timestamp, ssrc }, Buffer.alloc(160, 0x7f)), endpoint.port, '127.0.0.1');
+      phone.socket.send(
+        buildRtp({ marker: false, payloadType, sequence, timestamp, ssrc }, Buffer.alloc(160, 0x7f)),
+        endpoint.port,
+        '127.0.0.1',
+      );
     for (let i = 0; i < 10; i++) {
       send(0x1111, 60000 + i, 1000 + i * 160);
       await sleep(2);
@@ -282,7 +323,14 @@ describe('RtpEndpoint', () => {
   it('forwards silence to ffmpeg while the peer is quiet, on the same numbering, and stops when it speaks', async () => {
     const { endpoint, ffmpeg, phone } = await forwarding();
     const send = (sequence: number) =>
-      phone.socket.send(buildRtp({ marker: false, payloadType: 0, sequence, timestamp: sequence * 160, ssrc: 0x1234 }, Buffer.alloc(160, 0x55)), endpoint.port, '127.0.0.1');
+      phone.socket.send(
+        buildRtp(
+          { marker: false, payloadType: 0, sequence, timestamp: sequence * 160, ssrc: 0x1234 },
+          Buffer.alloc(160, 0x55),
+        ),
+        endpoint.port,
+        '127.0.0.1',
+      );
     for (let i = 0; i < 10; i++) {
       send(1000 + i);
       await sleep(20);

@@ -38,7 +38,14 @@ const timestampIn = (packet: Sent) => packet.timestamp ?? timestampOf(packet.seq
 const earliest = (packets: Sent[]) => packets.reduce((a, b) => (b.sequence < a.sequence ? b : a));
 /** The relay process itself, driven through its stdin. */
 const startRelay = async () =>
-  OwnedProcess.start({ name: 'rtp-relay', command: await relayPath(), args: ['audio', '127.0.0.1', '0', '0'], stdin: true, diesWithOwner: true, readyWhen: (line) => line.startsWith('bound ') });
+  OwnedProcess.start({
+    name: 'rtp-relay',
+    command: await relayPath(),
+    args: ['audio', '127.0.0.1', '0', '0'],
+    stdin: true,
+    diesWithOwner: true,
+    readyWhen: (line) => line.startsWith('bound '),
+  });
 /** Gap-fill silence starts with 0xFF (G.711) or 0xF8 (Opus); labels stay below both. */
 const PRIMER = 200;
 
@@ -63,18 +70,40 @@ describe('RTP relay', () => {
     const phone = await socket();
     const endpoint = await RtpEndpoint.bind({ kind: 'audio', bindAddress: '127.0.0.1', relay: await relayPath() });
     cleanups.push(() => endpoint.close());
-    const stream: NegotiatedStream = { kind: 'audio', remoteAddress: '127.0.0.1', remotePort: phone.address().port, channels: 1, peerDirection: 'sendrecv', ...codec };
+    const stream: NegotiatedStream = {
+      kind: 'audio',
+      remoteAddress: '127.0.0.1',
+      remotePort: phone.address().port,
+      channels: 1,
+      peerDirection: 'sendrecv',
+      ...codec,
+    };
     endpoint.connect(stream, ffmpeg.address().port);
     const send = (packet: Sent, label: number) => {
       const payload = Buffer.alloc(packet.bytes ?? 160, 0);
       payload[0] = label;
-      const header = { marker: packet.marker ?? false, payloadType: packet.payloadType ?? codec.payloadType, sequence: packet.sequence & 0xffff, timestamp: packet.timestamp ?? timestampOf(packet.sequence), ssrc: packet.ssrc ?? 7 };
+      const header = {
+        marker: packet.marker ?? false,
+        payloadType: packet.payloadType ?? codec.payloadType,
+        sequence: packet.sequence & 0xffff,
+        timestamp: packet.timestamp ?? timestampOf(packet.sequence),
+        ssrc: packet.ssrc ?? 7,
+      };
       phone.send(buildRtp(header, payload), endpoint.port, '127.0.0.1');
     };
     /** The primer (one sequence number before the first packet), then the burst; what ffmpeg got after the primer. */
     const burst = async (packets: Sent[], frameBytes = 160): Promise<{ primer: Datagram; out: Datagram[] }> => {
       const first = earliest(packets);
-      send({ ...first, sequence: first.sequence - 1, timestamp: timestampIn(first) - 160, marker: false, payloadType: codec.payloadType }, PRIMER);
+      send(
+        {
+          ...first,
+          sequence: first.sequence - 1,
+          timestamp: timestampIn(first) - 160,
+          marker: false,
+          payloadType: codec.payloadType,
+        },
+        PRIMER,
+      );
       await sleep(30);
       packets.forEach((packet, index) => send(packet, index + 1));
       // The last ones go once the peer has been quiet for 100 ms; the silence filled in after that is left out.
@@ -83,7 +112,10 @@ describe('RTP relay', () => {
         .map((message) => {
           const packet = parseRtp(message)!;
           const payload = message.subarray(packet.payloadOffset, packet.payloadEnd);
-          const labels = Array.from({ length: Math.ceil(payload.length / frameBytes) }, (_, k) => payload[k * frameBytes]!);
+          const labels = Array.from(
+            { length: Math.ceil(payload.length / frameBytes) },
+            (_, k) => payload[k * frameBytes]!,
+          );
           return { sequence: packet.sequence, timestamp: packet.timestamp, marker: packet.marker, labels };
         })
         .filter((datagram) => datagram.labels.every((label) => label <= PRIMER));
@@ -98,11 +130,26 @@ describe('RTP relay', () => {
     ['three in a row become one 60 ms packet', [1, 2, 3].map((sequence) => ({ sequence })), [[1, 2, 3]]],
     ['a batch out of order is put in order first', [3, 1, 2].map((sequence) => ({ sequence })), [[2, 3, 1]]],
     ['a lost packet splits the batch', [1, 3, 4].map((sequence) => ({ sequence })), [[1], [2, 3]]],
-    ['a packet later than one sent is dropped', [1, 2, 3, 2, 5, 4].map((sequence) => ({ sequence })), [[1, 2, 3], [6, 5]]],
+    [
+      'a packet later than one sent is dropped',
+      [1, 2, 3, 2, 5, 4].map((sequence) => ({ sequence })),
+      [
+        [1, 2, 3],
+        [6, 5],
+      ],
+    ],
     ['a duplicate is dropped', [1, 2, 2, 3].map((sequence) => ({ sequence })), [[1, 2], [4]]],
     ['across the sequence wrap', [65534, 65535, 65536].map((sequence) => ({ sequence })), [[1, 2, 3]]],
-    ['a marker or a timestamp jump starts a new packet', [{ sequence: 1 }, { sequence: 2, marker: true }, { sequence: 3, timestamp: 99_999 }], [[1], [2], [3]]],
-    ['an RFC 4733 event (another payload type) is not forwarded', [{ sequence: 1 }, { sequence: 2, payloadType: 101 }, { sequence: 3 }, { sequence: 4 }], [[1], [3, 4]]],
+    [
+      'a marker or a timestamp jump starts a new packet',
+      [{ sequence: 1 }, { sequence: 2, marker: true }, { sequence: 3, timestamp: 99_999 }],
+      [[1], [2], [3]],
+    ],
+    [
+      'an RFC 4733 event (another payload type) is not forwarded',
+      [{ sequence: 1 }, { sequence: 2, payloadType: 101 }, { sequence: 3 }, { sequence: 4 }],
+      [[1], [3, 4]],
+    ],
   ])('%s', async (_name, sent, expected) => {
     const { burst } = await relay();
     const { primer, out } = await burst(sent);
@@ -114,25 +161,48 @@ describe('RTP relay', () => {
     expect(out.map((datagram) => (datagram.timestamp - primer.timestamp) >>> 0)).toEqual(
       expected.map((group) => (timestampIn(sent[group[0]! - 1]!) - primerIn) >>> 0),
     );
-    expect(out.map((datagram) => datagram.marker)).toEqual(expected.map((group) => sent[group[0]! - 1]!.marker ?? false));
+    expect(out.map((datagram) => datagram.marker)).toEqual(
+      expected.map((group) => sent[group[0]! - 1]!.marker ?? false),
+    );
   });
 
   it('joins no more than 1200 bytes into one packet', async () => {
     const { burst } = await relay();
-    const { out } = await burst([1, 2, 3].map((sequence) => ({ sequence, timestamp: 160 + (sequence - 1) * 500, bytes: 500 })), 500);
+    const { out } = await burst(
+      [1, 2, 3].map((sequence) => ({ sequence, timestamp: 160 + (sequence - 1) * 500, bytes: 500 })),
+      500,
+    );
     expect(out.map((datagram) => datagram.labels)).toEqual([[1, 2], [3]]);
   });
 
   it('only renumbers a codec whose packets do not concatenate (Opus)', async () => {
     const { burst } = await relay({ codec: 'opus', payloadType: 111, clockRate: 48000 });
-    const { out } = await burst([1, 2, 3].map((sequence) => ({ sequence, bytes: 3 })), 3);
+    const { out } = await burst(
+      [1, 2, 3].map((sequence) => ({ sequence, bytes: 3 })),
+      3,
+    );
     expect(out.map((datagram) => datagram.labels)).toEqual([[1], [2], [3]]);
   });
 
   it.each<[string, Sent[], { packets: number; lost: number }]>([
-    ['counts loss from a sequence gap across the wrap', [65533, 65534, 65535, 65536, 65538, 65539].map((sequence) => ({ sequence })), { packets: 7, lost: 1 }],
-    ['counts a new SSRC as a new source, not its jump as loss', [...[100, 101, 102].map((sequence) => ({ sequence })), ...[40000, 40001].map((sequence) => ({ sequence, ssrc: 8 }))], { packets: 6, lost: 0 }],
-    ['counts a restarted numbering on the same SSRC as a new source', [{ sequence: 10 }, { sequence: 12 }, { sequence: 30000 }, { sequence: 30001 }], { packets: 5, lost: 1 }],
+    [
+      'counts loss from a sequence gap across the wrap',
+      [65533, 65534, 65535, 65536, 65538, 65539].map((sequence) => ({ sequence })),
+      { packets: 7, lost: 1 },
+    ],
+    [
+      'counts a new SSRC as a new source, not its jump as loss',
+      [
+        ...[100, 101, 102].map((sequence) => ({ sequence })),
+        ...[40000, 40001].map((sequence) => ({ sequence, ssrc: 8 })),
+      ],
+      { packets: 6, lost: 0 },
+    ],
+    [
+      'counts a restarted numbering on the same SSRC as a new source',
+      [{ sequence: 10 }, { sequence: 12 }, { sequence: 30000 }, { sequence: 30001 }],
+      { packets: 5, lost: 1 },
+    ],
   ])('RFC 3550 A.3: %s', async (_name, sent, expected) => {
     const { endpoint, burst } = await relay();
     await burst(sent);

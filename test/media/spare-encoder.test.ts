@@ -70,7 +70,9 @@ describe('SpareEncoder', () => {
     const spare = SpareEncoder.start(ARGS, '/nonexistent/ffmpeg');
     expect(await spare.spawned).toBeUndefined();
     const launch = ffmpegLauncher('/nonexistent/ffmpeg', spare);
-    await expect(launch({ name: 'ffmpeg encoder', args: ARGS, input: NOT_AN_SDP, onLine: () => {} })).rejects.toThrow(ProcessStartError);
+    await expect(launch({ name: 'ffmpeg encoder', args: ARGS, input: NOT_AN_SDP, onLine: () => {} })).rejects.toThrow(
+      ProcessStartError,
+    );
   });
 });
 
@@ -83,7 +85,9 @@ describe('ffmpegLauncher', () => {
     expect((await encoder.exited).code).not.toBe(0);
     // The same launch again (a restart) spawns a new one, with the input again.
     const lines: string[] = [];
-    const again = owned(await launch({ name: 'ffmpeg encoder', args: ARGS, input: NOT_AN_SDP, onLine: (line) => lines.push(line) }));
+    const again = owned(
+      await launch({ name: 'ffmpeg encoder', args: ARGS, input: NOT_AN_SDP, onLine: (line) => lines.push(line) }),
+    );
     expect(again.pid).not.toBe(process.pid);
     expect((await again.exited).code).not.toBe(0);
     expect(lines.join('\n')).toMatch(/pipe:0/);
@@ -92,7 +96,9 @@ describe('ffmpegLauncher', () => {
   it('leaves the spare to the encoder: a launch without input (a republisher) spawns its own', async () => {
     const { spare, process } = await spawnedSpare();
     const launch = ffmpegLauncher('ffmpeg', spare);
-    const republisher = owned(await launch({ name: 'ffmpeg republisher', args: ['-hide_banner', '-version'], onLine: () => {} }));
+    const republisher = owned(
+      await launch({ name: 'ffmpeg republisher', args: ['-hide_banner', '-version'], onLine: () => {} }),
+    );
     expect(republisher.pid).not.toBe(process.pid);
     expect(await republisher.exited).toMatchObject({ code: 0 });
     expect(spare.taken).toBe(false);

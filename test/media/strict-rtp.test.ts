@@ -40,7 +40,14 @@ describe('strict RTP', () => {
     await new Promise<void>((resolve) => socket.bind(0, address, resolve));
     cleanups.push(() => socket.close());
     const send: Peer['send'] = (sequence, { ssrc = 7, label = 0x55 } = {}) =>
-      socket.send(buildRtp({ marker: false, payloadType: 0, sequence, timestamp: sequence * 160, ssrc }, Buffer.alloc(160, label)), endpoint.port, '127.0.0.1');
+      socket.send(
+        buildRtp(
+          { marker: false, payloadType: 0, sequence, timestamp: sequence * 160, ssrc },
+          Buffer.alloc(160, label),
+        ),
+        endpoint.port,
+        '127.0.0.1',
+      );
     return { socket, address, port: socket.address().port, received, send };
   };
 
@@ -56,38 +63,49 @@ describe('strict RTP', () => {
   /** Stats once the relay has seen `total` packets, heard or dropped. */
   const statsAfter = async (total: number): Promise<RtpStatsSnapshot> => {
     let stats: RtpStatsSnapshot = await endpoint.stats();
-    await waitFor(async () => {
-      stats = await endpoint.stats();
-      return stats.packets + stats.foreignDropped >= total;
-    }, 2_000, `${total} packets at the relay`);
+    await waitFor(
+      async () => {
+        stats = await endpoint.stats();
+        return stats.packets + stats.foreignDropped >= total;
+      },
+      2_000,
+      `${total} packets at the relay`,
+    );
     return stats;
   };
   /** `count` more of our silence packets at `at`: the outgoing stream keeps going there. */
   const moreSilence = async (at: Peer, count: number) => {
     const from = at.received.length;
-    await waitFor(() => at.received.length >= from + count, 2_000, `${count} silence packets at ${at.address}:${at.port}`);
+    await waitFor(
+      () => at.received.length >= from + count,
+      2_000,
+      `${count} silence packets at ${at.address}:${at.port}`,
+    );
   };
 
   it.each([
     ['another address', '127.0.0.2'],
-    ['another port of the peer\'s address', '127.0.0.1'],
-  ])('drops and counts media from %s, in sequence or not; our RTP stays at the peer', async (_name, strangerAddress) => {
-    const { phone, ffmpeg } = await call();
-    const stranger = await peer(strangerAddress);
-    for (let i = 0; i < 10; i++) phone.send(100 + i);
-    await statsAfter(10);
-    // A run much longer than the one that latches a NAT'd peer: the peer's source is confirmed, nothing moves it.
-    for (let i = 0; i < 50; i++) stranger.send(5000 + i, { ssrc: 0xbad, label: 0x33 });
-    stranger.send(1, { ssrc: 0xbad, label: 0x33 });
-    const stats = await statsAfter(61);
-    expect(stats).toMatchObject({ packets: 10, foreignDropped: 51 });
-    await moreSilence(phone, 5);
-    expect(stranger.received).toEqual([]);
-    expect(ffmpeg.received).not.toContain(0x33);
-    expect(ffmpeg.received.filter((label) => label === 0x55).length).toBeGreaterThan(0);
-  });
+    ["another port of the peer's address", '127.0.0.1'],
+  ])(
+    'drops and counts media from %s, in sequence or not; our RTP stays at the peer',
+    async (_name, strangerAddress) => {
+      const { phone, ffmpeg } = await call();
+      const stranger = await peer(strangerAddress);
+      for (let i = 0; i < 10; i++) phone.send(100 + i);
+      await statsAfter(10);
+      // A run much longer than the one that latches a NAT'd peer: the peer's source is confirmed, nothing moves it.
+      for (let i = 0; i < 50; i++) stranger.send(5000 + i, { ssrc: 0xbad, label: 0x33 });
+      stranger.send(1, { ssrc: 0xbad, label: 0x33 });
+      const stats = await statsAfter(61);
+      expect(stats).toMatchObject({ packets: 10, foreignDropped: 51 });
+      await moreSilence(phone, 5);
+      expect(stranger.received).toEqual([]);
+      expect(ffmpeg.received).not.toContain(0x33);
+      expect(ffmpeg.received.filter((label) => label === 0x55).length).toBeGreaterThan(0);
+    },
+  );
 
-  it('does not let foreign packets keep a quiet call alive: they are not the peer\'s last packet', async () => {
+  it("does not let foreign packets keep a quiet call alive: they are not the peer's last packet", async () => {
     const { phone } = await call();
     const stranger = await peer('127.0.0.2');
     for (let i = 0; i < 3; i++) phone.send(i);
@@ -102,17 +120,36 @@ describe('strict RTP', () => {
   it.each<[string, Array<[number, number?]>, { latched: boolean; packets: number; foreignDropped: number }]>([
     ['five in a row latch the source', [[1], [2], [3], [4], [5]], { latched: true, packets: 1, foreignDropped: 4 }],
     ['four do not', [[1], [2], [3], [4]], { latched: false, packets: 0, foreignDropped: 4 }],
-    ['a sequence gap starts the run again', [[1], [2], [3], [5], [6], [7], [8]], { latched: false, packets: 0, foreignDropped: 7 }],
-    ['a new SSRC starts the run again', [[1], [2], [3], [4, 8], [5, 8], [6, 8], [7, 8]], { latched: false, packets: 0, foreignDropped: 7 }],
-    ['a repeated packet starts the run again', [[1], [2], [2], [3], [4], [5]], { latched: false, packets: 0, foreignDropped: 6 }],
-    ['after the latch, the rest is heard', [[1], [2], [3], [4], [5], [6], [7]], { latched: true, packets: 3, foreignDropped: 4 }],
+    [
+      'a sequence gap starts the run again',
+      [[1], [2], [3], [5], [6], [7], [8]],
+      { latched: false, packets: 0, foreignDropped: 7 },
+    ],
+    [
+      'a new SSRC starts the run again',
+      [[1], [2], [3], [4, 8], [5, 8], [6, 8], [7, 8]],
+      { latched: false, packets: 0, foreignDropped: 7 },
+    ],
+    [
+      'a repeated packet starts the run again',
+      [[1], [2], [2], [3], [4], [5]],
+      { latched: false, packets: 0, foreignDropped: 6 },
+    ],
+    [
+      'after the latch, the rest is heard',
+      [[1], [2], [3], [4], [5], [6], [7]],
+      { latched: true, packets: 3, foreignDropped: 4 },
+    ],
   ])('a peer behind NAT: %s', async (_name, sent, expected) => {
     const { phone } = await call();
     const nat = await peer('127.0.0.2');
     let latched: { address: string; port: number } | undefined;
     endpoint.on('sourceLatched', (source) => (latched = source));
     for (const [sequence, ssrc] of sent) nat.send(sequence, { ssrc: ssrc ?? 7 });
-    expect(await statsAfter(sent.length)).toMatchObject({ packets: expected.packets, foreignDropped: expected.foreignDropped });
+    expect(await statsAfter(sent.length)).toMatchObject({
+      packets: expected.packets,
+      foreignDropped: expected.foreignDropped,
+    });
     // Our silence goes where the peer is: its latched source, else its SDP address.
     await moreSilence(expected.latched ? nat : phone, 5);
     expect(latched).toEqual(expected.latched ? { address: '127.0.0.2', port: nat.port } : undefined);
@@ -125,7 +162,7 @@ describe('strict RTP', () => {
     }
   });
 
-  it('keeps a NAT\'d peer latched against a stranger and a repeated SDP (a session refresh), and gives way to its SDP address', async () => {
+  it("keeps a NAT'd peer latched against a stranger and a repeated SDP (a session refresh), and gives way to its SDP address", async () => {
     const { phone, ffmpeg } = await call();
     const nat = await peer('127.0.0.2');
     const stranger = await peer('127.0.0.3');
@@ -167,7 +204,7 @@ describe('strict RTP', () => {
     const atPhone = phone.received.length;
     await moreSilence(moved, 5);
     expect(phone.received.length - atPhone).toBeLessThanOrEqual(1);
-    await waitFor(() => ffmpeg.received.includes(0x66), 2_000, 'the new address\'s media at ffmpeg');
+    await waitFor(() => ffmpeg.received.includes(0x66), 2_000, "the new address's media at ffmpeg");
     expect(ffmpeg.received).not.toContain(0x33);
   });
 });

@@ -13,7 +13,9 @@ async function mediaSinks(base: number, count: number) {
     const port = base + offset;
     packets.set(port, []);
     const socket = createSocket('udp4');
-    socket.on('message', (message) => packets.get(port)!.push({ payloadType: (message[1] ?? 0) & 0x7f, size: message.length }));
+    socket.on('message', (message) =>
+      packets.get(port)!.push({ payloadType: (message[1] ?? 0) & 0x7f, size: message.length }),
+    );
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
       socket.bind(port, '127.0.0.1', () => resolve());
@@ -41,11 +43,27 @@ describe('baresip test peer', () => {
     const mediaPort = await freeRtpPort();
     const media = track(await mediaSinks(mediaPort, 2));
     const run = await runSipp(`127.0.0.1:${baresip.port}`, [
-      '-sf', fixture('baresip/uac-call.xml'), '-s', 'bob', '-key', 'caller', 'sipp',
-      '-mi', '127.0.0.1', '-key', 'audio_port', String(mediaPort), '-key', 'video_port', String(mediaPort + 2), '-d', '2000',
+      '-sf',
+      fixture('baresip/uac-call.xml'),
+      '-s',
+      'bob',
+      '-key',
+      'caller',
+      'sipp',
+      '-mi',
+      '127.0.0.1',
+      '-key',
+      'audio_port',
+      String(mediaPort),
+      '-key',
+      'video_port',
+      String(mediaPort + 2),
+      '-d',
+      '2000',
     ]);
     expect(run.code, run.output).toBe(0);
-    const answer = run.messages.split(/\n-{20,}/).find((message) => /SIP\/2\.0 200[\s\S]*CSeq: 1 INVITE/.test(message)) ?? '';
+    const answer =
+      run.messages.split(/\n-{20,}/).find((message) => /SIP\/2\.0 200[\s\S]*CSeq: 1 INVITE/.test(message)) ?? '';
     expect(answer).toMatch(/m=audio [1-9]\d* RTP\/AVP 0/);
     expect(answer).toMatch(/c=IN IP4 127\.0\.0\.1/);
 
@@ -67,8 +85,23 @@ describe('baresip test peer', () => {
     const mediaPort = await freeRtpPort();
     const media = track(await mediaSinks(mediaPort, 4));
     const run = await runSipp(`127.0.0.1:${baresip.port}`, [
-      '-sf', fixture('baresip/uac-call-video.xml'), '-s', 'vid', '-key', 'caller', 'sipp',
-      '-mi', '127.0.0.1', '-key', 'audio_port', String(mediaPort), '-key', 'video_port', String(mediaPort + 2), '-d', '2000',
+      '-sf',
+      fixture('baresip/uac-call-video.xml'),
+      '-s',
+      'vid',
+      '-key',
+      'caller',
+      'sipp',
+      '-mi',
+      '127.0.0.1',
+      '-key',
+      'audio_port',
+      String(mediaPort),
+      '-key',
+      'video_port',
+      String(mediaPort + 2),
+      '-d',
+      '2000',
     ]);
     expect(run.code, run.output).toBe(0);
     expect(run.messages).toMatch(/m=video [1-9]\d* RTP\/AVP 96/);
@@ -85,7 +118,7 @@ describe('baresip test peer', () => {
 
     await caller.sendDtmf('42#');
     const digits: string[] = [];
-    for (let since = 0; digits.length < 3; ) {
+    for (let since = 0; digits.length < 3;) {
       const event = await callee.waitForEvent('CALL_DTMF_START', { since });
       digits.push(event.param ?? '');
       since = callee.events.indexOf(event) + 1;
@@ -93,7 +126,8 @@ describe('baresip test peer', () => {
     expect(digits).toEqual(['4', '2', '#']);
 
     // hold and resume are re-INVITEs: the callee sees a new remote offer for each.
-    const isOffer = (event: { type: string; param?: string }) => event.type === 'CALL_REMOTE_SDP' && event.param === 'offer';
+    const isOffer = (event: { type: string; param?: string }) =>
+      event.type === 'CALL_REMOTE_SDP' && event.param === 'offer';
     let mark = callee.events.length;
     await caller.hold();
     await callee.waitForEvent(isOffer, { since: mark });
@@ -108,10 +142,18 @@ describe('baresip test peer', () => {
 
   it('registers with kamailio and is reached through it by an authenticated sipp', async () => {
     const kamailio: KamailioPeer = track(
-      await startKamailio({ users: [{ username: 'alice', password: 'alicepw' }, { username: 'bob', password: 'bobpw' }] }),
+      await startKamailio({
+        users: [
+          { username: 'alice', password: 'alicepw' },
+          { username: 'bob', password: 'bobpw' },
+        ],
+      }),
     );
     const baresip = track(
-      await startBaresip({ register: { registrar: kamailio.uri, username: 'bob', password: 'bobpw' }, autoAnswer: true }),
+      await startBaresip({
+        register: { registrar: kamailio.uri, username: 'bob', password: 'bobpw' },
+        autoAnswer: true,
+      }),
     );
     await baresip.waitForRegistration();
     const contacts = await kamailio.waitForRegistration('bob');
@@ -120,8 +162,27 @@ describe('baresip test peer', () => {
     const mediaPort = await freeRtpPort();
     const media = track(await mediaSinks(mediaPort, 2));
     const run = await runSipp(`127.0.0.1:${kamailio.port}`, [
-      '-sf', fixture('baresip/uac-call.xml'), '-s', 'bob', '-key', 'caller', 'alice', '-au', 'alice', '-ap', 'alicepw',
-      '-mi', '127.0.0.1', '-key', 'audio_port', String(mediaPort), '-key', 'video_port', String(mediaPort + 2), '-d', '1500',
+      '-sf',
+      fixture('baresip/uac-call.xml'),
+      '-s',
+      'bob',
+      '-key',
+      'caller',
+      'alice',
+      '-au',
+      'alice',
+      '-ap',
+      'alicepw',
+      '-mi',
+      '127.0.0.1',
+      '-key',
+      'audio_port',
+      String(mediaPort),
+      '-key',
+      'video_port',
+      String(mediaPort + 2),
+      '-d',
+      '1500',
     ]);
     expect(run.code, run.output).toBe(0);
     expect(run.messages).toMatch(/SIP\/2\.0 407/);

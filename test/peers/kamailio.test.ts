@@ -10,14 +10,28 @@ describe('kamailio test registrar (sipp as the client)', () => {
   let kamailio: KamailioPeer;
 
   beforeAll(async () => {
-    kamailio = await startKamailio({ users: [{ username: 'alice', password: 's3cret' }, { username: 'bob', password: 'hunter2' }] });
+    kamailio = await startKamailio({
+      users: [
+        { username: 'alice', password: 's3cret' },
+        { username: 'bob', password: 'hunter2' },
+      ],
+    });
   });
   afterAll(async () => {
     await kamailio?.close();
   });
 
   const register = (scenario: string, user: string, password: string) =>
-    runSipp(`127.0.0.1:${kamailio.port}`, ['-sf', fixture(`kamailio/${scenario}`), '-s', user, '-au', user, '-ap', password]);
+    runSipp(`127.0.0.1:${kamailio.port}`, [
+      '-sf',
+      fixture(`kamailio/${scenario}`),
+      '-s',
+      user,
+      '-au',
+      user,
+      '-ap',
+      password,
+    ]);
 
   it('answers OPTIONS without auth', async () => {
     const run = await runSipp(`127.0.0.1:${kamailio.port}`, ['-sf', fixture('kamailio/options.xml')]);
@@ -56,7 +70,16 @@ describe('kamailio with SHA-256 challenges', () => {
     const kamailio = await startKamailio({ users: [{ username: 'carol', password: 'pw' }], algorithm: 'SHA-256' });
     try {
       // sipp 3.6 cannot answer SHA-256, so only the challenge is checked.
-      const run = await runSipp(`127.0.0.1:${kamailio.port}`, ['-sf', fixture('kamailio/register.xml'), '-s', 'carol', '-au', 'carol', '-ap', 'pw']);
+      const run = await runSipp(`127.0.0.1:${kamailio.port}`, [
+        '-sf',
+        fixture('kamailio/register.xml'),
+        '-s',
+        'carol',
+        '-au',
+        'carol',
+        '-ap',
+        'pw',
+      ]);
       expect(run.messages).toMatch(/WWW-Authenticate: Digest realm="127\.0\.0\.1".*algorithm=SHA-256/);
     } finally {
       await kamailio.close();
@@ -64,8 +87,16 @@ describe('kamailio with SHA-256 challenges', () => {
   });
 
   it('the gateway registers: its REGISTER answers with algorithm=SHA-256, kamailio says 200 and binds it', async () => {
-    const kamailio = await startKamailio({ users: [{ username: 'dave', password: 'Sha-256-pw' }], algorithm: 'SHA-256' });
-    const stack = await openSipStack({ transport: 'udp', bindAddress: '127.0.0.1', publicAddress: '127.0.0.1', logger: silentLogger });
+    const kamailio = await startKamailio({
+      users: [{ username: 'dave', password: 'Sha-256-pw' }],
+      algorithm: 'SHA-256',
+    });
+    const stack = await openSipStack({
+      transport: 'udp',
+      bindAddress: '127.0.0.1',
+      publicAddress: '127.0.0.1',
+      logger: silentLogger,
+    });
     try {
       const exchanges: { request: OutgoingRequest; status: number }[] = [];
       const recording: SipStack = {
@@ -76,17 +107,25 @@ describe('kamailio with SHA-256 challenges', () => {
             onResponse(response);
           }),
       };
-      const registration = new Registration(recording, new ChallengeResponder({ username: 'dave', password: 'Sha-256-pw' }), {
-        registrarUri: kamailio.uri,
-        aor: 'sip:dave@127.0.0.1',
-        contact: { uri: `sip:dave@127.0.0.1:${stack.localPort}`, params: {} },
-        logger: silentLogger,
-      });
+      const registration = new Registration(
+        recording,
+        new ChallengeResponder({ username: 'dave', password: 'Sha-256-pw' }),
+        {
+          registrarUri: kamailio.uri,
+          aor: 'sip:dave@127.0.0.1',
+          contact: { uri: `sip:dave@127.0.0.1:${stack.localPort}`, params: {} },
+          logger: silentLogger,
+        },
+      );
       expect(await registration.register()).toMatchObject({ ok: true });
       expect(exchanges.map(({ status }) => status)).toEqual([401, 200]);
       // 64 hex digits: a SHA-256 response; an MD5 one has 32.
-      expect(exchanges[1]!.request.headers.extra.authorization).toMatch(/^Digest (?=.*\balgorithm=SHA-256\b)(?=.*\bresponse="[0-9a-f]{64}").*username="dave"/);
-      expect((await kamailio.registered('dave')).map((contact) => contact.address)).toEqual([`sip:dave@127.0.0.1:${stack.localPort}`]);
+      expect(exchanges[1]!.request.headers.extra.authorization).toMatch(
+        /^Digest (?=.*\balgorithm=SHA-256\b)(?=.*\bresponse="[0-9a-f]{64}").*username="dave"/,
+      );
+      expect((await kamailio.registered('dave')).map((contact) => contact.address)).toEqual([
+        `sip:dave@127.0.0.1:${stack.localPort}`,
+      ]);
       await registration.unregister();
       expect(await kamailio.registered('dave')).toEqual([]);
     } finally {

@@ -42,7 +42,12 @@ describe('test peers die with the process that started them', () => {
 
     owner.signal('SIGKILL');
     await owner.exited;
-    const survivors = async () => (await Promise.all(descendants.map(async (pid, index) => ((await isRunning(pid)) ? [`${names[index]} ${pid}`] : [])))).flat();
+    const survivors = async () =>
+      (
+        await Promise.all(
+          descendants.map(async (pid, index) => ((await isRunning(pid)) ? [`${names[index]} ${pid}`] : [])),
+        )
+      ).flat();
     await waitFor(async () => (await survivors()).length === 0, 10_000, 'the peers to exit').catch(() => {});
     expect(await survivors(), 'still running 10 s after their owner died').toEqual([]);
   });

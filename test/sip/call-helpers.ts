@@ -3,7 +3,9 @@ import { startSipCall, type SipCall, type SipCallEvents, type SipCallOptions } f
 import type { SippPeer } from '../support/sipp.ts';
 
 /** Logs SIP traffic when SIP_DEBUG=1; silent otherwise. */
-export const testLogger: Logger = process.env.SIP_DEBUG ? createLogger({ test: 'sip' }, { level: 'debug' }) : silentLogger;
+export const testLogger: Logger = process.env.SIP_DEBUG
+  ? createLogger({ test: 'sip' }, { level: 'debug' })
+  : silentLogger;
 
 /** A call over UDP to `peer` (a sipp UAS, or anything listening on 127.0.0.1:`port`), as the task would place it. */
 export function callTo(peer: Pick<SippPeer, 'port'>, overrides: Partial<SipCallOptions> = {}): SipCall {
@@ -22,7 +24,11 @@ export function callTo(peer: Pick<SippPeer, 'port'>, overrides: Partial<SipCallO
 }
 
 /** The next `event` of `call`, or a rejection naming what arrived instead (failed/ended) or the timeout. */
-export function next<K extends keyof SipCallEvents>(call: SipCall, event: K, timeoutMs = 20_000): Promise<SipCallEvents[K]> {
+export function next<K extends keyof SipCallEvents>(
+  call: SipCall,
+  event: K,
+  timeoutMs = 20_000,
+): Promise<SipCallEvents[K]> {
   return new Promise((resolve, reject) => {
     const offs: (() => void)[] = [];
     const done = () => {

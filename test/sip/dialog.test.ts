@@ -69,15 +69,40 @@ describe('Dialog (RFC 3261 section 12)', () => {
 
   it('without Record-Route the dialog goes straight to the Contact (the outbound route is not kept)', () => {
     const d = dialog(true);
-    d.establish(ok({ to: { uri: 'sip:bob@pbx.example', params: { tag: 't' } }, contact: [{ uri: 'sip:bob@10.1.1.1', params: {} }] }));
+    d.establish(
+      ok({
+        to: { uri: 'sip:bob@pbx.example', params: { tag: 't' } },
+        contact: [{ uri: 'sip:bob@10.1.1.1', params: {} }],
+      }),
+    );
     expect(d.request('INFO', 2, contact, {}).headers.route).toEqual([]);
   });
 
   it.each([
-    ['the dialog', { to: { uri: 'sip:gw@b', params: { tag: 'ours' } }, from: { uri: 'sip:bob@x', params: { tag: 'theirs' } } }, true],
-    ['another call', { callId: 'other', to: { uri: 'sip:gw@b', params: { tag: 'ours' } }, from: { uri: 'sip:bob@x', params: { tag: 'theirs' } } }, false],
-    ['a forked leg (other From tag)', { to: { uri: 'sip:gw@b', params: { tag: 'ours' } }, from: { uri: 'sip:bob@x', params: { tag: 'fork2' } } }, false],
-    ['no To tag', { to: { uri: 'sip:gw@b', params: {} }, from: { uri: 'sip:bob@x', params: { tag: 'theirs' } } }, false],
+    [
+      'the dialog',
+      { to: { uri: 'sip:gw@b', params: { tag: 'ours' } }, from: { uri: 'sip:bob@x', params: { tag: 'theirs' } } },
+      true,
+    ],
+    [
+      'another call',
+      {
+        callId: 'other',
+        to: { uri: 'sip:gw@b', params: { tag: 'ours' } },
+        from: { uri: 'sip:bob@x', params: { tag: 'theirs' } },
+      },
+      false,
+    ],
+    [
+      'a forked leg (other From tag)',
+      { to: { uri: 'sip:gw@b', params: { tag: 'ours' } }, from: { uri: 'sip:bob@x', params: { tag: 'fork2' } } },
+      false,
+    ],
+    [
+      'no To tag',
+      { to: { uri: 'sip:gw@b', params: {} }, from: { uri: 'sip:bob@x', params: { tag: 'theirs' } } },
+      false,
+    ],
   ])('matches a request of %s: %s', (_name, overrides, expected) => {
     const d = dialog();
     d.establish(ok({ to: { uri: 'sip:bob@pbx.example', params: { tag: 'theirs' } } }));

@@ -8,7 +8,11 @@ describe('RFC 4028 session timer headers', () => {
     ['refresher=UAS with spaces', { 'session-expires': ' 90 ; refresher = UAS' }, { interval: 90, refresher: 'uas' }],
     ['compact form x', { x: '600;refresher=uas' }, { interval: 600, refresher: 'uas' }],
     ['an unknown refresher is no refresher', { 'session-expires': '90;refresher=both' }, { interval: 90 }],
-    ['other parameters around it', { 'session-expires': '120;foo=bar;refresher=uac' }, { interval: 120, refresher: 'uac' }],
+    [
+      'other parameters around it',
+      { 'session-expires': '120;foo=bar;refresher=uac' },
+      { interval: 120, refresher: 'uac' },
+    ],
     ['no header', {}, undefined],
     ['not a number', { 'session-expires': 'soon;refresher=uac' }, undefined],
     ['negative', { 'session-expires': '-90' }, undefined],
@@ -28,8 +32,18 @@ describe('RFC 4028 session timer headers', () => {
   it.each([
     ['first INVITE: only Supported', undefined, undefined, { supported: 'timer' }],
     ['retry after a 422', 1800, undefined, { supported: 'timer', 'session-expires': '1800', 'min-se': '1800' }],
-    ['refresh', undefined, { interval: 90, refresher: 'uac' as const }, { supported: 'timer', 'session-expires': '90;refresher=uac' }],
-    ['refresh never goes below the Min-SE of a 422', 1800, { interval: 90, refresher: 'uac' as const }, { supported: 'timer', 'session-expires': '1800;refresher=uac', 'min-se': '1800' }],
+    [
+      'refresh',
+      undefined,
+      { interval: 90, refresher: 'uac' as const },
+      { supported: 'timer', 'session-expires': '90;refresher=uac' },
+    ],
+    [
+      'refresh never goes below the Min-SE of a 422',
+      1800,
+      { interval: 90, refresher: 'uac' as const },
+      { supported: 'timer', 'session-expires': '1800;refresher=uac', 'min-se': '1800' },
+    ],
   ])('INVITE headers: %s', (_, minSe, session, expected) => {
     expect(inviteTimerHeaders(minSe, session)).toEqual(expected);
   });

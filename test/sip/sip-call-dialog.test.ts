@@ -27,7 +27,10 @@ describe('requests the peer sends inside the dialog (sipp UAS)', () => {
     const call = callTo(peer);
     defer(() => call.hangup());
     const [failed] = await next(call, 'failed', 5_000);
-    expect(failed).toEqual({ reason: 'sip', message: 'unusable 2xx to INVITE: SipTransportError: 169.254.169.254 is a link-local or cloud metadata address' });
+    expect(failed).toEqual({
+      reason: 'sip',
+      message: 'unusable 2xx to INVITE: SipTransportError: 169.254.169.254 is a link-local or cloud metadata address',
+    });
   });
 
   it('BYE from the peer: 200 OK and ended by remote', async () => {

@@ -4,7 +4,12 @@ import { SippPeer } from '../support/sipp.ts';
 import { callTo, next } from './call-helpers.ts';
 
 const header = (message: string, name: string) => new RegExp(`^${name}: *(.*?)\\r?$`, 'mi').exec(message)?.[1];
-const body = (message: string) => message.split(/\r?\n\r?\n/).slice(1).join('\n\n').trim();
+const body = (message: string) =>
+  message
+    .split(/\r?\n\r?\n/)
+    .slice(1)
+    .join('\n\n')
+    .trim();
 
 describe('RFC 4028 session timers (sipp UAS)', () => {
   const { owned, defer } = useCleanup();
@@ -38,7 +43,9 @@ describe('RFC 4028 session timers (sipp UAS)', () => {
     expect((await peer.finished()).code, await peer.errors()).toBe(0);
     const invites = await peer.receivedTimed('INVITE ');
     const acks = await peer.receivedTimed('ACK ');
-    const updateAnswer = (await peer.receivedTimed('SIP/2.0 200')).find(({ message }) => /^CSeq: *1 UPDATE/m.test(message));
+    const updateAnswer = (await peer.receivedTimed('SIP/2.0 200')).find(({ message }) =>
+      /^CSeq: *1 UPDATE/m.test(message),
+    );
     expect(invites).toHaveLength(3);
     // Half of the 4 s interval after the answer, and again after the UPDATE made us the refresher.
     expect(invites[1]!.at - acks[0]!.at).toBeGreaterThanOrEqual(1800);
@@ -58,7 +65,12 @@ describe('RFC 4028 session timers (sipp UAS)', () => {
     expect((await peer.finished()).code, await peer.errors()).toBe(0);
     const invites = await peer.receivedTimed('INVITE ');
     const glare = (await peer.receivedTimed('ACK ')).find(({ message }) => header(message, 'CSeq') === '3 ACK');
-    expect(invites.map(({ message }) => header(message, 'CSeq'))).toEqual(['1 INVITE', '2 INVITE', '3 INVITE', '4 INVITE']);
+    expect(invites.map(({ message }) => header(message, 'CSeq'))).toEqual([
+      '1 INVITE',
+      '2 INVITE',
+      '3 INVITE',
+      '4 INVITE',
+    ]);
     expect(invites[3]!.at - glare!.at).toBeGreaterThanOrEqual(2000);
     expect(invites[3]!.at - glare!.at).toBeLessThan(4500);
     expect(body(invites[3]!.message)).toBe(body(invites[0]!.message));

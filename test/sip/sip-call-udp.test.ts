@@ -41,7 +41,9 @@ describe('SIP call against a sipp UAS over UDP', () => {
     expect(log).toMatch(/BYE sip:sipp@127\.0\.0\.1:\d+;transport=UDP SIP\/2\.0/);
     expect(log).toMatch(/m=audio 40000 RTP\/AVP 0 8 9 111 101/);
     const [bye] = await peer.received('BYE ');
-    expect(bye).toMatch(/^Route: *<sip:127\.0\.0\.1:\d+;lr;hop=near-uac>, *<sip:127\.0\.0\.1:\d+;lr;hop=near-uas>\r?$/m);
+    expect(bye).toMatch(
+      /^Route: *<sip:127\.0\.0\.1:\d+;lr;hop=near-uac>, *<sip:127\.0\.0\.1:\d+;lr;hop=near-uas>\r?$/m,
+    );
     expect(bye).toMatch(/^CSeq: 2 BYE\r?$/m);
     expect(bye).toMatch(/^To: .*;tag=\w*SIPpTag01\w*\r?$/m);
   });

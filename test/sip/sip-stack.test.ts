@@ -20,7 +20,9 @@ describe('header safety', () => {
   });
 
   it('plain values pass', () => {
-    expect(() => assertSafe({ extra: { subject: 'a b; c=d' }, from: { uri: 'sip:a@b', params: { tag: null } } })).not.toThrow();
+    expect(() =>
+      assertSafe({ extra: { subject: 'a b; c=d' }, from: { uri: 'sip:a@b', params: { tag: null } } }),
+    ).not.toThrow();
   });
 
   it.each([
@@ -48,7 +50,9 @@ describe('header safety', () => {
     // Sent, the INVITE would wait out its 32 s transaction timeout.
     const [failed] = await next(call, 'failed', 3000);
     expect(failed).toMatchObject({ reason: 'sip' });
-    expect(failed.message).toBe('could not reach the SIP peer: 169.254.169.254 is a link-local or cloud metadata address');
+    expect(failed.message).toBe(
+      'could not reach the SIP peer: 169.254.169.254 is a link-local or cloud metadata address',
+    );
     await call.hangup();
   });
 });

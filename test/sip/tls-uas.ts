@@ -11,13 +11,32 @@ export async function selfSignedCertificate(): Promise<{ key: string; cert: stri
     const openssl = await OwnedProcess.start({
       name: 'openssl',
       command: 'openssl',
-      args: ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-        '-subj', '/CN=sip.test', '-addext', 'subjectAltName=DNS:sip.test,IP:127.0.0.1',
-        '-keyout', join(directory, 'key.pem'), '-out', join(directory, 'cert.pem')],
+      args: [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=sip.test',
+        '-addext',
+        'subjectAltName=DNS:sip.test,IP:127.0.0.1',
+        '-keyout',
+        join(directory, 'key.pem'),
+        '-out',
+        join(directory, 'cert.pem'),
+      ],
     });
     const exit = await openssl.exited;
     if (exit.code !== 0) throw new Error(`openssl failed: ${openssl.lastLines().join('\n')}`);
-    return { key: await readFile(join(directory, 'key.pem'), 'utf8'), cert: await readFile(join(directory, 'cert.pem'), 'utf8') };
+    return {
+      key: await readFile(join(directory, 'key.pem'), 'utf8'),
+      cert: await readFile(join(directory, 'cert.pem'), 'utf8'),
+    };
   } finally {
     await rm(directory, { recursive: true, force: true });
   }
@@ -31,7 +50,10 @@ export class TlsUas {
   readonly received: string[] = [];
   private readonly sockets = new Set<TLSSocket>();
 
-  private constructor(private readonly server: Server, readonly port: number) {}
+  private constructor(
+    private readonly server: Server,
+    readonly port: number,
+  ) {}
 
   static start(credentials: { key: string; cert: string }): Promise<TlsUas> {
     return new Promise((resolve, reject) => {
@@ -72,16 +94,40 @@ export class TlsUas {
     if (startLine.startsWith('SIP/')) return;
     this.received.push(startLine);
     const method = startLine.split(' ')[0];
-    const copy = (name: string) => head.split('\r\n').filter((line) => line.toLowerCase().startsWith(`${name.toLowerCase()}:`));
+    const copy = (name: string) =>
+      head.split('\r\n').filter((line) => line.toLowerCase().startsWith(`${name.toLowerCase()}:`));
     const to = copy('To')[0] ?? '';
     const reply = (status: string, extra: string[], body = '') =>
       socket.write(
-        [`SIP/2.0 ${status}`, ...copy('Via'), ...copy('From'), /;tag=/.test(to) ? to : `${to};tag=uas1`, ...copy('Call-ID'), ...copy('CSeq'),
-          ...extra, `Content-Length: ${Buffer.byteLength(body)}`, '', body].join('\r\n'),
+        [
+          `SIP/2.0 ${status}`,
+          ...copy('Via'),
+          ...copy('From'),
+          /;tag=/.test(to) ? to : `${to};tag=uas1`,
+          ...copy('Call-ID'),
+          ...copy('CSeq'),
+          ...extra,
+          `Content-Length: ${Buffer.byteLength(body)}`,
+          '',
+          body,
+        ].join('\r\n'),
       );
     if (method === 'INVITE') {
-      const sdp = ['v=0', 'o=uas 1 1 IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0', 'm=audio 6000 RTP/AVP 0', 'a=rtpmap:0 PCMU/8000', ''].join('\r\n');
-      reply('200 OK', [`Contact: <sip:uas@127.0.0.1:${this.port};transport=tls>`, 'Content-Type: application/sdp'], sdp);
+      const sdp = [
+        'v=0',
+        'o=uas 1 1 IN IP4 127.0.0.1',
+        's=-',
+        'c=IN IP4 127.0.0.1',
+        't=0 0',
+        'm=audio 6000 RTP/AVP 0',
+        'a=rtpmap:0 PCMU/8000',
+        '',
+      ].join('\r\n');
+      reply(
+        '200 OK',
+        [`Contact: <sip:uas@127.0.0.1:${this.port};transport=tls>`, 'Content-Type: application/sdp'],
+        sdp,
+      );
     } else if (method !== 'ACK') {
       reply('200 OK', []);
     }

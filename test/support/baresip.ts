@@ -115,7 +115,8 @@ export interface BaresipPeer {
 
 export async function startBaresip(options: BaresipOptions = {}): Promise<BaresipPeer> {
   const sineHz = options.sineHz ?? 1000;
-  if (!Number.isInteger(sineHz) || sineHz < 10 || sineHz > 20000) throw new Error('sineHz must be an integer 10..20000');
+  if (!Number.isInteger(sineHz) || sineHz < 10 || sineHz > 20000)
+    throw new Error('sineHz must be an integer 10..20000');
   const sipPort = options.sipPort ?? (await freeSipPortPair());
   let ctrlPort = await freePort();
   while (ctrlPort === sipPort + 1 || ctrlPort === sipPort) ctrlPort = await freePort();
@@ -155,7 +156,8 @@ export async function startBaresip(options: BaresipOptions = {}): Promise<Baresi
     uri = `sip:${username}@127.0.0.1:${sipPort}`;
     account = `<${aor}>;regint=0;answermode=${answermode}`;
   }
-  if (options.accountParams) account += options.accountParams.startsWith(';') ? options.accountParams : `;${options.accountParams}`;
+  if (options.accountParams)
+    account += options.accountParams.startsWith(';') ? options.accountParams : `;${options.accountParams}`;
   // A registering account is added with `uanew` once ctrl_tcp is connected, so REGISTERING/REGISTER_OK are not
   // sent before anyone listens.
   await writeFile(join(dir, 'accounts'), options.register ? '' : account + '\n');
@@ -189,9 +191,12 @@ export async function startBaresip(options: BaresipOptions = {}): Promise<Baresi
   } catch (error) {
     await process_.close();
     await rm(dir, { recursive: true, force: true });
-    throw new Error(`baresip ctrl_tcp on ${ctrlPort} unreachable: ${(error as Error).message}\n${lines.slice(-20).join('\n')}`, {
-      cause: error,
-    });
+    throw new Error(
+      `baresip ctrl_tcp on ${ctrlPort} unreachable: ${(error as Error).message}\n${lines.slice(-20).join('\n')}`,
+      {
+        cause: error,
+      },
+    );
   }
 
   if (options.register) {

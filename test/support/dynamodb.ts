@@ -43,7 +43,8 @@ async function waitUntilAnswering(endpoint: string, died: () => Error | undefine
         await client.send(new ListTablesCommand({}));
         return;
       } catch (error) {
-        if (Date.now() > deadline) throw new Error(`${endpoint} did not answer within ${timeoutMs} ms`, { cause: error });
+        if (Date.now() > deadline)
+          throw new Error(`${endpoint} did not answer within ${timeoutMs} ms`, { cause: error });
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
     }
@@ -108,7 +109,15 @@ export async function startDynamoDbLocal(): Promise<DynamoDbServer> {
     java = await OwnedProcess.start({
       name: 'DynamoDB Local',
       command: 'java',
-      args: [`-Djava.library.path=${join(dirname(jar), 'DynamoDBLocal_lib')}`, '-jar', jar, '-inMemory', '-disableTelemetry', '-port', String(port)],
+      args: [
+        `-Djava.library.path=${join(dirname(jar), 'DynamoDBLocal_lib')}`,
+        '-jar',
+        jar,
+        '-inMemory',
+        '-disableTelemetry',
+        '-port',
+        String(port),
+      ],
       cwd,
       diesWithOwner: true,
     });

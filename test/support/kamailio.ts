@@ -77,7 +77,9 @@ export interface KamailioPeer {
 export async function startKamailio(options: KamailioOptions): Promise<KamailioPeer> {
   for (const user of options.users) {
     if (!SAFE.test(user.username) || !SAFE.test(user.password)) {
-      throw new Error(`kamailio test user ${JSON.stringify(user.username)}: only ${SAFE} is allowed in names and passwords`);
+      throw new Error(
+        `kamailio test user ${JSON.stringify(user.username)}: only ${SAFE} is allowed in names and passwords`,
+      );
     }
   }
   const domain = options.domain ?? '127.0.0.1';
@@ -126,7 +128,10 @@ export async function startKamailio(options: KamailioOptions): Promise<KamailioP
     // The TCP workers may start a moment after the UDP worker that logged the ready mark.
     for (let attempt = 0; attempt < 10; attempt++) {
       try {
-        const reply = JSON.parse(await post(port, '/RPC', body)) as { result?: unknown; error?: { code: number; message: string } };
+        const reply = JSON.parse(await post(port, '/RPC', body)) as {
+          result?: unknown;
+          error?: { code: number; message: string };
+        };
         if (reply.error) throw new KamailioRpcError(reply.error.message, reply.error.code);
         return reply.result;
       } catch (error) {
@@ -140,7 +145,9 @@ export async function startKamailio(options: KamailioOptions): Promise<KamailioP
 
   const registered = async (username: string): Promise<KamailioContact[]> => {
     try {
-      const result = (await rpc('ul.lookup', ['location', username])) as { Contacts?: { Contact: Record<string, unknown> }[] };
+      const result = (await rpc('ul.lookup', ['location', username])) as {
+        Contacts?: { Contact: Record<string, unknown> }[];
+      };
       return (result.Contacts ?? []).map(({ Contact: contact }) => ({
         address: String(contact.Address),
         expires: Number(contact.Expires),
@@ -194,7 +201,14 @@ export class KamailioRpcError extends Error {
 function post(port: number, path: string, body: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', port, path, method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: 'POST',
+        agent: false,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));

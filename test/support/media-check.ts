@@ -22,10 +22,26 @@ export interface Probe {
 }
 
 export async function probe(path: string): Promise<Probe> {
-  const { stdout } = await run('ffprobe', ['-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', path]);
+  const { stdout } = await run('ffprobe', [
+    '-v',
+    'error',
+    '-print_format',
+    'json',
+    '-show_format',
+    '-show_streams',
+    path,
+  ]);
   const json = JSON.parse(stdout) as {
     format?: { duration?: string };
-    streams?: Array<{ codec_type: string; codec_name: string; sample_rate?: string; channels?: number; width?: number; height?: number; duration?: string }>;
+    streams?: Array<{
+      codec_type: string;
+      codec_name: string;
+      sample_rate?: string;
+      channels?: number;
+      width?: number;
+      height?: number;
+      duration?: string;
+    }>;
   };
   const streams = (json.streams ?? []).map((s) => ({
     type: s.codec_type,
@@ -58,11 +74,23 @@ export interface TimelineCheck {
 
 /** Every packet's timestamp in a recording, and what a CDN's ingest checks about them. */
 export async function checkTimeline(path: string): Promise<TimelineCheck> {
-  const { stdout } = await run('ffprobe', ['-v', 'error', '-print_format', 'json', '-show_entries', 'packet=codec_type,dts_time,flags', path]);
+  const { stdout } = await run('ffprobe', [
+    '-v',
+    'error',
+    '-print_format',
+    'json',
+    '-show_entries',
+    'packet=codec_type,dts_time,flags',
+    path,
+  ]);
   const json = JSON.parse(stdout) as { packets?: Array<{ codec_type: string; dts_time?: string; flags?: string }> };
   const packets = (json.packets ?? [])
     .filter((p) => (p.codec_type === 'audio' || p.codec_type === 'video') && p.dts_time !== undefined)
-    .map((p) => ({ type: p.codec_type as 'audio' | 'video', dts: Number(p.dts_time), keyframe: (p.flags ?? '').startsWith('K') }));
+    .map((p) => ({
+      type: p.codec_type as 'audio' | 'video',
+      dts: Number(p.dts_time),
+      keyframe: (p.flags ?? '').startsWith('K'),
+    }));
   const largestGap = { audio: 0, video: 0 };
   let monotonic = true;
   const last: Partial<Record<'audio' | 'video', number>> = {};
@@ -89,10 +117,34 @@ export async function checkTimeline(path: string): Promise<TimelineCheck> {
 }
 
 /** Video codec details CDNs care about: profile and pixel format of the first video stream. */
-export async function probeVideo(path: string): Promise<{ codec: string; profile: string; pixFmt: string; width: number; height: number } | undefined> {
-  const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-print_format', 'json', '-show_entries', 'stream=codec_name,profile,pix_fmt,width,height', path]);
-  const stream = (JSON.parse(stdout) as { streams?: Array<{ codec_name: string; profile: string; pix_fmt: string; width: number; height: number }> }).streams?.[0];
-  return stream && { codec: stream.codec_name, profile: stream.profile, pixFmt: stream.pix_fmt, width: stream.width, height: stream.height };
+export async function probeVideo(
+  path: string,
+): Promise<{ codec: string; profile: string; pixFmt: string; width: number; height: number } | undefined> {
+  const { stdout } = await run('ffprobe', [
+    '-v',
+    'error',
+    '-select_streams',
+    'v:0',
+    '-print_format',
+    'json',
+    '-show_entries',
+    'stream=codec_name,profile,pix_fmt,width,height',
+    path,
+  ]);
+  const stream = (
+    JSON.parse(stdout) as {
+      streams?: Array<{ codec_name: string; profile: string; pix_fmt: string; width: number; height: number }>;
+    }
+  ).streams?.[0];
+  return (
+    stream && {
+      codec: stream.codec_name,
+      profile: stream.profile,
+      pixFmt: stream.pix_fmt,
+      width: stream.width,
+      height: stream.height,
+    }
+  );
 }
 
 /** Longer than a period of any tone the tests play (the lowest is 440 Hz), shorter than one 20 ms RTP packet. */
@@ -112,7 +164,14 @@ export interface ToneMeasure {
  * crossings longer than PAUSE_SECONDS (a silence the gateway filled while RTP was late, say) is left out, since
  * it holds no period of any tone; two tones in turns still average to neither.
  */
-export async function measureTone(path: string, { trimSeconds = 0.3, fromSeconds, toSeconds }: { trimSeconds?: number; fromSeconds?: number; toSeconds?: number } = {}): Promise<ToneMeasure> {
+export async function measureTone(
+  path: string,
+  {
+    trimSeconds = 0.3,
+    fromSeconds,
+    toSeconds,
+  }: { trimSeconds?: number; fromSeconds?: number; toSeconds?: number } = {},
+): Promise<ToneMeasure> {
   const rate = 48000;
   // Through a file: OwnedProcess reads output as text lines, and PCM is not text.
   const dir = await mkdtemp(join(tmpdir(), 'media-check-'));
@@ -120,8 +179,26 @@ export async function measureTone(path: string, { trimSeconds = 0.3, fromSeconds
   try {
     const pcm = join(dir, 'tone.raw');
     // A window of the recording (output-side -ss/-to: exact, decoded from the start).
-    const window = [...(fromSeconds !== undefined ? ['-ss', String(fromSeconds)] : []), ...(toSeconds !== undefined ? ['-to', String(toSeconds)] : [])];
-    await run('ffmpeg', ['-v', 'error', '-i', path, '-map', '0:a:0', ...window, '-ac', '1', '-ar', String(rate), '-f', 's16le', pcm]);
+    const window = [
+      ...(fromSeconds !== undefined ? ['-ss', String(fromSeconds)] : []),
+      ...(toSeconds !== undefined ? ['-to', String(toSeconds)] : []),
+    ];
+    await run('ffmpeg', [
+      '-v',
+      'error',
+      '-i',
+      path,
+      '-map',
+      '0:a:0',
+      ...window,
+      '-ac',
+      '1',
+      '-ar',
+      String(rate),
+      '-f',
+      's16le',
+      pcm,
+    ]);
     stdout = await readFile(pcm);
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -159,7 +236,13 @@ export async function measureTone(path: string, { trimSeconds = 0.3, fromSeconds
 
 async function run(command: string, args: string[]): Promise<{ stdout: string }> {
   const lines: string[] = [];
-  const process = await OwnedProcess.start({ name: command, command, args, diesWithOwner: true, onLine: (line, stream) => stream === 'stdout' && lines.push(line) });
+  const process = await OwnedProcess.start({
+    name: command,
+    command,
+    args,
+    diesWithOwner: true,
+    onLine: (line, stream) => stream === 'stdout' && lines.push(line),
+  });
   const exit = await process.exited;
   if (exit.code !== 0) throw new Error(`${command} exited ${exit.code}: ${process.lastLines().join('\n')}`);
   return { stdout: lines.join('\n') };

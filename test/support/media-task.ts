@@ -6,9 +6,10 @@ import { OwnedProcess, type ProcessExit } from '../../shared/owned-process.ts';
 import { mediaTaskEntry } from './media-task-bundle.ts';
 import { waitFor } from './nginx-rtmp.ts';
 
-
 /** A call spec for a peer on 127.0.0.1, with the seed's shape and overridable parts. */
-export function testCallSpec(overrides: Partial<Omit<CallSpec, 'connection'>> & { connection?: Partial<CallSpec['connection']> } = {}): CallSpec {
+export function testCallSpec(
+  overrides: Partial<Omit<CallSpec, 'connection'>> & { connection?: Partial<CallSpec['connection']> } = {},
+): CallSpec {
   const { connection, ...rest } = overrides;
   return {
     callId: `test-${Math.random().toString(36).slice(2, 10)}`,
@@ -73,9 +74,16 @@ export class MediaTaskProcess {
   }
 
   async waitForEvent(type: StateEvent['type'], timeoutMs = 15_000): Promise<StateEvent> {
-    await waitFor(() => this.events.some((event) => event.type === type) || !this.process.running, timeoutMs, `event ${type}`);
+    await waitFor(
+      () => this.events.some((event) => event.type === type) || !this.process.running,
+      timeoutMs,
+      `event ${type}`,
+    );
     const event = this.events.find((candidate) => candidate.type === type);
-    if (!event) throw new Error(`task exited without ${type}; events: ${this.types().join(', ')}\n${this.logLines.slice(-15).join('\n')}`);
+    if (!event)
+      throw new Error(
+        `task exited without ${type}; events: ${this.types().join(', ')}\n${this.logLines.slice(-15).join('\n')}`,
+      );
     return event;
   }
 
@@ -83,7 +91,8 @@ export class MediaTaskProcess {
   async final(timeoutMs = 20_000): Promise<StateEvent> {
     await waitFor(() => !this.process.running, timeoutMs, 'the media task to exit');
     const final = this.events.find((event) => event.type === 'ended' || event.type === 'failed');
-    if (!final) throw new Error(`no final event; events: ${this.types().join(', ')}\n${this.logLines.slice(-15).join('\n')}`);
+    if (!final)
+      throw new Error(`no final event; events: ${this.types().join(', ')}\n${this.logLines.slice(-15).join('\n')}`);
     return final;
   }
 
@@ -113,6 +122,19 @@ export class MediaTaskProcess {
 
 /** A u-law WAV of a sine tone, which sipp's rtp_stream plays as PCMU. */
 export async function makeToneWav(path: string, { seconds = 30, hz = 1000 } = {}): Promise<string> {
-  await promisify(execFile)('sox', ['-n', '-r', '8000', '-c', '1', '-e', 'u-law', path, 'synth', String(seconds), 'sine', String(hz)]);
+  await promisify(execFile)('sox', [
+    '-n',
+    '-r',
+    '8000',
+    '-c',
+    '1',
+    '-e',
+    'u-law',
+    path,
+    'synth',
+    String(seconds),
+    'sine',
+    String(hz),
+  ]);
   return path;
 }

@@ -71,8 +71,21 @@ export class NginxRtmp {
     const key = join(this.dir, 'tls.key');
     const cert = join(this.dir, 'tls.crt');
     await promisify(execFile)('openssl', [
-      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1',
-      '-addext', 'subjectAltName=IP:127.0.0.1',
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
     ]);
     const sockets = new Set<Socket>();
     const server = createTlsServer({ key: await readFile(key), cert: await readFile(cert) }, (client) => {
@@ -112,7 +125,10 @@ export class NginxRtmp {
     let since = Date.now();
     await waitFor(
       async () => {
-        const size = await stat(path).then((s) => s.size, () => -1);
+        const size = await stat(path).then(
+          (s) => s.size,
+          () => -1,
+        );
         if (size !== lastSize) {
           lastSize = size;
           since = Date.now();
@@ -138,7 +154,12 @@ export class NginxRtmp {
 
 function spawnNginx(dir: string): Promise<OwnedProcess> {
   const conf = join(dir, 'nginx.conf');
-  return OwnedProcess.start({ name: 'nginx-rtmp', command: 'nginx', args: ['-c', conf, '-p', dir, '-e', join(dir, 'error.log')], diesWithOwner: true });
+  return OwnedProcess.start({
+    name: 'nginx-rtmp',
+    command: 'nginx',
+    args: ['-c', conf, '-p', dir, '-e', join(dir, 'error.log')],
+    diesWithOwner: true,
+  });
 }
 
 export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {

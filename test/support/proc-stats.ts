@@ -63,15 +63,20 @@ export async function encoderPids(pid: number): Promise<number[]> {
 
 /** The TCP ports a process listens on: its socket descriptors matched to LISTEN rows of /proc/net/tcp and tcp6. */
 export async function listeningTcpPorts(pid: number): Promise<number[]> {
-  const links = await Promise.all((await readdir(`/proc/${pid}/fd`)).map((fd) => readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')));
+  const links = await Promise.all(
+    (await readdir(`/proc/${pid}/fd`)).map((fd) => readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')),
+  );
   const inodes = new Set(links.flatMap((link) => /^socket:\[(\d+)\]$/.exec(link)?.[1] ?? []));
   const tables = await Promise.all(['tcp', 'tcp6'].map((table) => readFile(`/proc/${pid}/net/${table}`, 'utf8')));
   const ports = tables.flatMap((table) =>
-    table.split('\n').slice(1).flatMap((row) => {
-      // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode; st 0A is LISTEN.
-      const [, local, , state, , , , , , inode] = row.trim().split(/\s+/);
-      return state === '0A' && inodes.has(inode!) ? [parseInt(local!.split(':')[1]!, 16)] : [];
-    }),
+    table
+      .split('\n')
+      .slice(1)
+      .flatMap((row) => {
+        // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode; st 0A is LISTEN.
+        const [, local, , state, , , , , , inode] = row.trim().split(/\s+/);
+        return state === '0A' && inodes.has(inode!) ? [parseInt(local!.split(':')[1]!, 16)] : [];
+      }),
   );
   return [...new Set(ports)].sort((a, b) => a - b);
 }

@@ -57,20 +57,36 @@ export class SippPeer {
     const transport = options.transport ?? 'udp';
     const directory = await mkdtemp(join(tmpdir(), 'sipp-'));
     const args = [
-      '-sf', join(FIXTURES, options.scenario),
-      '-i', '127.0.0.1',
-      '-p', String(port),
-      '-t', transport === 'tcp' ? 't1' : 'u1',
-      '-m', String(options.calls ?? 1),
+      '-sf',
+      join(FIXTURES, options.scenario),
+      '-i',
+      '127.0.0.1',
+      '-p',
+      String(port),
+      '-t',
+      transport === 'tcp' ? 't1' : 'u1',
+      '-m',
+      String(options.calls ?? 1),
       '-nostdin',
-      '-timeout', `${options.timeoutSeconds ?? 30}s`,
+      '-timeout',
+      `${options.timeoutSeconds ?? 30}s`,
       '-timeout_error',
-      '-trace_msg', '-message_file', join(directory, 'messages.log'),
-      '-trace_err', '-error_file', join(directory, 'errors.log'),
+      '-trace_msg',
+      '-message_file',
+      join(directory, 'messages.log'),
+      '-trace_err',
+      '-error_file',
+      join(directory, 'errors.log'),
       ...mediaArgs,
       ...Object.entries(options.keys ?? {}).flatMap(([name, value]) => ['-key', name, value]),
     ];
-    const owned = await OwnedProcess.start({ name: `sipp ${options.scenario}`, command: SIPP, args, cwd: options.cwd, diesWithOwner: true });
+    const owned = await OwnedProcess.start({
+      name: `sipp ${options.scenario}`,
+      command: SIPP,
+      args,
+      cwd: options.cwd,
+      diesWithOwner: true,
+    });
     const peer = new SippPeer(port, owned, directory);
     try {
       await waitUntilBound(port, transport, owned);
@@ -86,7 +102,10 @@ export class SippPeer {
   async finished(timeoutMs = 30_000): Promise<ProcessExit> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`sipp still running after ${timeoutMs} ms: ${this.process.lastLines().join('\n')}`)), timeoutMs);
+      timer = setTimeout(
+        () => reject(new Error(`sipp still running after ${timeoutMs} ms: ${this.process.lastLines().join('\n')}`)),
+        timeoutMs,
+      );
     });
     try {
       return await Promise.race([this.process.exited, timeout]);
@@ -114,7 +133,10 @@ export class SippPeer {
     return (await this.messages())
       .split(/^(?=-{10,})/m)
       .flatMap((block) => {
-        const match = /^-{10,}[ \t]+(\d{4}-\d\d-\d\d)[ \t]+(\d\d:\d\d:\d\d\.\d{3})\d*\s*\n\s*\w+ message received[^\n]*\n\s*\n([\s\S]*)$/.exec(block);
+        const match =
+          /^-{10,}[ \t]+(\d{4}-\d\d-\d\d)[ \t]+(\d\d:\d\d:\d\d\.\d{3})\d*\s*\n\s*\w+ message received[^\n]*\n\s*\n([\s\S]*)$/.exec(
+            block,
+          );
         return match ? [{ at: Date.parse(`${match[1]}T${match[2]}`), message: match[3]! }] : [];
       })
       .filter(({ message }) => message.startsWith(startLine));

@@ -1,20 +1,37 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { signBody, twilioSignature, verifyBodySignature, verifyTwilioSignature } from '../../functions/webhooks/signature.ts';
+import {
+  signBody,
+  twilioSignature,
+  verifyBodySignature,
+  verifyTwilioSignature,
+} from '../../functions/webhooks/signature.ts';
 
 describe('Twilio request signature', () => {
   // The example from Twilio's signature-validation docs (TwilioDevEd/api-snippets security/signature_validation).
   const url = 'https://mycompany.com/myapp.php?foo=1&bar=2';
-  const params = new URLSearchParams({ CallSid: 'CA1234567890ABCDE', Caller: '+14158675309', Digits: '1234', From: '+14158675309', To: '+18005551212' });
+  const params = new URLSearchParams({
+    CallSid: 'CA1234567890ABCDE',
+    Caller: '+14158675309',
+    Digits: '1234',
+    From: '+14158675309',
+    To: '+18005551212',
+  });
 
   it('matches the signature Twilio documents for its example request', () => {
     expect(twilioSignature('12345', url, params)).toBe('RSOYDt4T1cUTdK1PDd93/VVr8B8=');
   });
 
   it('matches an independent computation: URL, then name+value sorted by name, HMAC-SHA1, base64', () => {
-    const shuffled = new URLSearchParams([['b', '2'], ['StatusCallbackEvent', 'conference-start'], ['a', 'x y&z']]);
+    const shuffled = new URLSearchParams([
+      ['b', '2'],
+      ['StatusCallbackEvent', 'conference-start'],
+      ['a', 'x y&z'],
+    ]);
     const data = 'http://h/webhooks/twilio' + 'StatusCallbackEvent' + 'conference-start' + 'a' + 'x y&z' + 'b' + '2';
-    expect(twilioSignature('tok', 'http://h/webhooks/twilio', shuffled)).toBe(createHmac('sha1', 'tok').update(data).digest('base64'));
+    expect(twilioSignature('tok', 'http://h/webhooks/twilio', shuffled)).toBe(
+      createHmac('sha1', 'tok').update(data).digest('base64'),
+    );
   });
 
   it.each([

@@ -3,7 +3,13 @@ import type { CallRecord } from '../../functions/core/ports.ts';
 import { recordEvent } from '../../functions/recorder.ts';
 import { verifyBodySignature } from '../../functions/webhooks/signature.ts';
 import type { PostJson } from '../../functions/adapters/guarded-post.ts';
-import { DELIVERY_LOG_LIMIT, RETRY_DELAYS_MS, StatusNotifier, notifyStateChange, type NotifyDeps } from '../../functions/webhooks/status-notifier.ts';
+import {
+  DELIVERY_LOG_LIMIT,
+  RETRY_DELAYS_MS,
+  StatusNotifier,
+  notifyStateChange,
+  type NotifyDeps,
+} from '../../functions/webhooks/status-notifier.ts';
 import { silentLogger } from '../../shared/log.ts';
 import { makeRecord } from '../functions/call-store.suite.ts';
 import { MemoryCallStore } from '../functions/fakes.ts';
@@ -29,7 +35,9 @@ function receiver(script: (number | 'down')[] = []) {
   return { sent, post };
 }
 
-async function storedCall(statusCallback: CallRecord['statusCallback'] | null = { url: 'https://hooks.example.com/calls?token=abc' }) {
+async function storedCall(
+  statusCallback: CallRecord['statusCallback'] | null = { url: 'https://hooks.example.com/calls?token=abc' },
+) {
   const store = new MemoryCallStore();
   const { record, secret } = makeRecord();
   await store.create({ ...record, ...(statusCallback ? { statusCallback } : {}) }, secret);
@@ -37,7 +45,14 @@ async function storedCall(statusCallback: CallRecord['statusCallback'] | null = 
 }
 
 function deps(store: MemoryCallStore, post: PostJson, sleeps: number[] = []): NotifyDeps {
-  return { store, signingKey: KEY, logger: silentLogger, post, now: () => NOW, sleep: async (ms) => void sleeps.push(ms) };
+  return {
+    store,
+    signingKey: KEY,
+    logger: silentLogger,
+    post,
+    now: () => NOW,
+    sleep: async (ms) => void sleeps.push(ms),
+  };
 }
 
 describe('status callbacks', () => {
@@ -50,11 +65,30 @@ describe('status callbacks', () => {
     expect(sent).toHaveLength(1);
     const [request] = sent;
     expect(request!.url).toBe('https://hooks.example.com/calls?token=abc');
-    expect(JSON.parse(request!.body)).toMatchObject({ type: 'call.state', callId, state: 'ringing', previousState: 'dialing', sequence: record!.version, at: '2026-05-01T12:00:01.000Z', call: { callId, state: 'ringing' } });
+    expect(JSON.parse(request!.body)).toMatchObject({
+      type: 'call.state',
+      callId,
+      state: 'ringing',
+      previousState: 'dialing',
+      sequence: record!.version,
+      at: '2026-05-01T12:00:01.000Z',
+      call: { callId, state: 'ringing' },
+    });
     expect(request!.body).not.toContain('hunter2-secret');
-    expect(verifyBodySignature(KEY, request!.headers['X-Gateway-Signature'], request!.body, NOW.getTime() / 1000)).toBe(true);
+    expect(verifyBodySignature(KEY, request!.headers['X-Gateway-Signature'], request!.body, NOW.getTime() / 1000)).toBe(
+      true,
+    );
     expect(request!.headers['X-Gateway-Delivery']).toBe(`${callId}:${record!.version}`);
-    expect((await store.get(callId))!.deliveries).toEqual([{ state: 'ringing', sequence: record!.version, attempt: 1, at: NOW.toISOString(), outcome: 'delivered', httpStatus: 200 }]);
+    expect((await store.get(callId))!.deliveries).toEqual([
+      {
+        state: 'ringing',
+        sequence: record!.version,
+        attempt: 1,
+        at: NOW.toISOString(),
+        outcome: 'delivered',
+        httpStatus: 200,
+      },
+    ]);
   });
 
   it('retries network errors and 5xx with growing delays, then stops at the first success', async () => {
@@ -93,16 +127,27 @@ describe('status callbacks', () => {
     const none = await storedCall(null);
     const { sent, post } = receiver();
     const record = (await filtered.store.get(filtered.callId))!;
-    expect(await notifyStateChange(record, { from: 'dialing', to: 'streaming' }, deps(filtered.store, post))).toBe('skipped');
-    expect(await notifyStateChange({ ...record, state: 'ended' }, { from: 'streaming', to: 'ended' }, deps(filtered.store, post))).toBe('delivered');
-    expect(await notifyStateChange((await none.store.get(none.callId))!, { to: 'dialing' }, deps(none.store, post))).toBe('skipped');
+    expect(await notifyStateChange(record, { from: 'dialing', to: 'streaming' }, deps(filtered.store, post))).toBe(
+      'skipped',
+    );
+    expect(
+      await notifyStateChange(
+        { ...record, state: 'ended' },
+        { from: 'streaming', to: 'ended' },
+        deps(filtered.store, post),
+      ),
+    ).toBe('delivered');
+    expect(
+      await notifyStateChange((await none.store.get(none.callId))!, { to: 'dialing' }, deps(none.store, post)),
+    ).toBe('skipped');
     expect(sent.map((s) => JSON.parse(s.body).state)).toEqual(['ended']);
   });
 
   it('keeps the delivery log bounded', async () => {
     const { store, callId } = await storedCall();
     const { post } = receiver();
-    for (let i = 0; i < DELIVERY_LOG_LIMIT + 5; i++) await notifyStateChange((await store.get(callId))!, { to: 'dialing' }, deps(store, post));
+    for (let i = 0; i < DELIVERY_LOG_LIMIT + 5; i++)
+      await notifyStateChange((await store.get(callId))!, { to: 'dialing' }, deps(store, post));
     expect((await store.get(callId))!.deliveries).toHaveLength(DELIVERY_LOG_LIMIT);
   });
 });
@@ -112,15 +157,40 @@ describe('StatusNotifier (local mode queue)', () => {
     const { store, callId } = await storedCall();
     const { sent, post } = receiver([503, 'down', 200]);
     // Real (tiny) waits so that later changes are queued while the first one is still retrying.
-    const notifier = new StatusNotifier({ ...deps(store, post), sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms / 1000)) });
+    const notifier = new StatusNotifier({
+      ...deps(store, post),
+      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms / 1000)),
+    });
     notifier.enqueue((await store.get(callId))!, { to: 'dialing' });
-    for (const [seq, type] of [[1, 'ringing'], [2, 'answered'], [3, 'streaming']] as const) {
+    for (const [seq, type] of [
+      [1, 'ringing'],
+      [2, 'answered'],
+      [3, 'streaming'],
+    ] as const) {
       notifier.enqueueEffects(await recordEvent(store, { type, callId, seq, at: NOW.toISOString() }));
     }
-    notifier.enqueueEffects(await recordEvent(store, { type: 'ended', callId, seq: 4, at: NOW.toISOString(), by: 'remote', reason: 'bye', durationSeconds: 3 }));
+    notifier.enqueueEffects(
+      await recordEvent(store, {
+        type: 'ended',
+        callId,
+        seq: 4,
+        at: NOW.toISOString(),
+        by: 'remote',
+        reason: 'bye',
+        durationSeconds: 3,
+      }),
+    );
     await notifier.drain();
     const states = sent.map((s) => JSON.parse(s.body) as { state: string; sequence: number });
-    expect(states.map((s) => s.state)).toEqual(['dialing', 'dialing', 'dialing', 'ringing', 'answered', 'streaming', 'ended']);
+    expect(states.map((s) => s.state)).toEqual([
+      'dialing',
+      'dialing',
+      'dialing',
+      'ringing',
+      'answered',
+      'streaming',
+      'ended',
+    ]);
     const sequences = states.slice(2).map((s) => s.sequence);
     expect(sequences).toEqual([...sequences].sort((a, b) => a - b));
   });

@@ -37,8 +37,17 @@ describe('readWebhookConfig', () => {
   });
 
   it('describes itself without any secret', () => {
-    const text = JSON.stringify(describeWebhookConfig(readWebhookConfig({ ...twilioEnv, STATUS_CALLBACK_SIGNING_KEY: 'status-key-secret-123', TRIGGER_SIGNING_KEY: 'trigger-key-secret-12' })));
-    for (const secret of ['tok-secret', 'sip-secret', 'status-key-secret-123', 'trigger-key-secret-12']) expect(text).not.toContain(secret);
+    const text = JSON.stringify(
+      describeWebhookConfig(
+        readWebhookConfig({
+          ...twilioEnv,
+          STATUS_CALLBACK_SIGNING_KEY: 'status-key-secret-123',
+          TRIGGER_SIGNING_KEY: 'trigger-key-secret-12',
+        }),
+      ),
+    );
+    for (const secret of ['tok-secret', 'sip-secret', 'status-key-secret-123', 'trigger-key-secret-12'])
+      expect(text).not.toContain(secret);
     expect(text).toContain('mydomain.sip.twilio.com');
   });
 });
