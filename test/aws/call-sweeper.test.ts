@@ -241,6 +241,30 @@ describe('sweeper reads of the call table', () => {
   });
 });
 
+/** The API on the real ECS launcher (ecsMock answers RunTask), and a POST of a call to the stream 'shared'. */
+function apiOnEcs(options: { capacityWaitMs?: number } = {}) {
+  const store = new MemoryCallStore();
+  const launcher = new EcsTaskLauncher({
+    ecs: new ECSClient({ region: 'eu-west-1' }),
+    mailbox: { push: async () => {} },
+    cluster: CLUSTER,
+    taskDefinition: 'td',
+    containerName: 'media',
+    subnets: ['s'],
+    securityGroups: ['g'],
+    retry: noWait,
+    ...options,
+  });
+  const app = createApp({ store, launcher, resolveHost: fakeDns(), logger: silentLogger });
+  const post = (callId: string) =>
+    app.request('/v1/calls', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(spec(callId, 'shared')),
+    });
+  return { store, post };
+}
+
 describe('RunTask throwing after the store write', () => {
   it('the API marks the call failed (launch), answers 503, and the stream key is free for the next call', async () => {
     ecsMock
@@ -251,24 +275,7 @@ describe('RunTask throwing after the store write', () => {
         }),
       )
       .resolves({ tasks: [{ taskArn: arn('next') }] });
-    const store = new MemoryCallStore();
-    const launcher = new EcsTaskLauncher({
-      ecs: new ECSClient({ region: 'eu-west-1' }),
-      mailbox: { push: async () => {} },
-      cluster: CLUSTER,
-      taskDefinition: 'td',
-      containerName: 'media',
-      subnets: ['s'],
-      securityGroups: ['g'],
-      retry: noWait,
-    });
-    const app = createApp({ store, launcher, resolveHost: fakeDns(), logger: silentLogger });
-    const post = (callId: string) =>
-      app.request('/v1/calls', {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(spec(callId, 'shared')),
-      });
+    const { store, post } = apiOnEcs();
     expect((await post('first')).status).toBe(503);
     expect(await store.get('first')).toMatchObject({
       state: 'failed',
@@ -288,25 +295,7 @@ describe('RunTask finding no room', () => {
         failures: [{ reason: "You've reached the limit on the number of vCPUs you can run concurrently" }],
       })
       .resolves({ tasks: [{ taskArn: arn('roomy') }] });
-    const store = new MemoryCallStore();
-    const launcher = new EcsTaskLauncher({
-      ecs: new ECSClient({ region: 'eu-west-1' }),
-      mailbox: { push: async () => {} },
-      cluster: CLUSTER,
-      taskDefinition: 'td',
-      containerName: 'media',
-      subnets: ['s'],
-      securityGroups: ['g'],
-      retry: noWait,
-      capacityWaitMs: 0,
-    });
-    const app = createApp({ store, launcher, resolveHost: fakeDns(), logger: silentLogger });
-    const post = (callId: string) =>
-      app.request('/v1/calls', {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(spec(callId, 'shared')),
-      });
+    const { store, post } = apiOnEcs({ capacityWaitMs: 0 });
     const refused = await post('crowded');
     expect(refused.status).toBe(503);
     expect(await store.get('crowded')).toMatchObject({

@@ -7,9 +7,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CallSpec, StateEvent } from '../../shared/call-types.ts';
+import type { StateEvent } from '../../shared/call-types.ts';
 import { LocalTaskLauncher } from '../../functions/local/local-task-launcher.ts';
 import { silentLogger } from '../../shared/log.ts';
+import { makeSpec } from './call-store.suite.ts';
 
 let dir: string;
 let entry: string;
@@ -26,25 +27,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const spec = {
-  callId: 'c1',
-  callee: '1',
-  rtmpUrl: 'rtmp://127.0.0.1/live',
-  rtmpStream: 's',
-  hasAudio: true,
-  hasVideo: false,
-  maxDurationSeconds: 60,
-  rtpTimeoutSeconds: 30,
-  connection: {
-    sipLogin: '1',
-    sipPassword: 'p',
-    sipAuthenticationName: '1',
-    sipDomain: '127.0.0.1',
-    sipPort: 5060,
-    sipRegisterRequired: false,
-    transport: 'udp',
-  },
-} satisfies CallSpec;
+const spec = makeSpec({ callId: 'c1' });
 
 async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalTaskLauncher } from '../../functions/local/local-task-launcher.ts';
-import type { CallSpec, StateEvent } from '../../shared/call-types.ts';
+import { makeSpec } from './call-store.suite.ts';
+import type { StateEvent } from '../../shared/call-types.ts';
 
 const garbage = [
   'not json at all',
@@ -51,25 +52,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const spec = {
-  callId: 'c-lines',
-  callee: '1',
-  rtmpUrl: 'rtmp://127.0.0.1/live',
-  rtmpStream: 's',
-  hasAudio: true,
-  hasVideo: false,
-  maxDurationSeconds: 60,
-  rtpTimeoutSeconds: 30,
-  connection: {
-    sipLogin: '1',
-    sipPassword: 'p',
-    sipAuthenticationName: '1',
-    sipDomain: '127.0.0.1',
-    sipPort: 5060,
-    sipRegisterRequired: false,
-    transport: 'udp',
-  },
-} satisfies CallSpec;
+const spec = makeSpec({ callId: 'c-lines' });
 
 describe('LocalTaskLauncher reading a task stdout', () => {
   it('logs and drops lines that are not state events, records the events around them in order, no crash', async () => {
