@@ -11,7 +11,7 @@ import { LaunchError } from '../../shared/call-errors.ts';
 import type { CallSpec, TaskCommand } from '../../shared/call-types.ts';
 import type { TaskLauncher } from '../core/ports.ts';
 import { TASK_ENV } from '../../shared/task-env.ts';
-import { isRetryableAwsError, withBackoff, type RetryOptions } from '../../shared/aws/aws-retry.ts';
+import { isRetryableAwsError, retryClock, withBackoff, type RetryOptions } from '../../shared/aws/aws-retry.ts';
 import type { DynamoDbCommandMailbox } from '../../shared/aws/dynamodb-command-mailbox.ts';
 import { stopEcsTask } from './ecs-task-inspector.ts';
 
@@ -67,9 +67,8 @@ export class EcsTaskLauncher implements TaskLauncher {
    */
   async launch(spec: CallSpec): Promise<{ taskRef: string }> {
     const now = this.options.now ?? Date.now;
-    const sleep =
-      this.options.retry?.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
-    const random = this.options.retry?.random ?? Math.random;
+    // The wait for room jitters and sleeps as the quick retries do, on the same clock.
+    const { sleep, random } = retryClock(this.options.retry);
     const waitMs = this.options.capacityWaitMs ?? 20_000;
     const deadline = now() + waitMs;
     let answeredWithoutTask = 0;

@@ -49,8 +49,7 @@ export async function withBackoff<T>(operation: () => Promise<T>, options: Retry
   const attempts = options.attempts ?? 5;
   const base = options.baseDelayMs ?? 100;
   const max = options.maxDelayMs ?? 5_000;
-  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
-  const random = options.random ?? Math.random;
+  const { sleep, random } = retryClock(options);
   for (let attempt = 1; ; attempt++) {
     try {
       return await operation();
@@ -60,4 +59,12 @@ export async function withBackoff<T>(operation: () => Promise<T>, options: Retry
       await sleep(Math.floor(random() * Math.min(max, base * 2 ** (attempt - 1))));
     }
   }
+}
+
+/** How a retry waits and draws its jitter: the options' own (tests), else real time and Math.random. */
+export function retryClock(options: RetryOptions = {}): { sleep: (ms: number) => Promise<void>; random: () => number } {
+  return {
+    sleep: options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))),
+    random: options.random ?? Math.random,
+  };
 }
