@@ -39,6 +39,17 @@ export class StreamKeyInUseError extends Error {
   }
 }
 
+/** The API key that asked for a call already has as many live calls as it may have at once. */
+export class ConcurrencyLimitError extends Error {
+  override readonly name = 'ConcurrencyLimitError';
+  constructor(
+    readonly keyName: string,
+    readonly limit: number,
+  ) {
+    super(`key "${keyName}" allows ${limit} concurrent ${limit === 1 ? 'call' : 'calls'}`);
+  }
+}
+
 /** The call is final; live-only operations (DTMF) no longer apply. */
 export class CallNotLiveError extends Error {
   override readonly name = 'CallNotLiveError';

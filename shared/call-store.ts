@@ -46,6 +46,11 @@ export interface CallRecord {
   stats?: CallStats & { at: string };
   /** The launcher's handle for the running task (ECS task ARN, local pid...). */
   taskRef?: string;
+  /**
+   * The name of the API key that started the call (functions/core/api-keys.ts), or `webhook:<route>` for a
+   * webhook's; absent when no key was configured (local mode without keys) and for calls from before keys.
+   */
+  keyName?: string;
   /** Where state changes are POSTed (functions/webhooks/status-notifier.ts); control plane only, the task never sees it. */
   statusCallback?: StatusCallbackTarget;
   /** The latest status-callback delivery attempts, oldest first, capped so the item stays small. */
@@ -78,16 +83,23 @@ export interface CallListFilter {
   state?: CallState;
 }
 
+export interface CreateOptions {
+  /** At most this many live calls with the record's `keyName`, this one included; absent → no limit. */
+  keyLimit?: number;
+}
+
 /**
- * Persistence of call records. Implementations expire final records after a retention period (TTL) and keep
- * at most one live call per `streamKey`.
+ * Persistence of call records. Implementations expire final records after a retention period (TTL), keep at most
+ * one live call per `streamKey`, and at most `keyLimit` live calls per `keyName` when the create asks for it.
  */
 export interface CallStore {
   /**
-   * Stores a new record (version 1) unless the callId exists: then returns the existing record untouched.
+   * Stores a new record (version 1) unless the callId exists: then returns the existing record untouched, even
+   * when its key is at its limit now.
    * @throws StreamKeyInUseError when another live call holds `record.streamKey`.
+   * @throws ConcurrencyLimitError when `options.keyLimit` live calls of `record.keyName` exist already.
    */
-  create(record: CallRecord, secret: CallSecret): Promise<'created' | CallRecord>;
+  create(record: CallRecord, secret: CallSecret, options?: CreateOptions): Promise<'created' | CallRecord>;
   get(callId: string): Promise<CallRecord | undefined>;
   /** For the launcher and idempotency checks only; API answers never read it. */
   getSecret(callId: string): Promise<CallSecret | undefined>;

@@ -13,11 +13,18 @@ import {
   wcsDtmfRequestSchema,
 } from '../../shared/call-spec-schema.ts';
 import { FAILURE_REASONS } from '../../shared/call-types.ts';
+import { KEY_NAME_QUERY } from '../core/api-keys.ts';
 
 const states = ['dialing', 'ringing', 'answered', 'streaming', 'ended', 'failed'] as const;
 
 export const errorSchema = z.object({
-  error: z.object({ code: z.string(), message: z.string(), field: z.string().optional() }),
+  error: z.object({
+    code: z.string(),
+    message: z.string(),
+    field: z.string().optional(),
+    /** `concurrency_limit` only: the key's `maxConcurrentCalls`. */
+    limit: z.number().optional(),
+  }),
 });
 
 /** The shape of `toCallView` (functions/core/call-record.ts). No password field exists here by construction. */
@@ -41,6 +48,8 @@ export const callViewSchema = z.object({
     transport: z.enum(['udp', 'tcp', 'tls']),
     appKey: z.string().optional(),
   }),
+  /** The API key that started the call, or `webhook:twilio` / `webhook:trigger`; absent in no-key mode. */
+  keyName: z.string().optional(),
   createdAt: z.string(),
   updatedAt: z.string(),
   stateTimes: z.record(z.string(), z.string()),
@@ -84,17 +93,30 @@ export const listQuerySchema = z.strictObject({
 
 const instant = (field: string) =>
   z.string().refine((text) => !Number.isNaN(Date.parse(text)), `${field} must be a date or date-time (ISO 8601)`);
-export const usageQuerySchema = z.strictObject({ from: instant('from'), to: instant('to').optional() });
+export const usageQuerySchema = z.strictObject({
+  from: instant('from'),
+  to: instant('to').optional(),
+  key: z.string().regex(KEY_NAME_QUERY, 'key must be a key name: 1–64 characters of A–Z a–z 0–9 _ . : -').optional(),
+});
 
-export const usageSchema = z.object({
-  from: z.string(),
-  to: z.string(),
+const usageTotals = {
   calls: z.number(),
   taskSeconds: z.number(),
   billableTaskSeconds: z.number(),
   mediaSeconds: z.number(),
   bytesOut: z.number(),
   estimatedCostUsd: z.number(),
+};
+
+/** The answer of `GET /v1/usage` (functions/core/call-usage.ts `usageReport`). */
+export const usageSchema = z.object({
+  from: z.string(),
+  to: z.string(),
+  /** The `key` asked for, when one was. */
+  key: z.string().optional(),
+  ...usageTotals,
+  /** The same totals per key name, names sorted, then `null`: the calls no key started. */
+  byKey: z.array(z.object({ keyName: z.string().nullable(), ...usageTotals })),
 });
 
 const json = <S extends z.ZodType>(schema: S, description: string) => ({
@@ -110,12 +132,16 @@ const body = (schema: z.core.$ZodType) => ({
 });
 const errors = {
   400: json(errorSchema, 'Invalid request; `field` names the offending field'),
-  401: json(errorSchema, 'Missing or wrong bearer API key'),
+  401: json(errorSchema, 'Missing, unknown or revoked bearer API key'),
   404: json(errorSchema, 'No such call'),
   409: json(errorSchema, 'callId reused with another body, stream key in use, or call not live'),
   413: json(errorSchema, 'Body larger than 64 KiB'),
   503: json(errorSchema, 'No media task could be started or reached'),
 };
+const overLimit = json(
+  errorSchema,
+  'The API key has `maxConcurrentCalls` live calls already (`error.limit`): nothing was started',
+);
 const callIdParam = { params: z.object({ callId: z.string().openapi(openApiSchema(callIdSchema) as object) }) };
 
 /**
@@ -131,6 +157,7 @@ export const documentedRoutes = () => [
       201: json(callViewSchema, 'Call accepted'),
       200: json(callViewSchema, 'Same request again: the existing call'),
       ...errors,
+      429: overLimit,
     },
   }),
   createRoute({
@@ -150,7 +177,10 @@ export const documentedRoutes = () => [
     path: '/v1/usage',
     request: { query: usageQuerySchema },
     responses: {
-      200: json(usageSchema, 'The usage of the finished calls created from `from` up to `to` (default: now)'),
+      200: json(
+        usageSchema,
+        'The usage of the finished calls created from `from` up to `to` (default: now), of the key `key` if given',
+      ),
       ...errors,
     },
   }),
@@ -171,7 +201,7 @@ export const documentedRoutes = () => [
     path: '/RESTCall/call',
     tags: ['WCS'],
     request: body(wcsCallRequestSchema),
-    responses: { 200: json(callViewSchema, 'Call accepted'), ...errors },
+    responses: { 200: json(callViewSchema, 'Call accepted'), ...errors, 429: overLimit },
   }),
   createRoute({
     method: 'post',
@@ -185,7 +215,7 @@ export const documentedRoutes = () => [
     path: '/rest-api/call/startup',
     tags: ['WCS 5'],
     request: body(wcsCallRequestSchema),
-    responses: { 200: json(callViewSchema, 'Call accepted'), ...errors },
+    responses: { 200: json(callViewSchema, 'Call accepted'), ...errors, 429: overLimit },
   }),
   createRoute({
     method: 'post',

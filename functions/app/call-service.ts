@@ -9,6 +9,7 @@ import {
   LaunchError,
   ValidationError,
 } from '../../shared/call-errors.ts';
+import type { CallOrigin } from '../core/api-keys.ts';
 import { newCallRecord, sameRequest } from '../core/call-record.ts';
 import { hostName, isBlockedAddress } from '../../shared/call-spec-schema.ts';
 import { isFinal } from '../../shared/call-types.ts';
@@ -32,24 +33,34 @@ export interface CallServiceDeps {
   onStateChange?: StateChangeListener;
 }
 
+export interface StartOptions {
+  statusCallback?: StatusCallbackTarget;
+  /** Absent when no key is configured (local no-key mode): the call then has no key name and no limit. */
+  origin?: CallOrigin;
+}
+
 export class CallService {
   constructor(private readonly deps: CallServiceDeps) {}
 
   /**
    * Stores the call, then launches its task. The record comes first so that the task's first event always finds
-   * it, and so that the callId and stream key are claimed before any SIP traffic.
+   * it, and so that the callId, the stream key and a slot of the key's limit are claimed before any SIP traffic.
    * @returns `created: false` when the same request was already accepted (a client retry).
+   * @throws ConcurrencyLimitError when the origin's key is at its limit: nothing is stored or launched.
    */
-  async start(
-    spec: CallSpec,
-    statusCallback?: StatusCallbackTarget,
-  ): Promise<{ created: boolean; record: CallRecord }> {
+  async start(spec: CallSpec, options: StartOptions = {}): Promise<{ created: boolean; record: CallRecord }> {
     const { store, launcher, logger } = this.deps;
+    const { statusCallback, origin } = options;
     await this.refuseBlockedNames(spec, statusCallback);
     const at = this.deps.now().toISOString();
     const fresh = newCallRecord(spec, at);
-    const record = statusCallback ? { ...fresh.record, statusCallback } : fresh.record;
-    const outcome = await store.create(record, fresh.secret);
+    const record: CallRecord = {
+      ...fresh.record,
+      ...(statusCallback ? { statusCallback } : {}),
+      ...(origin ? { keyName: origin.name } : {}),
+    };
+    const limit = origin?.maxConcurrentCalls;
+    const outcome = await store.create(record, fresh.secret, limit === undefined ? {} : { keyLimit: limit });
     if (outcome !== 'created') {
       if (!sameRequest(outcome, await store.getSecret(spec.callId), spec)) throw new CallIdConflictError(spec.callId);
       return { created: false, record: outcome };

@@ -12,6 +12,7 @@ import {
   CallIdConflictError,
   CallNotFoundError,
   CallNotLiveError,
+  ConcurrencyLimitError,
   ConcurrentUpdateError,
   LaunchError,
   RequestTooLargeError,
@@ -19,8 +20,9 @@ import {
   UnauthorizedError,
   ValidationError,
 } from '../../shared/call-errors.ts';
-import { equalStrings, toCallView } from '../core/call-record.ts';
-import { LIST_PRICES, sumUsage } from '../core/call-usage.ts';
+import { findApiKey, type ApiKey, type ApiKeySource } from '../core/api-keys.ts';
+import { toCallView } from '../core/call-record.ts';
+import { LIST_PRICES, usageReport, type Pricing } from '../core/call-usage.ts';
 import {
   callIdRequestSchema,
   callIdSchema,
@@ -31,7 +33,7 @@ import {
   wcsCallRequestSchema,
   wcsDtmfRequestSchema,
 } from '../../shared/call-spec-schema.ts';
-import type { CallStore, HostResolver, Logger, TaskLauncher } from '../core/ports.ts';
+import type { CallRecord, CallStore, HostResolver, Logger, TaskLauncher } from '../core/ports.ts';
 import { documentedRoutes, listQuerySchema, usageQuerySchema } from './api-schemas.ts';
 import { CallService, type StateChangeListener } from './call-service.ts';
 import { CrossSiteRequestError, crossSiteGuard } from './cross-site-guard.ts';
@@ -42,13 +44,25 @@ import { mountWebhooks, WebhookSignatureError } from '../webhooks/webhook-routes
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
+declare module 'hono' {
+  /** What the key check leaves for the routes: the key the request came with (none in no-key mode). */
+  interface ContextVariableMap {
+    apiKey?: ApiKey;
+  }
+}
+
 export interface AppDeps {
   store: CallStore;
   launcher: TaskLauncher;
   /** What the names in a call resolve to, checked against the same blocklist as addresses written out. */
   resolveHost: HostResolver;
-  /** When set, every route but /openapi.json needs `Authorization: Bearer <apiKey>`; unset, cross-site-guard.ts applies. */
-  apiKey?: string;
+  /**
+   * When set, every route but /openapi.json, the console's files and the webhooks needs `Authorization: Bearer
+   * <key>` of a key that is not revoked (functions/core/api-keys.ts); unset, cross-site-guard.ts applies.
+   */
+  apiKeys?: ApiKeySource;
+  /** Prices usage in call views and `GET /v1/usage` (functions/pricing-config.ts); default: the list prices. */
+  pricing?: Pricing;
   /** Listening on loopback addresses only: without an API key, requests must then name a loopback host too. */
   loopbackOnly?: boolean;
   logger: Logger;
@@ -64,6 +78,8 @@ export interface AppDeps {
 
 export function createApp(deps: AppDeps) {
   const now = deps.now ?? (() => new Date());
+  const pricing = deps.pricing ?? LIST_PRICES;
+  const view = (record: CallRecord) => toCallView(record, pricing);
   const newCallId = deps.newCallId ?? (() => crypto.randomUUID());
   const webhooks = deps.webhooks ?? {};
   const calls = new CallService({
@@ -89,15 +105,18 @@ export function createApp(deps: AppDeps) {
     await next();
   });
   app.doc('/openapi.json', { openapi: '3.0.0', info: { title: 'SIP to RTMP gateway', version: '1' } });
-  if (!deps.apiKey) {
+  const { apiKeys } = deps;
+  if (!apiKeys) {
     const guard = crossSiteGuard({ loopbackOnly: deps.loopbackOnly ?? false });
     // Webhooks check their own signatures, and come in through the tunnel or proxy in front of the server.
     app.use('*', (c, next) => (isWebhookPath(c.req.path) ? next() : guard(c, next)));
   } else {
-    const expected = `Bearer ${deps.apiKey}`;
     app.use('*', async (c, next) => {
       if (c.req.path === '/openapi.json' || isPublicPath(c.req.path)) return next();
-      if (!equalStrings(c.req.header('authorization') ?? '', expected)) throw new UnauthorizedError();
+      // Unknown and revoked keys get the same answer: nothing tells a revoked key from a guess.
+      const key = findApiKey(await apiKeys(), c.req.header('authorization') ?? '');
+      if (!key) throw new UnauthorizedError();
+      c.set('apiKey', key);
       return next();
     });
   }
@@ -111,20 +130,24 @@ export function createApp(deps: AppDeps) {
     }),
   );
 
-  const startCall = async (body: unknown, schema: typeof callRequestSchema | typeof wcsCallRequestSchema) => {
-    const { rest, statusCallback } = takeStatusCallback(body, webhooks.statusSigningKey !== undefined);
+  const startCall = async (c: Context, schema: typeof callRequestSchema | typeof wcsCallRequestSchema) => {
+    const { rest, statusCallback } = takeStatusCallback(await readJson(c), webhooks.statusSigningKey !== undefined);
     const spec = toCallSpec(parseOrThrow(schema, rest), newCallId);
-    const { created, record } = await calls.start(spec, statusCallback);
-    return { created, view: toCallView(record) };
+    const origin = c.get('apiKey');
+    const { created, record } = await calls.start(spec, {
+      ...(statusCallback ? { statusCallback } : {}),
+      ...(origin ? { origin } : {}),
+    });
+    return { created, view: view(record) };
   };
 
   mountConsole(app);
-  mountWebhooks(app, { calls, config: webhooks, logger: deps.logger, now });
+  mountWebhooks(app, { calls, config: webhooks, logger: deps.logger, now, pricing });
 
   // --- native API ---
   app.post('/v1/calls', async (c) => {
-    const { created, view } = await startCall(await readJson(c), callRequestSchema);
-    return c.json(view, created ? 201 : 200);
+    const started = await startCall(c, callRequestSchema);
+    return c.json(started.view, started.created ? 201 : 200);
   });
   app.get('/v1/calls', async (c) => {
     const query = parseOrThrow(listQuerySchema, c.req.query());
@@ -132,14 +155,24 @@ export function createApp(deps: AppDeps) {
       ...(query.state ? { state: query.state } : {}),
       ...(query.live ? { live: query.live === 'true' } : {}),
     });
-    return c.json({ calls: records.map(toCallView) });
+    return c.json({ calls: records.map(view) });
   });
   app.get('/v1/usage', async (c) => {
     const query = parseOrThrow(usageQuerySchema, c.req.query());
     const from = new Date(query.from);
     const to = query.to ? new Date(query.to) : now();
-    const totals = sumUsage(await deps.store.list({ live: false }), from, to, LIST_PRICES);
-    return c.json({ from: from.toISOString(), to: to.toISOString(), ...totals });
+    const keyName = query.key;
+    const report = usageReport(
+      await deps.store.list({ live: false }),
+      { from, to, ...(keyName === undefined ? {} : { keyName }) },
+      pricing,
+    );
+    return c.json({
+      from: from.toISOString(),
+      to: to.toISOString(),
+      ...(keyName === undefined ? {} : { key: keyName }),
+      ...report,
+    });
   });
   const { metrics } = deps;
   if (metrics) {
@@ -148,8 +181,8 @@ export function createApp(deps: AppDeps) {
       return c.body(body, 200, { 'content-type': contentType });
     });
   }
-  app.get('/v1/calls/:callId', async (c) => c.json(toCallView(await calls.get(pathCallId(c)))));
-  app.delete('/v1/calls/:callId', async (c) => c.json(toCallView(await calls.hangup(pathCallId(c))), 202));
+  app.get('/v1/calls/:callId', async (c) => c.json(view(await calls.get(pathCallId(c)))));
+  app.delete('/v1/calls/:callId', async (c) => c.json(view(await calls.hangup(pathCallId(c))), 202));
   app.get('/v1/calls/:callId/deliveries', async (c) => {
     const record = await calls.get(pathCallId(c));
     return c.json({ statusCallback: record.statusCallback ?? null, deliveries: record.deliveries ?? [] });
@@ -157,19 +190,17 @@ export function createApp(deps: AppDeps) {
   app.post('/v1/calls/:callId/dtmf', async (c) => {
     const callId = pathCallId(c);
     const { dtmf, method } = parseOrThrow(dtmfRequestSchema, await readJson(c));
-    return c.json(toCallView(await calls.sendDtmf(callId, dtmf, method)), 202);
+    return c.json(view(await calls.sendDtmf(callId, dtmf, method)), 202);
   });
 
   // --- Web Call Server dialects: /RESTCall (WCS 4, as in the integration article) and /rest-api/call (WCS 5) ---
-  const wcsStart = async (c: Context) => {
-    return c.json((await startCall(await readJson(c), wcsCallRequestSchema)).view, 200);
-  };
+  const wcsStart = async (c: Context) => c.json((await startCall(c, wcsCallRequestSchema)).view, 200);
   const wcsDtmf = async (c: Context) => {
     const request = parseOrThrow(wcsDtmfRequestSchema, await readJson(c));
     const digits = (request.dtmf ?? request.dumf) as string;
     // RFC 2833 was obsoleted by RFC 4733, same payload format; INFO sends application/dtmf-relay.
     const method = request.type?.toUpperCase() === 'INFO' ? 'info' : 'rfc4733';
-    return c.json(toCallView(await calls.sendDtmf(request.callId, digits, method)), 200);
+    return c.json(view(await calls.sendDtmf(request.callId, digits, method)), 200);
   };
   app.post('/RESTCall/call', wcsStart);
   app.post('/RESTCall/sendDTMF', wcsDtmf);
@@ -177,15 +208,13 @@ export function createApp(deps: AppDeps) {
   app.post('/rest-api/call/send_dtmf', wcsDtmf);
   app.post('/rest-api/call/terminate', async (c) => {
     const { callId } = parseOrThrow(callIdRequestSchema, await readJson(c));
-    return c.json(toCallView(await calls.hangup(callId)), 200);
+    return c.json(view(await calls.hangup(callId)), 200);
   });
   app.post('/rest-api/call/find', async (c) => {
     const { callId } = parseOrThrow(callIdRequestSchema, await readJson(c));
-    return c.json([toCallView(await calls.get(callId))], 200);
+    return c.json([view(await calls.get(callId))], 200);
   });
-  app.post('/rest-api/call/find_all', async (c) =>
-    c.json((await deps.store.list({ live: true })).map(toCallView), 200),
-  );
+  app.post('/rest-api/call/find_all', async (c) => c.json((await deps.store.list({ live: true })).map(view), 200));
 
   return app;
 }
@@ -231,6 +260,7 @@ const STATUS: [new (...args: never[]) => Error, ContentfulStatusCode, string][] 
   [CallIdConflictError, 409, 'call_id_conflict'],
   [StreamKeyInUseError, 409, 'stream_key_in_use'],
   [CallNotLiveError, 409, 'call_not_live'],
+  [ConcurrencyLimitError, 429, 'concurrency_limit'],
   [RequestTooLargeError, 413, 'body_too_large'],
   [LaunchError, 503, 'task_unavailable'],
   // Lost every retry against concurrent writers of the same call: transient, the client may retry.
@@ -244,7 +274,18 @@ function toErrorResponse(c: Context, error: Error, logger: Logger) {
       if (status === 401) c.header('WWW-Authenticate', 'Bearer');
       if (status >= 500) logger.warn('request failed', { path: c.req.path, error });
       const field = error instanceof ValidationError ? error.field : undefined;
-      return c.json({ error: { code, message: error.message, ...(field ? { field } : {}) } }, status);
+      const limit = error instanceof ConcurrencyLimitError ? error.limit : undefined;
+      return c.json(
+        {
+          error: {
+            code,
+            message: error.message,
+            ...(field ? { field } : {}),
+            ...(limit === undefined ? {} : { limit }),
+          },
+        },
+        status,
+      );
     }
   }
   if (error instanceof HTTPException) {

@@ -1,7 +1,8 @@
 /**
- * Lambda entry point of the HTTP API: `handle(createApp(...))` with the AWS adapters. The API key and the webhook
- * keys are read from Secrets Manager once per cold start (top-level await), so they are in neither the template nor
- * the environment. The state changes the API causes go to the recorder for their callbacks (status-callbacks.ts).
+ * Lambda entry point of the HTTP API: `handle(createApp(...))` with the AWS adapters. The API keys and the webhook
+ * keys are read from Secrets Manager at a cold start (top-level await), so they are in neither the template nor
+ * the environment; the API keys again every minute (api-key-secret.ts). The state changes the API causes go to the
+ * recorder for their callbacks (status-callbacks.ts).
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ECSClient } from '@aws-sdk/client-ecs';
@@ -23,17 +24,22 @@ import { EncryptingCallStore } from '../../shared/aws/secret-cipher.ts';
 import { statusCallbackRelay } from './status-callbacks.ts';
 import { loadWebhookConfig, readSecretString } from './webhook-secrets.ts';
 import { readRetentionSeconds } from '../retention-config.ts';
+import { readPricing } from '../pricing-config.ts';
+import { reloadingKeys } from '../api-keys-config.ts';
+import { apiKeysFromSecret } from './api-key-secret.ts';
 
 const config = readApiConfig();
 const logger = createLogger({ component: 'api' });
 const dynamodb = new DynamoDBClient({});
 const secrets = new SecretsManagerClient({});
 const read = (secretId: string) => readSecretString(secrets, secretId);
-const [apiKey, webhooks] = await Promise.all([
-  read(config.apiKeySecretArn),
-  loadWebhookConfig(read, config.webhookSecrets),
-]);
-logger.info('cold start', { webhooks: describeWebhookConfig(webhooks) });
+const readApiKeys = async () => apiKeysFromSecret(config.apiKeySecretArn, await read(config.apiKeySecretArn));
+const [apiKeys, webhooks] = await Promise.all([readApiKeys(), loadWebhookConfig(read, config.webhookSecrets)]);
+const pricing = readPricing(process.env);
+logger.info('cold start', {
+  webhooks: describeWebhookConfig(webhooks),
+  apiKeys: apiKeys.map(({ name, maxConcurrentCalls, revoked }) => ({ name, maxConcurrentCalls, revoked })),
+});
 
 const relay = statusCallbackRelay({ client: new EventBridgeClient({}), eventBusName: config.eventBusName, logger });
 const metrics = emfSink(readGatewayName());
@@ -58,7 +64,8 @@ export const handler = handle(
       subnets: config.subnetIds,
       securityGroups: config.securityGroupIds,
     }),
-    apiKey,
+    apiKeys: reloadingKeys(apiKeys, readApiKeys, { logger }),
+    pricing,
     logger,
     webhooks,
     onStateChange: async (record, change) => {

@@ -10,7 +10,7 @@ export const LAMBDA_ENV = {
   tableName: 'TABLE_NAME',
   /** The key that encrypts SIP passwords (API: Encrypt, and Decrypt to compare retried requests). */
   kmsKeyId: 'KMS_KEY_ID',
-  /** Secrets Manager secret holding the API's bearer key; one per deployment. */
+  /** Secrets Manager secret holding the API's bearer key, or its named keys (functions/aws/api-key-secret.ts). */
   apiKeySecretArn: 'API_KEY_SECRET_ARN',
   clusterArn: 'CLUSTER_ARN',
   taskDefinitionArn: 'TASK_DEFINITION_ARN',

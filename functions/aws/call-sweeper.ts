@@ -6,6 +6,7 @@
  * alarms read (functions/aws/metrics.ts).
  */
 import type { SweepPolicy } from '../core/call-sweep.ts';
+import type { Pricing } from '../core/call-usage.ts';
 import type { CallStore, Logger, TaskInspector, TaskLauncher } from '../core/ports.ts';
 import { stuckCalls, sweep, type SweepReport } from '../sweeper.ts';
 import { countFailures, METRIC, type MetricSink } from './metrics.ts';
@@ -18,12 +19,19 @@ export interface SweeperHandlerDeps {
   policy: SweepPolicy;
   logger: Logger;
   statusSigningKey: string;
+  /** Prices the usage in status callbacks (functions/pricing-config.ts). */
+  pricing: Pricing;
   metrics?: MetricSink;
   now?: () => Date;
 }
 
 export function createSweeperHandler(deps: SweeperHandlerDeps) {
-  const notifyDeps = { store: deps.store, logger: deps.logger, signingKey: deps.statusSigningKey };
+  const notifyDeps = {
+    store: deps.store,
+    logger: deps.logger,
+    signingKey: deps.statusSigningKey,
+    pricing: deps.pricing,
+  };
   return async (): Promise<SweepReport> => {
     const deliveries: Promise<void>[] = [];
     const report = await sweep({

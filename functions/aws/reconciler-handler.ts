@@ -8,6 +8,7 @@ import { emfSink } from './metrics.ts';
 import { createReconcilerHandler } from './task-reconciler.ts';
 import { readSecretString } from './webhook-secrets.ts';
 import { readRetentionSeconds } from '../retention-config.ts';
+import { readPricing } from '../pricing-config.ts';
 
 const config = readReconcilerConfig();
 // Once per cold start (top-level await), so the key is in neither the template nor the environment.
@@ -21,5 +22,6 @@ export const handler = createReconcilerHandler({
   logger: createLogger({ component: 'reconciler' }),
   finalEventGraceMs: config.finalEventGraceMs,
   statusSigningKey,
+  pricing: readPricing(process.env),
   metrics: emfSink(readGatewayName()),
 });

@@ -8,6 +8,7 @@ import { emfSink } from './metrics.ts';
 import { createRecorderHandler } from './state-event-intake.ts';
 import { readSecretString } from './webhook-secrets.ts';
 import { readRetentionSeconds } from '../retention-config.ts';
+import { readPricing } from '../pricing-config.ts';
 
 const config = readRecorderConfig();
 // Once per cold start (top-level await), so the key is in neither the template nor the environment.
@@ -20,5 +21,6 @@ export const handler = createRecorderHandler({
   }),
   logger: createLogger({ component: 'recorder' }),
   statusSigningKey,
+  pricing: readPricing(process.env),
   metrics: emfSink(readGatewayName()),
 });

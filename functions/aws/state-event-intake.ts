@@ -10,6 +10,7 @@
 import type { EventBridgeEvent } from 'aws-lambda';
 import type { StateEvent } from '../../shared/call-types.ts';
 import { parseStateEvent } from '../../shared/task-messages.ts';
+import type { Pricing } from '../core/call-usage.ts';
 import type { CallStore, Logger } from '../core/ports.ts';
 import { recordEvent } from '../recorder.ts';
 import { countFailures, type MetricSink } from './metrics.ts';
@@ -30,12 +31,14 @@ export interface RecorderHandlerDeps {
   store: CallStore;
   logger: Logger;
   statusSigningKey: string;
+  /** Prices the usage in status callbacks (functions/pricing-config.ts). */
+  pricing: Pricing;
   /** Counts the failures recorded (FailedCalls). */
   metrics?: MetricSink;
 }
 
-export function createRecorderHandler({ store, logger, statusSigningKey, metrics }: RecorderHandlerDeps) {
-  const notifyDeps = { store, logger, signingKey: statusSigningKey };
+export function createRecorderHandler({ store, logger, statusSigningKey, pricing, metrics }: RecorderHandlerDeps) {
+  const notifyDeps = { store, logger, signingKey: statusSigningKey, pricing };
   return async (event: EventBridgeEvent<string, unknown>): Promise<void> => {
     if (isRelayedChange(event)) {
       const relayed = parseRelayedChange(event);

@@ -10,6 +10,7 @@ import { createSweeperHandler } from './call-sweeper.ts';
 import { emfSink } from './metrics.ts';
 import { readSecretString } from './webhook-secrets.ts';
 import { readRetentionSeconds } from '../retention-config.ts';
+import { readPricing } from '../pricing-config.ts';
 
 const config = readSweeperConfig();
 const logger = createLogger({ component: 'sweeper' });
@@ -31,5 +32,6 @@ export const handler = createSweeperHandler({
   policy: config.sweep.policy,
   logger,
   statusSigningKey,
+  pricing: readPricing(process.env),
   metrics: emfSink(config.gatewayName),
 });

@@ -11,6 +11,7 @@
 import type { EventBridgeEvent } from 'aws-lambda';
 import { isFinal } from '../../shared/call-types.ts';
 import { endedEvent } from '../core/call-sweep.ts';
+import type { Pricing } from '../core/call-usage.ts';
 import type { CallStore, Logger } from '../core/ports.ts';
 import { recordEvent } from '../recorder.ts';
 import { describeStop } from '../adapters/ecs-task-inspector.ts';
@@ -36,6 +37,8 @@ export interface ReconcilerDeps {
   finalEventGraceMs: number;
   /** Signs the callbacks of the `failed`/`ended` this records, as the recorder does for the task's own events. */
   statusSigningKey: string;
+  /** Prices the usage in status callbacks (functions/pricing-config.ts). */
+  pricing: Pricing;
   sleep?: (ms: number) => Promise<void>;
   now?: () => Date;
   /** Counts the failures recorded (FailedCalls). */
@@ -48,7 +51,12 @@ export type ReconcileOutcome =
 export function createReconcilerHandler(deps: ReconcilerDeps) {
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const now = deps.now ?? (() => new Date());
-  const notifyDeps = { store: deps.store, logger: deps.logger, signingKey: deps.statusSigningKey };
+  const notifyDeps = {
+    store: deps.store,
+    logger: deps.logger,
+    signingKey: deps.statusSigningKey,
+    pricing: deps.pricing,
+  };
   return async (event: EventBridgeEvent<'ECS Task State Change', EcsTaskStateChange>): Promise<ReconcileOutcome> => {
     const task = event.detail;
     if (task.lastStatus !== 'STOPPED') return 'not-stopped';

@@ -1,6 +1,6 @@
 /** Building call records from specs, and the one serializer API answers use. */
 import { isFinal } from '../../shared/call-types.ts';
-import { callUsage, LIST_PRICES } from './call-usage.ts';
+import { callUsage, type Pricing } from './call-usage.ts';
 import type { CallSpec } from '../../shared/call-types.ts';
 import type { CallRecord, CallSecret, PublicCallSpec } from './ports.ts';
 
@@ -60,10 +60,10 @@ export function sameRequest(existing: CallRecord, existingSecret: CallSecret | u
 
 /**
  * What API answers and status callbacks contain. Picks fields explicitly so that nothing added to the record
- * leaks by default; a final call's usage is priced at the list prices.
+ * leaks by default; a final call's usage is priced with `pricing`.
  */
-export function toCallView(record: CallRecord) {
-  const usage = callUsage(record, LIST_PRICES);
+export function toCallView(record: CallRecord, pricing: Pricing) {
+  const usage = callUsage(record, pricing);
   const { connection } = record.spec;
   return {
     callId: record.callId,
@@ -85,6 +85,7 @@ export function toCallView(record: CallRecord) {
       transport: connection.transport,
       ...(connection.appKey === undefined ? {} : { appKey: connection.appKey }),
     },
+    ...(record.keyName === undefined ? {} : { keyName: record.keyName }),
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
     stateTimes: record.stateTimes,

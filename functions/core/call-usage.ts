@@ -7,7 +7,7 @@
 import { isFinal } from '../../shared/call-types.ts';
 import type { CallRecord } from './ports.ts';
 
-/** A price table; the API prices usage at LIST_PRICES. */
+/** A price table: LIST_PRICES unless configured (functions/pricing-config.ts). */
 export interface Pricing {
   vcpuHourUsd: number;
   gbHourUsd: number;
@@ -81,27 +81,58 @@ export interface UsageTotals {
   estimatedCostUsd: number;
 }
 
-/** The usage of the final calls among `records` that were created from `from` (inclusive) to `to` (exclusive). */
-export function sumUsage(records: readonly CallRecord[], from: Date, to: Date, pricing: Pricing): UsageTotals {
-  const totals: UsageTotals = {
-    calls: 0,
-    taskSeconds: 0,
-    billableTaskSeconds: 0,
-    mediaSeconds: 0,
-    bytesOut: 0,
-    estimatedCostUsd: 0,
-  };
+/** The totals of the calls one API key started; `null`: the calls no key started (no-key mode, older calls). */
+export interface KeyUsage extends UsageTotals {
+  keyName: string | null;
+}
+
+export interface UsageQuery {
+  /** Calls created from `from` (inclusive) to `to` (exclusive). */
+  from: Date;
+  to: Date;
+  /** Only the calls of this key. */
+  keyName?: string;
+}
+
+/** The usage of the final calls among `records` that `query` selects: in all, and per key name. */
+export function usageReport(
+  records: readonly CallRecord[],
+  query: UsageQuery,
+  pricing: Pricing,
+): UsageTotals & { byKey: KeyUsage[] } {
+  const total = emptyTotals();
+  const byKey = new Map<string | null, UsageTotals>();
   for (const record of records) {
+    if (query.keyName !== undefined && record.keyName !== query.keyName) continue;
     const created = Date.parse(record.createdAt);
-    const usage = created >= from.getTime() && created < to.getTime() ? callUsage(record, pricing) : undefined;
+    if (!(created >= query.from.getTime() && created < query.to.getTime())) continue;
+    const usage = callUsage(record, pricing);
     if (!usage) continue;
-    totals.calls++;
-    totals.taskSeconds += usage.taskSeconds;
-    totals.billableTaskSeconds += usage.billableTaskSeconds;
-    totals.mediaSeconds += usage.mediaSeconds;
-    totals.bytesOut += usage.bytesOut.reduce((sum, destination) => sum + destination.bytes, 0);
-    totals.estimatedCostUsd += usage.estimatedCostUsd;
+    const keyName = record.keyName ?? null;
+    const ofKey = byKey.get(keyName) ?? emptyTotals();
+    byKey.set(keyName, ofKey);
+    add(total, usage);
+    add(ofKey, usage);
   }
+  // Named keys by name, then the calls without one.
+  const names = [...byKey.keys()].sort((a, b) => (a === null ? 1 : b === null ? -1 : a < b ? -1 : a > b ? 1 : 0));
+  return { ...rounded(total), byKey: names.map((keyName) => ({ keyName, ...rounded(byKey.get(keyName)!) })) };
+}
+
+function emptyTotals(): UsageTotals {
+  return { calls: 0, taskSeconds: 0, billableTaskSeconds: 0, mediaSeconds: 0, bytesOut: 0, estimatedCostUsd: 0 };
+}
+
+function add(totals: UsageTotals, usage: CallUsage): void {
+  totals.calls++;
+  totals.taskSeconds += usage.taskSeconds;
+  totals.billableTaskSeconds += usage.billableTaskSeconds;
+  totals.mediaSeconds += usage.mediaSeconds;
+  totals.bytesOut += usage.bytesOut.reduce((sum, destination) => sum + destination.bytes, 0);
+  totals.estimatedCostUsd += usage.estimatedCostUsd;
+}
+
+function rounded(totals: UsageTotals): UsageTotals {
   return {
     ...totals,
     taskSeconds: round(totals.taskSeconds, 3),

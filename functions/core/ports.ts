@@ -11,6 +11,7 @@ export type {
   CallRecord,
   CallSecret,
   CallStore,
+  CreateOptions,
   DeliveryLogEntry,
   DesiredState,
   EventSink,

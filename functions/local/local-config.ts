@@ -1,13 +1,15 @@
 import { resolve } from 'node:path';
+import { readApiKeysSetting, type ApiKeysSetting } from '../api-keys-config.ts';
+import type { Pricing } from '../core/call-usage.ts';
+import { readPricing } from '../pricing-config.ts';
 import { readRetentionSeconds } from '../retention-config.ts';
 import { readSweepConfig, type SweepConfig } from '../sweep-config.ts';
 
-/** Environment variables of the local server, read once. */
+/** Environment variables of the local server, read once; API_KEYS_ENV and PRICING_ENV are read too. */
 export const LOCAL_ENV = {
   port: 'PORT',
   host: 'HOST',
   dataDir: 'DATA_DIR',
-  apiKey: 'API_KEY',
   publicAddress: 'PUBLIC_ADDRESS',
   ffmpegPath: 'FFMPEG_PATH',
   /** Seconds a task has to exit after SIGTERM (a hang-up, a sweep past the limit, shutdown) before SIGKILL. */
@@ -18,7 +20,10 @@ export interface LocalConfig {
   port: number;
   host: string;
   dataDir: string;
-  apiKey?: string;
+  /** Absent: no key needed (functions/app/cross-site-guard.ts). */
+  apiKeys?: ApiKeysSetting;
+  /** Prices of usage estimates (functions/pricing-config.ts). */
+  pricing: Pricing;
   /** Where media tasks bind SIP/RTP and what they advertise; a LAN or public IP when the SIP peer is remote. */
   bindAddress: string;
   publicAddress: string;
@@ -45,11 +50,13 @@ export function readLocalConfig(env: NodeJS.ProcessEnv = process.env): LocalConf
     throw new LocalConfigError(
       `${LOCAL_ENV.stopGraceSeconds} must be 0.1–600 seconds, not ${env[LOCAL_ENV.stopGraceSeconds]}`,
     );
+  const apiKeys = readApiKeysSetting(env);
   return {
     port,
     host: env[LOCAL_ENV.host] ?? '127.0.0.1',
     dataDir: resolve(env[LOCAL_ENV.dataDir] ?? '.data'),
-    apiKey: env[LOCAL_ENV.apiKey] || undefined,
+    ...(apiKeys ? { apiKeys } : {}),
+    pricing: readPricing(env),
     bindAddress: publicAddress === '127.0.0.1' ? '127.0.0.1' : '0.0.0.0',
     publicAddress,
     ffmpegPath: env[LOCAL_ENV.ffmpegPath] || undefined,

@@ -15,6 +15,7 @@ import { bundleMediaTask, chooseTaskFfmpeg } from '../../media-task/index.ts';
 import { createLogger } from '../../shared/log.ts';
 import { EmbeddedDynamoDb } from './embedded-dynamodb.ts';
 import { readLocalConfig } from './local-config.ts';
+import { localApiKeySource } from '../api-keys-config.ts';
 import { GatewayMetrics } from './gateway-metrics.ts';
 import { LocalTaskLauncher } from './local-task-launcher.ts';
 import { SweepTimer } from './sweep-timer.ts';
@@ -41,7 +42,7 @@ async function main(): Promise<void> {
   const now = () => new Date().toISOString();
   // Status callbacks go out after the recorder applied a change, one queue per call.
   const notifier = webhooks.statusSigningKey
-    ? new StatusNotifier({ store, signingKey: webhooks.statusSigningKey, logger })
+    ? new StatusNotifier({ store, signingKey: webhooks.statusSigningKey, logger, pricing: config.pricing })
     : undefined;
   // Tasks of a previous run died with it: their calls cannot continue, so they end with a reason.
   // `notifier?.enqueueEffects(await recordEvent(...))` would skip the recording itself when callbacks are off.
@@ -92,7 +93,8 @@ async function main(): Promise<void> {
     store,
     launcher,
     resolveHost: systemDnsResolver(),
-    apiKey: config.apiKey,
+    ...(config.apiKeys ? { apiKeys: localApiKeySource(config.apiKeys, logger) } : {}),
+    pricing: config.pricing,
     loopbackOnly: isLoopbackName(config.host),
     logger,
     webhooks,
@@ -106,7 +108,9 @@ async function main(): Promise<void> {
     logger.info(`listening on http://${config.host}:${info.port}`, {
       port: info.port,
       host: config.host,
-      auth: config.apiKey ? 'bearer API key' : 'none (bound to loopback only unless HOST is set)',
+      auth: config.apiKeys
+        ? `bearer API keys from ${config.apiKeys.source}: ${config.apiKeys.keys.map((key) => key.name).join(', ')}`
+        : 'none (bound to loopback only unless HOST is set)',
       dataDir: config.dataDir,
       webhooks: describeWebhookConfig(webhooks),
     });

@@ -11,6 +11,7 @@
 import { guardedPost, type PostJson } from '../adapters/guarded-post.ts';
 import { ConcurrentUpdateError } from '../../shared/call-errors.ts';
 import { toCallView } from '../core/call-record.ts';
+import type { Pricing } from '../core/call-usage.ts';
 import type { Effect } from '../core/call-state.ts';
 import type { CallState } from '../../shared/call-types.ts';
 import type { CallRecord, CallStore, DeliveryLogEntry, Logger } from '../core/ports.ts';
@@ -26,6 +27,8 @@ export interface NotifyDeps {
   store: CallStore;
   signingKey: string;
   logger: Logger;
+  /** Prices the usage in the call view a final state's callback carries. */
+  pricing: Pricing;
   /** Default: guardedPost(), which refuses metadata addresses at connect time. */
   post?: PostJson;
   now?: () => Date;
@@ -40,7 +43,7 @@ const ATTEMPT_TIMEOUT_MS = 10_000;
 export const DELIVERY_LOG_LIMIT = 50;
 
 /** The JSON body of one status callback. */
-export function statusPayload(record: CallRecord, change: StateChange) {
+export function statusPayload(record: CallRecord, change: StateChange, pricing: Pricing) {
   return {
     type: 'call.state' as const,
     callId: record.callId,
@@ -48,7 +51,7 @@ export function statusPayload(record: CallRecord, change: StateChange) {
     previousState: change.from ?? null,
     sequence: record.version,
     at: record.stateTimes[change.to] ?? record.updatedAt,
-    call: toCallView(record),
+    call: toCallView(record, pricing),
   };
 }
 
@@ -72,7 +75,7 @@ export async function notifyStateChange(
   const post = deps.post ?? (defaultPost ??= guardedPost());
   const now = deps.now ?? (() => new Date());
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
-  const body = JSON.stringify(statusPayload(record, change));
+  const body = JSON.stringify(statusPayload(record, change, deps.pricing));
   const sequence = record.version;
   // Only the origin is logged: a callback URL's path or query may carry the receiver's own token.
   const logFields = { callId: record.callId, state: change.to, sequence, target: new URL(url).origin };

@@ -6,7 +6,9 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { CallNotFoundError, ValidationError } from '../../shared/call-errors.ts';
+import { WEBHOOK_KEY_NAMES, type CallOrigin } from '../core/api-keys.ts';
 import { toCallView } from '../core/call-record.ts';
+import type { Pricing } from '../core/call-usage.ts';
 import {
   callIdSchema,
   dtmfSchema,
@@ -45,7 +47,10 @@ const triggerSchema = z.discriminatedUnion(
  * depend on the core only; the app's `CallService` fits it.
  */
 export interface WebhookCalls {
-  start(spec: CallSpec, statusCallback?: StatusCallbackTarget): Promise<{ created: boolean; record: CallRecord }>;
+  start(
+    spec: CallSpec,
+    options: { statusCallback?: StatusCallbackTarget; origin: CallOrigin },
+  ): Promise<{ created: boolean; record: CallRecord }>;
   hangup(callId: string): Promise<CallRecord>;
   sendDtmf(callId: string, digits: string): Promise<CallRecord>;
 }
@@ -55,10 +60,17 @@ export interface WebhookRouteDeps {
   config: WebhookConfig;
   logger: Logger;
   now: () => Date;
+  /** Prices the usage in the call views the routes answer with. */
+  pricing: Pricing;
 }
+
+/** Webhook calls are recorded under these names (no key started them) and have no concurrency limit. */
+const TWILIO_ORIGIN: CallOrigin = { name: WEBHOOK_KEY_NAMES.twilio };
+const TRIGGER_ORIGIN: CallOrigin = { name: WEBHOOK_KEY_NAMES.trigger };
 
 export function mountWebhooks(app: OpenAPIHono, deps: WebhookRouteDeps): void {
   const { calls, config, logger } = deps;
+  const view = (record: CallRecord) => toCallView(record, deps.pricing);
   const notFound = (c: Context) =>
     c.json({ error: { code: 'not_found', message: `no route ${c.req.method} ${c.req.path}` } }, 404);
 
@@ -68,9 +80,9 @@ export function mountWebhooks(app: OpenAPIHono, deps: WebhookRouteDeps): void {
     const params = await verifiedTwilioForm(c, twilio.authToken, twilio.publicBaseUrl);
     const action = conferenceAction(params, twilio);
     if (action.type === 'start') {
-      const { created, record } = await calls.start(action.spec);
+      const { created, record } = await calls.start(action.spec, { origin: TWILIO_ORIGIN });
       logger.info('twilio conference-start', { callId: record.callId, created });
-      return c.json({ action: 'start', call: toCallView(record) }, 200);
+      return c.json({ action: 'start', call: view(record) }, 200);
     }
     if (action.type === 'hangup') {
       // An end without a call (its start failed, or the record expired) is nothing to do, not an error to retry.
@@ -79,7 +91,7 @@ export function mountWebhooks(app: OpenAPIHono, deps: WebhookRouteDeps): void {
         throw error;
       });
       logger.info('twilio conference-end', { callId: action.callId, found: record !== undefined });
-      return c.json({ action: 'hangup', ...(record ? { call: toCallView(record) } : {}) }, 200);
+      return c.json({ action: 'hangup', ...(record ? { call: view(record) } : {}) }, 200);
     }
     return c.json({ action: 'ignore', reason: action.reason }, 200);
   });
@@ -103,13 +115,16 @@ export function mountWebhooks(app: OpenAPIHono, deps: WebhookRouteDeps): void {
         const { rest, statusCallback } = takeStatusCallback(request.call, config.statusSigningKey !== undefined);
         // callId is required here: it makes the sender's retries (and replays within the signature window) idempotent.
         const spec = toCallSpec(parseOrThrow(wcsCallRequestSchema, rest), () => '');
-        const { created, record } = await calls.start(spec, statusCallback);
-        return c.json(toCallView(record), created ? 201 : 200);
+        const { created, record } = await calls.start(spec, {
+          origin: TRIGGER_ORIGIN,
+          ...(statusCallback ? { statusCallback } : {}),
+        });
+        return c.json(view(record), created ? 201 : 200);
       }
       case 'hangup':
-        return c.json(toCallView(await calls.hangup(request.callId)), 202);
+        return c.json(view(await calls.hangup(request.callId)), 202);
       case 'dtmf':
-        return c.json(toCallView(await calls.sendDtmf(request.callId, request.dtmf)), 202);
+        return c.json(view(await calls.sendDtmf(request.callId, request.dtmf)), 202);
     }
   });
 }

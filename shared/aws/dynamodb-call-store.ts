@@ -7,6 +7,7 @@
  * Stream-key locks are items of the same table keyed `stream#<streamKey>` (a `#` can never be in a callId).
  * There are no transactions here because dynalite has none; the lock is taken before the call item is written
  * and is stolen only from a final or vanished owner, which keeps "one live call per stream key" without them.
+ * An API key's concurrency limit works the same way (dynamodb-key-limits.ts).
  */
 import {
   CreateTableCommand,
@@ -23,9 +24,16 @@ import {
   ScanCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { CallNotFoundError, ConcurrentUpdateError, StreamKeyInUseError } from '../call-errors.ts';
+import {
+  CallNotFoundError,
+  ConcurrencyLimitError,
+  ConcurrentUpdateError,
+  StreamKeyInUseError,
+} from '../call-errors.ts';
 import { isFinal } from '../call-types.ts';
-import type { CallListFilter, CallRecord, CallSecret, CallStore } from '../call-store.ts';
+import type { CallListFilter, CallRecord, CallSecret, CallStore, CreateOptions } from '../call-store.ts';
+import { isConditionFailure } from './condition-failure.ts';
+import { KeyLimits } from './dynamodb-key-limits.ts';
 
 export const LIVE_INDEX = 'live-index';
 const LIVE = '1';
@@ -49,6 +57,7 @@ const RECORD_FIELDS = [
   'taskRef',
   'statusCallback',
   'deliveries',
+  'keyName',
 ] as const satisfies readonly (keyof CallRecord)[];
 /** Final calls are kept this long by default: a year of usage and a month to bill it. */
 export const DEFAULT_RETENTION_DAYS = 400;
@@ -71,16 +80,28 @@ export class DynamoDbCallStore implements CallStore {
   private readonly table: string;
   private readonly retentionSeconds: number;
   private readonly now: () => Date;
+  private readonly keyLimits: KeyLimits;
 
   constructor(private readonly options: DynamoDbCallStoreOptions) {
     this.doc = DynamoDBDocumentClient.from(options.client, { marshallOptions: { removeUndefinedValues: true } });
     this.table = options.tableName;
     this.retentionSeconds = options.retentionSeconds ?? DEFAULT_RETENTION_DAYS * 24 * 3600;
     this.now = options.now ?? (() => new Date());
+    this.keyLimits = new KeyLimits({ doc: this.doc, tableName: this.table, now: this.now, graceMs: LOCK_GRACE_MS });
   }
 
-  async create(record: CallRecord, secret: CallSecret): Promise<'created' | CallRecord> {
+  async create(record: CallRecord, secret: CallSecret, options: CreateOptions = {}): Promise<'created' | CallRecord> {
     await this.lockStreamKey(record.streamKey, record.callId);
+    try {
+      if (record.keyName !== undefined && options.keyLimit !== undefined)
+        await this.keyLimits.take(record.keyName, options.keyLimit, record.callId);
+    } catch (error) {
+      // A retry of a call accepted before its key filled up is answered with that call.
+      const existing = error instanceof ConcurrencyLimitError ? await this.get(record.callId) : undefined;
+      if (existing) return this.retried(record, existing);
+      await this.unlockStreamKey(record.streamKey, record.callId);
+      throw error;
+    }
     try {
       await this.doc.send(
         new PutCommand({
@@ -94,9 +115,16 @@ export class DynamoDbCallStore implements CallStore {
       if (!isConditionFailure(error)) throw error;
       const existing = await this.get(record.callId);
       if (!existing) throw new ConcurrentUpdateError(record.callId, { cause: error });
-      if (existing.streamKey !== record.streamKey) await this.unlockStreamKey(record.streamKey, record.callId);
-      return existing;
+      return this.retried(record, existing);
     }
+  }
+
+  /** Gives back what a create of an existing callId took for `record` and the existing call does not hold. */
+  private async retried(record: CallRecord, existing: CallRecord): Promise<CallRecord> {
+    if (existing.streamKey !== record.streamKey) await this.unlockStreamKey(record.streamKey, record.callId);
+    if (record.keyName !== undefined && (existing.keyName !== record.keyName || isFinal(existing.state)))
+      await this.keyLimits.release(record.keyName, record.callId);
+    return existing;
   }
 
   async get(callId: string): Promise<CallRecord | undefined> {
@@ -198,7 +226,11 @@ export class DynamoDbCallStore implements CallStore {
       if (!(await this.get(stored.callId))) throw new CallNotFoundError(stored.callId);
       throw new ConcurrentUpdateError(stored.callId, { cause: error });
     }
-    if (final) await this.unlockStreamKey(stored.streamKey, stored.callId);
+    if (final)
+      await Promise.all([
+        this.unlockStreamKey(stored.streamKey, stored.callId),
+        stored.keyName === undefined ? undefined : this.keyLimits.release(stored.keyName, stored.callId),
+      ]);
     return stored;
   }
 
@@ -333,10 +365,6 @@ export class DynamoDbCallStore implements CallStore {
       if (!isConditionFailure(error)) throw error;
     }
   }
-}
-
-function isConditionFailure(error: unknown): boolean {
-  return (error as Error | undefined)?.name === 'ConditionalCheckFailedException';
 }
 
 /** Picks the record's fields only: `secret`, `live`, `expiresAt` and `kind` never leave the adapter. */

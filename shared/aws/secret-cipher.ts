@@ -3,7 +3,7 @@
  * retried request) and by the call's task. `EncryptingCallStore` wraps any `CallStore`, so the DynamoDB adapter
  * and the core stay unaware of it, and local mode keeps storing it as is (its store is on the user's disk).
  */
-import type { CallListFilter, CallRecord, CallSecret, CallStore } from '../call-store.ts';
+import type { CallListFilter, CallRecord, CallSecret, CallStore, CreateOptions } from '../call-store.ts';
 
 /** Encrypts small secrets bound to one call: a ciphertext decrypts only with the callId it was made for. */
 export interface SecretCipher {
@@ -17,8 +17,9 @@ export class EncryptingCallStore implements CallStore {
     private readonly cipher: SecretCipher,
   ) {}
 
-  async create(record: CallRecord, secret: CallSecret): Promise<'created' | CallRecord> {
-    return this.inner.create(record, { sipPassword: await this.cipher.encrypt(secret.sipPassword, record.callId) });
+  async create(record: CallRecord, secret: CallSecret, options?: CreateOptions): Promise<'created' | CallRecord> {
+    const sealed = { sipPassword: await this.cipher.encrypt(secret.sipPassword, record.callId) };
+    return this.inner.create(record, sealed, options);
   }
 
   async getSecret(callId: string): Promise<CallSecret | undefined> {

@@ -15,6 +15,7 @@ import { readSweeperConfig, AwsConfigError, LAMBDA_ENV } from '../../functions/a
 import { createSweeperHandler } from '../../functions/aws/call-sweeper.ts';
 import { emfLine, emfSink, METRIC, type MetricName } from '../../functions/aws/metrics.ts';
 import { newCallRecord } from '../../functions/core/call-record.ts';
+import { LIST_PRICES } from '../../functions/core/call-usage.ts';
 import type { CallSpec } from '../../shared/call-types.ts';
 import { recordEvent } from '../../functions/recorder.ts';
 import { SWEEP_ENV } from '../../functions/sweep-config.ts';
@@ -152,6 +153,7 @@ describe('sweeper Lambda', () => {
       policy: { launchGraceMs: 30_000, stoppedGraceMs: 30_000, limitGraceMs: 30_000 },
       logger: silentLogger,
       statusSigningKey: 'k',
+      pricing: LIST_PRICES,
       metrics: (values) => void metrics.push(values),
       now: () => new Date(T0 + nowSeconds * 1000),
     });

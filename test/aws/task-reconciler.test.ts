@@ -3,6 +3,7 @@ import type { EventBridgeEvent } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { createReconcilerHandler, type EcsTaskStateChange } from '../../functions/aws/task-reconciler.ts';
 import { newCallRecord } from '../../functions/core/call-record.ts';
+import { LIST_PRICES } from '../../functions/core/call-usage.ts';
 import type { CallSpec } from '../../shared/call-types.ts';
 import { recordEvent } from '../../functions/recorder.ts';
 import { silentLogger } from '../../shared/log.ts';
@@ -137,6 +138,7 @@ describe('reconciler: ECS task stopped', () => {
       store,
       logger: silentLogger,
       statusSigningKey: SIGNING_KEY,
+      pricing: LIST_PRICES,
       finalEventGraceMs: 0,
     });
     expect(await handler(event)).toBe(outcome);
@@ -149,6 +151,7 @@ describe('reconciler: ECS task stopped', () => {
       store,
       logger: silentLogger,
       statusSigningKey: SIGNING_KEY,
+      pricing: LIST_PRICES,
       finalEventGraceMs: 0,
     });
     expect(await handler(withDetail({ startedBy: undefined }))).toBe('not-ours');
@@ -162,6 +165,7 @@ describe('reconciler: ECS task stopped', () => {
       store,
       logger: silentLogger,
       statusSigningKey: SIGNING_KEY,
+      pricing: LIST_PRICES,
       finalEventGraceMs: 5_000,
       sleep: async (ms) => {
         waited.push(ms);
@@ -187,6 +191,7 @@ describe('reconciler: ECS task stopped', () => {
       store,
       logger: silentLogger,
       statusSigningKey: SIGNING_KEY,
+      pricing: LIST_PRICES,
       finalEventGraceMs: 5_000,
       sleep: async () => {},
     });

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { createApp } from '../../functions/app/create-app.ts';
 import { runCli } from '../../functions/cli/gateway-cli.ts';
 import { silentLogger } from '../../shared/log.ts';
-import { FakeLauncher, MemoryCallStore, fakeDns } from '../functions/fakes.ts';
+import { FakeLauncher, MemoryCallStore, fakeDns, fixedKeys } from '../functions/fakes.ts';
 
 const BIN = fileURLToPath(new URL('../../functions/cli/bin.mjs', import.meta.url));
 
@@ -20,7 +20,7 @@ function setup(apiKey?: string) {
     launcher,
     logger: silentLogger,
     newCallId: () => 'generated-1',
-    ...(apiKey ? { apiKey } : {}),
+    ...(apiKey ? { apiKeys: fixedKeys(apiKey) } : {}),
   });
   const requests: { url: string; init: RequestInit }[] = [];
   const out: string[] = [];

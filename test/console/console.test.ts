@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../functions/app/create-app.ts';
 import { recordEvent } from '../../functions/recorder.ts';
 import { silentLogger } from '../../shared/log.ts';
-import { FakeLauncher, MemoryCallStore, fakeDns } from '../functions/fakes.ts';
+import { FakeLauncher, MemoryCallStore, fakeDns, fixedKeys } from '../functions/fakes.ts';
 
 const API_KEY = 'console-test-key';
 let server: ServerType;
@@ -24,7 +24,7 @@ const store = new MemoryCallStore();
 const launcher = new FakeLauncher();
 
 beforeAll(async () => {
-  const app = createApp({ store, resolveHost: fakeDns(), launcher, logger: silentLogger, apiKey: API_KEY });
+  const app = createApp({ store, resolveHost: fakeDns(), launcher, logger: silentLogger, apiKeys: fixedKeys(API_KEY) });
   server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
   await new Promise((resolve) => server.once('listening', resolve));
   baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -8,6 +8,7 @@ import {
   toCallView,
   newCallRecord,
 } from '../../functions/core/call-record.ts';
+import { LIST_PRICES } from '../../functions/core/call-usage.ts';
 import {
   callRequestSchema,
   hostName,
@@ -243,10 +244,13 @@ describe('call records', () => {
     expect(JSON.stringify(record)).not.toContain('15001');
     expect(
       JSON.stringify(
-        toCallView({
-          ...record,
-          spec: { ...record.spec, connection: { ...record.spec.connection, sipPassword: 'leak' } as never },
-        }),
+        toCallView(
+          {
+            ...record,
+            spec: { ...record.spec, connection: { ...record.spec.connection, sipPassword: 'leak' } as never },
+          },
+          LIST_PRICES,
+        ),
       ),
     ).not.toContain('leak');
   });

@@ -2,7 +2,12 @@
  * One behavioural suite for every `CallStore` implementation (in-memory fake, dynalite, DynamoDB Local).
  */
 import { describe, expect, it } from 'vitest';
-import { CallNotFoundError, ConcurrentUpdateError, StreamKeyInUseError } from '../../shared/call-errors.ts';
+import {
+  CallNotFoundError,
+  ConcurrencyLimitError,
+  ConcurrentUpdateError,
+  StreamKeyInUseError,
+} from '../../shared/call-errors.ts';
 import { newCallRecord } from '../../functions/core/call-record.ts';
 import type { CallSpec } from '../../shared/call-types.ts';
 import type { CallRecord, CallStore } from '../../functions/core/ports.ts';
@@ -37,6 +42,16 @@ export function makeSpec(overrides: Partial<CallSpec> = {}): CallSpec {
 export function makeRecord(overrides: Partial<CallSpec> = {}, at = new Date().toISOString()) {
   return newCallRecord(makeSpec(overrides), at);
 }
+
+/** A new call of the API key `keyName`. */
+export function keyedRecord(keyName: string, at?: string) {
+  const { record, secret } = makeRecord({}, at);
+  return { record: { ...record, keyName }, secret };
+}
+
+let keys = 0;
+/** A key name no other test uses: the stores outlive a test. */
+export const uniqueKeyName = () => `key-${Date.now().toString(36)}-${++keys}`;
 
 const finish = (record: CallRecord): CallRecord => ({
   ...record,
@@ -157,6 +172,65 @@ export function callStoreSuite(name: string, getStore: () => CallStore) {
       await store.update(finish(call.record), 1);
       expect(await store.getSecret(call.record.callId)).toBeUndefined();
       expect(await store.get(call.record.callId)).toMatchObject({ state: 'ended', version: 2 });
+    });
+
+    it('lets exactly `keyLimit` of 20 parallel creates of one key through; the others leave no record', async () => {
+      const store = getStore();
+      const keyName = uniqueKeyName();
+      const calls = Array.from({ length: 20 }, () => keyedRecord(keyName));
+      const results = await Promise.allSettled(calls.map((c) => store.create(c.record, c.secret, { keyLimit: 3 })));
+      const created = calls.filter((_, i) => results[i]!.status === 'fulfilled');
+      expect(created).toHaveLength(3);
+      for (const [i, result] of results.entries()) {
+        if (result.status === 'fulfilled') expect(result.value).toBe('created');
+        else {
+          expect(result.reason).toBeInstanceOf(ConcurrencyLimitError);
+          expect(result.reason).toMatchObject({
+            keyName,
+            limit: 3,
+            message: `key "${keyName}" allows 3 concurrent calls`,
+          });
+          expect(await store.get(calls[i]!.record.callId)).toBeUndefined();
+        }
+      }
+      const live = (await store.list({ live: true })).filter((r) => r.keyName === keyName);
+      expect(live.map((r) => r.callId).sort()).toEqual(created.map((c) => c.record.callId).sort());
+    });
+
+    it("frees a key's slot once its call is final, and counts only that key's live calls", async () => {
+      const store = getStore();
+      const keyName = uniqueKeyName();
+      const first = keyedRecord(keyName);
+      await store.create(first.record, first.secret, { keyLimit: 1 });
+      const second = keyedRecord(keyName);
+      await expect(store.create(second.record, second.secret, { keyLimit: 1 })).rejects.toBeInstanceOf(
+        ConcurrencyLimitError,
+      );
+      // Another key, a call without a key, and a create without a limit are not held back by it.
+      const other = keyedRecord(uniqueKeyName());
+      expect(await store.create(other.record, other.secret, { keyLimit: 1 })).toBe('created');
+      const keyless = makeRecord();
+      expect(await store.create(keyless.record, keyless.secret, { keyLimit: 1 })).toBe('created');
+      await store.update({ ...first.record, state: 'failed', failure: { reason: 'sip', message: '486' } }, 1);
+      expect(await store.create(second.record, second.secret, { keyLimit: 1 })).toBe('created');
+    });
+
+    it("answers a retry of an accepted call with the call, even at its key's limit", async () => {
+      const store = getStore();
+      const keyName = uniqueKeyName();
+      const a = keyedRecord(keyName);
+      const b = keyedRecord(keyName);
+      await store.create(a.record, a.secret, { keyLimit: 2 });
+      await store.create(b.record, b.secret, { keyLimit: 2 });
+      expect(await store.create(a.record, a.secret, { keyLimit: 2 })).toMatchObject({ callId: a.record.callId });
+      // Limit lowered below the live calls: a retry still gets its call; a new call does not get in.
+      expect(await store.create(b.record, b.secret, { keyLimit: 1 })).toMatchObject({ callId: b.record.callId });
+      const c = keyedRecord(keyName);
+      await expect(store.create(c.record, c.secret, { keyLimit: 2 })).rejects.toBeInstanceOf(ConcurrencyLimitError);
+      // A finished call's retry is answered too, and takes no slot with it.
+      await store.update(finish(a.record), 1);
+      expect(await store.create(a.record, a.secret, { keyLimit: 2 })).toMatchObject({ state: 'ended' });
+      expect(await store.create(c.record, c.secret, { keyLimit: 2 })).toBe('created');
     });
 
     it('lets only one of two racing creates on one stream key through', async () => {

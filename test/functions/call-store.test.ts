@@ -1,13 +1,14 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand, PutItemCommand, UpdateItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbCallStore } from '../../shared/aws/dynamodb-call-store.ts';
 import type { CallStore } from '../../functions/core/ports.ts';
 import { EmbeddedDynamoDb } from '../../functions/local/embedded-dynamodb.ts';
 import { startDynalite, startDynamoDbLocal, type DynamoDbServer } from '../support/dynamodb.ts';
-import { callStoreSuite, makeRecord } from './call-store.suite.ts';
+import { ConcurrencyLimitError } from '../../shared/call-errors.ts';
+import { callStoreSuite, keyedRecord, makeRecord, uniqueKeyName } from './call-store.suite.ts';
 import { MemoryCallStore } from './fakes.ts';
 
 let memory: MemoryCallStore;
@@ -74,5 +75,55 @@ describe.each(backends)('DynamoDbCallStore on %s', (name, start) => {
     expect(item?.expiresAt).toEqual({ N: String(now.getTime() / 1000 + 3600) });
     expect(item?.secret).toBeUndefined();
     expect(JSON.stringify(item)).not.toContain(secret.sipPassword);
+  });
+
+  const holders = async (keyName: string) => {
+    const { Item } = await client.send(
+      new GetItemCommand({ TableName: tableName, Key: { callId: { S: `limit#${keyName}` } }, ConsistentRead: true }),
+    );
+    return Object.keys(Item?.holders?.M ?? {}).sort();
+  };
+
+  it('takes over the slot of a call that became final without giving it back (its writer died between)', async () => {
+    const keyName = uniqueKeyName();
+    const first = keyedRecord(keyName);
+    await store.create(first.record, first.secret, { keyLimit: 1 });
+    expect(await holders(keyName)).toEqual([first.record.callId]);
+    // The final write alone, as a writer that died before the release leaves it.
+    await client.send(
+      new UpdateItemCommand({
+        TableName: tableName,
+        Key: { callId: { S: first.record.callId } },
+        UpdateExpression: 'SET #state = :ended REMOVE #live',
+        ExpressionAttributeNames: { '#state': 'state', '#live': 'live' },
+        ExpressionAttributeValues: { ':ended': { S: 'ended' } },
+      }),
+    );
+    const second = keyedRecord(keyName);
+    expect(await store.create(second.record, second.secret, { keyLimit: 1 })).toBe('created');
+    expect(await holders(keyName)).toEqual([second.record.callId]);
+  });
+
+  it('takes over the slot of a call that never got its record, once that is older than a create can take', async () => {
+    const keyName = uniqueKeyName();
+    const ghost = (takenAt: string) =>
+      client.send(
+        new PutItemCommand({
+          TableName: tableName,
+          Item: {
+            callId: { S: `limit#${keyName}` },
+            kind: { S: 'limit' },
+            holders: { M: { 'crashed-create': { S: takenAt } } },
+          },
+        }),
+      );
+    const call = keyedRecord(keyName);
+    // Taken a moment ago: may be a create in flight, so it still counts.
+    await ghost(new Date(now.getTime() - 1_000).toISOString());
+    await expect(store.create(call.record, call.secret, { keyLimit: 1 })).rejects.toBeInstanceOf(ConcurrencyLimitError);
+    expect(await store.get(call.record.callId)).toBeUndefined();
+    await ghost(new Date(now.getTime() - 60_000).toISOString());
+    expect(await store.create(call.record, call.secret, { keyLimit: 1 })).toBe('created');
+    expect(await holders(keyName)).toEqual([call.record.callId]);
   });
 });

@@ -1,9 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { createApp, MAX_BODY_BYTES } from '../../functions/app/create-app.ts';
 import { FAILURE_REASONS } from '../../shared/call-types.ts';
-import type { HostResolver } from '../../functions/core/ports.ts';
+import type { ApiKeySource } from '../../functions/core/api-keys.ts';
+import { callUsage, LIST_PRICES, type Pricing } from '../../functions/core/call-usage.ts';
+import { newCallRecord } from '../../functions/core/call-record.ts';
+import type { CallRecord, HostResolver } from '../../functions/core/ports.ts';
 import { silentLogger } from '../../shared/log.ts';
-import { FakeLauncher, MemoryCallStore, fakeDns } from './fakes.ts';
+import { makeSpec } from './call-store.suite.ts';
+import { FakeLauncher, MemoryCallStore, fakeDns, fixedKeys } from './fakes.ts';
 
 const PASSWORD = 'S3cret-pa55word';
 
@@ -33,11 +37,14 @@ function seedBody(overrides: Record<string, unknown> = {}, connection: Record<st
 function setup(
   options: {
     apiKey?: string;
+    apiKeys?: ApiKeySource;
+    pricing?: Pricing;
     resolveHost?: HostResolver;
     loopbackOnly?: boolean;
     metrics?: () => Promise<{ contentType: string; body: string }>;
   } = {},
 ) {
+  const { apiKey, ...rest } = options;
   const store = new MemoryCallStore();
   const launcher = new FakeLauncher();
   let n = 0;
@@ -47,7 +54,8 @@ function setup(
     resolveHost: fakeDns(),
     logger: silentLogger,
     newCallId: () => `generated-${++n}`,
-    ...options,
+    ...rest,
+    ...(apiKey ? { apiKeys: fixedKeys(apiKey) } : {}),
   });
   const answers: string[] = [];
   const request = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
@@ -563,6 +571,165 @@ describe('secrets and access', () => {
     expect((await request('GET', '/v1/calls', undefined, { authorization: 'Bearer k3y' })).status).toBe(200);
     expect((await request('GET', '/openapi.json')).status).toBe(200);
     expect(launcher.calls).toEqual([]);
+  });
+
+  describe('named API keys', () => {
+    const keyOf = (name: string) => `${name}-key-0123456789abcdef`;
+    const keys = fixedKeys(
+      { name: 'ops', key: keyOf('ops'), maxConcurrentCalls: 2 },
+      { name: 'dev', key: keyOf('dev') },
+      { name: 'old', key: keyOf('old'), revoked: true },
+    );
+    const as = (name: string) => ({ authorization: `Bearer ${keyOf(name)}` });
+
+    it('refuses unknown and revoked keys alike (401, no detail); every call records the name of its key', async () => {
+      const { request, launcher, store } = setup({ apiKeys: keys });
+      const refusals = [
+        await request('POST', '/v1/calls', seedBody({ callId: 'k0' })),
+        await request('POST', '/v1/calls', seedBody({ callId: 'k0' }), as('nobody')),
+        await request('POST', '/v1/calls', seedBody({ callId: 'k0' }), as('old')),
+        await request('GET', '/v1/calls', undefined, { authorization: keyOf('ops') }),
+      ];
+      for (const refusal of refusals) {
+        expect(refusal.status).toBe(401);
+        expect(refusal.json).toEqual({ error: { code: 'unauthorized', message: 'missing or wrong API key' } });
+      }
+      expect(launcher.calls).toEqual([]);
+      expect(await store.list()).toEqual([]);
+
+      const ops = await request('POST', '/v1/calls', seedBody({ callId: 'k1', rtmpStream: 'k1' }), as('ops'));
+      const dev = await request('POST', '/RESTCall/call', seedBody({ callId: 'k2', rtmpStream: 'k2' }), as('dev'));
+      expect([ops.status, dev.status]).toEqual([201, 200]);
+      expect(ops.json).toMatchObject({ callId: 'k1', keyName: 'ops' });
+      expect(dev.json).toMatchObject({ callId: 'k2', keyName: 'dev' });
+      expect((await store.get('k1'))?.keyName).toBe('ops');
+      expect((await request('GET', '/v1/calls/k2', undefined, as('ops'))).json.keyName).toBe('dev');
+      // Any valid key sees and ends any call: keys name who started a call, they do not fence calls off.
+      expect((await request('DELETE', '/v1/calls/k2', undefined, as('ops'))).status).toBe(202);
+    });
+
+    it('answers 429 naming the limit once a key has its maximum of live calls, starting nothing', async () => {
+      const { request, launcher, store } = setup({ apiKeys: keys });
+      for (const id of ['l1', 'l2'])
+        expect((await request('POST', '/v1/calls', seedBody({ callId: id, rtmpStream: id }), as('ops'))).status).toBe(
+          201,
+        );
+      const over = await request(
+        'POST',
+        '/rest-api/call/startup',
+        seedBody({ callId: 'l3', rtmpStream: 'l3' }),
+        as('ops'),
+      );
+      expect(over).toMatchObject({
+        status: 429,
+        json: { error: { code: 'concurrency_limit', message: 'key "ops" allows 2 concurrent calls', limit: 2 } },
+      });
+      expect(await store.get('l3')).toBeUndefined();
+      // A retry of an accepted call is answered with it; another key is not held back.
+      expect((await request('POST', '/v1/calls', seedBody({ callId: 'l1', rtmpStream: 'l1' }), as('ops'))).status).toBe(
+        200,
+      );
+      expect((await request('POST', '/v1/calls', seedBody({ callId: 'l4', rtmpStream: 'l4' }), as('dev'))).status).toBe(
+        201,
+      );
+      expect(launcher.launches.map((launch) => launch.spec.callId)).toEqual(['l1', 'l2', 'l4']);
+    });
+
+    it('GET /v1/usage sums the finished calls per key, as their records add up; key= keeps one key', async () => {
+      const { request, store } = setup({ apiKeys: keys });
+      const from = new Date(Date.now() - 60_000).toISOString();
+      const started: [string, string][] = [
+        ['u1', 'ops'],
+        ['u2', 'ops'],
+        ['u3', 'dev'],
+        ['u4', 'dev'], // stays live: not counted
+      ];
+      for (const [callId, key] of started)
+        await request('POST', '/v1/calls', seedBody({ callId, rtmpStream: callId }), as(key));
+      // A call no key started (no-key mode, or from before keys).
+      const { record, secret } = newCallRecord(makeSpec({ callId: 'u5' }), new Date().toISOString());
+      await store.create({ ...record, taskRef: 'task-u5' }, secret);
+      const finish = async (callId: string, seconds: number, bytes: number) => {
+        const current = (await store.get(callId))!;
+        const at = (s: number) => new Date(Date.parse(current.createdAt) + s * 1000).toISOString();
+        await store.update(
+          {
+            ...current,
+            state: 'ended',
+            stateTimes: { ...current.stateTimes, streaming: at(4), ended: at(seconds) },
+            ended: { by: 'remote', reason: 'bye', durationSeconds: seconds },
+            stats: { rtpPackets: 1, rtpLost: 0, jitterMs: 0, bytesOut: bytes, at: at(seconds) },
+          },
+          current.version,
+        );
+      };
+      await finish('u1', 120, 1_000_000);
+      await finish('u2', 30, 2_000_000);
+      await finish('u3', 3_600, 250_000_000);
+      await finish('u5', 90, 5_000);
+
+      const sumsOf = (records: CallRecord[]) => {
+        const usages = records.map((r) => callUsage(r, LIST_PRICES)!);
+        return {
+          calls: usages.length,
+          taskSeconds: usages.reduce((sum, u) => sum + u.taskSeconds, 0),
+          billableTaskSeconds: usages.reduce((sum, u) => sum + u.billableTaskSeconds, 0),
+          mediaSeconds: usages.reduce((sum, u) => sum + u.mediaSeconds, 0),
+          bytesOut: usages.reduce((sum, u) => sum + u.bytesOut.reduce((s, d) => s + d.bytes, 0), 0),
+          estimatedCostUsd: usages.reduce((sum, u) => sum + u.estimatedCostUsd, 0),
+        };
+      };
+      const finished = await store.list({ live: false });
+      // Sums of rounded per-call figures, added in another order: equal to the last few bits.
+      const expectTotals = (actual: Record<string, number>, records: CallRecord[]) => {
+        for (const [field, value] of Object.entries(sumsOf(records)))
+          expect(actual[field], field).toBeCloseTo(value, 6);
+      };
+
+      const all = await request('GET', `/v1/usage?from=${encodeURIComponent(from)}`, undefined, as('dev'));
+      expect(all.status).toBe(200);
+      expectTotals(all.json, finished);
+      expect(all.json.calls).toBe(4);
+      expect(all.json.byKey.map((entry: { keyName: string | null }) => entry.keyName)).toEqual(['dev', 'ops', null]);
+      for (const entry of all.json.byKey)
+        expectTotals(
+          entry,
+          finished.filter((r) => (r.keyName ?? null) === entry.keyName),
+        );
+
+      const ops = await request('GET', `/v1/usage?from=${encodeURIComponent(from)}&key=ops`, undefined, as('dev'));
+      expect(ops.json).toMatchObject({ key: 'ops', calls: 2, taskSeconds: 150, billableTaskSeconds: 180 });
+      const { from: _from, to: _to, key: _key, byKey, ...totals } = ops.json;
+      expect(byKey).toEqual([{ keyName: 'ops', ...totals }]);
+      const none = await request('GET', `/v1/usage?from=${encodeURIComponent(from)}&key=gone`, undefined, as('dev'));
+      expect(none.json).toMatchObject({ key: 'gone', calls: 0, estimatedCostUsd: 0, byKey: [] });
+      const bad = await request('GET', `/v1/usage?from=${encodeURIComponent(from)}&key=a%20b`, undefined, as('dev'));
+      expect(bad).toMatchObject({ status: 400, json: { error: { code: 'invalid_request', field: 'key' } } });
+    });
+
+    it('prices usage with the configured table, in call views and in GET /v1/usage', async () => {
+      const pricing = { ...LIST_PRICES, vcpuHourUsd: 1, gbHourUsd: 0, ipv4HourUsd: 0, dataOutGbUsd: 0 };
+      const { request, store } = setup({ pricing });
+      const from = new Date(Date.now() - 60_000).toISOString();
+      await request('POST', '/v1/calls', seedBody({ callId: 'p1', rtmpStream: 'p1' }));
+      const current = (await store.get('p1'))!;
+      const endedAt = new Date(Date.parse(current.createdAt) + 3_600_000).toISOString();
+      await store.update(
+        {
+          ...current,
+          state: 'ended',
+          stateTimes: { ...current.stateTimes, ended: endedAt },
+          ended: { by: 'local', reason: 'bye', durationSeconds: 3_600 },
+        },
+        current.version,
+      );
+      // An hour of a quarter vCPU at $1 per vCPU-hour, nothing else.
+      expect((await request('GET', '/v1/calls/p1')).json.usage.estimatedCostUsd).toBeCloseTo(0.25, 6);
+      expect((await request('GET', `/v1/usage?from=${encodeURIComponent(from)}`)).json.estimatedCostUsd).toBeCloseTo(
+        0.25,
+        6,
+      );
+    });
   });
 
   describe('without an API key, requests browsers send for other sites are refused (403) before anything launches', () => {

@@ -2,17 +2,20 @@
  * recording `TaskLauncher`. Test-only: production backends are the adapters. */
 import {
   CallNotFoundError,
+  ConcurrencyLimitError,
   ConcurrentUpdateError,
   LaunchError,
   StreamKeyInUseError,
 } from '../../shared/call-errors.ts';
 import { isFinal } from '../../shared/call-types.ts';
+import { SINGLE_KEY_NAME, type ApiKey, type ApiKeySource } from '../../functions/core/api-keys.ts';
 import type { CallSpec, TaskCommand } from '../../shared/call-types.ts';
 import type {
   CallListFilter,
   CallRecord,
   CallSecret,
   CallStore,
+  CreateOptions,
   HostResolver,
   TaskLauncher,
 } from '../../functions/core/ports.ts';
@@ -22,13 +25,17 @@ const clone = <T>(value: T): T => structuredClone(value);
 export class MemoryCallStore implements CallStore {
   readonly records = new Map<string, { record: CallRecord; secret?: CallSecret }>();
 
-  async create(record: CallRecord, secret: CallSecret): Promise<'created' | CallRecord> {
+  async create(record: CallRecord, secret: CallSecret, options: CreateOptions = {}): Promise<'created' | CallRecord> {
     const existing = this.records.get(record.callId);
     if (existing) return clone(existing.record);
-    const owner = [...this.records.values()].find(
-      (r) => r.record.streamKey === record.streamKey && !isFinal(r.record.state),
-    );
-    if (owner) throw new StreamKeyInUseError(owner.record.callId);
+    const live = [...this.records.values()].map((r) => r.record).filter((r) => !isFinal(r.state));
+    const owner = live.find((r) => r.streamKey === record.streamKey);
+    if (owner) throw new StreamKeyInUseError(owner.callId);
+    const { keyLimit } = options;
+    if (record.keyName !== undefined && keyLimit !== undefined) {
+      if (live.filter((r) => r.keyName === record.keyName).length >= keyLimit)
+        throw new ConcurrencyLimitError(record.keyName, keyLimit);
+    }
     this.records.set(record.callId, { record: clone({ ...record, version: 1 }), secret: clone(secret) });
     return 'created';
   }
@@ -81,6 +88,12 @@ export class FakeLauncher implements TaskLauncher {
     return this.calls.filter((call) => call.op === 'launch');
   }
 }
+
+/** Keys as the app asks for them; a bare string is the one key of the `API_KEY` setting. */
+export const fixedKeys =
+  (...keys: (ApiKey | string)[]): ApiKeySource =>
+  async () =>
+    keys.map((key) => (typeof key === 'string' ? { name: SINGLE_KEY_NAME, key } : key));
 
 /** A resolver that knows only `names` (name → addresses); every other name gets no answer, as offline. */
 export const fakeDns =

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { LIST_PRICES } from '../../functions/core/call-usage.ts';
 import type { CallRecord } from '../../functions/core/ports.ts';
 import { recordEvent } from '../../functions/recorder.ts';
 import { verifyBodySignature } from '../../functions/webhooks/signature.ts';
@@ -49,6 +50,7 @@ function deps(store: MemoryCallStore, post: PostJson, sleeps: number[] = []): No
     store,
     signingKey: KEY,
     logger: silentLogger,
+    pricing: LIST_PRICES,
     post,
     now: () => NOW,
     sleep: async (ms) => void sleeps.push(ms),

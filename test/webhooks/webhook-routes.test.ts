@@ -9,7 +9,7 @@ import {
 import type { WebhookConfig } from '../../functions/webhooks/webhook-config.ts';
 import { silentLogger } from '../../shared/log.ts';
 import { escapeUser } from '../../media-task/sip/sip-call.ts';
-import { FakeLauncher, MemoryCallStore, fakeDns } from '../functions/fakes.ts';
+import { FakeLauncher, MemoryCallStore, fakeDns, fixedKeys } from '../functions/fakes.ts';
 
 const NOW = new Date('2026-05-01T12:00:00.000Z');
 const SID = 'CF' + 'a1'.repeat(16);
@@ -39,7 +39,7 @@ function setup(webhooks: WebhookConfig = config, apiKey?: string) {
     webhooks,
     now: () => NOW,
     onStateChange: (record, change) => void changes.push(`${record.callId}:${change.to}`),
-    ...(apiKey ? { apiKey } : {}),
+    ...(apiKey ? { apiKeys: fixedKeys(apiKey) } : {}),
   });
   const twilio = async (
     path: string,
@@ -102,7 +102,8 @@ describe('POST /webhooks/twilio', () => {
     expect(first.status).toBe(200);
     expect(JSON.parse(first.text)).toMatchObject({
       action: 'start',
-      call: { callId: `twilio-${SID}`, state: 'dialing' },
+      // No API key started it: it is recorded under the webhook's name.
+      call: { callId: `twilio-${SID}`, state: 'dialing', keyName: 'webhook:twilio' },
     });
     expect(first.text).not.toContain('twilio-sip-secret');
     expect((await twilio('/webhooks/twilio', conference('conference-start'))).status).toBe(200);
@@ -213,6 +214,7 @@ describe('POST /webhooks/trigger (generic signed trigger)', () => {
     const { trigger, launcher, store } = setup();
     const started = await trigger({ action: 'start', call: call({ statusCallback: 'https://hooks.example.com/s' }) });
     expect(started.status).toBe(201);
+    expect(started.json).toMatchObject({ callId: 'trig-1', keyName: 'webhook:trigger' });
     expect(JSON.stringify(started.json)).not.toContain('pw-secret');
     expect((await store.get('trig-1'))!.statusCallback).toEqual({ url: 'https://hooks.example.com/s' });
     expect((await trigger({ action: 'dtmf', callId: 'trig-1', dtmf: '123#' })).status).toBe(202);
