@@ -30,6 +30,11 @@ export const TASK_ENV = {
   inviteTimeoutSeconds: 'INVITE_TIMEOUT_SECONDS',
   /** AWS: the call to run; its spec and KMS-encrypted password are read from TABLE_NAME (instead of CALL_SPEC). */
   callId: 'CALL_ID',
+  /**
+   * `1`: a standby task, started before its call (shared/standby-registry.ts). Locally the spec then comes as an
+   * `assign` line on stdin; on AWS (TABLE_NAME set) the pool item names the call, read as CALL_ID's would be.
+   */
+  standby: 'STANDBY',
   tableName: 'TABLE_NAME',
   /** AWS: the KMS key that encrypted the SIP password. */
   kmsKeyId: 'KMS_KEY_ID',

@@ -14,7 +14,15 @@ import { hostName, isBlockedAddress } from '../../shared/call-spec-schema.ts';
 import { isFinal } from '../../shared/call-types.ts';
 import { endedEvent } from '../core/call-sweep.ts';
 import type { CallSpec, CallState, TaskCommand } from '../../shared/call-types.ts';
-import type { CallRecord, CallStore, HostResolver, Logger, StatusCallbackTarget, TaskLauncher } from '../core/ports.ts';
+import type {
+  CallRecord,
+  CallStore,
+  HostResolver,
+  Logger,
+  StandbyTasks,
+  StatusCallbackTarget,
+  TaskLauncher,
+} from '../core/ports.ts';
 import { attachTaskRef, recordEvent, type RecordResult } from '../recorder.ts';
 
 /** Told about state changes the API itself causes (creation, launch failure); the recorder reports the rest. */
@@ -26,6 +34,8 @@ export type StateChangeListener = (
 export interface CallServiceDeps {
   store: CallStore;
   launcher: TaskLauncher;
+  /** Tasks started ahead of calls; a call takes one when one is idle, else the launcher starts one. */
+  standby?: StandbyTasks;
   resolveHost: HostResolver;
   logger: Logger;
   now: () => Date;
@@ -36,8 +46,9 @@ export class CallService {
   constructor(private readonly deps: CallServiceDeps) {}
 
   /**
-   * Stores the call, then launches its task. The record comes first so that the task's first event always finds
-   * it, and so that the callId and stream key are claimed before any SIP traffic.
+   * Stores the call, then gives it a task: an idle standby task if there is one, else a fresh launch. The record
+   * comes first so that the task's first event always finds it, and so that the callId and stream key are
+   * claimed before any SIP traffic. A standby task gets its call only once the record names it.
    * @returns `created: false` when the same request was already accepted (a client retry).
    */
   async start(
@@ -56,6 +67,13 @@ export class CallService {
     }
     // The task's own `dialing` event does not move the record (it is created dialing), so the API reports it.
     await this.deps.onStateChange?.(record, { to: 'dialing' });
+    const standby = await this.takeStandby(spec);
+    if (standby) {
+      logger.info('call started on a standby task', { callId: spec.callId, taskRef: standby.taskRef });
+      // The pool refills before the answer: a Lambda may be frozen once it has answered.
+      await this.deps.standby?.refill();
+      return this.afterAttach(spec, standby);
+    }
     let taskRef: string;
     try {
       ({ taskRef } = await launcher.launch(spec));
@@ -76,9 +94,32 @@ export class CallService {
     }
     const attached = await attachTaskRef(store, spec.callId, taskRef);
     logger.info('call started', { callId: spec.callId, taskRef });
-    // A hangup that arrived while the launch was in flight had no task to stop yet.
-    if (attached.record?.desired === 'ended') await launcher.stop(spec.callId, taskRef);
-    return { created: true, record: attached.record ?? { ...record, taskRef } };
+    return this.afterAttach(spec, attached.record ?? { ...record, taskRef });
+  }
+
+  /** A hangup that arrived while the task was being found had no task to stop yet. */
+  private async afterAttach(spec: CallSpec, record: CallRecord): Promise<{ created: true; record: CallRecord }> {
+    if (record.desired === 'ended') await this.deps.launcher.stop(spec.callId, record.taskRef);
+    return { created: true, record };
+  }
+
+  /**
+   * Claims an idle standby task, names it in the record, then hands it the call. Undefined when none is idle or
+   * the handover failed (the task died meanwhile): the caller launches one, whose taskRef replaces this one.
+   */
+  private async takeStandby(spec: CallSpec): Promise<CallRecord | undefined> {
+    const { standby, store, logger } = this.deps;
+    if (!standby) return undefined;
+    try {
+      const taskRef = await standby.claim(spec.callId);
+      if (!taskRef) return undefined;
+      const attached = await attachTaskRef(store, spec.callId, taskRef);
+      await standby.handOver(taskRef, spec);
+      return attached.record ?? undefined;
+    } catch (error) {
+      logger.warn('no standby task for the call; launching one', { callId: spec.callId, error });
+      return undefined;
+    }
   }
 
   /**

@@ -31,7 +31,7 @@ import {
   wcsCallRequestSchema,
   wcsDtmfRequestSchema,
 } from '../../shared/call-spec-schema.ts';
-import type { CallStore, HostResolver, Logger, TaskLauncher } from '../core/ports.ts';
+import type { CallStore, HostResolver, Logger, StandbyTasks, TaskLauncher } from '../core/ports.ts';
 import { documentedRoutes, listQuerySchema, usageQuerySchema } from './api-schemas.ts';
 import { CallService, type StateChangeListener } from './call-service.ts';
 import { CrossSiteRequestError, crossSiteGuard } from './cross-site-guard.ts';
@@ -45,6 +45,8 @@ export const MAX_BODY_BYTES = 64 * 1024;
 export interface AppDeps {
   store: CallStore;
   launcher: TaskLauncher;
+  /** Tasks started ahead of calls (functions/standby-pool.ts); absent → every call launches its own. */
+  standby?: StandbyTasks;
   /** What the names in a call resolve to, checked against the same blocklist as addresses written out. */
   resolveHost: HostResolver;
   /** When set, every route but /openapi.json needs `Authorization: Bearer <apiKey>`; unset, cross-site-guard.ts applies. */
@@ -69,6 +71,7 @@ export function createApp(deps: AppDeps) {
   const calls = new CallService({
     store: deps.store,
     launcher: deps.launcher,
+    ...(deps.standby ? { standby: deps.standby } : {}),
     resolveHost: deps.resolveHost,
     logger: deps.logger,
     now,

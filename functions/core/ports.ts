@@ -34,6 +34,21 @@ export interface TaskLauncher {
 }
 
 /**
+ * Media tasks started before their call (functions/standby-pool.ts): a POST takes one instead of launching.
+ */
+export interface StandbyTasks {
+  /** Claims an idle standby task for the call; undefined when none is idle. */
+  claim(callId: string): Promise<string | undefined>;
+  /**
+   * Gives the claimed task its call, once the call's record names it.
+   * @throws LaunchError when the task can no longer take it (it died, or the pool dropped it).
+   */
+  handOver(taskRef: string, spec: CallSpec): Promise<void>;
+  /** Starts tasks for those taken; never throws. */
+  refill(): Promise<void>;
+}
+
+/**
  * Tells what became of tasks (functions/core/call-sweep.ts decides what to do about it): ECS DescribeTasks on
  * AWS, the server's own children locally. A lookup that fails answers `unknown` for its tasks, never throws.
  */

@@ -1,5 +1,7 @@
 import { resolve } from 'node:path';
 import { readRetentionSeconds } from '../retention-config.ts';
+import type { StandbyPolicy } from '../core/standby-plan.ts';
+import { readStandbyPolicy } from '../standby-config.ts';
 import { readSweepConfig, type SweepConfig } from '../sweep-config.ts';
 
 /** Environment variables of the local server, read once. */
@@ -28,6 +30,8 @@ export interface LocalConfig {
   sweep: SweepConfig;
   /** How long finished calls stay in the store (functions/retention-config.ts). */
   retentionSeconds: number;
+  /** Media tasks started ahead of calls (functions/standby-config.ts): 2 by default. */
+  standby: StandbyPolicy;
 }
 
 export class LocalConfigError extends Error {
@@ -56,5 +60,6 @@ export function readLocalConfig(env: NodeJS.ProcessEnv = process.env): LocalConf
     stopGraceMs: stopGrace * 1000,
     sweep: readSweepConfig(env),
     retentionSeconds: readRetentionSeconds(env),
+    standby: readStandbyPolicy(env, 2),
   };
 }

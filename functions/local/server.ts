@@ -19,6 +19,8 @@ import { GatewayMetrics } from './gateway-metrics.ts';
 import { LocalTaskLauncher } from './local-task-launcher.ts';
 import { SweepTimer } from './sweep-timer.ts';
 import { sweep } from '../sweeper.ts';
+import { DynamoDbStandbyRegistry } from '../../shared/aws/dynamodb-standby-registry.ts';
+import { StandbyPool } from '../standby-pool.ts';
 import { StatusNotifier } from '../webhooks/status-notifier.ts';
 import { describeWebhookConfig, readWebhookConfig } from '../webhooks/webhook-config.ts';
 
@@ -45,7 +47,8 @@ async function main(): Promise<void> {
     : undefined;
   // Tasks of a previous run died with it: their calls cannot continue, so they end with a reason.
   // `notifier?.enqueueEffects(await recordEvent(...))` would skip the recording itself when callbacks are off.
-  const metrics = new GatewayMetrics(store);
+  const registry = new DynamoDbStandbyRegistry({ client: db.client(), tableName: TABLE });
+  const metrics = new GatewayMetrics(store, registry);
   const record = async (event: CallEvent) => {
     const result = await recordEvent(store, event);
     metrics.recorded(result, event);
@@ -60,6 +63,9 @@ async function main(): Promise<void> {
     });
   }
 
+  // Standby tasks of a previous run died with it too.
+  for (const entry of await registry.list()) await registry.remove(entry.taskRef);
+  let pool: StandbyPool | undefined;
   const launcher = new LocalTaskLauncher({
     // Built at every start, so a task always runs the code the server was started with.
     entry: await bundleMediaTask(join(config.dataDir, 'media-task'), ffmpeg.path),
@@ -69,12 +75,19 @@ async function main(): Promise<void> {
     bindAddress: config.bindAddress,
     publicAddress: config.publicAddress,
     stopGraceMs: config.stopGraceMs,
+    onStandbyReady: (taskRef) =>
+      void pool?.ready(taskRef).catch((error: unknown) => logger.error('standby task not marked ready', { error })),
+    onStandbyExit: (taskRef) =>
+      void pool?.gone(taskRef).catch((error: unknown) => logger.error('standby task not removed', { error })),
   });
+  pool = new StandbyPool({ registry, launcher, inspector: launcher, policy: config.standby, logger });
+  const standby = pool;
   // Closes calls nothing else would: a task that never started or hung past its limit (functions/sweeper.ts).
   const sweeper = new SweepTimer({
     intervalMs: config.sweep.intervalMs,
-    run: () =>
-      sweep({
+    run: async () => {
+      await standby.tend();
+      return sweep({
         store,
         inspector: launcher,
         launcher,
@@ -85,12 +98,14 @@ async function main(): Promise<void> {
           metrics.recorded(result);
           notifier?.enqueueEffects(result);
         },
-      }),
+      });
+    },
     logger,
   });
   const app = createApp({
     store,
     launcher,
+    standby,
     resolveHost: systemDnsResolver(),
     apiKey: config.apiKey,
     loopbackOnly: isLoopbackName(config.host),
@@ -109,14 +124,17 @@ async function main(): Promise<void> {
       auth: config.apiKey ? 'bearer API key' : 'none (bound to loopback only unless HOST is set)',
       dataDir: config.dataDir,
       webhooks: describeWebhookConfig(webhooks),
+      standbyTasks: config.standby.size,
     });
   });
+  void standby.refill();
 
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     await sweeper.close();
+    await standby.close();
     logger.info('hanging up live calls before exit', { signal, liveTasks: launcher.liveTasks });
     await launcher.stopAll();
     // The final states the tasks just reported still have callbacks to deliver.

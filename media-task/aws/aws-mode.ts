@@ -1,8 +1,8 @@
 /**
  * What the media task does differently on AWS, composed in one place for main.ts: the spec comes from DynamoDB by
- * CALL_ID (password decrypted with KMS), events go to EventBridge, the public address is discovered from ECS
- * metadata + EC2, and a watcher polls the call's item for hang-up and DTMF. Each part is used only when its
- * variables are set, so local mode creates no AWS client at all.
+ * CALL_ID, or by the callId the standby pool assigns (password decrypted with KMS), events go to EventBridge, the
+ * public address is discovered from ECS metadata + EC2, and a watcher polls the call's item for hang-up and DTMF.
+ * Each part is used only when its variables are set, so local mode creates no AWS client at all.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
@@ -10,6 +10,7 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { DynamoDbCallStore } from '../../shared/aws/dynamodb-call-store.ts';
 import { DynamoDbCommandMailbox } from '../../shared/aws/dynamodb-command-mailbox.ts';
+import { DynamoDbStandbyRegistry } from '../../shared/aws/dynamodb-standby-registry.ts';
 import { EventBridgePublisher } from '../../shared/aws/eventbridge-publisher.ts';
 import { KmsSecretCipher } from '../../shared/aws/kms-secret-cipher.ts';
 import { EncryptingCallStore } from '../../shared/aws/secret-cipher.ts';
@@ -20,14 +21,23 @@ import { eventBridgeEventSink } from '../events/eventbridge-event-sink.ts';
 import type { Logger } from '../../shared/log.ts';
 import { discoverPublicAddress, readTaskMetadata } from './public-address.ts';
 import { RecordWatcher, type WatchedCall } from './record-watcher.ts';
-import { loadStoredSpec } from './stored-spec.ts';
+import { waitForPoolAssignment } from '../standby/pool-assignment.ts';
+import { loadStoredSpec, StoredSpecError } from './stored-spec.ts';
 
 export interface AwsMode {
-  spec?: CallSpec;
   sink?: EventSink;
   publicAddress?: string;
+  /**
+   * With TABLE_NAME: the call this task runs, CALL_ID's or (standby) the one the pool assigns; undefined when a
+   * standby is dismissed or `signal` aborts before it gets one.
+   */
+  takeCall?: (signal: AbortSignal) => Promise<StoredCall | undefined>;
+}
+
+export interface StoredCall {
+  spec: CallSpec;
   /** Starts watching the call's item; returns the function that stops it. */
-  watch?: (call: WatchedCall) => () => void;
+  watch: (call: WatchedCall) => () => void;
 }
 
 /** Undefined when no AWS variable is set (local mode). */
@@ -51,20 +61,38 @@ export async function prepareAwsMode(config: TaskConfig, logger: Logger): Promis
     logger.info('public address discovered', { privateAddress, publicAddress });
     mode.publicAddress = publicAddress;
   }
-  if (config.stored) {
-    const { callId, tableName, kmsKeyId } = config.stored;
+  if (config.table) {
+    const { tableName, kmsKeyId } = config.table;
     const client = new DynamoDBClient({});
     const store = new EncryptingCallStore(
       new DynamoDbCallStore({ client, tableName }),
       new KmsSecretCipher({ kms: new KMSClient({}), keyId: kmsKeyId }),
     );
-    mode.spec = await loadStoredSpec(store, callId);
     const mailbox = new DynamoDbCommandMailbox({ client, tableName });
-    mode.watch = (call) => {
-      const watcher = new RecordWatcher({ callId, store, mailbox, call, logger });
-      watcher.start();
-      return () => watcher.stop();
-    };
+    const load = async (callId: string): Promise<StoredCall> => ({
+      spec: await loadStoredSpec(store, callId),
+      watch: (call) => {
+        const watcher = new RecordWatcher({ callId, store, mailbox, call, logger });
+        watcher.start();
+        return () => watcher.stop();
+      },
+    });
+    const { callId } = config;
+    if (callId) mode.takeCall = () => load(callId);
+    else {
+      const taskRef = metadata?.taskArn;
+      if (!taskRef) throw new Error('a standby task on AWS needs its task ARN from ECS metadata');
+      const registry = new DynamoDbStandbyRegistry({ client, tableName });
+      mode.takeCall = async (signal) => {
+        const assigned = await waitForPoolAssignment({ registry, taskRef, logger, signal });
+        if (!assigned) return undefined;
+        // The control plane assigns only after the record names this task: anything else is not ours to run.
+        const record = await store.get(assigned);
+        if (record?.taskRef !== taskRef)
+          throw new StoredSpecError(`call ${assigned} is not attached to this task`, assigned);
+        return load(assigned);
+      };
+    }
   }
   return mode;
 }

@@ -55,7 +55,9 @@ describe('media task configuration', () => {
       [TASK_ENV.eventBusName]: 'bus',
     };
     expect(readTaskConfig(env)).toMatchObject({
-      stored: { callId: 'c1', tableName: 't', kmsKeyId: 'k' },
+      callId: 'c1',
+      standby: false,
+      table: { tableName: 't', kmsKeyId: 'k' },
       eventSink: 'eventbridge',
       eventBusName: 'bus',
       rawSpec: undefined,
@@ -146,7 +148,8 @@ describe('prepareAwsMode', () => {
       [TASK_ENV.ecsMetadataUri]: `http://127.0.0.1:${(metadata.address() as AddressInfo).port}/v4/abc`,
     });
     const mode = (await prepareAwsMode(config, silentLogger))!;
-    expect(mode.spec).toEqual(spec);
+    const call = (await mode.takeCall!(new AbortController().signal))!;
+    expect(call.spec).toEqual(spec);
     expect(mode.publicAddress).toBe('198.51.100.77');
 
     await mode.sink!({ type: 'dialing', callId: 'task-1', seq: 1, at: '2026-11-23T18:00:01.000Z' });
@@ -160,7 +163,7 @@ describe('prepareAwsMode', () => {
     });
 
     const seen: (TaskCommand | 'hangup')[] = [];
-    const stop = mode.watch!({ hangup: () => void seen.push('hangup'), command: (c) => void seen.push(c) });
+    const stop = call.watch({ hangup: () => void seen.push('hangup'), command: (c) => void seen.push(c) });
     const store = new DynamoDbCallStore({ client: server.client(), tableName: 'calls' });
     await recordEvent(store, { type: 'hangup-requested', callId: 'task-1', at: '2026-11-23T18:00:02.000Z' });
     await expect.poll(() => seen, { timeout: 5_000, interval: 100 }).toEqual(['hangup']);
