@@ -22,6 +22,11 @@ export interface StandbyLauncher {
   handOver(taskRef: string, spec: CallSpec): Promise<void>;
   /** Stops a task that has no call. Safe for a task that is gone. */
   stopStandby(taskRef: string): Promise<void>;
+  /**
+   * Resolves once the task's start no longer takes this machine's CPU: locally when it is ready or gone, so that
+   * refills boot one task at a time and a burst of calls keeps the cores; on ECS at once (it boots elsewhere).
+   */
+  booted(taskRef: string): Promise<void>;
 }
 
 export interface StandbyPoolDeps {
@@ -61,6 +66,10 @@ export class StandbyPool implements StandbyTasks {
     return this.deps.registry.claim(callId, this.at());
   }
 
+  async release(taskRef: string, callId: string): Promise<void> {
+    await this.deps.registry.release(taskRef, callId, this.at());
+  }
+
   async handOver(taskRef: string, spec: CallSpec): Promise<void> {
     if (!(await this.deps.registry.assign(taskRef, spec.callId, this.at())))
       throw new LaunchError(`standby task ${taskRef} left the pool before its call reached it`);
@@ -68,6 +77,7 @@ export class StandbyPool implements StandbyTasks {
   }
 
   refill(): Promise<void> {
+    if (this.deps.policy.size === 0) return this.refilling;
     this.refilling = this.refilling.then(async () => {
       const entries = await this.deps.registry.list();
       const waiting = entries.filter((entry) => entry.state === 'starting' || entry.state === 'idle').length;
@@ -76,6 +86,11 @@ export class StandbyPool implements StandbyTasks {
     this.refilling = this.refilling.catch((error: unknown) =>
       this.deps.logger.error('standby refill failed', { error }),
     );
+    return this.refilling;
+  }
+
+  /** Resolves once the refills asked for so far are done (the API Lambda, before it answers and may be frozen). */
+  settled(): Promise<void> {
     return this.refilling;
   }
 
@@ -148,6 +163,7 @@ export class StandbyPool implements StandbyTasks {
         this.adding.set(taskRef, added);
         await added.finally(() => this.adding.delete(taskRef));
         launched++;
+        await this.deps.launcher.booted(taskRef);
       } catch (error) {
         this.deps.logger.error('could not start a standby task', { error });
         break;

@@ -28,6 +28,8 @@ import { LAMBDA_ENV } from '../functions/aws/aws-config.ts';
 import { METRIC, METRICS_DIMENSION, METRICS_NAMESPACE } from '../functions/aws/metrics.ts';
 import { STATUS_CALLBACK_DETAIL_TYPE, STATUS_CALLBACK_SOURCE } from '../functions/aws/status-callbacks.ts';
 import { SWEEP_DEFAULTS, SWEEP_ENV } from '../functions/sweep-config.ts';
+import { STANDBY_ENV } from '../functions/standby-config.ts';
+import { STANDBY_POOL_KEY } from '../shared/aws/dynamodb-standby-registry.ts';
 import { WEBHOOK_ENV } from '../functions/webhooks/webhook-config.ts';
 import { TASK_ENV } from '../shared/task-env.ts';
 import { GatewayFunction } from './gateway-function.ts';
@@ -58,6 +60,8 @@ export interface GatewayStackProps extends StackProps {
   failedCallsAlarmThreshold?: number;
   /** Subscribes this address to the alarm topic (it must confirm); subscribe others to `AlarmTopicArn` yourself. */
   alarmEmail?: string;
+  /** Media tasks kept running, idle, for the next calls (docs/aws.md has their cost); 0 turns it off. Default 1. */
+  standbyTasks?: number;
 }
 
 /**
@@ -142,6 +146,14 @@ export class GatewayStack extends Stack {
     });
     const taskRole = media.taskDefinition.taskRole;
     taskRole.addToPrincipalPolicy(new PolicyStatement({ actions: ['dynamodb:GetItem'], resources: [table.tableArn] }));
+    // A standby task marks itself idle and leaves the pool once assigned: writes to the pool item, and no other.
+    taskRole.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:UpdateItem'],
+        resources: [table.tableArn],
+        conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [STANDBY_POOL_KEY] } },
+      }),
+    );
     taskRole.addToPrincipalPolicy(new PolicyStatement({ actions: ['kms:Decrypt'], resources: [passwordKey.keyArn] }));
     // Only under its own source: the API's hand-offs (another source) make the recorder sign what they carry.
     taskRole.addToPrincipalPolicy(
@@ -151,6 +163,26 @@ export class GatewayStack extends Stack {
         conditions: { StringEquals: { 'events:source': STATE_EVENT_SOURCE } },
       }),
     );
+
+    // What RunTask needs, for the API (calls' and standby tasks) and the sweeper (standby tasks).
+    const launchEnv = {
+      [LAMBDA_ENV.clusterArn]: media.cluster.clusterArn,
+      [LAMBDA_ENV.taskDefinitionArn]: media.taskDefinition.taskDefinitionArn,
+      [LAMBDA_ENV.containerName]: media.container.containerName,
+      [LAMBDA_ENV.subnetIds]: media.vpc.publicSubnets.map((s) => s.subnetId).join(','),
+      [LAMBDA_ENV.securityGroupIds]: media.securityGroup.securityGroupId,
+      [STANDBY_ENV.tasks]: String(props.standbyTasks ?? 1),
+    };
+    const runTask = new PolicyStatement({
+      actions: ['ecs:RunTask'],
+      resources: [media.taskDefinition.taskDefinitionArn],
+      conditions: { ArnEquals: { 'ecs:cluster': media.cluster.clusterArn } },
+    });
+    const passTaskRoles = new PolicyStatement({
+      actions: ['iam:PassRole'],
+      resources: [taskRole.roleArn, media.taskDefinition.obtainExecutionRole().roleArn],
+      conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+    });
 
     // --- API ---
     const api = new GatewayFunction(this, 'ApiFunction', {
@@ -162,13 +194,9 @@ export class GatewayStack extends Stack {
         [LAMBDA_ENV.tableName]: table.tableName,
         [LAMBDA_ENV.kmsKeyId]: passwordKey.keyArn,
         [LAMBDA_ENV.apiKeySecretArn]: apiKey.secretArn,
-        [LAMBDA_ENV.clusterArn]: media.cluster.clusterArn,
-        [LAMBDA_ENV.taskDefinitionArn]: media.taskDefinition.taskDefinitionArn,
-        [LAMBDA_ENV.containerName]: media.container.containerName,
-        [LAMBDA_ENV.subnetIds]: media.vpc.publicSubnets.map((s) => s.subnetId).join(','),
-        [LAMBDA_ENV.securityGroupIds]: media.securityGroup.securityGroupId,
         [LAMBDA_ENV.eventBusName]: bus.eventBusName,
         [LAMBDA_ENV.statusSigningKeySecretArn]: statusSigningKey.secretArn,
+        ...launchEnv,
         ...everyLambdaEnv,
         ...(triggerSigningKey ? { [LAMBDA_ENV.triggerSigningKeySecretArn]: triggerSigningKey.secretArn } : {}),
         ...(twilioSecret ? { [LAMBDA_ENV.twilioSecretArn]: twilioSecret.secretArn } : {}),
@@ -207,13 +235,7 @@ export class GatewayStack extends Stack {
         conditions: { StringEquals: { 'events:source': STATUS_CALLBACK_SOURCE } },
       }),
     );
-    api.addToRolePolicy(
-      new PolicyStatement({
-        actions: ['ecs:RunTask'],
-        resources: [media.taskDefinition.taskDefinitionArn],
-        conditions: { ArnEquals: { 'ecs:cluster': media.cluster.clusterArn } },
-      }),
-    );
+    api.addToRolePolicy(runTask);
     api.addToRolePolicy(new PolicyStatement({ actions: ['ecs:StopTask'], resources: [media.taskArnPattern()] }));
     // RunTask with `tags` needs TagResource, only as part of RunTask.
     api.addToRolePolicy(
@@ -223,14 +245,7 @@ export class GatewayStack extends Stack {
         conditions: { StringEquals: { 'ecs:CreateAction': 'RunTask' } },
       }),
     );
-    const roles = [taskRole.roleArn, media.taskDefinition.obtainExecutionRole().roleArn];
-    api.addToRolePolicy(
-      new PolicyStatement({
-        actions: ['iam:PassRole'],
-        resources: roles,
-        conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
-      }),
-    );
+    api.addToRolePolicy(passTaskRoles);
 
     const httpApi = new HttpApi(this, 'HttpApi', {
       description: 'SIP to RTMP gateway',
@@ -332,8 +347,8 @@ export class GatewayStack extends Stack {
       timeout: CALLBACK_DELIVERY_TIMEOUT,
       environment: {
         [LAMBDA_ENV.tableName]: table.tableName,
-        [LAMBDA_ENV.clusterArn]: media.cluster.clusterArn,
         [LAMBDA_ENV.statusSigningKeySecretArn]: statusSigningKey.secretArn,
+        ...launchEnv,
         [SWEEP_ENV.launchGraceSeconds]: String(SWEEP_DEFAULTS.launchGraceSeconds),
         [SWEEP_ENV.stoppedGraceSeconds]: String(SWEEP_DEFAULTS.stoppedGraceSeconds),
         [SWEEP_ENV.limitGraceSeconds]: String(SWEEP_DEFAULTS.limitGraceSeconds),
@@ -353,8 +368,12 @@ export class GatewayStack extends Stack {
       }),
     );
     sweeper.addToRolePolicy(readStatusKey);
+    // It keeps the standby pool: starts tasks for it (stops and looks them up as above).
+    sweeper.addToRolePolicy(runTask);
+    sweeper.addToRolePolicy(passTaskRoles);
     new Rule(this, 'SweepScheduleRule', {
-      description: 'Every minute: close calls whose media task never started, vanished or hung past its limit',
+      description:
+        'Every minute: close calls whose media task never started, vanished or hung past its limit; keep the standby pool',
       schedule: Schedule.rate(Duration.minutes(1)),
       // A missed sweep is made up by the next one, a minute later: no retries, no DLQ.
       targets: [new LambdaFunction(sweeper, { retryAttempts: 0, maxEventAge: Duration.minutes(1) })],

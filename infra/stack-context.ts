@@ -91,6 +91,8 @@ export function readStackContext(get: (key: string) => unknown): Omit<GatewaySta
   const callRetentionDays = number('callRetentionDays') ?? DEFAULT_RETENTION_DAYS;
   if (!(Number.isInteger(callRetentionDays) && callRetentionDays >= 1 && callRetentionDays <= 3650))
     throw new StackContextError('context callRetentionDays must be 1–3650 days');
+  const standbyTasks = number('standbyTasks') ?? 1;
+  if (!(standbyTasks >= 0 && standbyTasks <= 100)) throw new StackContextError('context standbyTasks must be 0–100');
   const logRetentionDays = number('logRetentionDays') ?? 30;
   if (!RETENTION_DAYS.includes(logRetentionDays))
     throw new StackContextError(`context logRetentionDays must be one of ${RETENTION_DAYS.join(', ')}`);
@@ -106,5 +108,6 @@ export function readStackContext(get: (key: string) => unknown): Omit<GatewaySta
     ...(twilioSecretArn ? { twilioSecretArn } : {}),
     failedCallsAlarmThreshold,
     ...(alarmEmail ? { alarmEmail } : {}),
+    standbyTasks,
   };
 }

@@ -6,7 +6,8 @@ import type { RtmpOutput, VideoFill } from './pipeline/ffmpeg-args.ts';
 import { FfmpegPipeline } from './pipeline/ffmpeg-pipeline.ts';
 import { ensureSlateClip } from './pipeline/slate.ts';
 import type { SpareEncoder } from './pipeline/spare-encoder.ts';
-import { RtpEndpoint } from './rtp/rtp-endpoint.ts';
+import { bindCallEndpoints, type CallEndpoints } from './rtp/call-endpoints.ts';
+import type { RtpEndpoint } from './rtp/rtp-endpoint.ts';
 import { likelyAnswer, type LocalMedia, type NegotiatedMedia, type NegotiatedStream } from './sip/sdp.ts';
 import { startSipCall, type SipCall } from './sip/sip-call.ts';
 
@@ -28,6 +29,8 @@ export interface CallRunnerOptions {
   inviteTimeoutMs?: number;
   /** MEDIA_PORTS: where the SIP socket and the RTP/RTCP pairs bind; absent, the OS picks. */
   mediaPorts?: PortRange;
+  /** Bound before the call came (a standby task); absent, the call binds its own. */
+  endpoints?: Promise<CallEndpoints>;
 }
 
 type FinalEvent = Extract<StateEventBody, { type: 'ended' } | { type: 'failed' }>;
@@ -81,7 +84,7 @@ export class CallRunner {
 
   async start(): Promise<void> {
     const { spec, logger } = this.options;
-    // The slate and the spare encoder first: they take the longest, and on AWS the event is a PutEvents round trip.
+    // The slate first: it takes the longest, and on AWS the event is a PutEvents round trip.
     if (videoMode(spec) === 'slate') {
       this.slate = ensureSlateClip({
         title: spec.title,
@@ -93,19 +96,10 @@ export class CallRunner {
         return undefined;
       });
     }
-    void this.startSpare();
     await this.options.report({ type: 'dialing' });
-    // Both relays start at once: each is a process spawn, and the INVITE waits for their ports.
     const { bindAddress, relayPath, mediaPorts } = this.options;
-    const bind = (kind: 'audio' | 'video') =>
-      RtpEndpoint.bind({
-        kind,
-        bindAddress,
-        relay: relayPath,
-        ...(mediaPorts ? { portRange: mediaPorts } : {}),
-        logger: logger.child({ media: kind }),
-      });
-    const [audio, video] = await Promise.allSettled([bind('audio'), bind('video')]);
+    const { audio, video } = await (this.options.endpoints ??
+      bindCallEndpoints({ bindAddress, relayPath, ...(mediaPorts ? { mediaPorts } : {}), logger }));
     // Kept even if the other failed, so that finish() closes it.
     if (audio.status === 'fulfilled') this.endpoints.audio = audio.value;
     if (video.status === 'fulfilled') this.endpoints.video = video.value;
@@ -137,6 +131,8 @@ export class CallRunner {
       logger: logger.child({ component: 'sip' }),
     });
     this.sip = sip;
+    // After the INVITE has left: the spare's spawn would hold it back, and a callee takes longer to answer.
+    void this.startSpare();
     sip.on('ringing', () => void this.options.report({ type: 'ringing' }));
     sip.on('answered', (media) => void this.onAnswered(media));
     sip.on('mediaChanged', (media) => this.onMediaChanged(media));

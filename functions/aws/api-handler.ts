@@ -11,13 +11,12 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { handle } from 'hono/aws-lambda';
 import { systemDnsResolver } from '../adapters/dns-host-resolver.ts';
 import { DynamoDbCallStore } from '../../shared/aws/dynamodb-call-store.ts';
-import { DynamoDbCommandMailbox } from '../../shared/aws/dynamodb-command-mailbox.ts';
-import { EcsTaskLauncher } from '../adapters/ecs-task-launcher.ts';
 import { KmsSecretCipher } from '../../shared/aws/kms-secret-cipher.ts';
 import { createApp } from '../app/create-app.ts';
 import { createLogger } from '../../shared/log.ts';
 import { describeWebhookConfig } from '../webhooks/webhook-config.ts';
 import { readApiConfig, readGatewayName } from './aws-config.ts';
+import { ecsLaunching } from './ecs-standby.ts';
 import { emfSink, METRIC } from './metrics.ts';
 import { EncryptingCallStore } from '../../shared/aws/secret-cipher.ts';
 import { statusCallbackRelay } from './status-callbacks.ts';
@@ -37,8 +36,9 @@ logger.info('cold start', { webhooks: describeWebhookConfig(webhooks) });
 
 const relay = statusCallbackRelay({ client: new EventBridgeClient({}), eventBusName: config.eventBusName, logger });
 const metrics = emfSink(readGatewayName());
+const { launcher, pool } = ecsLaunching(config, { ecs: new ECSClient({}), dynamodb }, logger);
 
-export const handler = handle(
+const app = handle(
   createApp({
     store: new EncryptingCallStore(
       new DynamoDbCallStore({
@@ -49,15 +49,8 @@ export const handler = handle(
       new KmsSecretCipher({ kms: new KMSClient({}), keyId: config.kmsKeyId }),
     ),
     resolveHost: systemDnsResolver(),
-    launcher: new EcsTaskLauncher({
-      ecs: new ECSClient({}),
-      mailbox: new DynamoDbCommandMailbox({ client: dynamodb, tableName: config.tableName }),
-      cluster: config.clusterArn,
-      taskDefinition: config.taskDefinitionArn,
-      containerName: config.containerName,
-      subnets: config.subnetIds,
-      securityGroups: config.securityGroupIds,
-    }),
+    launcher,
+    standby: pool,
     apiKey,
     logger,
     webhooks,
@@ -68,3 +61,12 @@ export const handler = handle(
     },
   }),
 );
+
+/** A refill started by a claim ends before the answer: once it has answered, the Lambda may be frozen. */
+export const handler: typeof app = async (event, context) => {
+  try {
+    return await app(event, context);
+  } finally {
+    await pool.settled();
+  }
+};

@@ -72,6 +72,16 @@ export class DynamoDbStandbyRegistry implements StandbyRegistry {
     return undefined;
   }
 
+  release(taskRef: string, callId: string, at: string): Promise<boolean> {
+    return this.moveEntry(
+      taskRef,
+      'SET #tasks.#t = :to',
+      '#tasks.#t.#state = :from AND #tasks.#t.#callId = :callId',
+      { ':to': { state: 'idle', since: at }, ':from': 'claimed', ':callId': callId },
+      { '#state': 'state', '#callId': 'callId' },
+    );
+  }
+
   assign(taskRef: string, callId: string, at: string): Promise<boolean> {
     return this.moveEntry(
       taskRef,

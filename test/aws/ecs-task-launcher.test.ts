@@ -1,7 +1,8 @@
 import { ECSClient, RunTaskCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EcsTaskLauncher } from '../../functions/adapters/ecs-task-launcher.ts';
+import { EcsTaskLauncher, STANDBY_STARTED_BY } from '../../functions/adapters/ecs-task-launcher.ts';
+import { TASK_ENV } from '../../shared/task-env.ts';
 import { LaunchError } from '../../shared/call-errors.ts';
 import type { CallSpec, TaskCommand } from '../../shared/call-types.ts';
 
@@ -55,6 +56,41 @@ function launcher(pushed: { callId: string; command: TaskCommand }[] = []) {
   });
   return { instance, sleeps, pushed };
 }
+
+describe('EcsTaskLauncher standby tasks', () => {
+  it('starts a standby task with STANDBY=1 and no call (no callId, tag or spec), and stops it on recycling', async () => {
+    ecsMock.on(RunTaskCommand).resolves({ tasks: [{ taskArn }] });
+    ecsMock.on(StopTaskCommand).resolves({});
+    const { instance } = launcher();
+    expect(await instance.startStandby()).toBe(taskArn);
+    const input = ecsMock.commandCalls(RunTaskCommand)[0]!.args[0].input;
+    expect(input).toMatchObject({
+      launchType: 'FARGATE',
+      startedBy: STANDBY_STARTED_BY,
+      networkConfiguration: { awsvpcConfiguration: { assignPublicIp: 'ENABLED' } },
+      overrides: { containerOverrides: [{ name: 'media', environment: [{ name: TASK_ENV.standby, value: '1' }] }] },
+    });
+    expect(input.tags).toBeUndefined();
+    // Each refill's own token: two standby tasks are two requests, not one retried.
+    await instance.startStandby();
+    const tokens = ecsMock.commandCalls(RunTaskCommand).map((call) => call.args[0].input.clientToken);
+    expect(new Set(tokens).size).toBe(2);
+
+    await instance.stopStandby(taskArn);
+    expect(ecsMock.commandCalls(StopTaskCommand)[0]!.args[0].input).toMatchObject({
+      task: taskArn,
+      reason: 'standby task recycled',
+    });
+  });
+
+  it('fails a standby start without waiting for room: the next sweep tries again', async () => {
+    ecsMock.on(RunTaskCommand).resolves({ failures: [{ reason: 'Capacity is unavailable at this time' }] });
+    const { instance, sleeps } = launcher();
+    await expect(instance.startStandby()).rejects.toMatchObject({ reason: 'capacity' });
+    expect(sleeps).toEqual([]);
+    expect(ecsMock.commandCalls(RunTaskCommand)).toHaveLength(1);
+  });
+});
 
 describe('EcsTaskLauncher', () => {
   it('runs one Fargate task with a public IP, passing the callId only', async () => {

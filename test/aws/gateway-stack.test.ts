@@ -30,6 +30,8 @@ import { GatewayStack, type GatewayStackProps } from '../../infra/gateway-stack.
 import { readStackContext } from '../../infra/stack-context.ts';
 import { TASK_ENV } from '../../shared/task-env.ts';
 import { RETENTION_ENV } from '../../functions/retention-config.ts';
+import { STANDBY_ENV } from '../../functions/standby-config.ts';
+import { STANDBY_POOL_KEY } from '../../shared/aws/dynamodb-standby-registry.ts';
 
 type Resources = Record<string, { Type: string; Properties: Record<string, unknown> }>;
 
@@ -271,10 +273,15 @@ describe('GatewayStack template', () => {
     const task = statementsOf(main.resources, 'MediaTaskDefinitionTaskRole');
     expect(actionsOf(task)).toEqual([
       'dynamodb:GetItem',
+      'dynamodb:UpdateItem',
       'ec2:DescribeNetworkInterfaces',
       'events:PutEvents',
       'kms:Decrypt',
     ]);
+    // A task writes the standby pool's item (marks itself idle, leaves once assigned) and no call's record.
+    expect(task.find((s) => s.Action === 'dynamodb:UpdateItem')!.Condition).toEqual({
+      'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [STANDBY_POOL_KEY] },
+    });
     expect(task.find((s) => s.Action === 'events:PutEvents')!.Condition).toEqual({
       StringEquals: { 'events:source': STATE_EVENT_SOURCE },
     });
@@ -340,6 +347,21 @@ describe('sweeper and alarms', () => {
     expect(() => readStackContext((key) => ({ callRetentionDays: '0' })[key])).toThrow(/callRetentionDays/);
   });
 
+  it('keeps standbyTasks tasks waiting (default 1, 0 turns it off): the API and the sweeper read the same size', () => {
+    expect(readStackContext(() => undefined).standbyTasks).toBe(1);
+    expect(readStackContext((key) => ({ standbyTasks: '0' })[key]).standbyTasks).toBe(0);
+    expect(() => readStackContext((key) => ({ standbyTasks: '-1' })[key])).toThrow(/standbyTasks/);
+    const sizeOf = (resources: Resources, prefix: string) =>
+      (
+        Object.entries(resources).find(([id, r]) => id.startsWith(prefix) && r.Type === 'AWS::Lambda::Function')![1]
+          .Properties.Environment as { Variables: Record<string, string> }
+      ).Variables[STANDBY_ENV.tasks];
+    for (const prefix of ['ApiFunction', 'SweeperFunction']) {
+      expect(sizeOf(main.resources, prefix)).toBe('1');
+      expect(sizeOf(synth({ standbyTasks: 3 }).resources, prefix)).toBe('3');
+    }
+  });
+
   it("lets the sweeper describe and stop this cluster's tasks only, and list live calls from the index, never scan", () => {
     const statements = statementsOf(main.resources, 'SweeperFunctionServiceRole');
     expect(actionsOf(statements)).toEqual(
@@ -349,10 +371,19 @@ describe('sweeper and alarms', () => {
         'dynamodb:Query',
         'dynamodb:UpdateItem',
         'ecs:DescribeTasks',
+        'ecs:RunTask',
         'ecs:StopTask',
+        'iam:PassRole',
         'secretsmanager:GetSecretValue',
       ].sort(),
     );
+    // Standby tasks of this cluster's task definition, with its roles passed to ECS only.
+    expect(statements.find((s) => s.Action === 'ecs:RunTask')!.Condition).toEqual({
+      ArnEquals: { 'ecs:cluster': cluster },
+    });
+    expect(statements.find((s) => s.Action === 'iam:PassRole')!.Condition).toEqual({
+      StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' },
+    });
     const ecs = statements.find((s) => Array.isArray(s.Action) && s.Action.includes('ecs:DescribeTasks'))!;
     expect(ecs.Action).toEqual(['ecs:DescribeTasks', 'ecs:StopTask']);
     expect(ecs.Condition).toEqual({ ArnEquals: { 'ecs:cluster': cluster } });
