@@ -4,11 +4,11 @@
  * POST → INVITE (sipp's receive time), split where the task logs that it has the call (its RTP relays and the
  * INVITE follow), and the server's CPU per call set up. `runSetUpBench` is the section the project bench calls.
  */
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LocalServer } from '../support/local-server.ts';
 import { NginxRtmp, waitFor } from '../support/nginx-rtmp.ts';
-import { sampleProcess } from '../support/proc-stats.ts';
+import { processTree, sampleProcess, type ProcessSample } from '../support/proc-stats.ts';
 import { SippPeer } from '../support/sipp.ts';
 
 export interface SetUpRow {
@@ -20,6 +20,9 @@ export interface SetUpRow {
   postToTask: [p50: number, p95: number];
   postToInvite: [p50: number, p95: number];
   serverCpuMsPerCall: number;
+  /** What one idle standby task (node and its two relays) holds while it waits; NaN without a pool. */
+  standbyRssMiB: number;
+  standbyPssMiB: number;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -52,6 +55,15 @@ export async function measureSetUp(options: {
     }
     // The pool's tasks have started; what follows is the calls' own set-up.
     await sleep(1_000);
+    // The waiting tasks and their relays, not the server's other helpers (esbuild's service).
+    const [, ...descendants] = await processTree(server.process.pid!);
+    const commands = await Promise.all(
+      descendants.map((pid) => readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')),
+    );
+    const waiting = descendants.filter((_pid, index) => commands[index]!.includes('/media-task/'));
+    const samples = (await Promise.all(waiting.map(sampleProcess))).filter((sample) => sample !== undefined);
+    const perStandby = (pick: (sample: ProcessSample) => number) =>
+      standbyTasks > 0 ? samples.reduce((sum, sample) => sum + pick(sample), 0) / standbyTasks : NaN;
     const cpuBefore = (await sampleProcess(server.process.pid!))?.cpuSeconds ?? NaN;
     const tag = `setup${standbyTasks}s${calls}c${Date.now() % 100_000}`;
     const callIds = Array.from({ length: calls }, (_, index) => `${tag}x${index}`);
@@ -99,6 +111,8 @@ export async function measureSetUp(options: {
       postToTask: [percentile(postToTask, 50), percentile(postToTask, 95)],
       postToInvite: [percentile(postToInvite, 50), percentile(postToInvite, 95)],
       serverCpuMsPerCall: cpuMs / calls,
+      standbyRssMiB: perStandby((sample) => sample.rssMiB),
+      standbyPssMiB: perStandby((sample) => sample.pssMiB),
     };
   } finally {
     await server.stop();
