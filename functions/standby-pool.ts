@@ -16,6 +16,11 @@ export interface StandbyLauncher {
   /** Starts a task that waits for a call; returns its handle. */
   startStandby(): Promise<string>;
   /**
+   * The SIP password as the task will read it from its pool entry, sealed for it alone; undefined where the
+   * handover carries it (locally, the spec on the task's stdin).
+   */
+  seal(taskRef: string, spec: CallSpec): Promise<string | undefined>;
+  /**
    * Gives an assigned task its call (locally: the spec on its stdin; on AWS nothing: the task reads its entry).
    * @throws LaunchError when the task is gone.
    */
@@ -71,7 +76,8 @@ export class StandbyPool implements StandbyTasks {
   }
 
   async handOver(taskRef: string, spec: CallSpec): Promise<void> {
-    if (!(await this.deps.registry.assign(taskRef, spec.callId, this.at())))
+    const sealed = await this.deps.launcher.seal(taskRef, spec);
+    if (!(await this.deps.registry.assign(taskRef, spec.callId, this.at(), sealed)))
       throw new LaunchError(`standby task ${taskRef} left the pool before its call reached it`);
     await this.deps.launcher.handOver(taskRef, spec);
   }

@@ -22,14 +22,14 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import { LIVE_INDEX, LIVE_INDEX_PROJECTION } from '../shared/aws/dynamodb-call-store.ts';
+import { LIVE_INDEX, LIVE_INDEX_PROJECTION, TASK_READABLE_ATTRIBUTES } from '../shared/aws/dynamodb-call-store.ts';
 import { STATE_EVENT_DETAIL_TYPE, STATE_EVENT_SOURCE } from '../shared/aws/eventbridge-publisher.ts';
 import { LAMBDA_ENV } from '../functions/aws/aws-config.ts';
 import { METRIC, METRICS_DIMENSION, METRICS_NAMESPACE } from '../functions/aws/metrics.ts';
 import { STATUS_CALLBACK_DETAIL_TYPE, STATUS_CALLBACK_SOURCE } from '../functions/aws/status-callbacks.ts';
 import { SWEEP_DEFAULTS, SWEEP_ENV } from '../functions/sweep-config.ts';
 import { STANDBY_ENV } from '../functions/standby-config.ts';
-import { STANDBY_POOL_KEY } from '../shared/aws/dynamodb-standby-registry.ts';
+import { STANDBY_POOL_KEY, STANDBY_TASKS_ATTRIBUTE } from '../shared/aws/dynamodb-standby-registry.ts';
 import { WEBHOOK_ENV } from '../functions/webhooks/webhook-config.ts';
 import { TASK_ENV } from '../shared/task-env.ts';
 import { GatewayFunction } from './gateway-function.ts';
@@ -145,16 +145,39 @@ export class GatewayStack extends Stack {
       },
     });
     const taskRole = media.taskDefinition.taskRole;
-    taskRole.addToPrincipalPolicy(new PolicyStatement({ actions: ['dynamodb:GetItem'], resources: [table.tableArn] }));
-    // A standby task marks itself idle and leaves the pool once assigned: writes to the pool item, and no other.
+    // Any item (its own call's, the pool's), but only what TASK_READABLE_ATTRIBUTES names: never a call's stored
+    // password nor its task's ARN. Select keeps a request from asking for all attributes (AWS's documented pattern).
+    taskRole.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:GetItem'],
+        resources: [table.tableArn],
+        conditions: {
+          'ForAllValues:StringEquals': { 'dynamodb:Attributes': [...TASK_READABLE_ATTRIBUTES] },
+          StringEqualsIfExists: { 'dynamodb:Select': 'SPECIFIC_ATTRIBUTES' },
+        },
+      }),
+    );
+    // A standby task marks its own entry idle: the pool item's entries, nothing else of it or of any other item.
     taskRole.addToPrincipalPolicy(
       new PolicyStatement({
         actions: ['dynamodb:UpdateItem'],
         resources: [table.tableArn],
-        conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [STANDBY_POOL_KEY] } },
+        conditions: {
+          'ForAllValues:StringEquals': {
+            'dynamodb:LeadingKeys': [STANDBY_POOL_KEY],
+            'dynamodb:Attributes': [STANDBY_TASKS_ATTRIBUTE],
+          },
+        },
       }),
     );
-    taskRole.addToPrincipalPolicy(new PolicyStatement({ actions: ['kms:Decrypt'], resources: [passwordKey.keyArn] }));
+    // Only ciphertexts bound to a call: the task's own copy, sealed for its callId (and its ARN, if a standby).
+    taskRole.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['kms:Decrypt'],
+        resources: [passwordKey.keyArn],
+        conditions: { Null: { 'kms:EncryptionContext:callId': 'false' } },
+      }),
+    );
     // Only under its own source: the API's hand-offs (another source) make the recorder sign what they carry.
     taskRole.addToPrincipalPolicy(
       new PolicyStatement({

@@ -26,6 +26,7 @@ async function main(): Promise<number> {
   const config = readTaskConfig();
   // Children (ffmpeg) inherit the environment; the spec holds the SIP password, so it leaves it once read.
   delete process.env[TASK_ENV.callSpec];
+  delete process.env[TASK_ENV.callSecret];
   // Loaded only on AWS: the SDK clients would add tens of MB to every local task.
   const aws = needsAwsMode(config)
     ? await (await import('./aws/aws-mode.ts')).prepareAwsMode(config, logger)

@@ -20,6 +20,11 @@ export interface StandbyEntry {
   since: string;
   /** Set from `claimed` on. */
   callId?: string;
+  /**
+   * From `assigned` on, where the task reads its call from the pool (AWS): the SIP password, sealed for this task
+   * alone (shared/aws/kms-secret-cipher.ts, encryption context callId + taskRef).
+   */
+  sealed?: string;
 }
 
 export interface StandbyRegistry {
@@ -31,8 +36,8 @@ export interface StandbyRegistry {
   claim(callId: string, at: string): Promise<string | undefined>;
   /** `claimed` by this call → `idle` again; false when the entry is no longer that. */
   release(taskRef: string, callId: string, at: string): Promise<boolean>;
-  /** `claimed` by this call → `assigned`; false when the entry is no longer that. */
-  assign(taskRef: string, callId: string, at: string): Promise<boolean>;
+  /** `claimed` by this call → `assigned`, with the sealed password if the task reads it here; false when not claimed by it. */
+  assign(taskRef: string, callId: string, at: string, sealed?: string): Promise<boolean>;
   /** Removes an idle entry; false when it was claimed meanwhile (the claim wins) or is gone. */
   withdraw(taskRef: string): Promise<boolean>;
   /** Removes the entry whatever its state (its task took its call, or is gone). */

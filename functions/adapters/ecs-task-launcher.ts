@@ -1,7 +1,9 @@
 /**
- * `TaskLauncher` on ECS Fargate: one RunTask per call. The task gets the callId only and reads its spec (and the
- * KMS-encrypted password) from DynamoDB itself: RunTask overrides are visible to anyone who can DescribeTasks and
- * are recorded by CloudTrail, so no secret may travel in them.
+ * `TaskLauncher` on ECS Fargate: one RunTask per call. The task gets the callId and its SIP password sealed with
+ * KMS (encryption context: the callId), and reads its spec from DynamoDB itself. RunTask overrides are visible to
+ * anyone who can DescribeTasks and are recorded by CloudTrail: the plaintext never travels in them, and the
+ * ciphertext is of no use without kms:Decrypt on the key. The task role cannot read the password stored with the
+ * call, so a task that parsed something hostile reads no other call's.
  * Hang-up is StopTask (ECS sends SIGTERM; the task says BYE and exits) — the `desired` flag the API wrote first
  * is the task's second way to learn it, should the StopTask be lost. DTMF goes through the call's item.
  */
@@ -15,6 +17,7 @@ import { isRetryableAwsError, retryClock, withBackoff, type RetryOptions } from 
 import type { DynamoDbCommandMailbox } from '../../shared/aws/dynamodb-command-mailbox.ts';
 import { stopEcsTask } from './ecs-task-inspector.ts';
 import type { StandbyLauncher } from '../standby-pool.ts';
+import type { SecretCipher } from '../../shared/aws/secret-cipher.ts';
 
 /** The tag (and `startedBy`) that ties a task to its call: the reconciler reads it back from ECS events. */
 export const CALL_ID_TAG = 'callId';
@@ -26,6 +29,8 @@ export const STANDBY_STARTED_BY = 'standby';
 
 export interface EcsTaskLauncherOptions {
   ecs: ECSClient;
+  /** Seals each task's copy of its SIP password (KMS, bound to the call, and for a standby task to it too). */
+  cipher: SecretCipher;
   mailbox: Pick<DynamoDbCommandMailbox, 'push'>;
   cluster: string;
   taskDefinition: string;
@@ -78,11 +83,12 @@ export class EcsTaskLauncher implements TaskLauncher, StandbyLauncher {
     const waitMs = this.options.capacityWaitMs ?? 20_000;
     const deadline = now() + waitMs;
     let answeredWithoutTask = 0;
+    const sealed = await this.options.cipher.encrypt(spec.connection.sipPassword, spec.callId);
     for (let attempt = 0; ; attempt++) {
       const outcome = await this.tryRunTask(
         {
           startedBy: spec.callId,
-          environment: { [TASK_ENV.callId]: spec.callId },
+          environment: { [TASK_ENV.callId]: spec.callId, [TASK_ENV.callSecret]: sealed },
           tags: { [CALL_ID_TAG]: spec.callId },
         },
         clientToken(spec.callId, answeredWithoutTask),
@@ -114,6 +120,11 @@ export class EcsTaskLauncher implements TaskLauncher, StandbyLauncher {
       cause: outcome.cause,
       reason: 'capacity',
     });
+  }
+
+  /** Bound to the task's ARN as well: the pool entry that carries it is readable by every task. */
+  async seal(taskRef: string, spec: CallSpec): Promise<string> {
+    return this.options.cipher.encrypt(spec.connection.sipPassword, spec.callId, taskRef);
   }
 
   /** Nothing to send: the task reads its assignment from its pool entry (media-task/standby/pool-assignment.ts). */

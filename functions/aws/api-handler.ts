@@ -36,7 +36,8 @@ logger.info('cold start', { webhooks: describeWebhookConfig(webhooks) });
 
 const relay = statusCallbackRelay({ client: new EventBridgeClient({}), eventBusName: config.eventBusName, logger });
 const metrics = emfSink(readGatewayName());
-const { launcher, pool } = ecsLaunching(config, { ecs: new ECSClient({}), dynamodb }, logger);
+const cipher = new KmsSecretCipher({ kms: new KMSClient({}), keyId: config.kmsKeyId });
+const { launcher, pool } = ecsLaunching(config, { ecs: new ECSClient({}), dynamodb, cipher }, logger);
 
 const app = handle(
   createApp({
@@ -46,7 +47,7 @@ const app = handle(
         tableName: config.tableName,
         retentionSeconds: readRetentionSeconds(process.env),
       }),
-      new KmsSecretCipher({ kms: new KMSClient({}), keyId: config.kmsKeyId }),
+      cipher,
     ),
     resolveHost: systemDnsResolver(),
     launcher,

@@ -11,15 +11,17 @@ import { EcsTaskLauncher } from '../adapters/ecs-task-launcher.ts';
 import type { Logger } from '../core/ports.ts';
 import { StandbyPool } from '../standby-pool.ts';
 import type { TaskLaunchConfig } from './aws-config.ts';
+import type { SecretCipher } from '../../shared/aws/secret-cipher.ts';
 
 export function ecsLaunching(
   config: TaskLaunchConfig & { tableName: string },
-  clients: { ecs: ECSClient; dynamodb: DynamoDBClient },
+  clients: { ecs: ECSClient; dynamodb: DynamoDBClient; cipher: SecretCipher },
   logger: Logger,
 ): { launcher: EcsTaskLauncher; inspector: EcsTaskInspector; pool: StandbyPool } {
-  const { ecs, dynamodb } = clients;
+  const { ecs, dynamodb, cipher } = clients;
   const launcher = new EcsTaskLauncher({
     ecs,
+    cipher,
     mailbox: new DynamoDbCommandMailbox({ client: dynamodb, tableName: config.tableName }),
     cluster: config.clusterArn,
     taskDefinition: config.taskDefinitionArn,

@@ -16,7 +16,15 @@ const config = readSweeperConfig();
 const logger = createLogger({ component: 'sweeper' });
 const ecs = new ECSClient({});
 const dynamodb = new DynamoDBClient({});
-const { inspector, pool } = ecsLaunching(config, { ecs, dynamodb }, logger);
+// The sweeper starts and stops standby tasks; it hands no call over, so it seals no password (and may not).
+const sealsNothing = async (): Promise<never> => {
+  throw new Error('the sweeper does not seal call secrets');
+};
+const { inspector, pool } = ecsLaunching(
+  config,
+  { ecs, dynamodb, cipher: { encrypt: sealsNothing, decrypt: sealsNothing } },
+  logger,
+);
 // Once per cold start (top-level await), so the key is in neither the template nor the environment.
 const statusSigningKey = await readSecretString(new SecretsManagerClient({}), config.statusSigningKeySecretArn);
 export const handler = createSweeperHandler({

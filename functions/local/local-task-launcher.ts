@@ -101,6 +101,11 @@ export class LocalTaskLauncher implements TaskLauncher, TaskInspector, StandbyLa
     this.booting.delete(taskRef);
   }
 
+  /** Nothing to seal: the spec, password included, goes on the task's stdin. */
+  async seal(): Promise<undefined> {
+    return undefined;
+  }
+
   /** Over stdin, as the spec would have come in the environment: neither is visible to other users. */
   async handOver(taskRef: string, spec: CallSpec): Promise<void> {
     const task = this.standbys.get(taskRef);

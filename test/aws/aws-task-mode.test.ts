@@ -155,6 +155,7 @@ describe('prepareAwsMode', () => {
   it('loads the spec by callId, discovers the public IP, publishes to the bus and watches the record', async () => {
     const config = readTaskConfig({
       [TASK_ENV.callId]: 'task-1',
+      [TASK_ENV.callSecret]: await cipher().encrypt('task-secret', 'task-1'),
       [TASK_ENV.tableName]: 'calls',
       [TASK_ENV.kmsKeyId]: KEY_ARN,
       [TASK_ENV.eventSink]: 'eventbridge',
@@ -184,6 +185,7 @@ describe('prepareAwsMode', () => {
     stop();
   });
 
+  const cipher = () => new KmsSecretCipher({ kms: new KMSClient({ region: 'eu-west-1' }), keyId: KEY_ARN });
   const TASK_ARN = 'arn:aws:ecs:eu-west-1:123456789012:task/SipRtmpGateway-Cluster/0b6c8b3e4d8f4a4d9a1c2e3f4a5b6c7d';
   const standbyConfig = () =>
     readTaskConfig({
@@ -204,25 +206,32 @@ describe('prepareAwsMode', () => {
     // What the API does: claim, name the task in the record, then assign.
     expect(await registry.claim('task-1', '2026-11-23T18:00:01.000Z')).toBe(TASK_ARN);
     await attachTaskRef(store, 'task-1', TASK_ARN);
-    expect(await registry.assign(TASK_ARN, 'task-1', '2026-11-23T18:00:01.000Z')).toBe(true);
+    const sealed = await cipher().encrypt('task-secret', 'task-1', TASK_ARN);
+    expect(await registry.assign(TASK_ARN, 'task-1', '2026-11-23T18:00:01.000Z', sealed)).toBe(true);
     const call = (await taking)!;
     expect(call.spec).toEqual(spec);
-    // It left the pool: the item holds waiting tasks only.
-    expect(await registry.get(TASK_ARN)).toBeUndefined();
+    // The task does not touch the pool's index of ARNs; the keeper drops its assigned entry later.
+    expect((await registry.get(TASK_ARN))?.state).toBe('assigned');
+    await registry.remove(TASK_ARN);
   });
 
-  it('a standby task refuses an assigned call that does not name it, and exits when withdrawn or stopped', async () => {
+  it('a standby task cannot open a password sealed for another task, and exits when withdrawn or stopped', async () => {
     const registry = new DynamoDbStandbyRegistry({ client: server.client(), tableName: 'calls' });
-    const store = new DynamoDbCallStore({ client: server.client(), tableName: 'calls' });
     const mode = (await prepareAwsMode(standbyConfig(), silentLogger))!;
 
     await registry.add(TASK_ARN, '2026-11-23T18:00:00.000Z');
     const taking = mode.takeCall!(new AbortController().signal);
     await expect.poll(async () => (await registry.get(TASK_ARN))?.state, { timeout: 5_000 }).toBe('idle');
-    await attachTaskRef(store, 'task-1', 'arn:aws:ecs:eu-west-1:123456789012:task/SipRtmpGateway-Cluster/other');
+    const other = 'arn:aws:ecs:eu-west-1:123456789012:task/SipRtmpGateway-Cluster/other';
     await registry.claim('task-1', '2026-11-23T18:00:01.000Z');
-    await registry.assign(TASK_ARN, 'task-1', '2026-11-23T18:00:01.000Z');
-    await expect(taking).rejects.toThrow(/not attached to this task/);
+    await registry.assign(
+      TASK_ARN,
+      'task-1',
+      '2026-11-23T18:00:01.000Z',
+      await cipher().encrypt('task-secret', 'task-1', other),
+    );
+    await expect(taking).rejects.toThrow(/could not decrypt/);
+    await registry.remove(TASK_ARN);
 
     await registry.add(TASK_ARN, '2026-11-23T18:00:02.000Z');
     const withdrawn = mode.takeCall!(new AbortController().signal);

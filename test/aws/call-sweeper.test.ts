@@ -269,6 +269,7 @@ function apiOnEcs(options: { capacityWaitMs?: number } = {}) {
   const store = new MemoryCallStore();
   const launcher = new EcsTaskLauncher({
     ecs: new ECSClient({ region: 'eu-west-1' }),
+    cipher: { encrypt: async () => 'sealed', decrypt: async () => 'unused' },
     mailbox: { push: async () => {} },
     cluster: CLUSTER,
     taskDefinition: 'td',

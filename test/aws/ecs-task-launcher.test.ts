@@ -30,6 +30,14 @@ const spec: CallSpec = {
 };
 
 const taskArn = 'arn:aws:ecs:eu-west-1:123456789012:task/c/abc';
+/** Shows what it sealed and for whom, as KMS's encryption context binds it. */
+const testCipher = {
+  encrypt: async (plaintext: string, callId: string, taskRef?: string) =>
+    `sealed(${callId}${taskRef ? `, ${taskRef}` : ''}):${plaintext.length}`,
+  decrypt: async () => {
+    throw new Error('the launcher decrypts nothing');
+  },
+};
 const throttled = () =>
   Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException', $metadata: { httpStatusCode: 400 } });
 
@@ -39,6 +47,7 @@ function launcher(pushed: { callId: string; command: TaskCommand }[] = []) {
   let clock = 0;
   const instance = new EcsTaskLauncher({
     ecs: new ECSClient({ region: 'eu-west-1' }),
+    cipher: testCipher,
     mailbox: { push: async (callId, command) => void pushed.push({ callId, command }) },
     cluster: 'arn:aws:ecs:eu-west-1:123456789012:cluster/c',
     taskDefinition: 'arn:aws:ecs:eu-west-1:123456789012:task-definition/media:3',
@@ -76,6 +85,9 @@ describe('EcsTaskLauncher standby tasks', () => {
     const tokens = ecsMock.commandCalls(RunTaskCommand).map((call) => call.args[0].input.clientToken);
     expect(new Set(tokens).size).toBe(2);
 
+    // The password a standby task reads from its pool entry is bound to that task too.
+    expect(await instance.seal(taskArn, spec)).toBe(`sealed(call-1, ${taskArn}):14`);
+
     await instance.stopStandby(taskArn);
     expect(ecsMock.commandCalls(StopTaskCommand)[0]!.args[0].input).toMatchObject({
       task: taskArn,
@@ -93,7 +105,7 @@ describe('EcsTaskLauncher standby tasks', () => {
 });
 
 describe('EcsTaskLauncher', () => {
-  it('runs one Fargate task with a public IP, passing the callId only', async () => {
+  it('runs one Fargate task with a public IP, passing the callId and its password sealed for the call', async () => {
     ecsMock.on(RunTaskCommand).resolves({ tasks: [{ taskArn }], failures: [] });
     const { taskRef } = await launcher().instance.launch(spec);
     expect(taskRef).toBe(taskArn);
@@ -109,9 +121,19 @@ describe('EcsTaskLauncher', () => {
       networkConfiguration: {
         awsvpcConfiguration: { subnets: ['subnet-a', 'subnet-b'], securityGroups: ['sg-1'], assignPublicIp: 'ENABLED' },
       },
-      overrides: { containerOverrides: [{ name: 'media', environment: [{ name: 'CALL_ID', value: 'call-1' }] }] },
+      overrides: {
+        containerOverrides: [
+          {
+            name: 'media',
+            environment: [
+              { name: 'CALL_ID', value: 'call-1' },
+              { name: TASK_ENV.callSecret, value: 'sealed(call-1):14' },
+            ],
+          },
+        ],
+      },
     });
-    // RunTask overrides show in DescribeTasks and CloudTrail: nothing of the spec but its id may be in them.
+    // RunTask overrides show in DescribeTasks and CloudTrail: nothing of the spec but its id and the sealed password.
     expect(JSON.stringify(input)).not.toContain('hunter2-secret');
     expect(JSON.stringify(input)).not.toContain('sip.example.net');
   });

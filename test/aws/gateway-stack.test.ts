@@ -18,7 +18,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoDbCallStore, LIVE_INDEX } from '../../shared/aws/dynamodb-call-store.ts';
+import { DynamoDbCallStore, LIVE_INDEX, TASK_READABLE_ATTRIBUTES } from '../../shared/aws/dynamodb-call-store.ts';
 import { STATE_EVENT_DETAIL_TYPE, STATE_EVENT_SOURCE } from '../../shared/aws/eventbridge-publisher.ts';
 import { LAMBDA_ENV } from '../../functions/aws/aws-config.ts';
 import { METRIC, METRICS_DIMENSION, METRICS_NAMESPACE } from '../../functions/aws/metrics.ts';
@@ -31,7 +31,7 @@ import { readStackContext } from '../../infra/stack-context.ts';
 import { TASK_ENV } from '../../shared/task-env.ts';
 import { RETENTION_ENV } from '../../functions/retention-config.ts';
 import { STANDBY_ENV } from '../../functions/standby-config.ts';
-import { STANDBY_POOL_KEY } from '../../shared/aws/dynamodb-standby-registry.ts';
+import { STANDBY_POOL_KEY, STANDBY_TASKS_ATTRIBUTE } from '../../shared/aws/dynamodb-standby-registry.ts';
 
 type Resources = Record<string, { Type: string; Properties: Record<string, unknown> }>;
 
@@ -278,10 +278,28 @@ describe('GatewayStack template', () => {
       'events:PutEvents',
       'kms:Decrypt',
     ]);
-    // A task writes the standby pool's item (marks itself idle, leaves once assigned) and no call's record.
-    expect(task.find((s) => s.Action === 'dynamodb:UpdateItem')!.Condition).toEqual({
-      'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [STANDBY_POOL_KEY] },
+    // A task that parsed something hostile must touch no other call: it reads no record's stored password or
+    // task ARN (the attributes it may read are listed), writes the standby pool's entries only, and decrypts
+    // only ciphertexts bound to a call (its own copy comes sealed, docs/aws.md).
+    const read = task.find((s) => s.Action === 'dynamodb:GetItem')!;
+    expect(read.Condition).toEqual({
+      'ForAllValues:StringEquals': { 'dynamodb:Attributes': [...TASK_READABLE_ATTRIBUTES] },
+      StringEqualsIfExists: { 'dynamodb:Select': 'SPECIFIC_ATTRIBUTES' },
     });
+    expect(TASK_READABLE_ATTRIBUTES).not.toContain('secret');
+    expect(TASK_READABLE_ATTRIBUTES).not.toContain('taskRef');
+    expect(task.find((s) => s.Action === 'dynamodb:UpdateItem')!.Condition).toEqual({
+      'ForAllValues:StringEquals': {
+        'dynamodb:LeadingKeys': [STANDBY_POOL_KEY],
+        'dynamodb:Attributes': [STANDBY_TASKS_ATTRIBUTE],
+      },
+    });
+    expect(task.find((s) => s.Action === 'kms:Decrypt')!.Condition).toEqual({
+      Null: { 'kms:EncryptionContext:callId': 'false' },
+    });
+    // No statement of the task role is unconditional on the table.
+    for (const statement of task.filter((s) => String(s.Action).startsWith('dynamodb:')))
+      expect(statement.Condition).toBeDefined();
     expect(task.find((s) => s.Action === 'events:PutEvents')!.Condition).toEqual({
       StringEquals: { 'events:source': STATE_EVENT_SOURCE },
     });

@@ -22,6 +22,9 @@ class FakeStandbyLauncher implements StandbyLauncher {
   readonly gone = new Set<string>();
   private next = 1;
   constructor(private readonly store: MemoryCallStore) {}
+  async seal() {
+    return undefined;
+  }
   async startStandby() {
     return `standby-${this.next++}`;
   }
