@@ -46,6 +46,7 @@ const RECORD_FIELDS = [
   'ended',
   'failure',
   'stats',
+  'statsHistory',
   'taskRef',
   'statusCallback',
   'deliveries',
