@@ -8,6 +8,7 @@ import { configDefaults, defineConfig } from 'vitest/config';
  */
 const UNIT = [
   'test/core/**/*.test.ts',
+  'test/console/console-format.test.ts',
   'test/lint/**/*.test.ts',
   'test/webhooks/**/*.test.ts',
   'test/aws/{call-sweeper,ecs-task-launcher,eventbridge-publisher,public-address,task-reconciler}.test.ts',
