@@ -74,8 +74,8 @@ export function renderCallPage(call) {
   const stats = call.stats;
   byId('rtpStats').textContent = stats
     ? `From the phone: ${stats.rtpPackets} RTP packets, ${stats.rtpLost} lost, ${stats.jitterMs.toFixed(1)} ms jitter` +
-      (stats.rtpForeignDropped ? `, ${stats.rtpForeignDropped} from strangers dropped` : '') +
-      ` · stats of ${timeText(stats.at)}`
+      (stats.rtpForeignDropped ? `, ${stats.rtpForeignDropped} from other sources dropped` : '') +
+      ` · as of ${timeText(stats.at)}`
     : final
       ? 'No stats: the call ended before its media task reported any.'
       : 'No stats yet: the media task reports them every 10 s.';
