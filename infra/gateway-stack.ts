@@ -210,6 +210,8 @@ export class GatewayStack extends Stack {
     // --- API ---
     const api = new GatewayFunction(this, 'ApiFunction', {
       entry: 'api-handler.ts',
+      // The web console's files, which functions/console/console-routes.ts reads from beside itself.
+      besideBundle: ['functions/console/web'],
       logRetention,
       timeout: Duration.seconds(29),
       memorySize: 512,

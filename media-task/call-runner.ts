@@ -6,6 +6,7 @@ import type { RtmpOutput, VideoFill } from './pipeline/ffmpeg-args.ts';
 import { FfmpegPipeline } from './pipeline/ffmpeg-pipeline.ts';
 import { ensureSlateClip } from './pipeline/slate.ts';
 import type { SpareEncoder } from './pipeline/spare-encoder.ts';
+import { levelBetween, type LevelCounters } from './rtp/audio-level.ts';
 import { bindCallEndpoints, type CallEndpoints } from './rtp/call-endpoints.ts';
 import type { RtpEndpoint } from './rtp/rtp-endpoint.ts';
 import { likelyAnswer, type LocalMedia, type NegotiatedMedia, type NegotiatedStream } from './sip/sdp.ts';
@@ -65,6 +66,8 @@ export class CallRunner {
   /** When a re-INVITE last took the call off hold. */
   private resumedAt: number | undefined;
   private checkingInactivity = false;
+  /** The relay's level counters at the last stats report: the next one's level covers what came since. */
+  private levelRead: LevelCounters = { levelSamples: 0, levelEnergy: 0 };
   /** Set when we decide to end the call, so the SIP `ended` that follows carries our reason, not a plain hang-up. */
   private pendingFinal: FinalEvent | undefined;
   private final: FinalEvent | undefined;
@@ -355,6 +358,8 @@ export class CallRunner {
 
   private async stats(): Promise<CallStats> {
     const [audio, video] = await Promise.all([this.endpoints.audio?.stats(), this.endpoints.video?.stats()]);
+    const audioLevelDb = audio ? levelBetween(this.levelRead, audio) : undefined;
+    if (audio) this.levelRead = audio;
     return {
       rtpPackets: (audio?.packets ?? 0) + (video?.packets ?? 0),
       rtpLost: (audio?.lost ?? 0) + (video?.lost ?? 0),
@@ -362,6 +367,7 @@ export class CallRunner {
       rtpForeignDropped: (audio?.foreignDropped ?? 0) + (video?.foreignDropped ?? 0),
       bytesOut: this.pipeline?.bytesOut ?? 0,
       ...(this.pipeline ? { destinations: this.pipeline.destinationStatus() } : {}),
+      ...(audioLevelDb === undefined ? {} : { audioLevelDb }),
     };
   }
 

@@ -44,12 +44,24 @@ export interface CallRecord {
   ended?: { by: EndedBy; reason: string; sipCode?: number; durationSeconds: number };
   failure?: { reason: FailureReason; message: string; sipCode?: number };
   stats?: CallStats & { at: string };
+  /** The latest stats as rates, oldest first, capped (functions/core/stats-history.ts) so the item stays small. */
+  statsHistory?: StatsSample[];
   /** The launcher's handle for the running task (ECS task ARN, local pid...). */
   taskRef?: string;
   /** Where state changes are POSTed (functions/webhooks/status-notifier.ts); control plane only, the task never sees it. */
   statusCallback?: StatusCallbackTarget;
   /** The latest status-callback delivery attempts, oldest first, capped so the item stays small. */
   deliveries?: DeliveryLogEntry[];
+}
+
+/** One stats event as rates over the time since the one before it: what a sparkline draws. */
+export interface StatsSample {
+  at: string;
+  /** Bytes sent to the RTMP servers, all destinations together, in kbit/s. */
+  bitrateKbps: number;
+  /** RTP packets lost of those expected from the peer, in percent. */
+  lossPercent: number;
+  audioLevelDb?: number;
 }
 
 export interface StatusCallbackTarget {

@@ -20,7 +20,7 @@ import {
   ValidationError,
 } from '../../shared/call-errors.ts';
 import { equalStrings, toCallView } from '../core/call-record.ts';
-import { LIST_PRICES, sumUsage } from '../core/call-usage.ts';
+import { createdWithin, LIST_PRICES, sumUsage } from '../core/call-usage.ts';
 import {
   callIdRequestSchema,
   callIdSchema,
@@ -135,7 +135,9 @@ export function createApp(deps: AppDeps) {
       ...(query.state ? { state: query.state } : {}),
       ...(query.live ? { live: query.live === 'true' } : {}),
     });
-    return c.json({ calls: records.map(toCallView) });
+    const from = query.from === undefined ? undefined : new Date(query.from);
+    const to = query.to === undefined ? undefined : new Date(query.to);
+    return c.json({ calls: records.filter((record) => createdWithin(record, from, to)).map(toCallView) });
   });
   app.get('/v1/usage', async (c) => {
     const query = parseOrThrow(usageQuerySchema, c.req.query());

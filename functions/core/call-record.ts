@@ -91,6 +91,7 @@ export function toCallView(record: CallRecord) {
     ...(record.ended ? { ended: record.ended } : {}),
     ...(record.failure ? { failure: record.failure } : {}),
     ...(record.stats ? { stats: record.stats } : {}),
+    ...(record.statsHistory ? { statsHistory: record.statsHistory } : {}),
     ...(usage ? { usage } : {}),
     // The ECS task ARN or local pid: what an operator needs to find the task's logs.
     ...(record.taskRef ? { taskRef: record.taskRef } : {}),

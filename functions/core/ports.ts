@@ -15,6 +15,7 @@ export type {
   DesiredState,
   EventSink,
   PublicCallSpec,
+  StatsSample,
   StatusCallbackTarget,
 } from '../../shared/call-store.ts';
 

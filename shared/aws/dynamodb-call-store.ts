@@ -48,6 +48,7 @@ const RECORD_FIELDS = [
   'ended',
   'failure',
   'stats',
+  'statsHistory',
   'taskRef',
   'statusCallback',
   'deliveries',

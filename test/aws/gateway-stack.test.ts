@@ -631,6 +631,12 @@ describe('npx cdk synth (cdk.json, offline)', () => {
     const bundles = Object.values(manifest.files).filter((f) => f.source.packaging === 'zip');
     expect(bundles).toHaveLength(4);
     for (const bundle of bundles) expect(existsSync(join(outdir, bundle.source.path, 'index.mjs'))).toBe(true);
+    // The API's bundle carries the console's files where console-routes.ts looks for them: web/ beside the code.
+    const withConsole = bundles.filter((bundle) => existsSync(join(outdir, bundle.source.path, 'web')));
+    expect(withConsole).toHaveLength(1);
+    const web = join(outdir, withConsole[0]!.source.path, 'web');
+    expect(readdirSync(web)).toEqual(expect.arrayContaining(['index.html', 'app.js', 'console.css']));
+    expect(readFileSync(join(outdir, withConsole[0]!.source.path, 'index.mjs'), 'utf8')).toContain('./web/');
     const [image] = Object.values(manifest.dockerImages);
     expect(image!.source).toMatchObject({ dockerFile: 'media-task/Dockerfile', platform: 'linux/arm64' });
     // .dockerignore keeps the staged context to what the image build reads: the task imports nothing from functions/.
