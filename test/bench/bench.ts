@@ -22,7 +22,7 @@ import { makeToneWav } from '../support/media-task.ts';
 import { NginxRtmp } from '../support/nginx-rtmp.ts';
 import { SippPeer } from '../support/sipp.ts';
 import { pcmu, runCdnBench } from './cdn-bench.ts';
-import { percentile, runSetUpBench } from './setup-bench.ts';
+import { percentile, postCalls, runSetUpBench } from './setup-bench.ts';
 import { processTree, sampleProcess, type ProcessSample } from '../support/proc-stats.ts';
 
 const { values } = parseArgs({
@@ -271,26 +271,11 @@ async function gateway(calls: number, dir: string, nginx: NginxRtmp) {
     const serverBefore = await serverCpuSeconds();
     // Started at STARTS_PER_SECOND, each POST under the load of the calls already running. All at once, 100 node
     // start-ups (~0.2 s of CPU each) would measure this machine's fork rate, not a call's set-up.
-    const postedAt = new Map<string, number>();
-    await Promise.all(
-      callIds.map(async (callId, index) => {
-        await sleep((index * 1000) / STARTS_PER_SECOND);
-        postedAt.set(callId, Date.now());
-        const answer = await server.request('POST', '/v1/calls', {
-          callId,
-          callee: callId,
-          rtmpUrl: nginx.url,
-          rtmpStream: callId,
-          hasAudio: true,
-          hasVideo: false,
-          connection: { sipLogin: '10000', sipPassword: 'bench-secret', sipDomain: '127.0.0.1', sipPort: peer.port },
-        });
-        if (answer.status >= 300) {
-          const complaints = server.logLines.filter((line) => /"level":"(error|warn)"/.test(line)).slice(-3);
-          throw new Error(`POST ${callId}: ${answer.status} ${answer.text}\n${complaints.join('\n')}`);
-        }
-      }),
-    );
+    const postedAt = await postCalls(server, callIds, {
+      startsPerSecond: STARTS_PER_SECOND,
+      sipPort: peer.port,
+      rtmpUrl: nginx.url,
+    });
     // An overloaded machine still sets every call up, slowly: at 100 calls some took over 120 s.
     const views = await waitForCalls(
       server,

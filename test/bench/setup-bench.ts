@@ -32,6 +32,38 @@ export function percentile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }
 
+/**
+ * POSTs one audio-only call per callId to `server`, at `startsPerSecond`, each under the load of those before it.
+ * Resolves to when each was POSTed; throws with the server's last complaints when one is refused.
+ */
+export async function postCalls(
+  server: LocalServer,
+  callIds: string[],
+  target: { startsPerSecond: number; sipPort: number; rtmpUrl: string },
+): Promise<Map<string, number>> {
+  const postedAt = new Map<string, number>();
+  await Promise.all(
+    callIds.map(async (callId, index) => {
+      await sleep((index * 1000) / target.startsPerSecond);
+      postedAt.set(callId, Date.now());
+      const answer = await server.request('POST', '/v1/calls', {
+        callId,
+        callee: callId,
+        rtmpUrl: target.rtmpUrl,
+        rtmpStream: callId,
+        hasAudio: true,
+        hasVideo: false,
+        connection: { sipLogin: '10000', sipPassword: 'bench-secret', sipDomain: '127.0.0.1', sipPort: target.sipPort },
+      });
+      if (answer.status >= 300) {
+        const complaints = server.logLines.filter((line) => /"level":"(error|warn)"/.test(line)).slice(-3);
+        throw new Error(`POST ${callId}: ${answer.status} ${answer.text}\n${complaints.join('\n')}`);
+      }
+    }),
+  );
+  return postedAt;
+}
+
 export async function measureSetUp(options: {
   calls: number;
   standbyTasks: number;
@@ -67,23 +99,7 @@ export async function measureSetUp(options: {
     const cpuBefore = (await sampleProcess(server.process.pid!))?.cpuSeconds ?? NaN;
     const tag = `setup${standbyTasks}s${calls}c${Date.now() % 100_000}`;
     const callIds = Array.from({ length: calls }, (_, index) => `${tag}x${index}`);
-    const postedAt = new Map<string, number>();
-    await Promise.all(
-      callIds.map(async (callId, index) => {
-        await sleep((index * 1000) / startsPerSecond);
-        postedAt.set(callId, Date.now());
-        const answer = await server.request('POST', '/v1/calls', {
-          callId,
-          callee: callId,
-          rtmpUrl: nginx.url,
-          rtmpStream: callId,
-          hasAudio: true,
-          hasVideo: false,
-          connection: { sipLogin: '10000', sipPassword: 'bench-secret', sipDomain: '127.0.0.1', sipPort: peer.port },
-        });
-        if (answer.status >= 300) throw new Error(`POST ${callId}: ${answer.status} ${answer.text}`);
-      }),
-    );
+    const postedAt = await postCalls(server, callIds, { startsPerSecond, sipPort: peer.port, rtmpUrl: nginx.url });
     const views: any[] = [];
     for (const callId of callIds) views.push(await server.waitForCall(callId, (c) => c.state === 'streaming', 180_000));
     const cpuMs = (((await sampleProcess(server.process.pid!))?.cpuSeconds ?? NaN) - cpuBefore) * 1000;

@@ -2,10 +2,10 @@
  * One call: its state timeline with times, what became of it in words, the audio level and recent stats, each
  * RTMP destination, and the controls (DTMF keypad, hang-up). Built once per visit, filled on each poll.
  */
-import { hangUp, sendDtmf } from './api.js';
+import { sendDtmf } from './api.js';
 import { byId, fill, h } from './dom.js';
 import { bytesText, callSeconds, clock, isFinal, outcome, timeline, timeText } from './format.js';
-import { badge, levelMeter, series, trend } from './widgets.js';
+import { badge, hangUpOnClick, levelMeter, series, trend } from './widgets.js';
 
 /** @typedef {import('../../core/call-record.ts').CallView} CallView */
 /** @typedef {(text: string, isError?: boolean) => void} Say */
@@ -42,18 +42,7 @@ export function openCallPage(callId, say, refresh) {
     return key;
   });
   fill(byId('keypad'), keys);
-  const hangup = /** @type {HTMLButtonElement} */ (byId('hangupButton'));
-  hangup.onclick = async () => {
-    hangup.disabled = true;
-    try {
-      await hangUp(callId);
-      say(`hang-up requested for ${callId}`);
-      refresh();
-    } catch (error) {
-      hangup.disabled = false;
-      say(/** @type {Error} */ (error).message, true);
-    }
-  };
+  hangUpOnClick(/** @type {HTMLButtonElement} */ (byId('hangupButton')), callId, say, refresh);
 }
 
 /**

@@ -2,10 +2,9 @@
  * The live calls: one row per call, updated in place on each poll (so that a button does not vanish under the
  * pointer between a poll and a click), with its duration ticking every second between polls.
  */
-import { hangUp } from './api.js';
 import { byId, fill, h } from './dom.js';
 import { callSeconds, clock, isFinal, serverText } from './format.js';
-import { badge, levelMeter, series, trend } from './widgets.js';
+import { badge, hangUpOnClick, levelMeter, series, trend } from './widgets.js';
 
 /** @typedef {import('../../core/call-record.ts').CallView} CallView */
 /** @typedef {(text: string, isError?: boolean) => void} Say */
@@ -22,17 +21,7 @@ const rows = new Map();
  */
 function newRow(callId, say, refresh) {
   const hangup = h('button', { className: 'hangup danger', text: 'Hang up', attrs: { type: 'button' } });
-  hangup.addEventListener('click', async () => {
-    hangup.disabled = true;
-    try {
-      await hangUp(callId);
-      say(`hang-up requested for ${callId}`);
-      refresh();
-    } catch (error) {
-      hangup.disabled = false;
-      say(/** @type {Error} */ (error).message, true);
-    }
-  });
+  hangUpOnClick(/** @type {HTMLButtonElement} */ (hangup), callId, say, refresh);
   const link = h('a', { text: callId, attrs: { href: `#/calls/${encodeURIComponent(callId)}` } });
   const cells = ['call', 'state', 'duration', 'bitrate', 'loss', 'level', 'server'].map((name) =>
     h('td', { className: `cell-${name}` }),

@@ -2,6 +2,7 @@
  * The small pieces every view of a call shows: its state as a coloured badge, the audio level meter, and the
  * sparklines of its recent stats.
  */
+import { hangUp } from './api.js';
 import { h } from './dom.js';
 import { kbpsText, levelText, lossText } from './format.js';
 import { sparkline } from './sparkline.js';
@@ -75,4 +76,25 @@ export function trend(kind, values, size) {
     sparkline(values, { kind, label, ...size, ...scale }),
     h('span', { className: 'trend-value', text }),
   ]);
+}
+
+/**
+ * Makes `button` hang the call up: disabled while the request runs, enabled again if it fails.
+ * @param {HTMLButtonElement} button
+ * @param {string} callId
+ * @param {(message: string, isError?: boolean) => void} say
+ * @param {() => void} refresh
+ */
+export function hangUpOnClick(button, callId, say, refresh) {
+  button.onclick = async () => {
+    button.disabled = true;
+    try {
+      await hangUp(callId);
+      say(`hang-up requested for ${callId}`);
+      refresh();
+    } catch (error) {
+      button.disabled = false;
+      say(/** @type {Error} */ (error).message, true);
+    }
+  };
 }
