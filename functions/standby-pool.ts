@@ -41,7 +41,17 @@ export interface StandbyPoolDeps {
   policy: StandbyPolicy;
   logger: Logger;
   now?: () => Date;
+  /**
+   * Locally: a task is started only once no call has claimed one for this long (or after REFILL_MAX_WAIT_MS),
+   * since its boot takes a core that calls starting in a burst need. On ECS, 0: tasks boot elsewhere.
+   */
+  refillQuietMs?: number;
+  /** For tests: how the quiet period is waited for. */
+  sleep?: (ms: number) => Promise<void>;
 }
+
+/** A refill waits for a pause in claims at most this long: a steady stream of calls still gets its pool back. */
+const REFILL_MAX_WAIT_MS = 5_000;
 
 export interface StandbyRound {
   idle: number;
@@ -57,6 +67,7 @@ export class StandbyPool implements StandbyTasks {
   /** Entries being added: a local task's ready line must not overtake its own registration. */
   private readonly adding = new Map<string, Promise<void>>();
   private closed = false;
+  private lastClaimAt = 0;
 
   constructor(private readonly deps: StandbyPoolDeps) {
     this.now = deps.now ?? (() => new Date());
@@ -68,6 +79,7 @@ export class StandbyPool implements StandbyTasks {
 
   async claim(callId: string): Promise<string | undefined> {
     if (this.deps.policy.size === 0 || this.closed) return undefined;
+    this.lastClaimAt = Date.now();
     return this.deps.registry.claim(callId, this.at());
   }
 
@@ -163,6 +175,7 @@ export class StandbyPool implements StandbyTasks {
   private async launch(count: number): Promise<number> {
     let launched = 0;
     for (let i = 0; i < count && !this.closed; i++) {
+      await this.quietClaims();
       try {
         const taskRef = await this.deps.launcher.startStandby();
         const added = this.deps.registry.add(taskRef, this.at());
@@ -176,6 +189,18 @@ export class StandbyPool implements StandbyTasks {
       }
     }
     return launched;
+  }
+
+  /** Until no claim for `refillQuietMs`, or REFILL_MAX_WAIT_MS have passed. */
+  private async quietClaims(): Promise<void> {
+    const quietMs = this.deps.refillQuietMs ?? 0;
+    const sleep = this.deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+    const giveUpAt = Date.now() + REFILL_MAX_WAIT_MS;
+    for (;;) {
+      const wait = Math.min(this.lastClaimAt + quietMs, giveUpAt) - Date.now();
+      if (wait <= 0 || this.closed) return;
+      await sleep(wait);
+    }
   }
 
   private at(): string {

@@ -25,6 +25,8 @@ import { StatusNotifier } from '../webhooks/status-notifier.ts';
 import { describeWebhookConfig, readWebhookConfig } from '../webhooks/webhook-config.ts';
 
 const TABLE = 'calls';
+/** A standby task's boot takes a core: during a burst of calls, the calls get the cores (BENCHMARKS.md). */
+const REFILL_QUIET_MS = 1_000;
 
 async function main(): Promise<void> {
   const logger = createLogger({ component: 'local-server' });
@@ -80,7 +82,14 @@ async function main(): Promise<void> {
     onStandbyExit: (taskRef) =>
       void pool?.gone(taskRef).catch((error: unknown) => logger.error('standby task not removed', { error })),
   });
-  pool = new StandbyPool({ registry, launcher, inspector: launcher, policy: config.standby, logger });
+  pool = new StandbyPool({
+    registry,
+    launcher,
+    inspector: launcher,
+    policy: config.standby,
+    logger,
+    refillQuietMs: REFILL_QUIET_MS,
+  });
   const standby = pool;
   // Closes calls nothing else would: a task that never started or hung past its limit (functions/sweeper.ts).
   const sweeper = new SweepTimer({
