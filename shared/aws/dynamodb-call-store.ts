@@ -46,6 +46,7 @@ const RECORD_FIELDS = [
   'ended',
   'failure',
   'stats',
+  'recording',
   'taskRef',
   'statusCallback',
   'deliveries',
@@ -53,8 +54,14 @@ const RECORD_FIELDS = [
 /** Final calls are kept this long by default: a year of usage and a month to bill it. */
 export const DEFAULT_RETENTION_DAYS = 400;
 
-/** What the live index projects (the CDK stack builds the same index from this): never `secret`. */
-export const LIVE_INDEX_PROJECTION: readonly string[] = ['kind', ...RECORD_FIELDS.filter((f) => f !== 'createdAt')];
+/**
+ * What the live index projects (the CDK stack builds the same index from this): never `secret`. Nor `recording`,
+ * which only a final call (out of the sparse index) has: a changed projection would mean a new index.
+ */
+export const LIVE_INDEX_PROJECTION: readonly string[] = [
+  'kind',
+  ...RECORD_FIELDS.filter((f) => f !== 'createdAt' && f !== 'recording'),
+];
 
 export interface DynamoDbCallStoreOptions {
   client: DynamoDBClient;
