@@ -13,7 +13,7 @@ const UNIT = [
   'test/aws/{call-sweeper,ecs-task-launcher,eventbridge-publisher,public-address,s3-bucket,task-reconciler}.test.ts',
   'test/functions/{create-app,dns-host-resolver,gateway-metrics,guarded-post,local-task-inspector,local-task-lines,recorder,recordings,retention-config,sweep-config,sweep-timer}.test.ts',
   'test/hardening/{hostile-peer,hostile-stream,sdp-garbage,sip-parser-fuzz}.test.ts',
-  'test/media/{cdn-spec-and-backoff,ffmpeg-args,rtp-core}.test.ts',
+  'test/media/{cdn-spec-and-backoff,ffmpeg-args,rtp-core,task-metrics}.test.ts',
   'test/sip/{dialog,digest,sdp,session-timer,sip-call-tls,sip-stack}.test.ts',
 ];
 
