@@ -231,7 +231,7 @@ export class DynamoDbCallStore implements CallStore {
               // Everything a listing needs, and not `secret`: the password never reaches the index.
               Projection: {
                 ProjectionType: 'INCLUDE',
-                NonKeyAttributes: ['kind', ...RECORD_FIELDS.filter((f) => f !== 'createdAt')],
+                NonKeyAttributes: [...LIVE_INDEX_PROJECTION],
               },
               ProvisionedThroughput: { ReadCapacityUnits: 5, WriteCapacityUnits: 5 },
             },
