@@ -13,6 +13,7 @@ import { LocalRecordings } from '../../functions/local/local-recordings.ts';
 import { recordEvent } from '../../functions/recorder.ts';
 import type { StateEventBody } from '../../shared/call-types.ts';
 import { silentLogger } from '../../shared/log.ts';
+import { parseStateEvent } from '../../shared/task-messages.ts';
 import { FakeLauncher, MemoryCallStore, fakeDns } from './fakes.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -181,5 +182,20 @@ describe('recordings on AWS', () => {
       at: expect.any(String),
     });
     expect((await request('GET', '/v1/calls/rec-lost/recording')).status).toBe(404);
+  });
+});
+
+describe("the task's recording report on the wire (stdout, EventBridge)", () => {
+  const base = { type: 'recording', callId: 'c1', seq: 9, at: '2026-12-01T10:00:00.000Z', bytes: 5 };
+  it.each([
+    [{ state: 'saved' }, true],
+    [{ state: 'uploaded', key: 'recordings/3f1c2b9a-7d4e-4c1a-9b2f-0e8d7c6b5a41.mp4' }, true],
+    [{ state: 'failed', error: 'the upload failed: 403 AccessDenied' }, true],
+    [{ state: 'uploaded', key: 'other/3f1c2b9a-7d4e-4c1a-9b2f-0e8d7c6b5a41.mp4' }, false],
+    [{ state: 'uploaded', key: 'recordings/../secret.mp4' }, false],
+    [{ state: 'lost' }, false],
+    [{ state: 'failed', error: 'x'.repeat(501) }, false],
+  ])('%j: accepted %s', (fields, accepted) => {
+    expect(parseStateEvent({ ...base, ...fields }).ok).toBe(accepted);
   });
 });
