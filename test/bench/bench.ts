@@ -4,7 +4,8 @@
  * tone to the same nginx-rtmp in the same run: once from the file, once from the RTP that sipp would send (the
  * ffmpeg of a hand-rolled Asterisk script). Prints CPU and memory per call, the server's CPU per call set up,
  * POST → INVITE, 200 OK → first RTMP bytes, and whether every stream arrived, as a Markdown table; figures, not
- * pass/fail.
+ * pass/fail. Then the CPU a recording adds to a call: `--recorded` calls with `record` and as many without, in
+ * the same run, one after the other.
  */
 import { cpus, totalmem } from 'node:os';
 import { createSocket } from 'node:dgram';
@@ -25,8 +26,13 @@ import { pcmu, runCdnBench } from './cdn-bench.ts';
 import { processTree, sampleProcess, type ProcessSample } from '../support/proc-stats.ts';
 
 const { values } = parseArgs({
-  options: { seconds: { type: 'string', default: '20' }, calls: { type: 'string', default: '1,10' } },
+  options: {
+    seconds: { type: 'string', default: '20' },
+    calls: { type: 'string', default: '1,10' },
+    recorded: { type: 'string', default: '10' },
+  },
 });
+const RECORDED_CALLS = Number(values.recorded);
 const SECONDS = Number(values.seconds);
 const CALL_COUNTS = values.calls.split(',').map(Number);
 const WARM_UP_MS = 3_000;
@@ -210,7 +216,8 @@ function roleOf(command: string): string | undefined {
   if (/media-task\/main\.mjs/.test(command)) return 'node';
   if (/^(\S*\/)?rtp-relay\0/.test(command)) return 'relay';
   if (!/^(\S*\/)?ffmpeg\0/.test(command)) return undefined;
-  return /\0-f\0sdp\0/.test(command) ? 'encoder' : 'republisher';
+  if (/\0-f\0sdp\0/.test(command)) return 'encoder';
+  return /\0-movflags\0/.test(command) ? 'recorder' : 'republisher';
 }
 
 /** The media tasks under the server and their ffmpeg; the server and its helpers are not a call's cost. */
@@ -243,7 +250,7 @@ async function waitForCalls(
   }
 }
 
-async function gateway(calls: number, dir: string, nginx: NginxRtmp) {
+async function gateway(calls: number, dir: string, nginx: NginxRtmp, record = false) {
   // sipp's own deadline ends every call it still has: at 100 calls dialling alone took 100 s at p95, and a
   // deadline of 195 s ended the calls inside the measured window.
   const peer = await SippPeer.start({
@@ -255,7 +262,7 @@ async function gateway(calls: number, dir: string, nginx: NginxRtmp) {
   });
   // info: the server says it listens at that level; the tasks log no more than a few lines a call at it.
   const server = await LocalServer.start(await mkdtemp(join(dir, 'data-')), { LOG_LEVEL: 'info' });
-  const callIds = Array.from({ length: calls }, (_, index) => `bench${calls}x${index}`);
+  const callIds = Array.from({ length: calls }, (_, index) => `bench${record ? 'rec' : ''}${calls}x${index}`);
   const serverCpuSeconds = async () => (await sampleProcess(server.process.pid!))?.cpuSeconds ?? NaN;
   try {
     const serverBefore = await serverCpuSeconds();
@@ -273,6 +280,7 @@ async function gateway(calls: number, dir: string, nginx: NginxRtmp) {
           rtmpStream: callId,
           hasAudio: true,
           hasVideo: false,
+          ...(record ? { record: true } : {}),
           connection: { sipLogin: '10000', sipPassword: 'bench-secret', sipDomain: '127.0.0.1', sipPort: peer.port },
         });
         if (answer.status >= 300) {
@@ -301,7 +309,8 @@ async function gateway(calls: number, dir: string, nginx: NginxRtmp) {
       const invite = invites.find(({ message }) => message.startsWith(`INVITE sip:${callId}@`));
       return invite ? invite.at - postedAt.get(callId)! : NaN;
     });
-    const figures = await measure(calls, ['node', 'relay', 'encoder'], () => taskProcesses(server));
+    const roles = ['node', 'relay', 'encoder', ...(record ? ['republisher', 'recorder'] : [])];
+    const figures = await measure(calls, roles, () => taskProcesses(server));
     const live = await waitForCalls(server, callIds, () => true, 10_000);
     const ended = live.filter((call) => call.state !== 'streaming');
     if (ended.length)
@@ -322,6 +331,37 @@ async function gateway(calls: number, dir: string, nginx: NginxRtmp) {
   } finally {
     await server.stop();
     await peer.close();
+  }
+}
+
+/**
+ * What `record` costs a call: the same audio-only calls without and with it, one run after the other. A recorded
+ * call's encoder feeds a republisher and the recorder over local UDP instead of publishing itself.
+ */
+async function recordingCost(calls: number, dir: string, nginx: NginxRtmp): Promise<void> {
+  const plain = await gateway(calls, dir, nginx);
+  const recorded = await gateway(calls, dir, nginx, true);
+  const roles = ['node', 'relay', 'encoder', 'republisher', 'recorder'];
+  const byRole = (figures: Figures) =>
+    roles.map((role) => (figures.cpuPercentByRole[role] ?? 0).toFixed(2)).join(' / ');
+  console.log(`\nRecording: ${calls} audio-only calls without, then with \`record\` (% of one core per call):\n`);
+  console.log(
+    `| record | streams verified | CPU %/call | ${roles.join(' / ')} | RSS / PSS MiB/call | CPU ratio with / without |`,
+  );
+  console.log('|---|---|---|---|---|---|');
+  for (const [name, figures] of [
+    ['no', plain],
+    ['yes', recorded],
+  ] as const) {
+    const cells = [
+      name,
+      `${figures.verified}/${calls}`,
+      figures.cpuPercentPerCall.toFixed(2),
+      byRole(figures),
+      `${figures.rssMiBPerCall.toFixed(1)} / ${figures.pssMiBPerCall.toFixed(1)}`,
+      name === 'yes' ? (recorded.cpuPercentPerCall / plain.cpuPercentPerCall).toFixed(2) : '',
+    ];
+    console.log(`| ${cells.join(' | ')} |`);
   }
 }
 
@@ -358,6 +398,7 @@ async function main() {
       ];
       console.log(`| ${cells.join(' | ')} |`);
     }
+    if (RECORDED_CALLS > 0) await recordingCost(RECORDED_CALLS, dir, nginx);
     console.log(
       `\nCPU per audio-only call by video mode and destinations (% of one core, ${SECONDS} s steady state each):\n`,
     );
