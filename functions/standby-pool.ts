@@ -16,12 +16,22 @@ export interface StandbyLauncher {
   /** Starts a task that waits for a call; returns its handle. */
   startStandby(): Promise<string>;
   /**
+   * The SIP password as the task will read it from its pool entry, sealed for it alone; undefined where the
+   * handover carries it (locally, the spec on the task's stdin).
+   */
+  seal(taskRef: string, spec: CallSpec): Promise<string | undefined>;
+  /**
    * Gives an assigned task its call (locally: the spec on its stdin; on AWS nothing: the task reads its entry).
    * @throws LaunchError when the task is gone.
    */
   handOver(taskRef: string, spec: CallSpec): Promise<void>;
   /** Stops a task that has no call. Safe for a task that is gone. */
   stopStandby(taskRef: string): Promise<void>;
+  /**
+   * Resolves once the task's start no longer takes this machine's CPU: locally when it is ready or gone, so that
+   * refills boot one task at a time and a burst of calls keeps the cores; on ECS at once (it boots elsewhere).
+   */
+  booted(taskRef: string): Promise<void>;
 }
 
 export interface StandbyPoolDeps {
@@ -61,13 +71,19 @@ export class StandbyPool implements StandbyTasks {
     return this.deps.registry.claim(callId, this.at());
   }
 
+  async release(taskRef: string, callId: string): Promise<void> {
+    await this.deps.registry.release(taskRef, callId, this.at());
+  }
+
   async handOver(taskRef: string, spec: CallSpec): Promise<void> {
-    if (!(await this.deps.registry.assign(taskRef, spec.callId, this.at())))
+    const sealed = await this.deps.launcher.seal(taskRef, spec);
+    if (!(await this.deps.registry.assign(taskRef, spec.callId, this.at(), sealed)))
       throw new LaunchError(`standby task ${taskRef} left the pool before its call reached it`);
     await this.deps.launcher.handOver(taskRef, spec);
   }
 
   refill(): Promise<void> {
+    if (this.deps.policy.size === 0) return this.refilling;
     this.refilling = this.refilling.then(async () => {
       const entries = await this.deps.registry.list();
       const waiting = entries.filter((entry) => entry.state === 'starting' || entry.state === 'idle').length;
@@ -76,6 +92,11 @@ export class StandbyPool implements StandbyTasks {
     this.refilling = this.refilling.catch((error: unknown) =>
       this.deps.logger.error('standby refill failed', { error }),
     );
+    return this.refilling;
+  }
+
+  /** Resolves once the refills asked for so far are done (the API Lambda, before it answers and may be frozen). */
+  settled(): Promise<void> {
     return this.refilling;
   }
 
@@ -148,6 +169,7 @@ export class StandbyPool implements StandbyTasks {
         this.adding.set(taskRef, added);
         await added.finally(() => this.adding.delete(taskRef));
         launched++;
+        await this.deps.launcher.booted(taskRef);
       } catch (error) {
         this.deps.logger.error('could not start a standby task', { error });
         break;

@@ -23,7 +23,7 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import { LIVE_INDEX, LIVE_INDEX_PROJECTION } from '../shared/aws/dynamodb-call-store.ts';
+import { LIVE_INDEX, LIVE_INDEX_PROJECTION, TASK_READABLE_ATTRIBUTES } from '../shared/aws/dynamodb-call-store.ts';
 import { STATE_EVENT_DETAIL_TYPE, STATE_EVENT_SOURCE } from '../shared/aws/eventbridge-publisher.ts';
 import { LAMBDA_ENV } from '../functions/aws/aws-config.ts';
 import { METRIC, METRICS_DIMENSION, METRICS_NAMESPACE } from '../functions/aws/metrics.ts';
@@ -31,6 +31,8 @@ import { TASK_METRIC } from '../shared/aws/emf.ts';
 import { RECORDINGS_PREFIX } from '../shared/recording-names.ts';
 import { STATUS_CALLBACK_DETAIL_TYPE, STATUS_CALLBACK_SOURCE } from '../functions/aws/status-callbacks.ts';
 import { SWEEP_DEFAULTS, SWEEP_ENV } from '../functions/sweep-config.ts';
+import { STANDBY_ENV } from '../functions/standby-config.ts';
+import { STANDBY_POOL_KEY, STANDBY_TASKS_ATTRIBUTE } from '../shared/aws/dynamodb-standby-registry.ts';
 import { WEBHOOK_ENV } from '../functions/webhooks/webhook-config.ts';
 import { TASK_ENV } from '../shared/task-env.ts';
 import { GatewayFunction } from './gateway-function.ts';
@@ -63,6 +65,8 @@ export interface GatewayStackProps extends StackProps {
   failedCallsAlarmThreshold?: number;
   /** Subscribes this address to the alarm topic (it must confirm); subscribe others to `AlarmTopicArn` yourself. */
   alarmEmail?: string;
+  /** Media tasks kept running, idle, for the next calls (docs/aws.md has their cost); 0 turns it off. Default 1. */
+  standbyTasks?: number;
 }
 
 /**
@@ -169,8 +173,39 @@ export class GatewayStack extends Stack {
       },
     });
     const taskRole = media.taskDefinition.taskRole;
-    taskRole.addToPrincipalPolicy(new PolicyStatement({ actions: ['dynamodb:GetItem'], resources: [table.tableArn] }));
-    taskRole.addToPrincipalPolicy(new PolicyStatement({ actions: ['kms:Decrypt'], resources: [passwordKey.keyArn] }));
+    // Any item (its own call's, the pool's), but only what TASK_READABLE_ATTRIBUTES names: never a call's stored
+    // password nor its task's ARN. Select keeps a request from asking for all attributes (AWS's documented pattern).
+    taskRole.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:GetItem'],
+        resources: [table.tableArn],
+        conditions: {
+          'ForAllValues:StringEquals': { 'dynamodb:Attributes': [...TASK_READABLE_ATTRIBUTES] },
+          StringEqualsIfExists: { 'dynamodb:Select': 'SPECIFIC_ATTRIBUTES' },
+        },
+      }),
+    );
+    // A standby task marks its own entry idle: the pool item's entries, nothing else of it or of any other item.
+    taskRole.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:UpdateItem'],
+        resources: [table.tableArn],
+        conditions: {
+          'ForAllValues:StringEquals': {
+            'dynamodb:LeadingKeys': [STANDBY_POOL_KEY],
+            'dynamodb:Attributes': [STANDBY_TASKS_ATTRIBUTE],
+          },
+        },
+      }),
+    );
+    // Only ciphertexts bound to a call: the task's own copy, sealed for its callId (and its ARN, if a standby).
+    taskRole.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['kms:Decrypt'],
+        resources: [passwordKey.keyArn],
+        conditions: { Null: { 'kms:EncryptionContext:callId': 'false' } },
+      }),
+    );
     // Only under its own source: the API's hand-offs (another source) make the recorder sign what they carry.
     taskRole.addToPrincipalPolicy(
       new PolicyStatement({
@@ -187,10 +222,31 @@ export class GatewayStack extends Stack {
         resources: [recordings.arnForObjects(`${RECORDINGS_PREFIX}*`)],
       }),
     );
+    // What RunTask needs, for the API (calls' and standby tasks) and the sweeper (standby tasks).
+    const launchEnv = {
+      [LAMBDA_ENV.clusterArn]: media.cluster.clusterArn,
+      [LAMBDA_ENV.taskDefinitionArn]: media.taskDefinition.taskDefinitionArn,
+      [LAMBDA_ENV.containerName]: media.container.containerName,
+      [LAMBDA_ENV.subnetIds]: media.vpc.publicSubnets.map((s) => s.subnetId).join(','),
+      [LAMBDA_ENV.securityGroupIds]: media.securityGroup.securityGroupId,
+      [STANDBY_ENV.tasks]: String(props.standbyTasks ?? 1),
+    };
+    const runTask = new PolicyStatement({
+      actions: ['ecs:RunTask'],
+      resources: [media.taskDefinition.taskDefinitionArn],
+      conditions: { ArnEquals: { 'ecs:cluster': media.cluster.clusterArn } },
+    });
+    const passTaskRoles = new PolicyStatement({
+      actions: ['iam:PassRole'],
+      resources: [taskRole.roleArn, media.taskDefinition.obtainExecutionRole().roleArn],
+      conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+    });
 
     // --- API ---
     const api = new GatewayFunction(this, 'ApiFunction', {
       entry: 'api-handler.ts',
+      // The web console's files, which functions/console/console-routes.ts reads from beside itself.
+      besideBundle: ['functions/console/web'],
       logRetention,
       timeout: Duration.seconds(29),
       memorySize: 512,
@@ -198,14 +254,10 @@ export class GatewayStack extends Stack {
         [LAMBDA_ENV.tableName]: table.tableName,
         [LAMBDA_ENV.kmsKeyId]: passwordKey.keyArn,
         [LAMBDA_ENV.apiKeySecretArn]: apiKey.secretArn,
-        [LAMBDA_ENV.clusterArn]: media.cluster.clusterArn,
-        [LAMBDA_ENV.taskDefinitionArn]: media.taskDefinition.taskDefinitionArn,
-        [LAMBDA_ENV.containerName]: media.container.containerName,
-        [LAMBDA_ENV.subnetIds]: media.vpc.publicSubnets.map((s) => s.subnetId).join(','),
-        [LAMBDA_ENV.securityGroupIds]: media.securityGroup.securityGroupId,
         [LAMBDA_ENV.eventBusName]: bus.eventBusName,
         [LAMBDA_ENV.statusSigningKeySecretArn]: statusSigningKey.secretArn,
         [LAMBDA_ENV.recordingBucket]: recordings.bucketName,
+        ...launchEnv,
         ...everyLambdaEnv,
         ...(triggerSigningKey ? { [LAMBDA_ENV.triggerSigningKeySecretArn]: triggerSigningKey.secretArn } : {}),
         ...(twilioSecret ? { [LAMBDA_ENV.twilioSecretArn]: twilioSecret.secretArn } : {}),
@@ -251,13 +303,7 @@ export class GatewayStack extends Stack {
         conditions: { StringEquals: { 'events:source': STATUS_CALLBACK_SOURCE } },
       }),
     );
-    api.addToRolePolicy(
-      new PolicyStatement({
-        actions: ['ecs:RunTask'],
-        resources: [media.taskDefinition.taskDefinitionArn],
-        conditions: { ArnEquals: { 'ecs:cluster': media.cluster.clusterArn } },
-      }),
-    );
+    api.addToRolePolicy(runTask);
     api.addToRolePolicy(new PolicyStatement({ actions: ['ecs:StopTask'], resources: [media.taskArnPattern()] }));
     // RunTask with `tags` needs TagResource, only as part of RunTask.
     api.addToRolePolicy(
@@ -267,14 +313,7 @@ export class GatewayStack extends Stack {
         conditions: { StringEquals: { 'ecs:CreateAction': 'RunTask' } },
       }),
     );
-    const roles = [taskRole.roleArn, media.taskDefinition.obtainExecutionRole().roleArn];
-    api.addToRolePolicy(
-      new PolicyStatement({
-        actions: ['iam:PassRole'],
-        resources: roles,
-        conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
-      }),
-    );
+    api.addToRolePolicy(passTaskRoles);
 
     const httpApi = new HttpApi(this, 'HttpApi', {
       description: 'SIP to RTMP gateway',
@@ -376,8 +415,8 @@ export class GatewayStack extends Stack {
       timeout: CALLBACK_DELIVERY_TIMEOUT,
       environment: {
         [LAMBDA_ENV.tableName]: table.tableName,
-        [LAMBDA_ENV.clusterArn]: media.cluster.clusterArn,
         [LAMBDA_ENV.statusSigningKeySecretArn]: statusSigningKey.secretArn,
+        ...launchEnv,
         [SWEEP_ENV.launchGraceSeconds]: String(SWEEP_DEFAULTS.launchGraceSeconds),
         [SWEEP_ENV.stoppedGraceSeconds]: String(SWEEP_DEFAULTS.stoppedGraceSeconds),
         [SWEEP_ENV.limitGraceSeconds]: String(SWEEP_DEFAULTS.limitGraceSeconds),
@@ -397,8 +436,12 @@ export class GatewayStack extends Stack {
       }),
     );
     sweeper.addToRolePolicy(readStatusKey);
+    // It keeps the standby pool: starts tasks for it (stops and looks them up as above).
+    sweeper.addToRolePolicy(runTask);
+    sweeper.addToRolePolicy(passTaskRoles);
     new Rule(this, 'SweepScheduleRule', {
-      description: 'Every minute: close calls whose media task never started, vanished or hung past its limit',
+      description:
+        'Every minute: close calls whose media task never started, vanished or hung past its limit; keep the standby pool',
       schedule: Schedule.rate(Duration.minutes(1)),
       // A missed sweep is made up by the next one, a minute later: no retries, no DLQ.
       targets: [new LambdaFunction(sweeper, { retryAttempts: 0, maxEventAge: Duration.minutes(1) })],

@@ -94,6 +94,8 @@ export function readStackContext(get: (key: string) => unknown): Omit<GatewaySta
   const recordingRetentionDays = number('recordingRetentionDays') ?? DEFAULT_RECORDING_RETENTION_DAYS;
   if (!(recordingRetentionDays >= 1 && recordingRetentionDays <= 3650))
     throw new StackContextError('context recordingRetentionDays must be 1–3650 days');
+  const standbyTasks = number('standbyTasks') ?? 1;
+  if (!(standbyTasks >= 0 && standbyTasks <= 100)) throw new StackContextError('context standbyTasks must be 0–100');
   const logRetentionDays = number('logRetentionDays') ?? 30;
   if (!RETENTION_DAYS.includes(logRetentionDays))
     throw new StackContextError(`context logRetentionDays must be one of ${RETENTION_DAYS.join(', ')}`);
@@ -110,5 +112,6 @@ export function readStackContext(get: (key: string) => unknown): Omit<GatewaySta
     ...(twilioSecretArn ? { twilioSecretArn } : {}),
     failedCallsAlarmThreshold,
     ...(alarmEmail ? { alarmEmail } : {}),
+    standbyTasks,
   };
 }

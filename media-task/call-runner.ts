@@ -10,7 +10,9 @@ import { Recorder, type RecordingFile } from './pipeline/recorder.ts';
 import { ensureSlateClip } from './pipeline/slate.ts';
 import type { SpareEncoder } from './pipeline/spare-encoder.ts';
 import { freeUdpPort } from './pipeline/udp-ports.ts';
-import { RtpEndpoint } from './rtp/rtp-endpoint.ts';
+import { levelBetween, type LevelCounters } from './rtp/audio-level.ts';
+import { bindCallEndpoints, type CallEndpoints } from './rtp/call-endpoints.ts';
+import type { RtpEndpoint } from './rtp/rtp-endpoint.ts';
 import { likelyAnswer, type LocalMedia, type NegotiatedMedia, type NegotiatedStream } from './sip/sdp.ts';
 import { startSipCall, type SipCall } from './sip/sip-call.ts';
 
@@ -36,6 +38,8 @@ export interface CallRunnerOptions {
   recordingDir?: string;
   /** Every stats report's figures, with the task's own counters (AWS: the EMF lines of task-metrics.ts). */
   onFigures?: (figures: TaskFigures) => void;
+  /** Bound before the call came (a standby task); absent, the call binds its own. */
+  endpoints?: Promise<CallEndpoints>;
 }
 
 /** What the task measures at each stats report: the call's stats and what only the task knows. */
@@ -73,6 +77,8 @@ export class CallRunner {
   /** When a re-INVITE last took the call off hold. */
   private resumedAt: number | undefined;
   private checkingInactivity = false;
+  /** The relay's level counters at the last stats report: the next one's level covers what came since. */
+  private levelRead: LevelCounters = { levelSamples: 0, levelEnergy: 0 };
   /** Set when we decide to end the call, so the SIP `ended` that follows carries our reason, not a plain hang-up. */
   private pendingFinal: FinalEvent | undefined;
   private final: FinalEvent | undefined;
@@ -102,7 +108,7 @@ export class CallRunner {
 
   async start(): Promise<void> {
     const { spec, logger } = this.options;
-    // The slate and the spare encoder first: they take the longest, and on AWS the event is a PutEvents round trip.
+    // The slate first: it takes the longest.
     if (videoMode(spec) === 'slate') {
       this.slate = ensureSlateClip({
         title: spec.title,
@@ -114,19 +120,12 @@ export class CallRunner {
         return undefined;
       });
     }
-    void this.startSpare();
-    await this.options.report({ type: 'dialing' });
-    // Both relays start at once: each is a process spawn, and the INVITE waits for their ports.
+    // Not awaited: the reporter keeps the events in order, and on AWS a PutEvents round trip would hold the
+    // INVITE back by as much.
+    void this.options.report({ type: 'dialing' });
     const { bindAddress, relayPath, mediaPorts } = this.options;
-    const bind = (kind: 'audio' | 'video') =>
-      RtpEndpoint.bind({
-        kind,
-        bindAddress,
-        relay: relayPath,
-        ...(mediaPorts ? { portRange: mediaPorts } : {}),
-        logger: logger.child({ media: kind }),
-      });
-    const [audio, video] = await Promise.allSettled([bind('audio'), bind('video')]);
+    const { audio, video } = await (this.options.endpoints ??
+      bindCallEndpoints({ bindAddress, relayPath, ...(mediaPorts ? { mediaPorts } : {}), logger }));
     // Kept even if the other failed, so that finish() closes it.
     if (audio.status === 'fulfilled') this.endpoints.audio = audio.value;
     if (video.status === 'fulfilled') this.endpoints.video = video.value;
@@ -158,6 +157,8 @@ export class CallRunner {
       logger: logger.child({ component: 'sip' }),
     });
     this.sip = sip;
+    // After the INVITE has left: the spare's spawn would hold it back, and a callee takes longer to answer.
+    void this.startSpare();
     sip.on('ringing', () => void this.options.report({ type: 'ringing' }));
     sip.on('answered', (media) => void this.onAnswered(media));
     sip.on('mediaChanged', (media) => this.onMediaChanged(media));
@@ -435,6 +436,8 @@ export class CallRunner {
 
   private async stats(): Promise<CallStats> {
     const [audio, video] = await Promise.all([this.endpoints.audio?.stats(), this.endpoints.video?.stats()]);
+    const audioLevelDb = audio ? levelBetween(this.levelRead, audio) : undefined;
+    if (audio) this.levelRead = audio;
     return {
       rtpPackets: (audio?.packets ?? 0) + (video?.packets ?? 0),
       rtpLost: (audio?.lost ?? 0) + (video?.lost ?? 0),
@@ -442,6 +445,7 @@ export class CallRunner {
       rtpForeignDropped: (audio?.foreignDropped ?? 0) + (video?.foreignDropped ?? 0),
       bytesOut: this.pipeline?.bytesOut ?? 0,
       ...(this.pipeline ? { destinations: this.pipeline.destinationStatus() } : {}),
+      ...(audioLevelDb === undefined ? {} : { audioLevelDb }),
     };
   }
 

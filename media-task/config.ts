@@ -13,6 +13,8 @@ export interface TaskConfig {
   rawSpec: unknown;
   /** AWS: the call to run (CALL_ID), read from `table` instead of rawSpec. */
   callId?: string;
+  /** AWS, with callId: its SIP password, sealed with KMS (CALL_SECRET). */
+  callSecret?: string;
   /** Started before its call: the call is assigned later (stdin locally, the pool item on AWS). */
   standby: boolean;
   /** AWS: where calls (specs, encrypted passwords) and the standby pool are read. */
@@ -88,6 +90,7 @@ export function readTaskConfig(env: NodeJS.ProcessEnv = process.env): TaskConfig
   return {
     rawSpec,
     ...(callId ? { callId } : {}),
+    ...(env[TASK_ENV.callSecret] ? { callSecret: env[TASK_ENV.callSecret] } : {}),
     standby,
     ...(table ? { table } : {}),
     bindAddress,

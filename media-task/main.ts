@@ -14,6 +14,7 @@ import { TaskMetrics } from './metrics/task-metrics.ts';
 import { keepInPlace } from './pipeline/recorder.ts';
 import type { AwsMode, StoredCall } from './aws/aws-mode.ts';
 import { StdinChannel } from './stdin-channel.ts';
+import { bindCallEndpoints, closeCallEndpoints } from './rtp/call-endpoints.ts';
 import { TASK_ENV } from '../shared/task-env.ts';
 import { FFMPEG_FILE, needsAwsMode, readTaskConfig, RELAY_FILE, type TaskConfig } from './config.ts';
 import { EventReporter, stdoutEventSink } from './events/event-reporter.ts';
@@ -29,6 +30,7 @@ async function main(): Promise<number> {
   const config = readTaskConfig();
   // Children (ffmpeg) inherit the environment; the spec holds the SIP password, so it leaves it once read.
   delete process.env[TASK_ENV.callSpec];
+  delete process.env[TASK_ENV.callSecret];
   // Loaded only on AWS: the SDK clients would add tens of MB to every local task.
   const aws = needsAwsMode(config)
     ? await (await import('./aws/aws-mode.ts')).prepareAwsMode(config, logger)
@@ -65,13 +67,25 @@ async function main(): Promise<number> {
   if (config.eventSink === 'stdout')
     stdin.onClose(() => hangUp('hanging up: stdin closed, the local server stopped or died', {}));
 
+  const relayPath = fileURLToPath(new URL(`./${RELAY_FILE}`, import.meta.url));
+  // A standby's sockets are ready before its call: the INVITE then waits for no relay to start.
+  const endpoints = config.standby
+    ? await bindCallEndpoints({
+        bindAddress: config.bindAddress,
+        relayPath,
+        ...(config.mediaPorts ? { mediaPorts: config.mediaPorts } : {}),
+        logger,
+      })
+    : undefined;
   const call = await takeCall(config, aws, stdin, dismissed.signal);
   if (!call) {
+    if (endpoints) closeCallEndpoints(endpoints);
     logger.info('standby task dismissed before a call');
     return 0;
   }
   const { spec } = call;
   logger = logger.child({ callId: spec.callId });
+  logger.info('task has its call', { standby: config.standby });
   const reporter = new EventReporter(spec.callId, aws?.sink ?? stdoutEventSink, (error) =>
     logger.error('state event not delivered', { error }),
   );
@@ -80,7 +94,8 @@ async function main(): Promise<number> {
     bindAddress: config.bindAddress,
     publicAddress: aws?.publicAddress ?? config.publicAddress,
     ffmpegPath: config.ffmpegPath ?? fileURLToPath(new URL(`./${FFMPEG_FILE}`, import.meta.url)),
-    relayPath: fileURLToPath(new URL(`./${RELAY_FILE}`, import.meta.url)),
+    relayPath,
+    ...(endpoints ? { endpoints: Promise.resolve(endpoints) } : {}),
     rtmpsCaFile: config.rtmpsCaFile,
     inviteTimeoutMs: config.inviteTimeoutMs,
     mediaPorts: config.mediaPorts,

@@ -121,6 +121,12 @@ export interface CallStats {
   bytesOut: number;
   /** Per destination, in spec order (first = rtmpUrl/rtmpStream). Absent from tasks that predate it. */
   destinations?: DestinationStatus[];
+  /**
+   * RMS level of the peer's audio since the previous stats event, in dB relative to full scale (a full-scale
+   * sine reads about -3). Measured by the RTP relay on the G.711 samples it forwards; absent for other codecs,
+   * when no audio arrived in the interval, and from tasks that predate it.
+   */
+  audioLevelDb?: number;
 }
 
 /**

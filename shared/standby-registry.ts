@@ -5,7 +5,8 @@
  * shared/aws/dynamodb-standby-registry.ts, over the call table, locally too (the embedded store).
  *
  * An entry's life: `starting` (launched) → `idle` (the task is ready) → `claimed` (a POST took it for a call; its
- * record does not name the task yet) → `assigned` (the record names it: the task may run the call) → removed.
+ * record does not name the task yet; `idle` again if the call is not created) → `assigned` (the record names it:
+ * the task may run the call) → removed.
  * Every move is a conditional write on the entry's state, so one task goes to one call and one call gets one task.
  */
 
@@ -19,6 +20,11 @@ export interface StandbyEntry {
   since: string;
   /** Set from `claimed` on. */
   callId?: string;
+  /**
+   * From `assigned` on, where the task reads its call from the pool (AWS): the SIP password, sealed for this task
+   * alone (shared/aws/kms-secret-cipher.ts, encryption context callId + taskRef).
+   */
+  sealed?: string;
 }
 
 export interface StandbyRegistry {
@@ -28,8 +34,10 @@ export interface StandbyRegistry {
   markIdle(taskRef: string, at: string): Promise<boolean>;
   /** Takes one idle task for the call, atomically; undefined when none is idle. */
   claim(callId: string, at: string): Promise<string | undefined>;
-  /** `claimed` by this call → `assigned`; false when the entry is no longer that. */
-  assign(taskRef: string, callId: string, at: string): Promise<boolean>;
+  /** `claimed` by this call → `idle` again; false when the entry is no longer that. */
+  release(taskRef: string, callId: string, at: string): Promise<boolean>;
+  /** `claimed` by this call → `assigned`, with the sealed password if the task reads it here; false when not claimed by it. */
+  assign(taskRef: string, callId: string, at: string, sealed?: string): Promise<boolean>;
   /** Removes an idle entry; false when it was claimed meanwhile (the claim wins) or is gone. */
   withdraw(taskRef: string): Promise<boolean>;
   /** Removes the entry whatever its state (its task took its call, or is gone). */

@@ -35,6 +35,8 @@ export const TASK_ENV = {
    * `assign` line on stdin; on AWS (TABLE_NAME set) the pool item names the call, read as CALL_ID's would be.
    */
   standby: 'STANDBY',
+  /** AWS, with CALL_ID: the call's SIP password, sealed with KMS (encryption context: the callId). */
+  callSecret: 'CALL_SECRET',
   tableName: 'TABLE_NAME',
   /** AWS: the KMS key that encrypted the SIP password. */
   kmsKeyId: 'KMS_KEY_ID',

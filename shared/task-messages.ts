@@ -34,6 +34,7 @@ const stats = {
   rtpForeignDropped: z.optional(z.number()),
   bytesOut: z.number(),
   destinations: z.optional(z.array(destination).check(z.maxLength(5))),
+  audioLevelDb: z.optional(z.number()),
 };
 
 /** `StateEvent` on the wire; `parseStateEvent`'s return type keeps them in step. */

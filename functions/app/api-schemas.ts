@@ -62,6 +62,18 @@ export const callViewSchema = z.object({
       jitterMs: z.number(),
       rtpForeignDropped: z.number().optional(),
       bytesOut: z.number(),
+      destinations: z
+        .array(
+          z.object({
+            url: z.string(),
+            state: z.enum(['connecting', 'live', 'retrying']),
+            reconnects: z.number(),
+            bytesOut: z.number(),
+            lastError: z.string().optional(),
+          }),
+        )
+        .optional(),
+      audioLevelDb: z.number().optional(),
       at: z.string(),
     })
     .optional(),
@@ -78,6 +90,17 @@ export const callViewSchema = z.object({
       expiresAt: z.string().optional(),
     })
     .optional(),
+  /** The latest stats as rates, oldest first (functions/core/stats-history.ts). */
+  statsHistory: z
+    .array(
+      z.object({
+        at: z.string(),
+        bitrateKbps: z.number(),
+        lossPercent: z.number(),
+        audioLevelDb: z.number().optional(),
+      }),
+    )
+    .optional(),
   /** Final calls only (functions/core/call-usage.ts). */
   usage: z
     .object({
@@ -90,13 +113,16 @@ export const callViewSchema = z.object({
     .optional(),
 });
 
+const instant = (field: string) =>
+  z.string().refine((text) => !Number.isNaN(Date.parse(text)), `${field} must be a date or date-time (ISO 8601)`);
+
+/** `from` (inclusive) and `to` (exclusive) bound the calls' creation time, as in /v1/usage. */
 export const listQuerySchema = z.strictObject({
   state: z.enum(states).optional(),
   live: z.enum(['true', 'false']).optional(),
+  from: instant('from').optional(),
+  to: instant('to').optional(),
 });
-
-const instant = (field: string) =>
-  z.string().refine((text) => !Number.isNaN(Date.parse(text)), `${field} must be a date or date-time (ISO 8601)`);
 export const usageQuerySchema = z.strictObject({ from: instant('from'), to: instant('to').optional() });
 
 export const usageSchema = z.object({

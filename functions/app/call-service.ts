@@ -62,18 +62,29 @@ export class CallService {
     const at = this.deps.now().toISOString();
     const fresh = newCallRecord(spec, at);
     const record = statusCallback ? { ...fresh.record, statusCallback } : fresh.record;
-    const outcome = await store.create(record, fresh.secret);
+    // Claimed while the record is written, as the claim needs nothing from it; released if the call is not new.
+    const claim = this.claimStandby(spec.callId);
+    let outcome: Awaited<ReturnType<CallStore['create']>>;
+    try {
+      outcome = await store.create(record, fresh.secret);
+    } catch (error) {
+      await this.releaseStandby(claim, spec.callId);
+      throw error;
+    }
     if (outcome !== 'created') {
+      await this.releaseStandby(claim, spec.callId);
       if (!sameRequest(outcome, await store.getSecret(spec.callId), spec)) throw new CallIdConflictError(spec.callId);
       return { created: false, record: outcome };
     }
     // The task's own `dialing` event does not move the record (it is created dialing), so the API reports it.
     await this.deps.onStateChange?.(record, { to: 'dialing' });
-    const standby = await this.takeStandby(spec);
+    // As `create` stored it: the first write needs no read.
+    const stored: CallRecord = { ...record, version: 1 };
+    const standby = await this.takeStandby(spec, stored, claim);
     if (standby) {
       logger.info('call started on a standby task', { callId: spec.callId, taskRef: standby.taskRef });
-      // The pool refills before the answer: a Lambda may be frozen once it has answered.
-      await this.deps.standby?.refill();
+      // Not awaited: locally the refill paces its tasks' boots; the API Lambda waits for it before it answers.
+      void this.deps.standby?.refill();
       return this.afterAttach(spec, standby);
     }
     let taskRef: string;
@@ -94,7 +105,7 @@ export class CallService {
       );
       throw error instanceof LaunchError ? error : new LaunchError('could not start a media task', { cause: error });
     }
-    const attached = await attachTaskRef(store, spec.callId, taskRef);
+    const attached = await attachTaskRef(store, spec.callId, taskRef, stored);
     logger.info('call started', { callId: spec.callId, taskRef });
     return this.afterAttach(spec, attached.record ?? { ...record, taskRef });
   }
@@ -105,21 +116,43 @@ export class CallService {
     return { created: true, record };
   }
 
-  /**
-   * Claims an idle standby task, names it in the record, then hands it the call. Undefined when none is idle or
-   * the handover failed (the task died meanwhile): the caller launches one, whose taskRef replaces this one.
-   */
-  private async takeStandby(spec: CallSpec): Promise<CallRecord | undefined> {
-    const { standby, store, logger } = this.deps;
-    if (!standby) return undefined;
+  /** An idle standby task for the call, or undefined (none idle, no pool, or the claim failed). Never rejects. */
+  private async claimStandby(callId: string): Promise<string | undefined> {
     try {
-      const taskRef = await standby.claim(spec.callId);
-      if (!taskRef) return undefined;
-      const attached = await attachTaskRef(store, spec.callId, taskRef);
+      return await this.deps.standby?.claim(callId);
+    } catch (error) {
+      this.deps.logger.warn('could not claim a standby task', { callId, error });
+      return undefined;
+    }
+  }
+
+  /** Gives a claimed task back to the pool: its call was not created. */
+  private async releaseStandby(claim: Promise<string | undefined>, callId: string): Promise<void> {
+    const taskRef = await claim;
+    if (!taskRef) return;
+    await this.deps.standby
+      ?.release(taskRef, callId)
+      .catch((error: unknown) => this.deps.logger.warn('could not release a standby task', { taskRef, error }));
+  }
+
+  /**
+   * Names the claimed standby task in the record, then hands it the call. Undefined when none was claimed or the
+   * handover failed (the task died meanwhile): the caller launches one, whose taskRef replaces this one.
+   */
+  private async takeStandby(
+    spec: CallSpec,
+    stored: CallRecord,
+    claim: Promise<string | undefined>,
+  ): Promise<CallRecord | undefined> {
+    const { standby, store, logger } = this.deps;
+    const taskRef = await claim;
+    if (!standby || !taskRef) return undefined;
+    try {
+      const attached = await attachTaskRef(store, spec.callId, taskRef, stored);
       await standby.handOver(taskRef, spec);
       return attached.record ?? undefined;
     } catch (error) {
-      logger.warn('no standby task for the call; launching one', { callId: spec.callId, error });
+      logger.warn('the standby task did not take the call; launching one', { callId: spec.callId, taskRef, error });
       return undefined;
     }
   }

@@ -21,7 +21,7 @@ import {
   ValidationError,
 } from '../../shared/call-errors.ts';
 import { equalStrings, toCallView } from '../core/call-record.ts';
-import { LIST_PRICES, sumUsage } from '../core/call-usage.ts';
+import { createdWithin, LIST_PRICES, sumUsage } from '../core/call-usage.ts';
 import {
   callIdRequestSchema,
   callIdSchema,
@@ -159,7 +159,9 @@ export function createApp(deps: AppDeps) {
       ...(query.state ? { state: query.state } : {}),
       ...(query.live ? { live: query.live === 'true' } : {}),
     });
-    return c.json({ calls: await Promise.all(records.map(view)) });
+    const from = query.from === undefined ? undefined : new Date(query.from);
+    const to = query.to === undefined ? undefined : new Date(query.to);
+    return c.json({ calls: await Promise.all(records.filter((record) => createdWithin(record, from, to)).map(view)) });
   });
   app.get('/v1/usage', async (c) => {
     const query = parseOrThrow(usageQuerySchema, c.req.query());

@@ -12,8 +12,6 @@ import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { handle } from 'hono/aws-lambda';
 import { systemDnsResolver } from '../adapters/dns-host-resolver.ts';
 import { DynamoDbCallStore } from '../../shared/aws/dynamodb-call-store.ts';
-import { DynamoDbCommandMailbox } from '../../shared/aws/dynamodb-command-mailbox.ts';
-import { EcsTaskLauncher } from '../adapters/ecs-task-launcher.ts';
 import { S3RecordingLinks } from '../adapters/s3-recording-links.ts';
 import { S3Bucket } from '../../shared/aws/s3-bucket.ts';
 import { KmsSecretCipher } from '../../shared/aws/kms-secret-cipher.ts';
@@ -21,6 +19,7 @@ import { createApp } from '../app/create-app.ts';
 import { createLogger } from '../../shared/log.ts';
 import { describeWebhookConfig } from '../webhooks/webhook-config.ts';
 import { readApiConfig, readGatewayName, readRegion } from './aws-config.ts';
+import { ecsLaunching } from './ecs-standby.ts';
 import { emfSink, METRIC } from './metrics.ts';
 import { EncryptingCallStore } from '../../shared/aws/secret-cipher.ts';
 import { statusCallbackRelay } from './status-callbacks.ts';
@@ -46,8 +45,10 @@ const recordings = config.recordingBucket
   : undefined;
 const relay = statusCallbackRelay({ client: new EventBridgeClient({}), eventBusName: config.eventBusName, logger });
 const metrics = emfSink(readGatewayName());
+const cipher = new KmsSecretCipher({ kms: new KMSClient({}), keyId: config.kmsKeyId });
+const { launcher, pool } = ecsLaunching(config, { ecs: new ECSClient({}), dynamodb, cipher }, logger);
 
-export const handler = handle(
+const app = handle(
   createApp({
     store: new EncryptingCallStore(
       new DynamoDbCallStore({
@@ -55,18 +56,11 @@ export const handler = handle(
         tableName: config.tableName,
         retentionSeconds: readRetentionSeconds(process.env),
       }),
-      new KmsSecretCipher({ kms: new KMSClient({}), keyId: config.kmsKeyId }),
+      cipher,
     ),
     resolveHost: systemDnsResolver(),
-    launcher: new EcsTaskLauncher({
-      ecs: new ECSClient({}),
-      mailbox: new DynamoDbCommandMailbox({ client: dynamodb, tableName: config.tableName }),
-      cluster: config.clusterArn,
-      taskDefinition: config.taskDefinitionArn,
-      containerName: config.containerName,
-      subnets: config.subnetIds,
-      securityGroups: config.securityGroupIds,
-    }),
+    launcher,
+    standby: pool,
     apiKey,
     logger,
     webhooks,
@@ -78,3 +72,12 @@ export const handler = handle(
     },
   }),
 );
+
+/** A refill started by a claim ends before the answer: once it has answered, the Lambda may be frozen. */
+export const handler: typeof app = async (event, context) => {
+  try {
+    return await app(event, context);
+  } finally {
+    await pool.settled();
+  }
+};

@@ -3,6 +3,8 @@
  * (infra/gateway-stack.ts), and read once per cold start. A missing variable fails the cold start, naming it.
  * Secrets travel as Secrets Manager ARNs only (functions/aws/webhook-secrets.ts reads them), never as values.
  */
+import type { StandbyPolicy } from '../core/standby-plan.ts';
+import { readStandbyPolicy } from '../standby-config.ts';
 import { readSweepConfig, type SweepConfig } from '../sweep-config.ts';
 import { WEBHOOK_ENV } from '../webhooks/webhook-config.ts';
 
@@ -38,15 +40,21 @@ export class AwsConfigError extends Error {
   override readonly name = 'AwsConfigError';
 }
 
-export interface ApiConfig {
-  tableName: string;
-  kmsKeyId: string;
-  apiKeySecretArn: string;
+/** What RunTask needs: the API launches calls' tasks, the API and the sweeper launch standby tasks. */
+export interface TaskLaunchConfig {
   clusterArn: string;
   taskDefinitionArn: string;
   containerName: string;
   subnetIds: string[];
   securityGroupIds: string[];
+  /** STANDBY_TASKS (default 1 on AWS) and STANDBY_MAX_IDLE_SECONDS (functions/standby-config.ts). */
+  standby: StandbyPolicy;
+}
+
+export interface ApiConfig extends TaskLaunchConfig {
+  tableName: string;
+  kmsKeyId: string;
+  apiKeySecretArn: string;
   eventBusName: string;
   webhookSecrets: WebhookSecretIds;
   recordingBucket?: string;
@@ -72,9 +80,8 @@ export interface ReconcilerConfig {
   statusSigningKeySecretArn: string;
 }
 
-export interface SweeperConfig {
+export interface SweeperConfig extends TaskLaunchConfig {
   tableName: string;
-  clusterArn: string;
   statusSigningKeySecretArn: string;
   gatewayName: string;
   /** Graces from SWEEP_ENV (functions/sweep-config.ts); its interval is the schedule rule's, not read here. */
@@ -100,10 +107,30 @@ export function readSweeperConfig(env: NodeJS.ProcessEnv = process.env): Sweeper
   }
   return {
     tableName: required(env, LAMBDA_ENV.tableName),
-    clusterArn: required(env, LAMBDA_ENV.clusterArn),
+    ...readTaskLaunchConfig(env),
     statusSigningKeySecretArn: required(env, LAMBDA_ENV.statusSigningKeySecretArn),
     gatewayName: readGatewayName(env),
     sweep,
+  };
+}
+
+/** A standby task on AWS costs money while it waits: one by default, 0 turns the pool off. */
+const DEFAULT_STANDBY_TASKS = 1;
+
+function readTaskLaunchConfig(env: NodeJS.ProcessEnv): TaskLaunchConfig {
+  let standby: StandbyPolicy;
+  try {
+    standby = readStandbyPolicy(env, DEFAULT_STANDBY_TASKS);
+  } catch (error) {
+    throw new AwsConfigError((error as Error).message, { cause: error });
+  }
+  return {
+    clusterArn: required(env, LAMBDA_ENV.clusterArn),
+    taskDefinitionArn: required(env, LAMBDA_ENV.taskDefinitionArn),
+    containerName: required(env, LAMBDA_ENV.containerName),
+    subnetIds: list(env, LAMBDA_ENV.subnetIds),
+    securityGroupIds: list(env, LAMBDA_ENV.securityGroupIds),
+    standby,
   };
 }
 
@@ -112,11 +139,7 @@ export function readApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     tableName: required(env, LAMBDA_ENV.tableName),
     kmsKeyId: required(env, LAMBDA_ENV.kmsKeyId),
     apiKeySecretArn: required(env, LAMBDA_ENV.apiKeySecretArn),
-    clusterArn: required(env, LAMBDA_ENV.clusterArn),
-    taskDefinitionArn: required(env, LAMBDA_ENV.taskDefinitionArn),
-    containerName: required(env, LAMBDA_ENV.containerName),
-    subnetIds: list(env, LAMBDA_ENV.subnetIds),
-    securityGroupIds: list(env, LAMBDA_ENV.securityGroupIds),
+    ...readTaskLaunchConfig(env),
     eventBusName: required(env, LAMBDA_ENV.eventBusName),
     ...optional(env, 'recordingBucket', LAMBDA_ENV.recordingBucket),
     webhookSecrets: {

@@ -17,6 +17,10 @@ export const METRIC = {
   failedCalls: 'FailedCalls',
   /** Live calls the sweeper saw. */
   liveCalls: 'LiveCalls',
+  /** Standby tasks idle after the sweeper's keeper round (functions/standby-pool.ts). */
+  standbyIdle: 'StandbyIdle',
+  /** Standby tasks started by that round: a pool that keeps replacing tasks is a pool whose tasks die. */
+  standbyLaunched: 'StandbyLaunched',
 } as const;
 
 export type MetricName = (typeof METRIC)[keyof typeof METRIC];

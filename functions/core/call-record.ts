@@ -97,6 +97,7 @@ export function toCallView(record: CallRecord) {
     ...(record.ended ? { ended: record.ended } : {}),
     ...(record.failure ? { failure: record.failure } : {}),
     ...(record.stats ? { stats: record.stats } : {}),
+    ...(record.statsHistory ? { statsHistory: record.statsHistory } : {}),
     record: record.spec.record ?? false,
     ...(record.recording ? { recording: recordingView(record.recording) } : {}),
     ...(usage ? { usage } : {}),

@@ -13,7 +13,7 @@
  *   task-crashed  (control plane: task exited, record not final) ─► failed / crashed
  *   launch-failed (control plane: no task started)               ─► failed / launch (or capacity)
  *   hangup-requested (DELETE)   ─► desired = ended, effect stop-task; the state moves when the task reports
- *   stats                       ─► stats only, never the state
+ *   stats                       ─► stats and their history (stats-history.ts), never the state
  *   recording                   ─► the recording's outcome only, never the state (it follows the final event)
  * ```
  *
@@ -37,6 +37,7 @@
 import type { CallState, StateEvent } from '../../shared/call-types.ts';
 import { isFinal } from '../../shared/call-types.ts';
 import type { CallRecord } from './ports.ts';
+import { appendStatsSample } from './stats-history.ts';
 
 /** Events raised by the control plane rather than by the media task; they carry no seq. */
 export type ControlEvent =
@@ -69,7 +70,7 @@ export function transition(record: CallRecord, event: CallEvent): TransitionResu
   switch (event.type) {
     case 'stats': {
       if (event.seq <= record.statsSeq) return ignore('stale or duplicate stats');
-      const { rtpPackets, rtpLost, jitterMs, rtpForeignDropped, bytesOut, destinations } = event;
+      const { rtpPackets, rtpLost, jitterMs, rtpForeignDropped, bytesOut, destinations, audioLevelDb } = event;
       const stats = {
         rtpPackets,
         rtpLost,
@@ -77,9 +78,11 @@ export function transition(record: CallRecord, event: CallEvent): TransitionResu
         ...(rtpForeignDropped !== undefined ? { rtpForeignDropped } : {}),
         bytesOut,
         ...(destinations ? { destinations } : {}),
+        ...(audioLevelDb !== undefined ? { audioLevelDb } : {}),
         at: event.at,
       };
-      return changed({ ...record, statsSeq: event.seq, stats }, event.at);
+      const statsHistory = appendStatsSample(record, stats);
+      return changed({ ...record, statsSeq: event.seq, stats, ...(statsHistory ? { statsHistory } : {}) }, event.at);
     }
     case 'recording': {
       if (event.seq <= (record.recording?.seq ?? 0)) return ignore('stale or duplicate recording report');

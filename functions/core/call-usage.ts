@@ -81,6 +81,12 @@ export interface UsageTotals {
   estimatedCostUsd: number;
 }
 
+/** Whether the call was created from `from` (inclusive) to `to` (exclusive); an absent bound is open. */
+export function createdWithin(record: Pick<CallRecord, 'createdAt'>, from?: Date, to?: Date): boolean {
+  const created = Date.parse(record.createdAt);
+  return (from === undefined || created >= from.getTime()) && (to === undefined || created < to.getTime());
+}
+
 /** The usage of the final calls among `records` that were created from `from` (inclusive) to `to` (exclusive). */
 export function sumUsage(records: readonly CallRecord[], from: Date, to: Date, pricing: Pricing): UsageTotals {
   const totals: UsageTotals = {
@@ -92,8 +98,7 @@ export function sumUsage(records: readonly CallRecord[], from: Date, to: Date, p
     estimatedCostUsd: 0,
   };
   for (const record of records) {
-    const created = Date.parse(record.createdAt);
-    const usage = created >= from.getTime() && created < to.getTime() ? callUsage(record, pricing) : undefined;
+    const usage = createdWithin(record, from, to) ? callUsage(record, pricing) : undefined;
     if (!usage) continue;
     totals.calls++;
     totals.taskSeconds += usage.taskSeconds;

@@ -16,6 +16,7 @@ export type {
   DesiredState,
   EventSink,
   PublicCallSpec,
+  StatsSample,
   StatusCallbackTarget,
 } from '../../shared/call-store.ts';
 
@@ -40,6 +41,8 @@ export interface TaskLauncher {
 export interface StandbyTasks {
   /** Claims an idle standby task for the call; undefined when none is idle. */
   claim(callId: string): Promise<string | undefined>;
+  /** Gives a claimed task back, idle again (its call was not created after all). */
+  release(taskRef: string, callId: string): Promise<void>;
   /**
    * Gives the claimed task its call, once the call's record names it.
    * @throws LaunchError when the task can no longer take it (it died, or the pool dropped it).

@@ -8,6 +8,9 @@ import { parseJsonLine, parseStandbyReady, parseStateEvent } from '../../shared/
 import type { StandbyLauncher } from '../standby-pool.ts';
 import { NODE_FLAGS, TASK_ENV } from '../../shared/task-env.ts';
 
+/** The longest a refill waits for one standby task to be ready before it starts the next. */
+const BOOT_WAIT_MS = 10_000;
+
 /** Variables a task inherits; the server's own environment (API keys and the like) stays out. */
 const INHERITED_ENV = [
   'PATH',
@@ -64,6 +67,8 @@ export class LocalTaskLauncher implements TaskLauncher, TaskInspector, StandbyLa
   private readonly tasks = new Map<string, RunningTask>();
   /** Standby tasks waiting for a call, by taskRef. */
   private readonly standbys = new Map<string, RunningTask>();
+  /** Standby tasks not ready yet, each with what resolves `booted`. */
+  private readonly booting = new Map<string, { done: Promise<void>; resolve: () => void }>();
 
   constructor(private readonly options: LocalTaskLauncherOptions) {}
 
@@ -77,7 +82,30 @@ export class LocalTaskLauncher implements TaskLauncher, TaskInspector, StandbyLa
   async startStandby(): Promise<string> {
     const task = await this.spawn('media-task standby', { [TASK_ENV.standby]: '1' });
     this.standbys.set(task.taskRef, task);
+    let resolve!: () => void;
+    const done = new Promise<void>((settle) => (resolve = settle));
+    this.booting.set(task.taskRef, { done, resolve });
+    if (!task.process.running) this.bootDone(task.taskRef);
     return task.taskRef;
+  }
+
+  async booted(taskRef: string): Promise<void> {
+    const boot = this.booting.get(taskRef);
+    if (!boot) return;
+    // A task that hangs in its start must not hold up every later refill.
+    const timer = setTimeout(() => this.bootDone(taskRef), BOOT_WAIT_MS);
+    await boot.done;
+    clearTimeout(timer);
+  }
+
+  private bootDone(taskRef: string): void {
+    this.booting.get(taskRef)?.resolve();
+    this.booting.delete(taskRef);
+  }
+
+  /** Nothing to seal: the spec, password included, goes on the task's stdin. */
+  async seal(): Promise<undefined> {
+    return undefined;
   }
 
   /** Over stdin, as the spec would have come in the environment: neither is visible to other users. */
@@ -126,6 +154,7 @@ export class LocalTaskLauncher implements TaskLauncher, TaskInspector, StandbyLa
     task.process.onExit((exit) => {
       if (task.callId === undefined) {
         this.standbys.delete(task.taskRef);
+        this.bootDone(task.taskRef);
         this.options.onStandbyExit?.(task.taskRef);
       } else this.onTaskExit(task, task.callId, exit);
     });
@@ -191,8 +220,10 @@ export class LocalTaskLauncher implements TaskLauncher, TaskInspector, StandbyLa
   private onTaskLine(task: RunningTask, line: string): void {
     const { callId } = task;
     if (callId === undefined) {
-      if (parseJsonLine(line, parseStandbyReady).ok) this.options.onStandbyReady?.(task.taskRef);
-      else this.options.logger.error('standby task printed a line that is not its ready notice; ignored', {});
+      if (parseJsonLine(line, parseStandbyReady).ok) {
+        this.bootDone(task.taskRef);
+        this.options.onStandbyReady?.(task.taskRef);
+      } else this.options.logger.error('standby task printed a line that is not its ready notice; ignored', {});
       return;
     }
     // A task's stdout is a process boundary: what is not a state event is logged and dropped, never recorded.

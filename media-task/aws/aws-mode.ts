@@ -10,13 +10,13 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
-import { DynamoDbCallStore } from '../../shared/aws/dynamodb-call-store.ts';
+import { DynamoDbCallStore, TASK_READABLE_FIELDS } from '../../shared/aws/dynamodb-call-store.ts';
+import { TASK_ENV } from '../../shared/task-env.ts';
 import { DynamoDbCommandMailbox } from '../../shared/aws/dynamodb-command-mailbox.ts';
 import { DynamoDbStandbyRegistry } from '../../shared/aws/dynamodb-standby-registry.ts';
 import { EventBridgePublisher } from '../../shared/aws/eventbridge-publisher.ts';
 import { KmsSecretCipher } from '../../shared/aws/kms-secret-cipher.ts';
 import { S3Bucket } from '../../shared/aws/s3-bucket.ts';
-import { EncryptingCallStore } from '../../shared/aws/secret-cipher.ts';
 import type { CallSpec } from '../../shared/call-types.ts';
 import { needsAwsMode, type TaskConfig } from '../config.ts';
 import type { EventSink } from '../events/event-reporter.ts';
@@ -27,7 +27,7 @@ import type { KeepRecording } from '../pipeline/recorder.ts';
 import { RecordWatcher, type WatchedCall } from './record-watcher.ts';
 import { uploadRecording } from './recording-upload.ts';
 import { waitForPoolAssignment } from '../standby/pool-assignment.ts';
-import { loadStoredSpec, StoredSpecError } from './stored-spec.ts';
+import { loadStoredSpec } from './stored-spec.ts';
 
 export interface AwsMode {
   sink?: EventSink;
@@ -82,33 +82,30 @@ export async function prepareAwsMode(config: TaskConfig, logger: Logger): Promis
   if (config.table) {
     const { tableName, kmsKeyId } = config.table;
     const client = new DynamoDBClient({});
-    const store = new EncryptingCallStore(
-      new DynamoDbCallStore({ client, tableName }),
-      new KmsSecretCipher({ kms: new KMSClient({}), keyId: kmsKeyId }),
-    );
+    // What the task role may read of a record (its password is not among it: it comes sealed, below).
+    const store = new DynamoDbCallStore({ client, tableName, fields: TASK_READABLE_FIELDS });
+    const cipher = new KmsSecretCipher({ kms: new KMSClient({}), keyId: kmsKeyId });
     const mailbox = new DynamoDbCommandMailbox({ client, tableName });
-    const load = async (callId: string): Promise<StoredCall> => ({
-      spec: await loadStoredSpec(store, callId),
+    const load = async (callId: string, sealed: string, taskRef?: string): Promise<StoredCall> => ({
+      spec: await loadStoredSpec(store, callId, cipher.decrypt(sealed, callId, taskRef)),
       watch: (call) => {
         const watcher = new RecordWatcher({ callId, store, mailbox, call, logger });
         watcher.start();
         return () => watcher.stop();
       },
     });
-    const { callId } = config;
-    if (callId) mode.takeCall = () => load(callId);
-    else {
+    const { callId, callSecret } = config;
+    if (callId) {
+      if (!callSecret) throw new Error(`${TASK_ENV.callSecret} is required with ${TASK_ENV.callId}`);
+      mode.takeCall = () => load(callId, callSecret);
+    } else {
       const taskRef = metadata?.taskArn;
       if (!taskRef) throw new Error('a standby task on AWS needs its task ARN from ECS metadata');
       const registry = new DynamoDbStandbyRegistry({ client, tableName });
       mode.takeCall = async (signal) => {
         const assigned = await waitForPoolAssignment({ registry, taskRef, logger, signal });
-        if (!assigned) return undefined;
-        // The control plane assigns only after the record names this task: anything else is not ours to run.
-        const record = await store.get(assigned);
-        if (record?.taskRef !== taskRef)
-          throw new StoredSpecError(`call ${assigned} is not attached to this task`, assigned);
-        return load(assigned);
+        // Sealed for this task's ARN: a copy meant for another task does not decrypt here.
+        return assigned && load(assigned.callId, assigned.sealed, taskRef);
       };
     }
   }

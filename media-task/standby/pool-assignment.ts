@@ -1,7 +1,8 @@
 /**
  * An AWS standby task's wait for its call: it tells the pool it is ready, then reads its own entry until the
  * control plane assigns it a call (no inbound port, no queue per task). The assignment comes after the call's
- * record names this task, so the task's first event is never taken for a stranger's.
+ * record names this task, so the task's first event is never taken for a stranger's, and it carries the call's
+ * password sealed for this task alone.
  */
 import type { StandbyRegistry } from '../../shared/standby-registry.ts';
 import type { Logger } from '../../shared/log.ts';
@@ -18,8 +19,14 @@ export interface PoolAssignmentOptions {
   pollMs?: number;
 }
 
-/** The callId assigned to this task, or undefined when the pool dropped it (recycled, or never listed) or `signal` aborted. */
-export async function waitForPoolAssignment(options: PoolAssignmentOptions): Promise<string | undefined> {
+export interface PoolAssignment {
+  callId: string;
+  /** The call's SIP password, sealed for this task (shared/aws/kms-secret-cipher.ts). */
+  sealed: string;
+}
+
+/** The call assigned to this task, or undefined when the pool dropped it (recycled, or never listed) or `signal` aborted. */
+export async function waitForPoolAssignment(options: PoolAssignmentOptions): Promise<PoolAssignment | undefined> {
   const { registry, taskRef, logger, signal } = options;
   const now = options.now ?? (() => new Date());
   if (!(await registry.markIdle(taskRef, now().toISOString()))) {
@@ -34,11 +41,9 @@ export async function waitForPoolAssignment(options: PoolAssignmentOptions): Pro
         logger.info('standby task withdrawn from the pool; exiting', { taskRef });
         return undefined;
       }
-      if (entry.state === 'assigned' && entry.callId) {
-        // Its work is done: the pool item should hold waiting tasks, not a history.
-        await registry.remove(taskRef).catch((error: unknown) => logger.warn('could not leave the pool', { error }));
-        return entry.callId;
-      }
+      // The entry stays: the keeper drops assigned entries (the task may write its entry, not the pool's index).
+      if (entry.state === 'assigned' && entry.callId && entry.sealed)
+        return { callId: entry.callId, sealed: entry.sealed };
     } catch (error) {
       logger.warn('could not read the standby pool', { error });
     }

@@ -18,7 +18,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoDbCallStore, LIVE_INDEX } from '../../shared/aws/dynamodb-call-store.ts';
+import { DynamoDbCallStore, LIVE_INDEX, TASK_READABLE_ATTRIBUTES } from '../../shared/aws/dynamodb-call-store.ts';
 import { STATE_EVENT_DETAIL_TYPE, STATE_EVENT_SOURCE } from '../../shared/aws/eventbridge-publisher.ts';
 import { LAMBDA_ENV } from '../../functions/aws/aws-config.ts';
 import { METRIC, METRICS_DIMENSION, METRICS_NAMESPACE } from '../../functions/aws/metrics.ts';
@@ -31,6 +31,8 @@ import { GatewayStack, type GatewayStackProps } from '../../infra/gateway-stack.
 import { readStackContext } from '../../infra/stack-context.ts';
 import { TASK_ENV } from '../../shared/task-env.ts';
 import { RETENTION_ENV } from '../../functions/retention-config.ts';
+import { STANDBY_ENV } from '../../functions/standby-config.ts';
+import { STANDBY_POOL_KEY, STANDBY_TASKS_ATTRIBUTE } from '../../shared/aws/dynamodb-standby-registry.ts';
 
 type Resources = Record<string, { Type: string; Properties: Record<string, unknown> }>;
 
@@ -276,11 +278,34 @@ describe('GatewayStack template', () => {
     const task = statementsOf(main.resources, 'MediaTaskDefinitionTaskRole');
     expect(actionsOf(task)).toEqual([
       'dynamodb:GetItem',
+      'dynamodb:UpdateItem',
       'ec2:DescribeNetworkInterfaces',
       'events:PutEvents',
       'kms:Decrypt',
       's3:PutObject',
     ]);
+    // A task that parsed something hostile must touch no other call: it reads no record's stored password or
+    // task ARN (the attributes it may read are listed), writes the standby pool's entries only, and decrypts
+    // only ciphertexts bound to a call (its own copy comes sealed, docs/aws.md).
+    const read = task.find((s) => s.Action === 'dynamodb:GetItem')!;
+    expect(read.Condition).toEqual({
+      'ForAllValues:StringEquals': { 'dynamodb:Attributes': [...TASK_READABLE_ATTRIBUTES] },
+      StringEqualsIfExists: { 'dynamodb:Select': 'SPECIFIC_ATTRIBUTES' },
+    });
+    expect(TASK_READABLE_ATTRIBUTES).not.toContain('secret');
+    expect(TASK_READABLE_ATTRIBUTES).not.toContain('taskRef');
+    expect(task.find((s) => s.Action === 'dynamodb:UpdateItem')!.Condition).toEqual({
+      'ForAllValues:StringEquals': {
+        'dynamodb:LeadingKeys': [STANDBY_POOL_KEY],
+        'dynamodb:Attributes': [STANDBY_TASKS_ATTRIBUTE],
+      },
+    });
+    expect(task.find((s) => s.Action === 'kms:Decrypt')!.Condition).toEqual({
+      Null: { 'kms:EncryptionContext:callId': 'false' },
+    });
+    // No statement of the task role is unconditional on the table.
+    for (const statement of task.filter((s) => String(s.Action).startsWith('dynamodb:')))
+      expect(statement.Condition).toBeDefined();
     expect(task.find((s) => s.Action === 'events:PutEvents')!.Condition).toEqual({
       StringEquals: { 'events:source': STATE_EVENT_SOURCE },
     });
@@ -423,6 +448,21 @@ describe('sweeper and alarms', () => {
     expect(() => readStackContext((key) => ({ callRetentionDays: '0' })[key])).toThrow(/callRetentionDays/);
   });
 
+  it('keeps standbyTasks tasks waiting (default 1, 0 turns it off): the API and the sweeper read the same size', () => {
+    expect(readStackContext(() => undefined).standbyTasks).toBe(1);
+    expect(readStackContext((key) => ({ standbyTasks: '0' })[key]).standbyTasks).toBe(0);
+    expect(() => readStackContext((key) => ({ standbyTasks: '-1' })[key])).toThrow(/standbyTasks/);
+    const sizeOf = (resources: Resources, prefix: string) =>
+      (
+        Object.entries(resources).find(([id, r]) => id.startsWith(prefix) && r.Type === 'AWS::Lambda::Function')![1]
+          .Properties.Environment as { Variables: Record<string, string> }
+      ).Variables[STANDBY_ENV.tasks];
+    for (const prefix of ['ApiFunction', 'SweeperFunction']) {
+      expect(sizeOf(main.resources, prefix)).toBe('1');
+      expect(sizeOf(synth({ standbyTasks: 3 }).resources, prefix)).toBe('3');
+    }
+  });
+
   it("lets the sweeper describe and stop this cluster's tasks only, and list live calls from the index, never scan", () => {
     const statements = statementsOf(main.resources, 'SweeperFunctionServiceRole');
     expect(actionsOf(statements)).toEqual(
@@ -432,10 +472,19 @@ describe('sweeper and alarms', () => {
         'dynamodb:Query',
         'dynamodb:UpdateItem',
         'ecs:DescribeTasks',
+        'ecs:RunTask',
         'ecs:StopTask',
+        'iam:PassRole',
         'secretsmanager:GetSecretValue',
       ].sort(),
     );
+    // Standby tasks of this cluster's task definition, with its roles passed to ECS only.
+    expect(statements.find((s) => s.Action === 'ecs:RunTask')!.Condition).toEqual({
+      ArnEquals: { 'ecs:cluster': cluster },
+    });
+    expect(statements.find((s) => s.Action === 'iam:PassRole')!.Condition).toEqual({
+      StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' },
+    });
     const ecs = statements.find((s) => Array.isArray(s.Action) && s.Action.includes('ecs:DescribeTasks'))!;
     expect(ecs.Action).toEqual(['ecs:DescribeTasks', 'ecs:StopTask']);
     expect(ecs.Condition).toEqual({ ArnEquals: { 'ecs:cluster': cluster } });
@@ -675,6 +724,12 @@ describe('npx cdk synth (cdk.json, offline)', () => {
     const bundles = Object.values(manifest.files).filter((f) => f.source.packaging === 'zip');
     expect(bundles).toHaveLength(4);
     for (const bundle of bundles) expect(existsSync(join(outdir, bundle.source.path, 'index.mjs'))).toBe(true);
+    // The API's bundle carries the console's files where console-routes.ts looks for them: web/ beside the code.
+    const withConsole = bundles.filter((bundle) => existsSync(join(outdir, bundle.source.path, 'web')));
+    expect(withConsole).toHaveLength(1);
+    const web = join(outdir, withConsole[0]!.source.path, 'web');
+    expect(readdirSync(web)).toEqual(expect.arrayContaining(['index.html', 'app.js', 'console.css']));
+    expect(readFileSync(join(outdir, withConsole[0]!.source.path, 'index.mjs'), 'utf8')).toContain('./web/');
     const [image] = Object.values(manifest.dockerImages);
     expect(image!.source).toMatchObject({ dockerFile: 'media-task/Dockerfile', platform: 'linux/arm64' });
     // .dockerignore keeps the staged context to what the image build reads: the task imports nothing from functions/.

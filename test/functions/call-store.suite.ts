@@ -128,6 +128,20 @@ export function callStoreSuite(name: string, getStore: () => CallStore) {
       for (const listed of await store.list()) expect(listed.callId).toMatch(/^[A-Za-z0-9_-]+$/);
     });
 
+    it('keeps the stats history, in the live list too (the live index projects it)', async () => {
+      const store = getStore();
+      const { record, secret } = makeRecord();
+      await store.create(record, secret);
+      const statsHistory = [
+        { at: '2026-01-01T00:00:10.000Z', bitrateKbps: 131.2, lossPercent: 0.4, audioLevelDb: -18.5 },
+        { at: '2026-01-01T00:00:20.000Z', bitrateKbps: 129.9, lossPercent: 0 },
+      ];
+      await store.update({ ...record, state: 'streaming', statsHistory }, 1);
+      expect((await store.get(record.callId))?.statsHistory).toEqual(statsHistory);
+      const listed = (await store.list({ live: true })).find((r) => r.callId === record.callId);
+      expect(listed?.statsHistory).toEqual(statsHistory);
+    });
+
     it('refuses a second live call on the same stream key, however the URL is spelled', async () => {
       const store = getStore();
       const first = makeRecord({ rtmpUrl: 'rtmp://Example.com/live', rtmpStream: `key-${counter}` });

@@ -62,6 +62,16 @@ describe.each(backends)('DynamoDbStandbyRegistry on %s', (_name, start) => {
     expect(await registry.list()).toEqual([]);
   });
 
+  it('releases a claim back to idle, for the same call only, and the task can be claimed again', async () => {
+    await addIdle(['local:104']);
+    expect(await registry.claim('call-d', AT)).toBe('local:104');
+    expect(await registry.release('local:104', 'call-e', AT)).toBe(false);
+    expect(await registry.release('local:104', 'call-d', AT)).toBe(true);
+    expect(await registry.get('local:104')).toEqual({ taskRef: 'local:104', state: 'idle', since: AT });
+    expect(await registry.release('local:104', 'call-d', AT)).toBe(false);
+    expect(await registry.claim('call-e', AT)).toBe('local:104');
+  });
+
   it('does not mark idle a task the pool no longer lists', async () => {
     expect(await registry.markIdle('local:102', AT)).toBe(false);
     await registry.add('local:102', AT);
