@@ -16,6 +16,7 @@ import { EventBus, Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
+import { BlockPublicAccess, Bucket, BucketEncryption } from 'aws-cdk-lib/aws-s3';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Secret, type ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Topic } from 'aws-cdk-lib/aws-sns';
@@ -26,6 +27,8 @@ import { LIVE_INDEX, LIVE_INDEX_PROJECTION, TASK_READABLE_ATTRIBUTES } from '../
 import { STATE_EVENT_DETAIL_TYPE, STATE_EVENT_SOURCE } from '../shared/aws/eventbridge-publisher.ts';
 import { LAMBDA_ENV } from '../functions/aws/aws-config.ts';
 import { METRIC, METRICS_DIMENSION, METRICS_NAMESPACE } from '../functions/aws/metrics.ts';
+import { TASK_METRIC } from '../shared/aws/emf.ts';
+import { RECORDINGS_PREFIX } from '../shared/recording-names.ts';
 import { STATUS_CALLBACK_DETAIL_TYPE, STATUS_CALLBACK_SOURCE } from '../functions/aws/status-callbacks.ts';
 import { SWEEP_DEFAULTS, SWEEP_ENV } from '../functions/sweep-config.ts';
 import { STANDBY_ENV } from '../functions/standby-config.ts';
@@ -47,6 +50,8 @@ export interface GatewayStackProps extends StackProps {
   logRetention?: RetentionDays;
   /** Days finished calls (their usage) stay in the table. */
   callRetentionDays?: number;
+  /** Days a recording stays in the recordings bucket before the lifecycle rule deletes it. Default 30. */
+  recordingRetentionDays?: number;
   /** Requests per second the API accepts (steady, burst): every call starts a paid Fargate task. */
   apiThrottle?: { rateLimit: number; burstLimit: number };
   /** Generate a key for `POST /webhooks/trigger` (docs/webhooks.md); off → the route answers 404. */
@@ -70,6 +75,9 @@ export interface GatewayStackProps extends StackProps {
  * write and the reconciler's grace.
  */
 export const CALLBACK_DELIVERY_TIMEOUT = Duration.seconds(120);
+
+/** Days a recording is kept unless the `recordingRetentionDays` context says otherwise. */
+export const DEFAULT_RECORDING_RETENTION_DAYS = 30;
 
 /**
  * The gateway on AWS: HTTP API → API Lambda (the hono app) → DynamoDB + ECS RunTask; Fargate media tasks →
@@ -131,6 +139,24 @@ export class GatewayStack extends Stack {
       ? Secret.fromSecretCompleteArn(this, 'TwilioSecret', props.twilioSecretArn)
       : undefined;
 
+    // Recordings: the task puts each under RECORDINGS_PREFIX after its call, the API signs links to them.
+    const recordings = new Bucket(this, 'Recordings', {
+      encryption: BucketEncryption.S3_MANAGED,
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      lifecycleRules: [
+        {
+          id: 'ExpireRecordings',
+          prefix: RECORDINGS_PREFIX,
+          expiration: Duration.days(props.recordingRetentionDays ?? DEFAULT_RECORDING_RETENTION_DAYS),
+        },
+        // A PutObject cut short leaves nothing; a multipart upload would, and none is wanted here.
+        { id: 'AbortIncompleteUploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
+      ],
+      // Like the call history, recordings outlive a `cdk destroy`; docs/aws.md says how to delete them.
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
     const media = new MediaTask(this, 'Media', {
       cpu: props.taskCpu ?? 256,
       memoryMiB: props.taskMemoryMiB ?? 512,
@@ -142,6 +168,8 @@ export class GatewayStack extends Stack {
         [TASK_ENV.tableName]: table.tableName,
         [TASK_ENV.eventBusName]: bus.eventBusName,
         [TASK_ENV.kmsKeyId]: passwordKey.keyArn,
+        [TASK_ENV.recordingBucket]: recordings.bucketName,
+        [TASK_ENV.gatewayName]: this.stackName,
       },
     });
     const taskRole = media.taskDefinition.taskRole;
@@ -187,6 +215,13 @@ export class GatewayStack extends Stack {
       }),
     );
 
+    // Its recording only, into the recordings folder: it reads, lists and deletes nothing there.
+    taskRole.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['s3:PutObject'],
+        resources: [recordings.arnForObjects(`${RECORDINGS_PREFIX}*`)],
+      }),
+    );
     // What RunTask needs, for the API (calls' and standby tasks) and the sweeper (standby tasks).
     const launchEnv = {
       [LAMBDA_ENV.clusterArn]: media.cluster.clusterArn,
@@ -221,6 +256,7 @@ export class GatewayStack extends Stack {
         [LAMBDA_ENV.apiKeySecretArn]: apiKey.secretArn,
         [LAMBDA_ENV.eventBusName]: bus.eventBusName,
         [LAMBDA_ENV.statusSigningKeySecretArn]: statusSigningKey.secretArn,
+        [LAMBDA_ENV.recordingBucket]: recordings.bucketName,
         ...launchEnv,
         ...everyLambdaEnv,
         ...(triggerSigningKey ? { [LAMBDA_ENV.triggerSigningKeySecretArn]: triggerSigningKey.secretArn } : {}),
@@ -242,6 +278,13 @@ export class GatewayStack extends Stack {
     );
     api.addToRolePolicy(
       new PolicyStatement({ actions: ['kms:Encrypt', 'kms:Decrypt'], resources: [passwordKey.keyArn] }),
+    );
+    // The pre-signed links to recordings carry the API's signature: GetObject is what a link may do.
+    api.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['s3:GetObject'],
+        resources: [recordings.arnForObjects(`${RECORDINGS_PREFIX}*`)],
+      }),
     );
     const apiSecrets = [apiKey, statusSigningKey, triggerSigningKey, twilioSecret].filter(
       (secret) => secret !== undefined,
@@ -479,6 +522,19 @@ export class GatewayStack extends Stack {
         width: 12,
       }),
       new GraphWidget({
+        title: 'Media (per 5 min)',
+        left: [TASK_METRIC.rtpLost, TASK_METRIC.reconnects, TASK_METRIC.encoderRestarts].map((name) =>
+          gatewayMetric(name),
+        ),
+        right: [gatewayMetric(TASK_METRIC.jitter).with({ statistic: 'Maximum', label: 'RTP jitter (ms, max)' })],
+        width: 12,
+      }),
+      new GraphWidget({
+        title: 'Bytes (per 5 min)',
+        left: [TASK_METRIC.bytesOut, TASK_METRIC.recordingBytes].map((name) => gatewayMetric(name)),
+        width: 12,
+      }),
+      new GraphWidget({
         title: 'Lambda errors',
         left: [api, recorder, reconciler, sweeper].map((fn) =>
           fn.metricErrors({ period: Duration.minutes(5), statistic: 'Sum', label: fn.node.id }),
@@ -502,6 +558,7 @@ export class GatewayStack extends Stack {
         description: 'Key POST /webhooks/trigger callers sign with',
       });
     new CfnOutput(this, 'TableName', { value: table.tableName });
+    new CfnOutput(this, 'RecordingsBucketName', { value: recordings.bucketName });
     new CfnOutput(this, 'EventBusName', { value: bus.eventBusName });
     new CfnOutput(this, 'ClusterName', { value: media.cluster.clusterName });
     new CfnOutput(this, 'AlarmTopicArn', {

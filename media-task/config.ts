@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { isAbsolute } from 'node:path';
 import { MIN_MEDIA_PORTS, parsePortRange, TASK_ENV, type PortRange } from '../shared/task-env.ts';
 
 /** The RTP relay's executable, next to the bundle's entry module (bundle.ts builds both). */
@@ -29,6 +31,12 @@ export interface TaskConfig {
   rtmpsCaFile?: string;
   inviteTimeoutMs: number;
   mediaPorts?: PortRange;
+  /** Where recordings are written: RECORDING_DIR, or on AWS (RECORDING_BUCKET) the scratch folder they go up from. */
+  recordingDir?: string;
+  /** AWS: the bucket recordings are uploaded to after the call. */
+  recordingBucket?: string;
+  /** AWS: the `Gateway` dimension of the task's metrics. */
+  gatewayName: string;
 }
 
 export class TaskConfigError extends Error {
@@ -75,6 +83,10 @@ export function readTaskConfig(env: NodeJS.ProcessEnv = process.env): TaskConfig
       `${TASK_ENV.mediaPorts} must be <first>-<last>, at least ${MIN_MEDIA_PORTS} ports within 1024–65535, not ${JSON.stringify(portsText)}`,
     );
   }
+  const recordingBucket = env[TASK_ENV.recordingBucket] || undefined;
+  const recordingDir = env[TASK_ENV.recordingDir] || (recordingBucket ? tmpdir() : undefined);
+  if (recordingDir && !isAbsolute(recordingDir))
+    throw new TaskConfigError(`${TASK_ENV.recordingDir} must be an absolute path, not ${JSON.stringify(recordingDir)}`);
   return {
     rawSpec,
     ...(callId ? { callId } : {}),
@@ -91,6 +103,9 @@ export function readTaskConfig(env: NodeJS.ProcessEnv = process.env): TaskConfig
     rtmpsCaFile: env[TASK_ENV.rtmpsCaFile] || undefined,
     inviteTimeoutMs: inviteTimeoutSeconds * 1000,
     ...(mediaPorts ? { mediaPorts } : {}),
+    ...(recordingDir ? { recordingDir } : {}),
+    ...(recordingBucket ? { recordingBucket } : {}),
+    gatewayName: env[TASK_ENV.gatewayName] || 'default',
   };
 }
 
@@ -107,5 +122,10 @@ function readTable(env: NodeJS.ProcessEnv, callId: string | undefined): TaskConf
 
 /** Whether the task runs against AWS services; only then are the AWS SDK clients loaded (tens of MB per task). */
 export function needsAwsMode(config: TaskConfig): boolean {
-  return config.table !== undefined || config.eventSink === 'eventbridge' || config.ecsMetadataUri !== undefined;
+  return (
+    config.table !== undefined ||
+    config.eventSink === 'eventbridge' ||
+    config.ecsMetadataUri !== undefined ||
+    config.recordingBucket !== undefined
+  );
 }

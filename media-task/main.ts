@@ -9,7 +9,9 @@ import { fileURLToPath } from 'node:url';
 import { parseCallSpec } from '../shared/call-spec-schema.ts';
 import type { CallSpec } from '../shared/call-types.ts';
 import { STANDBY_READY } from '../shared/task-messages.ts';
-import { CallRunner } from './call-runner.ts';
+import { CallRunner, type TaskFigures } from './call-runner.ts';
+import { TaskMetrics } from './metrics/task-metrics.ts';
+import { keepInPlace } from './pipeline/recorder.ts';
 import type { AwsMode, StoredCall } from './aws/aws-mode.ts';
 import { StdinChannel } from './stdin-channel.ts';
 import { bindCallEndpoints, closeCallEndpoints } from './rtp/call-endpoints.ts';
@@ -18,8 +20,10 @@ import { FFMPEG_FILE, needsAwsMode, readTaskConfig, RELAY_FILE, type TaskConfig 
 import { EventReporter, stdoutEventSink } from './events/event-reporter.ts';
 import { createLogger } from '../shared/log.ts';
 
-/** ECS waits 30 s between SIGTERM and SIGKILL; we promise 10 s, BYE and ffmpeg's trailer included. */
+/** ECS waits 120 s between SIGTERM and SIGKILL (infra); we promise 10 s, BYE and ffmpeg's trailer included. */
 const SHUTDOWN_DEADLINE_MS = 10_000;
+/** After a SIGTERM, the recording's upload has this long once the call is over: the rest of ECS's wait. */
+const UPLOAD_DEADLINE_MS = 100_000;
 
 async function main(): Promise<number> {
   let logger = createLogger({ component: 'media-task' });
@@ -42,10 +46,14 @@ async function main(): Promise<number> {
     }
     logger.info(message, fields);
     runner.hangup();
-    deadline ??= setTimeout(() => {
+    deadline ??= exitAfter(SHUTDOWN_DEADLINE_MS);
+  };
+  const exitAfter = (ms: number, previous?: NodeJS.Timeout) => {
+    clearTimeout(previous);
+    return setTimeout(() => {
       logger.error('shutdown deadline passed; exiting');
       process.exit(1);
-    }, SHUTDOWN_DEADLINE_MS).unref();
+    }, ms).unref();
   };
   process.once('SIGTERM', (signal) => hangUp('hanging up on signal', { signal }));
   process.once('SIGINT', (signal) => hangUp('hanging up on signal', { signal }));
@@ -91,6 +99,9 @@ async function main(): Promise<number> {
     rtmpsCaFile: config.rtmpsCaFile,
     inviteTimeoutMs: config.inviteTimeoutMs,
     mediaPorts: config.mediaPorts,
+    recordingDir: config.recordingDir,
+    // On ECS stdout goes to CloudWatch Logs, where EMF lines become metrics; locally it is the event channel.
+    ...(config.eventSink === 'eventbridge' ? { onFigures: metricsOf(config) } : {}),
     report: (event) => reporter.report(event),
     logger,
   });
@@ -100,9 +111,26 @@ async function main(): Promise<number> {
   await running.start();
   const final = await running.done;
   stopWatching?.();
+  const recording = await running.recording;
+  if (recording && spec.recordingId) {
+    // The call kept its promise: the deadline now bounds the upload, within ECS's stop timeout (infra).
+    if (deadline) deadline = exitAfter(UPLOAD_DEADLINE_MS, deadline);
+    const report = await (aws?.keepRecording ?? keepInPlace)(recording, spec.recordingId);
+    await reporter.report({
+      type: 'recording',
+      ...report,
+      ...(report.error ? { error: report.error.slice(0, 500) } : {}),
+    });
+  }
   await reporter.flushed();
   logger.info('task done', { state: final.type });
   return 0;
+}
+
+/** The task's figures as EMF lines on stdout (task-metrics.ts). */
+function metricsOf(config: TaskConfig): (figures: TaskFigures) => void {
+  const metrics = new TaskMetrics(config.gatewayName);
+  return (figures) => metrics.report(figures);
 }
 
 /** Where the call comes from: the environment, the table (AWS), or, for a standby, stdin or the pool (AWS). */

@@ -9,6 +9,7 @@ import type {
   CallStats,
   EndedBy,
   FailureReason,
+  RecordingReport,
   SipConnection,
   StateEvent,
 } from './call-types.ts';
@@ -46,6 +47,8 @@ export interface CallRecord {
   stats?: CallStats & { at: string };
   /** The latest stats as rates, oldest first, capped (functions/core/stats-history.ts) so the item stays small. */
   statsHistory?: StatsSample[];
+  /** What became of the recording (`spec.record`), as the task reported it after the call; `seq` is that event's. */
+  recording?: RecordingReport & { at: string; seq: number };
   /** The launcher's handle for the running task (ECS task ARN, local pid...). */
   taskRef?: string;
   /** Where state changes are POSTed (functions/webhooks/status-notifier.ts); control plane only, the task never sees it. */

@@ -44,6 +44,12 @@ export const TASK_ENV = {
   eventBusName: 'EVENT_BUS_NAME',
   /** Set by ECS in every container; without PUBLIC_ADDRESS the task asks EC2 for its ENI's public IP. */
   ecsMetadataUri: 'ECS_CONTAINER_METADATA_URI_V4',
+  /** Local: the folder recordings are written to (`<recordingId>.mp4`), the server's DATA_DIR/recordings. */
+  recordingDir: 'RECORDING_DIR',
+  /** AWS: the stack's bucket a recording is uploaded to after its call (under shared/recording-names.ts's prefix). */
+  recordingBucket: 'RECORDING_BUCKET',
+  /** AWS: the `Gateway` dimension of the task's metrics, as the Lambdas' (functions/aws/aws-config.ts). */
+  gatewayName: 'GATEWAY_NAME',
   /**
    * `<first>-<last>`: the ports the task's SIP socket and RTP/RTCP pairs bind to, so that a firewall (the AWS
    * security group) need open no more. Unset: ports the OS picks.

@@ -7,6 +7,7 @@
 import * as z from 'zod/mini';
 import { dtmfSchema, parseCallSpec } from './call-spec-schema.ts';
 import { FAILURE_REASONS, type CallSpec, type StateEvent, type TaskCommand } from './call-types.ts';
+import { RECORDING_KEY } from './recording-names.ts';
 
 /** `TaskCommand` on the wire; `parseTaskCommand`'s return type keeps them in step. */
 export const taskCommandSchema = z.discriminatedUnion('type', [
@@ -55,6 +56,14 @@ export const stateEventSchema = z.discriminatedUnion('type', [
     ...base,
   }),
   z.object({ type: z.literal('stats'), ...stats, ...base }),
+  z.object({
+    type: z.literal('recording'),
+    state: z.enum(['saved', 'uploaded', 'failed']),
+    bytes: z.number(),
+    key: z.optional(z.string().check(z.regex(RECORDING_KEY))),
+    error: z.optional(z.string().check(z.maxLength(500))),
+    ...base,
+  }),
 ]);
 
 /** What a local standby task prints once it is ready for a call; it then waits for an `assign` line on stdin. */

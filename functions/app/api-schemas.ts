@@ -77,6 +77,19 @@ export const callViewSchema = z.object({
       at: z.string(),
     })
     .optional(),
+  record: z.boolean(),
+  /** What became of the recording, once the call is over; `url` fetches it (locally the route, on AWS pre-signed). */
+  recording: z
+    .object({
+      state: z.enum(['saved', 'uploaded', 'failed']),
+      bytes: z.number(),
+      error: z.string().optional(),
+      at: z.string(),
+      url: z.string().optional(),
+      /** A pre-signed link stops working then. */
+      expiresAt: z.string().optional(),
+    })
+    .optional(),
   /** The latest stats as rates, oldest first (functions/core/stats-history.ts). */
   statsHistory: z
     .array(
@@ -170,6 +183,20 @@ export const documentedRoutes = () => [
     path: '/v1/calls/{callId}',
     request: callIdParam,
     responses: { 200: json(callViewSchema, 'The call'), ...errors },
+  }),
+  createRoute({
+    method: 'get',
+    path: '/v1/calls/{callId}/recording',
+    request: callIdParam,
+    responses: {
+      200: {
+        content: { 'video/mp4': { schema: z.string().openapi({ format: 'binary' }) } },
+        description: 'The recording (fragmented MP4: AAC, and H.264 when the call had video), as written so far',
+      },
+      302: { description: 'On AWS: to a pre-signed S3 link of the recording, valid for a few minutes' },
+      ...errors,
+      404: json(errorSchema, 'No such call, or the call has no recording'),
+    },
   }),
   createRoute({
     method: 'get',

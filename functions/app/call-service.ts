@@ -52,10 +52,12 @@ export class CallService {
    * @returns `created: false` when the same request was already accepted (a client retry).
    */
   async start(
-    spec: CallSpec,
+    requested: CallSpec,
     statusCallback?: StatusCallbackTarget,
   ): Promise<{ created: boolean; record: CallRecord }> {
     const { store, launcher, logger } = this.deps;
+    // The recording is named by us, never by the caller's callId: see shared/recording-names.ts.
+    const spec = requested.record ? { ...requested, recordingId: crypto.randomUUID() } : requested;
     await this.refuseBlockedNames(spec, statusCallback);
     const at = this.deps.now().toISOString();
     const fresh = newCallRecord(spec, at);

@@ -14,6 +14,7 @@ import {
   CallNotLiveError,
   ConcurrentUpdateError,
   LaunchError,
+  RecordingNotFoundError,
   RequestTooLargeError,
   StreamKeyInUseError,
   UnauthorizedError,
@@ -31,7 +32,15 @@ import {
   wcsCallRequestSchema,
   wcsDtmfRequestSchema,
 } from '../../shared/call-spec-schema.ts';
-import type { CallStore, HostResolver, Logger, StandbyTasks, TaskLauncher } from '../core/ports.ts';
+import type {
+  CallRecord,
+  CallStore,
+  HostResolver,
+  Logger,
+  RecordingStore,
+  StandbyTasks,
+  TaskLauncher,
+} from '../core/ports.ts';
 import { documentedRoutes, listQuerySchema, usageQuerySchema } from './api-schemas.ts';
 import { CallService, type StateChangeListener } from './call-service.ts';
 import { CrossSiteRequestError, crossSiteGuard } from './cross-site-guard.ts';
@@ -60,6 +69,8 @@ export interface AppDeps {
   webhooks?: WebhookConfig;
   /** State changes the API causes itself; the entry point hands them to the status notifier. */
   onStateChange?: StateChangeListener;
+  /** Where recordings are (a local folder, the stack's bucket); absent → no call has a recording to fetch. */
+  recordings?: RecordingStore;
   /** Prometheus text for `GET /metrics` (local mode, functions/local/gateway-metrics.ts); absent → no route. */
   metrics?: () => Promise<{ contentType: string; body: string }>;
 }
@@ -121,6 +132,19 @@ export function createApp(deps: AppDeps) {
     return { created, view: toCallView(record) };
   };
 
+  /** The call view with where to fetch its recording: the route below locally, a pre-signed link on AWS. */
+  const view = async (record: CallRecord) => {
+    const call = toCallView(record);
+    if (!call.recording || !deps.recordings) return call;
+    const location = await deps.recordings.locate(record);
+    if (!location) return call;
+    const link =
+      location.kind === 'link'
+        ? { url: location.url, expiresAt: location.expiresAt }
+        : { url: `/v1/calls/${record.callId}/recording` };
+    return { ...call, recording: { ...call.recording, ...link } };
+  };
+
   mountConsole(app);
   mountWebhooks(app, { calls, config: webhooks, logger: deps.logger, now });
 
@@ -137,7 +161,7 @@ export function createApp(deps: AppDeps) {
     });
     const from = query.from === undefined ? undefined : new Date(query.from);
     const to = query.to === undefined ? undefined : new Date(query.to);
-    return c.json({ calls: records.filter((record) => createdWithin(record, from, to)).map(toCallView) });
+    return c.json({ calls: await Promise.all(records.filter((record) => createdWithin(record, from, to)).map(view)) });
   });
   app.get('/v1/usage', async (c) => {
     const query = parseOrThrow(usageQuerySchema, c.req.query());
@@ -153,7 +177,18 @@ export function createApp(deps: AppDeps) {
       return c.body(body, 200, { 'content-type': contentType });
     });
   }
-  app.get('/v1/calls/:callId', async (c) => c.json(toCallView(await calls.get(pathCallId(c)))));
+  app.get('/v1/calls/:callId', async (c) => c.json(await view(await calls.get(pathCallId(c)))));
+  app.get('/v1/calls/:callId/recording', async (c) => {
+    const callId = pathCallId(c);
+    const location = await deps.recordings?.locate(await calls.get(callId));
+    if (!location) throw new RecordingNotFoundError(callId);
+    if (location.kind === 'link') return c.redirect(location.url, 302);
+    return c.body(location.open(), 200, {
+      'content-type': 'video/mp4',
+      'content-length': String(location.bytes),
+      'content-disposition': `attachment; filename="${callId}.mp4"`,
+    });
+  });
   app.delete('/v1/calls/:callId', async (c) => c.json(toCallView(await calls.hangup(pathCallId(c))), 202));
   app.get('/v1/calls/:callId/deliveries', async (c) => {
     const record = await calls.get(pathCallId(c));
@@ -186,7 +221,7 @@ export function createApp(deps: AppDeps) {
   });
   app.post('/rest-api/call/find', async (c) => {
     const { callId } = parseOrThrow(callIdRequestSchema, await readJson(c));
-    return c.json([toCallView(await calls.get(callId))], 200);
+    return c.json([await view(await calls.get(callId))], 200);
   });
   app.post('/rest-api/call/find_all', async (c) =>
     c.json((await deps.store.list({ live: true })).map(toCallView), 200),
@@ -233,6 +268,7 @@ const STATUS: [new (...args: never[]) => Error, ContentfulStatusCode, string][] 
   [WebhookSignatureError, 403, 'bad_signature'],
   [CrossSiteRequestError, 403, 'cross_site_request'],
   [CallNotFoundError, 404, 'not_found'],
+  [RecordingNotFoundError, 404, 'not_found'],
   [CallIdConflictError, 409, 'call_id_conflict'],
   [StreamKeyInUseError, 409, 'stream_key_in_use'],
   [CallNotLiveError, 409, 'call_not_live'],

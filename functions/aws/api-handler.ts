@@ -8,14 +8,17 @@ import { ECSClient } from '@aws-sdk/client-ecs';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { handle } from 'hono/aws-lambda';
 import { systemDnsResolver } from '../adapters/dns-host-resolver.ts';
 import { DynamoDbCallStore } from '../../shared/aws/dynamodb-call-store.ts';
+import { S3RecordingLinks } from '../adapters/s3-recording-links.ts';
+import { S3Bucket } from '../../shared/aws/s3-bucket.ts';
 import { KmsSecretCipher } from '../../shared/aws/kms-secret-cipher.ts';
 import { createApp } from '../app/create-app.ts';
 import { createLogger } from '../../shared/log.ts';
 import { describeWebhookConfig } from '../webhooks/webhook-config.ts';
-import { readApiConfig, readGatewayName } from './aws-config.ts';
+import { readApiConfig, readGatewayName, readRegion } from './aws-config.ts';
 import { ecsLaunching } from './ecs-standby.ts';
 import { emfSink, METRIC } from './metrics.ts';
 import { EncryptingCallStore } from '../../shared/aws/secret-cipher.ts';
@@ -34,6 +37,12 @@ const [apiKey, webhooks] = await Promise.all([
 ]);
 logger.info('cold start', { webhooks: describeWebhookConfig(webhooks) });
 
+// Links to recordings are signed here, with the function's own role: no request to S3 until a client follows one.
+const recordings = config.recordingBucket
+  ? new S3RecordingLinks(
+      new S3Bucket({ bucket: config.recordingBucket, region: readRegion(), credentials: defaultProvider() }),
+    )
+  : undefined;
 const relay = statusCallbackRelay({ client: new EventBridgeClient({}), eventBusName: config.eventBusName, logger });
 const metrics = emfSink(readGatewayName());
 const cipher = new KmsSecretCipher({ kms: new KMSClient({}), keyId: config.kmsKeyId });
@@ -55,6 +64,7 @@ const app = handle(
     apiKey,
     logger,
     webhooks,
+    ...(recordings ? { recordings } : {}),
     onStateChange: async (record, change) => {
       // A launch failure: the one failure the API records itself.
       if (change.to === 'failed') metrics({ [METRIC.failedCalls]: 1 });

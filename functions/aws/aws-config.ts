@@ -30,6 +30,8 @@ export const LAMBDA_ENV = {
   triggerSigningKeySecretArn: 'TRIGGER_SIGNING_KEY_SECRET_ARN',
   /** API, optional: the operator's JSON secret holding the `TWILIO_*` values of WEBHOOK_ENV; absent → Twilio off. */
   twilioSecretArn: 'TWILIO_SECRET_ARN',
+  /** API: the stack's bucket of recordings, whose objects it pre-signs links to (shared/recording-names.ts). */
+  recordingBucket: 'RECORDING_BUCKET',
   /** The `Gateway` dimension of the metrics (functions/aws/metrics.ts): the stack name, which the alarms use too. */
   gatewayName: 'GATEWAY_NAME',
 } as const;
@@ -55,6 +57,7 @@ export interface ApiConfig extends TaskLaunchConfig {
   apiKeySecretArn: string;
   eventBusName: string;
   webhookSecrets: WebhookSecretIds;
+  recordingBucket?: string;
 }
 
 /** Where the webhook keys live; read by `loadWebhookConfig` (functions/aws/webhook-secrets.ts). */
@@ -88,6 +91,11 @@ export interface SweeperConfig extends TaskLaunchConfig {
 /** The metrics' `Gateway` dimension; `default` outside a stack (tests). */
 export function readGatewayName(env: NodeJS.ProcessEnv = process.env): string {
   return env[LAMBDA_ENV.gatewayName] || 'default';
+}
+
+/** The function's region, which Lambda sets in AWS_REGION. */
+export function readRegion(env: NodeJS.ProcessEnv = process.env): string {
+  return required(env, 'AWS_REGION');
 }
 
 export function readSweeperConfig(env: NodeJS.ProcessEnv = process.env): SweeperConfig {
@@ -133,6 +141,7 @@ export function readApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     apiKeySecretArn: required(env, LAMBDA_ENV.apiKeySecretArn),
     ...readTaskLaunchConfig(env),
     eventBusName: required(env, LAMBDA_ENV.eventBusName),
+    ...optional(env, 'recordingBucket', LAMBDA_ENV.recordingBucket),
     webhookSecrets: {
       statusSigningKey: required(env, LAMBDA_ENV.statusSigningKeySecretArn),
       ...optional(env, 'triggerSigningKey', LAMBDA_ENV.triggerSigningKeySecretArn),

@@ -4,6 +4,7 @@
  * shared/call-store.ts and exported from here too.
  */
 import type { CallSpec, TaskCommand } from '../../shared/call-types.ts';
+import type { CallRecord } from '../../shared/call-store.ts';
 import type { ObservedTask } from './call-sweep.ts';
 
 export type {
@@ -50,6 +51,21 @@ export interface StandbyTasks {
   /** Starts tasks for those taken; never throws. */
   refill(): Promise<void>;
 }
+
+/**
+ * Where calls' recordings are kept (functions/local/local-recordings.ts: a folder; functions/adapters/
+ * s3-recording-links.ts: the stack's bucket): how a client gets the recording of a call.
+ */
+export interface RecordingStore {
+  /** Undefined when the call has none: not asked for, nothing written (yet), not uploaded, or expired. */
+  locate(record: CallRecord): Promise<RecordingLocation | undefined>;
+}
+
+export type RecordingLocation =
+  /** A file the API streams itself (locally); `open` reads it as it is now. */
+  | { kind: 'file'; bytes: number; open: () => ReadableStream<Uint8Array> }
+  /** A short-lived link to fetch it from (a pre-signed S3 GET). */
+  | { kind: 'link'; url: string; expiresAt: string };
 
 /**
  * Tells what became of tasks (functions/core/call-sweep.ts decides what to do about it): ECS DescribeTasks on

@@ -35,6 +35,8 @@ export interface LocalTaskLauncherOptions {
   publicAddress: string;
   /** How long a task may take to hang up after SIGTERM before it is killed. */
   stopGraceMs?: number;
+  /** Where tasks write the recordings calls ask for (functions/local/local-recordings.ts serves them). */
+  recordingDir?: string;
   /** A standby task printed that it is ready for a call. */
   onStandbyReady?: (taskRef: string) => void;
   /** A standby task exited before it was given a call. */
@@ -127,6 +129,7 @@ export class LocalTaskLauncher implements TaskLauncher, TaskInspector, StandbyLa
       [TASK_ENV.eventSink]: 'stdout',
       [TASK_ENV.bindAddress]: this.options.bindAddress,
       [TASK_ENV.publicAddress]: this.options.publicAddress,
+      ...(this.options.recordingDir ? { [TASK_ENV.recordingDir]: this.options.recordingDir } : {}),
     });
     const task: RunningTask = {
       process: undefined as unknown as OwnedProcess,

@@ -3,6 +3,7 @@
  * embedded store, and each call's media task as a child process whose state events go through the same recorder
  * the EventBridge Lambda uses.
  */
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import { systemDnsResolver } from '../adapters/dns-host-resolver.ts';
@@ -16,6 +17,7 @@ import { createLogger } from '../../shared/log.ts';
 import { EmbeddedDynamoDb } from './embedded-dynamodb.ts';
 import { readLocalConfig } from './local-config.ts';
 import { GatewayMetrics } from './gateway-metrics.ts';
+import { LocalRecordings } from './local-recordings.ts';
 import { LocalTaskLauncher } from './local-task-launcher.ts';
 import { SweepTimer } from './sweep-timer.ts';
 import { sweep } from '../sweeper.ts';
@@ -68,6 +70,8 @@ async function main(): Promise<void> {
   // Standby tasks of a previous run died with it too.
   for (const entry of await registry.list()) await registry.remove(entry.taskRef);
   let pool: StandbyPool | undefined;
+  const recordings = new LocalRecordings(join(config.dataDir, 'recordings'));
+  await mkdir(recordings.dir, { recursive: true });
   const launcher = new LocalTaskLauncher({
     // Built at every start, so a task always runs the code the server was started with.
     entry: await bundleMediaTask(join(config.dataDir, 'media-task'), ffmpeg.path),
@@ -77,6 +81,7 @@ async function main(): Promise<void> {
     bindAddress: config.bindAddress,
     publicAddress: config.publicAddress,
     stopGraceMs: config.stopGraceMs,
+    recordingDir: recordings.dir,
     onStandbyReady: (taskRef) =>
       void pool?.ready(taskRef).catch((error: unknown) => logger.error('standby task not marked ready', { error })),
     onStandbyExit: (taskRef) =>
@@ -124,6 +129,7 @@ async function main(): Promise<void> {
       metrics.changed(record, change.to);
       notifier?.enqueue(record, change);
     },
+    recordings,
     metrics: () => metrics.text(),
   });
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {

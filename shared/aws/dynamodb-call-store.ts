@@ -49,6 +49,7 @@ const RECORD_FIELDS = [
   'failure',
   'stats',
   'statsHistory',
+  'recording',
   'taskRef',
   'statusCallback',
   'deliveries',
@@ -73,8 +74,14 @@ export const TASK_READABLE_ATTRIBUTES: readonly string[] = [
   STANDBY_TASKS_ATTRIBUTE,
 ];
 
-/** What the live index projects (the CDK stack builds the same index from this): never `secret`. */
-export const LIVE_INDEX_PROJECTION: readonly string[] = ['kind', ...RECORD_FIELDS.filter((f) => f !== 'createdAt')];
+/**
+ * What the live index projects (the CDK stack builds the same index from this): never `secret`. Nor `recording`,
+ * which only a final call (out of the sparse index) has: a changed projection would mean a new index.
+ */
+export const LIVE_INDEX_PROJECTION: readonly string[] = [
+  'kind',
+  ...RECORD_FIELDS.filter((f) => f !== 'createdAt' && f !== 'recording'),
+];
 
 export interface DynamoDbCallStoreOptions {
   client: DynamoDBClient;
@@ -249,7 +256,7 @@ export class DynamoDbCallStore implements CallStore {
               // Everything a listing needs, and not `secret`: the password never reaches the index.
               Projection: {
                 ProjectionType: 'INCLUDE',
-                NonKeyAttributes: ['kind', ...RECORD_FIELDS.filter((f) => f !== 'createdAt')],
+                NonKeyAttributes: [...LIVE_INDEX_PROJECTION],
               },
               ProvisionedThroughput: { ReadCapacityUnits: 5, WriteCapacityUnits: 5 },
             },

@@ -6,6 +6,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { DescribeNetworkInterfacesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
@@ -20,7 +21,7 @@ import type { CallSpec, TaskCommand } from '../../shared/call-types.ts';
 import { attachTaskRef, recordEvent } from '../../functions/recorder.ts';
 import { DynamoDbStandbyRegistry } from '../../shared/aws/dynamodb-standby-registry.ts';
 import { prepareAwsMode } from '../../media-task/aws/aws-mode.ts';
-import { readTaskConfig } from '../../media-task/config.ts';
+import { needsAwsMode, readTaskConfig } from '../../media-task/config.ts';
 import { TASK_ENV } from '../../shared/task-env.ts';
 import { silentLogger } from '../../shared/log.ts';
 import { startDynalite, type DynamoDbServer } from '../support/dynamodb.ts';
@@ -68,6 +69,21 @@ describe('media task configuration', () => {
     expect(() => readTaskConfig({ ...env, [TASK_ENV.eventBusName]: '' })).toThrow(/EVENT_BUS_NAME is required/);
     expect(() => readTaskConfig({ [TASK_ENV.eventSink]: 'sqs', [TASK_ENV.callSpec]: '{}' })).toThrow(
       /"stdout" or "eventbridge"/,
+    );
+  });
+
+  it('writes recordings to RECORDING_DIR, or with RECORDING_BUCKET to a scratch folder it uploads from', () => {
+    const base = { [TASK_ENV.callSpec]: '{}' };
+    expect(readTaskConfig(base)).not.toHaveProperty('recordingDir');
+    expect(readTaskConfig(base).gatewayName).toBe('default');
+    expect(readTaskConfig({ ...base, [TASK_ENV.recordingDir]: '/data/recordings' })).toMatchObject({
+      recordingDir: '/data/recordings',
+    });
+    const onAws = readTaskConfig({ ...base, [TASK_ENV.recordingBucket]: 'gw-rec', [TASK_ENV.gatewayName]: 'gw' });
+    expect(onAws).toMatchObject({ recordingBucket: 'gw-rec', recordingDir: tmpdir(), gatewayName: 'gw' });
+    expect(needsAwsMode(onAws)).toBe(true);
+    expect(() => readTaskConfig({ ...base, [TASK_ENV.recordingDir]: 'recordings' })).toThrow(
+      /RECORDING_DIR must be an absolute path/,
     );
   });
 

@@ -22,6 +22,7 @@ import { DynamoDbCallStore, LIVE_INDEX, TASK_READABLE_ATTRIBUTES } from '../../s
 import { STATE_EVENT_DETAIL_TYPE, STATE_EVENT_SOURCE } from '../../shared/aws/eventbridge-publisher.ts';
 import { LAMBDA_ENV } from '../../functions/aws/aws-config.ts';
 import { METRIC, METRICS_DIMENSION, METRICS_NAMESPACE } from '../../functions/aws/metrics.ts';
+import { TASK_METRIC } from '../../shared/aws/emf.ts';
 import { SWEEP_DEFAULTS, SWEEP_ENV } from '../../functions/sweep-config.ts';
 import { NODE_FLAGS } from '../../shared/task-env.ts';
 import { STATUS_CALLBACK_DETAIL_TYPE, STATUS_CALLBACK_SOURCE } from '../../functions/aws/status-callbacks.ts';
@@ -117,12 +118,15 @@ describe('GatewayStack template', () => {
         TASK_ENV.tableName,
         TASK_ENV.eventBusName,
         TASK_ENV.kmsKeyId,
+        TASK_ENV.recordingBucket,
+        TASK_ENV.gatewayName,
       ].sort(),
     );
     expect(container!.Secrets).toBeUndefined();
     expect(JSON.stringify(taskDefinition)).not.toMatch(/password/i);
     expect(JSON.stringify(main.template.toJSON())).not.toMatch(/sipPassword/);
-    expect(container!.StopTimeout).toBe(30);
+    // 10 s to hang up, then the recording's upload (media-task/main.ts).
+    expect(container!.StopTimeout).toBe(120);
   });
 
   it('sizes and architecture come from context', () => {
@@ -256,6 +260,7 @@ describe('GatewayStack template', () => {
         'iam:PassRole',
         'kms:Decrypt',
         'kms:Encrypt',
+        's3:GetObject',
         'secretsmanager:GetSecretValue',
       ].sort(),
     );
@@ -277,6 +282,7 @@ describe('GatewayStack template', () => {
       'ec2:DescribeNetworkInterfaces',
       'events:PutEvents',
       'kms:Decrypt',
+      's3:PutObject',
     ]);
     // A task that parsed something hostile must touch no other call: it reads no record's stored password or
     // task ARN (the attributes it may read are listed), writes the standby pool's entries only, and decrypts
@@ -314,6 +320,83 @@ describe('GatewayStack template', () => {
       .filter((r) => r.Type === 'AWS::IAM::Policy')
       .flatMap((r) => actionsOf((r.Properties.PolicyDocument as { Statement: never[] }).Statement));
     expect(everything.filter((a) => a.endsWith(':*') || a === '*')).toEqual([]);
+  });
+});
+
+describe('recordings', () => {
+  const bucketId = () => Object.entries(main.resources).find(([, r]) => r.Type === 'AWS::S3::Bucket')![0];
+  const objects = () => ({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucketId(), 'Arn'] }, '/recordings/*']] });
+
+  it('keeps them in one private bucket: encrypted, no public access, TLS only, expired after 30 days', () => {
+    main.template.resourceCountIs('AWS::S3::Bucket', 1);
+    main.template.hasResource('AWS::S3::Bucket', { DeletionPolicy: 'Retain' });
+    main.template.hasResourceProperties('AWS::S3::Bucket', {
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+      },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([
+          { Id: 'ExpireRecordings', Prefix: 'recordings/', ExpirationInDays: 30, Status: 'Enabled' },
+        ]),
+      },
+    });
+    main.template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      Bucket: { Ref: bucketId() },
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Effect: 'Deny',
+            Principal: { AWS: '*' },
+            Action: 's3:*',
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          }),
+        ]),
+      },
+    });
+  });
+
+  it('expires them after recordingRetentionDays from context, refusing a value out of range', () => {
+    const custom = synth(readStackContext((key) => ({ recordingRetentionDays: '7' })[key]));
+    custom.template.hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ ExpirationInDays: 7 })]) },
+    });
+    for (const days of ['0', '3651', 'x'])
+      expect(() => readStackContext((key) => ({ recordingRetentionDays: days })[key])).toThrow(
+        /recordingRetentionDays/,
+      );
+  });
+
+  it('lets the task put objects under recordings/ only, and the API get them there (its links) only', () => {
+    const task = statementsOf(main.resources, 'MediaTaskDefinitionTaskRole').filter((s) =>
+      actionsOf([s]).some((a) => a.startsWith('s3:')),
+    );
+    expect(task).toEqual([expect.objectContaining({ Action: 's3:PutObject', Resource: objects() })]);
+    const api = statementsOf(main.resources, 'ApiFunctionServiceRole').filter((s) =>
+      actionsOf([s]).some((a) => a.startsWith('s3:')),
+    );
+    expect(api).toEqual([expect.objectContaining({ Action: 's3:GetObject', Resource: objects() })]);
+    for (const prefix of ['RecorderFunctionServiceRole', 'ReconcilerFunctionServiceRole', 'SweeperFunctionServiceRole'])
+      expect(actionsOf(statementsOf(main.resources, prefix)).filter((a) => a.startsWith('s3:'))).toEqual([]);
+  });
+
+  it('tells the task and the API the bucket, and the task the Gateway dimension of its metrics', () => {
+    const taskDefinition = Object.values(main.resources).find((r) => r.Type === 'AWS::ECS::TaskDefinition')!;
+    const [container] = taskDefinition.Properties.ContainerDefinitions as {
+      Environment: { Name: string; Value: unknown }[];
+    }[];
+    const env = Object.fromEntries(container!.Environment.map((e) => [e.Name, e.Value]));
+    expect(env[TASK_ENV.recordingBucket]).toEqual({ Ref: bucketId() });
+    expect(env[TASK_ENV.gatewayName]).toBe('Gw');
+    main.template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ [LAMBDA_ENV.recordingBucket]: { Ref: bucketId() } }) },
+    });
+    main.template.hasOutput('RecordingsBucketName', { Value: { Ref: bucketId() } });
   });
 });
 
@@ -464,9 +547,19 @@ describe('sweeper and alarms', () => {
     expect(dashboards).toHaveLength(1);
     // The body is a Fn::Join of literal JSON and resource references; its literal parts are what is checked.
     const body = JSON.stringify(dashboards[0]!.Properties.DashboardBody);
-    for (const title of ['Alarms', 'Calls (per 5 min)', 'Lambda errors'])
+    for (const title of ['Alarms', 'Calls (per 5 min)', 'Media (per 5 min)', 'Bytes (per 5 min)', 'Lambda errors'])
       expect(body).toContain(`\\"title\\":\\"${title}\\"`);
-    for (const metric of [METRIC.liveCalls, METRIC.failedCalls, METRIC.stuckCalls])
+    for (const metric of [
+      METRIC.liveCalls,
+      METRIC.failedCalls,
+      METRIC.stuckCalls,
+      TASK_METRIC.rtpLost,
+      TASK_METRIC.reconnects,
+      TASK_METRIC.encoderRestarts,
+      TASK_METRIC.jitter,
+      TASK_METRIC.bytesOut,
+      TASK_METRIC.recordingBytes,
+    ])
       expect(body).toContain(`\\"${METRICS_NAMESPACE}\\",\\"${metric}\\",\\"${METRICS_DIMENSION}\\"`);
     for (const fn of ['ApiFunction', 'RecorderFunction', 'ReconcilerFunction', 'SweeperFunction'])
       expect(body).toContain(`\\"label\\":\\"${fn}\\"`);

@@ -39,7 +39,7 @@ export function percentile(values: number[], p: number): number {
 export async function postCalls(
   server: LocalServer,
   callIds: string[],
-  target: { startsPerSecond: number; sipPort: number; rtmpUrl: string },
+  target: { startsPerSecond: number; sipPort: number; rtmpUrl: string; record?: boolean },
 ): Promise<Map<string, number>> {
   const postedAt = new Map<string, number>();
   await Promise.all(
@@ -53,6 +53,7 @@ export async function postCalls(
         rtmpStream: callId,
         hasAudio: true,
         hasVideo: false,
+        ...(target.record ? { record: true } : {}),
         connection: { sipLogin: '10000', sipPassword: 'bench-secret', sipDomain: '127.0.0.1', sipPort: target.sipPort },
       });
       if (answer.status >= 300) {

@@ -173,6 +173,24 @@ export function callStoreSuite(name: string, getStore: () => CallStore) {
       expect(await store.get(call.record.callId)).toMatchObject({ state: 'ended', version: 2 });
     });
 
+    it("keeps a recorded call's recording id and, once final, what became of its recording", async () => {
+      const store = getStore();
+      const call = makeRecord({ record: true, recordingId: '3f1c2b9a-7d4e-4c1a-9b2f-0e8d7c6b5a41' });
+      await store.create(call.record, call.secret);
+      const recording = {
+        state: 'uploaded' as const,
+        bytes: 81_234,
+        key: 'recordings/3f1c2b9a-7d4e-4c1a-9b2f-0e8d7c6b5a41.mp4',
+        at: new Date().toISOString(),
+        seq: 9,
+      };
+      await store.update({ ...finish(call.record), recording }, 1);
+      expect(await store.get(call.record.callId)).toMatchObject({
+        spec: { record: true, recordingId: '3f1c2b9a-7d4e-4c1a-9b2f-0e8d7c6b5a41' },
+        recording,
+      });
+    });
+
     it('lets only one of two racing creates on one stream key through', async () => {
       const store = getStore();
       const a = makeRecord();
