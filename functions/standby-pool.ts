@@ -46,7 +46,7 @@ export interface StandbyPoolDeps {
    * since its boot takes a core that calls starting in a burst need. On ECS, 0: tasks boot elsewhere.
    */
   refillQuietMs?: number;
-  /** For tests: how the quiet period is waited for. */
+  /** For tests: how the quiet period is waited for (on the clock of `now`). */
   sleep?: (ms: number) => Promise<void>;
 }
 
@@ -79,7 +79,7 @@ export class StandbyPool implements StandbyTasks {
 
   async claim(callId: string): Promise<string | undefined> {
     if (this.deps.policy.size === 0 || this.closed) return undefined;
-    this.lastClaimAt = Date.now();
+    this.lastClaimAt = this.now().getTime();
     return this.deps.registry.claim(callId, this.at());
   }
 
@@ -195,9 +195,9 @@ export class StandbyPool implements StandbyTasks {
   private async quietClaims(): Promise<void> {
     const quietMs = this.deps.refillQuietMs ?? 0;
     const sleep = this.deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
-    const giveUpAt = Date.now() + REFILL_MAX_WAIT_MS;
+    const giveUpAt = this.now().getTime() + REFILL_MAX_WAIT_MS;
     for (;;) {
-      const wait = Math.min(this.lastClaimAt + quietMs, giveUpAt) - Date.now();
+      const wait = Math.min(this.lastClaimAt + quietMs, giveUpAt) - this.now().getTime();
       if (wait <= 0 || this.closed) return;
       await sleep(wait);
     }

@@ -149,6 +149,35 @@ describe('StandbyPool with CallService', () => {
   });
 });
 
+describe('StandbyPool refills', () => {
+  it('locally waits for a pause in claims before it starts a task', async () => {
+    const slept: number[] = [];
+    const pool = new StandbyPool({
+      registry,
+      launcher: tasks,
+      inspector: { inspect: async (refs) => new Map(refs.map((ref) => [ref, { status: 'running' } as ObservedTask])) },
+      policy: { size: 1, maxIdleMs: 3_600_000, startGraceMs: 300_000, handOverGraceMs: 60_000 },
+      logger: silentLogger,
+      now: () => now,
+      refillQuietMs: 1_000,
+      sleep: async (ms) => {
+        slept.push(ms);
+        now = new Date(now.getTime() + ms);
+      },
+    });
+    // No claim yet: nothing to wait for.
+    await pool.refill();
+    expect(slept).toEqual([]);
+    const [ref] = (await registry.list()).map((e) => e.taskRef);
+    await pool.ready(ref!);
+    // A claim just now: the refill it causes waits for the quiet period first.
+    expect(await pool.claim('c8')).toBe(ref);
+    await pool.refill();
+    expect(slept).toEqual([1_000]);
+    expect(await states()).toMatchObject({ [ref!]: 'claimed', 'standby-2': 'starting' });
+  });
+});
+
 describe('StandbyPool keeper rounds', () => {
   it('recycles an idle task past its time and starts its replacement', async () => {
     const pool = makePool(1);
