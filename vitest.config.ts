@@ -8,12 +8,13 @@ import { configDefaults, defineConfig } from 'vitest/config';
  */
 const UNIT = [
   'test/core/**/*.test.ts',
+  'test/console/console-format.test.ts',
   'test/lint/**/*.test.ts',
   'test/webhooks/**/*.test.ts',
-  'test/aws/{call-sweeper,ecs-task-launcher,eventbridge-publisher,public-address,task-reconciler}.test.ts',
-  'test/functions/{create-app,dns-host-resolver,gateway-metrics,guarded-post,local-task-inspector,local-task-lines,recorder,retention-config,sweep-config,sweep-timer}.test.ts',
+  'test/aws/{call-sweeper,ecs-task-launcher,eventbridge-publisher,public-address,s3-bucket,task-reconciler}.test.ts',
+  'test/functions/{create-app,dns-host-resolver,gateway-metrics,guarded-post,local-task-inspector,local-task-lines,recorder,recordings,retention-config,sweep-config,sweep-timer}.test.ts',
   'test/hardening/{hostile-peer,hostile-stream,sdp-garbage,sip-parser-fuzz}.test.ts',
-  'test/media/{cdn-spec-and-backoff,ffmpeg-args,rtp-core}.test.ts',
+  'test/media/{audio-level,cdn-spec-and-backoff,ffmpeg-args,rtp-core,task-metrics}.test.ts',
   'test/sip/{dialog,digest,sdp,session-timer,sip-call-tls,sip-stack}.test.ts',
 ];
 

@@ -48,8 +48,16 @@ export async function recordEvent(
   );
 }
 
-/** Sets the launcher's task handle on the record, racing safely with the task's first events. */
-export async function attachTaskRef(store: CallStore, callId: string, taskRef: string): Promise<RecordResult> {
+/**
+ * Sets the launcher's task handle on the record, racing safely with the task's first events. `known`, the record
+ * as just stored, saves the first read; a write that lost a race reads again.
+ */
+export async function attachTaskRef(
+  store: CallStore,
+  callId: string,
+  taskRef: string,
+  known?: CallRecord,
+): Promise<RecordResult> {
   return updateWithRetry(
     store,
     callId,
@@ -58,6 +66,7 @@ export async function attachTaskRef(store: CallStore, callId: string, taskRef: s
         ? { record: current, effects: [], changed: false, ignored: 'taskRef already set' }
         : { record: { ...current, taskRef }, effects: [], changed: true },
     {},
+    known,
   );
 }
 
@@ -67,10 +76,11 @@ async function updateWithRetry(
   callId: string,
   change: (current: CallRecord) => TransitionResult,
   options: RecordOptions,
+  known?: CallRecord,
 ): Promise<RecordResult> {
   const maxAttempts = options.maxAttempts ?? 8;
   for (let attempt = 1; ; attempt++) {
-    const current = await store.get(callId);
+    const current = attempt === 1 && known ? known : await store.get(callId);
     if (!current) return { applied: false, effects: [], ignored: 'unknown call' };
     const result = change(current);
     if (!result.changed)

@@ -1,9 +1,10 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { type ICommandHooks, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const PROJECT_ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -17,6 +18,12 @@ export interface GatewayFunctionProps {
   memorySize?: number;
   /** Where failed asynchronous invocations go (EventBridge targets invoke asynchronously). */
   deadLetterQueue?: IQueue;
+  /**
+   * Directories of the project (e.g. `functions/console/web`) copied into the bundle's root under their last name,
+   * for files a module reads at run time relative to itself: beside the bundle they are where they were beside
+   * the module.
+   */
+  besideBundle?: string[];
 }
 
 /**
@@ -50,7 +57,18 @@ export class GatewayFunction extends NodejsFunction {
         mainFields: ['module', 'main'],
         banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
         forceDockerBundling: false,
+        ...(props.besideBundle ? { commandHooks: copyBeside(props.besideBundle) } : {}),
       },
     });
   }
+}
+
+/** The shell commands that copy `directories` into the bundle once esbuild has written it. */
+function copyBeside(directories: string[]): ICommandHooks {
+  return {
+    beforeBundling: () => [],
+    beforeInstall: () => [],
+    afterBundling: (inputDir, outputDir) =>
+      directories.map((directory) => `cp -R "${join(inputDir, directory)}" "${join(outputDir, basename(directory))}"`),
+  };
 }

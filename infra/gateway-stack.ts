@@ -16,18 +16,25 @@ import { EventBus, Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
+import { BlockPublicAccess, Bucket, BucketEncryption } from 'aws-cdk-lib/aws-s3';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Secret, type ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import { LIVE_INDEX, LIVE_INDEX_PROJECTION } from '../shared/aws/dynamodb-call-store.ts';
+import { LIVE_INDEX, LIVE_INDEX_PROJECTION, TASK_READABLE_ATTRIBUTES } from '../shared/aws/dynamodb-call-store.ts';
 import { STATE_EVENT_DETAIL_TYPE, STATE_EVENT_SOURCE } from '../shared/aws/eventbridge-publisher.ts';
 import { LAMBDA_ENV } from '../functions/aws/aws-config.ts';
 import { METRIC, METRICS_DIMENSION, METRICS_NAMESPACE } from '../functions/aws/metrics.ts';
+import { TASK_METRIC } from '../shared/aws/emf.ts';
+import { RECORDINGS_PREFIX } from '../shared/recording-names.ts';
 import { STATUS_CALLBACK_DETAIL_TYPE, STATUS_CALLBACK_SOURCE } from '../functions/aws/status-callbacks.ts';
 import { SWEEP_DEFAULTS, SWEEP_ENV } from '../functions/sweep-config.ts';
+import { STANDBY_ENV } from '../functions/standby-config.ts';
+import { PRICING_ENV } from '../functions/pricing-config.ts';
+import type { Pricing } from '../functions/core/call-usage.ts';
+import { STANDBY_POOL_KEY, STANDBY_TASKS_ATTRIBUTE } from '../shared/aws/dynamodb-standby-registry.ts';
 import { WEBHOOK_ENV } from '../functions/webhooks/webhook-config.ts';
 import { TASK_ENV } from '../shared/task-env.ts';
 import { GatewayFunction } from './gateway-function.ts';
@@ -45,6 +52,8 @@ export interface GatewayStackProps extends StackProps {
   logRetention?: RetentionDays;
   /** Days finished calls (their usage) stay in the table. */
   callRetentionDays?: number;
+  /** Days a recording stays in the recordings bucket before the lifecycle rule deletes it. Default 30. */
+  recordingRetentionDays?: number;
   /** Requests per second the API accepts (steady, burst): every call starts a paid Fargate task. */
   apiThrottle?: { rateLimit: number; burstLimit: number };
   /** Generate a key for `POST /webhooks/trigger` (docs/webhooks.md); off → the route answers 404. */
@@ -58,6 +67,10 @@ export interface GatewayStackProps extends StackProps {
   failedCallsAlarmThreshold?: number;
   /** Subscribes this address to the alarm topic (it must confirm); subscribe others to `AlarmTopicArn` yourself. */
   alarmEmail?: string;
+  /** Media tasks kept running, idle, for the next calls (docs/aws.md has their cost); 0 turns it off. Default 1. */
+  standbyTasks?: number;
+  /** Prices that replace the list prices in usage estimates (context `usagePrices`, JSON). */
+  usagePrices?: Partial<Pricing>;
 }
 
 /**
@@ -66,6 +79,9 @@ export interface GatewayStackProps extends StackProps {
  * write and the reconciler's grace.
  */
 export const CALLBACK_DELIVERY_TIMEOUT = Duration.seconds(120);
+
+/** Days a recording is kept unless the `recordingRetentionDays` context says otherwise. */
+export const DEFAULT_RECORDING_RETENTION_DAYS = 30;
 
 /**
  * The gateway on AWS: HTTP API → API Lambda (the hono app) → DynamoDB + ECS RunTask; Fargate media tasks →
@@ -79,6 +95,12 @@ export class GatewayStack extends Stack {
     // read, and how long the final states they write keep a call (functions/retention-config.ts).
     const everyLambdaEnv = {
       [LAMBDA_ENV.gatewayName]: this.stackName,
+      // Usage is priced at the task size deployed, and at the operator's prices where given.
+      [PRICING_ENV]: JSON.stringify({
+        ...props.usagePrices,
+        taskVcpu: (props.taskCpu ?? 256) / 1024,
+        taskGb: (props.taskMemoryMiB ?? 512) / 1024,
+      }),
       [RETENTION_ENV]: String(props.callRetentionDays ?? DEFAULT_RETENTION_DAYS),
     };
 
@@ -127,6 +149,24 @@ export class GatewayStack extends Stack {
       ? Secret.fromSecretCompleteArn(this, 'TwilioSecret', props.twilioSecretArn)
       : undefined;
 
+    // Recordings: the task puts each under RECORDINGS_PREFIX after its call, the API signs links to them.
+    const recordings = new Bucket(this, 'Recordings', {
+      encryption: BucketEncryption.S3_MANAGED,
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      lifecycleRules: [
+        {
+          id: 'ExpireRecordings',
+          prefix: RECORDINGS_PREFIX,
+          expiration: Duration.days(props.recordingRetentionDays ?? DEFAULT_RECORDING_RETENTION_DAYS),
+        },
+        // A PutObject cut short leaves nothing; a multipart upload would, and none is wanted here.
+        { id: 'AbortIncompleteUploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
+      ],
+      // Like the call history, recordings outlive a `cdk destroy`; docs/aws.md says how to delete them.
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
     const media = new MediaTask(this, 'Media', {
       cpu: props.taskCpu ?? 256,
       memoryMiB: props.taskMemoryMiB ?? 512,
@@ -138,11 +178,44 @@ export class GatewayStack extends Stack {
         [TASK_ENV.tableName]: table.tableName,
         [TASK_ENV.eventBusName]: bus.eventBusName,
         [TASK_ENV.kmsKeyId]: passwordKey.keyArn,
+        [TASK_ENV.recordingBucket]: recordings.bucketName,
+        [TASK_ENV.gatewayName]: this.stackName,
       },
     });
     const taskRole = media.taskDefinition.taskRole;
-    taskRole.addToPrincipalPolicy(new PolicyStatement({ actions: ['dynamodb:GetItem'], resources: [table.tableArn] }));
-    taskRole.addToPrincipalPolicy(new PolicyStatement({ actions: ['kms:Decrypt'], resources: [passwordKey.keyArn] }));
+    // Any item (its own call's, the pool's), but only what TASK_READABLE_ATTRIBUTES names: never a call's stored
+    // password nor its task's ARN. Select keeps a request from asking for all attributes (AWS's documented pattern).
+    taskRole.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:GetItem'],
+        resources: [table.tableArn],
+        conditions: {
+          'ForAllValues:StringEquals': { 'dynamodb:Attributes': [...TASK_READABLE_ATTRIBUTES] },
+          StringEqualsIfExists: { 'dynamodb:Select': 'SPECIFIC_ATTRIBUTES' },
+        },
+      }),
+    );
+    // A standby task marks its own entry idle: the pool item's entries, nothing else of it or of any other item.
+    taskRole.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:UpdateItem'],
+        resources: [table.tableArn],
+        conditions: {
+          'ForAllValues:StringEquals': {
+            'dynamodb:LeadingKeys': [STANDBY_POOL_KEY],
+            'dynamodb:Attributes': [STANDBY_TASKS_ATTRIBUTE],
+          },
+        },
+      }),
+    );
+    // Only ciphertexts bound to a call: the task's own copy, sealed for its callId (and its ARN, if a standby).
+    taskRole.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['kms:Decrypt'],
+        resources: [passwordKey.keyArn],
+        conditions: { Null: { 'kms:EncryptionContext:callId': 'false' } },
+      }),
+    );
     // Only under its own source: the API's hand-offs (another source) make the recorder sign what they carry.
     taskRole.addToPrincipalPolicy(
       new PolicyStatement({
@@ -152,9 +225,38 @@ export class GatewayStack extends Stack {
       }),
     );
 
+    // Its recording only, into the recordings folder: it reads, lists and deletes nothing there.
+    taskRole.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['s3:PutObject'],
+        resources: [recordings.arnForObjects(`${RECORDINGS_PREFIX}*`)],
+      }),
+    );
+    // What RunTask needs, for the API (calls' and standby tasks) and the sweeper (standby tasks).
+    const launchEnv = {
+      [LAMBDA_ENV.clusterArn]: media.cluster.clusterArn,
+      [LAMBDA_ENV.taskDefinitionArn]: media.taskDefinition.taskDefinitionArn,
+      [LAMBDA_ENV.containerName]: media.container.containerName,
+      [LAMBDA_ENV.subnetIds]: media.vpc.publicSubnets.map((s) => s.subnetId).join(','),
+      [LAMBDA_ENV.securityGroupIds]: media.securityGroup.securityGroupId,
+      [STANDBY_ENV.tasks]: String(props.standbyTasks ?? 1),
+    };
+    const runTask = new PolicyStatement({
+      actions: ['ecs:RunTask'],
+      resources: [media.taskDefinition.taskDefinitionArn],
+      conditions: { ArnEquals: { 'ecs:cluster': media.cluster.clusterArn } },
+    });
+    const passTaskRoles = new PolicyStatement({
+      actions: ['iam:PassRole'],
+      resources: [taskRole.roleArn, media.taskDefinition.obtainExecutionRole().roleArn],
+      conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+    });
+
     // --- API ---
     const api = new GatewayFunction(this, 'ApiFunction', {
       entry: 'api-handler.ts',
+      // The web console's files, which functions/console/console-routes.ts reads from beside itself.
+      besideBundle: ['functions/console/web'],
       logRetention,
       timeout: Duration.seconds(29),
       memorySize: 512,
@@ -162,13 +264,10 @@ export class GatewayStack extends Stack {
         [LAMBDA_ENV.tableName]: table.tableName,
         [LAMBDA_ENV.kmsKeyId]: passwordKey.keyArn,
         [LAMBDA_ENV.apiKeySecretArn]: apiKey.secretArn,
-        [LAMBDA_ENV.clusterArn]: media.cluster.clusterArn,
-        [LAMBDA_ENV.taskDefinitionArn]: media.taskDefinition.taskDefinitionArn,
-        [LAMBDA_ENV.containerName]: media.container.containerName,
-        [LAMBDA_ENV.subnetIds]: media.vpc.publicSubnets.map((s) => s.subnetId).join(','),
-        [LAMBDA_ENV.securityGroupIds]: media.securityGroup.securityGroupId,
         [LAMBDA_ENV.eventBusName]: bus.eventBusName,
         [LAMBDA_ENV.statusSigningKeySecretArn]: statusSigningKey.secretArn,
+        [LAMBDA_ENV.recordingBucket]: recordings.bucketName,
+        ...launchEnv,
         ...everyLambdaEnv,
         ...(triggerSigningKey ? { [LAMBDA_ENV.triggerSigningKeySecretArn]: triggerSigningKey.secretArn } : {}),
         ...(twilioSecret ? { [LAMBDA_ENV.twilioSecretArn]: twilioSecret.secretArn } : {}),
@@ -190,6 +289,13 @@ export class GatewayStack extends Stack {
     api.addToRolePolicy(
       new PolicyStatement({ actions: ['kms:Encrypt', 'kms:Decrypt'], resources: [passwordKey.keyArn] }),
     );
+    // The pre-signed links to recordings carry the API's signature: GetObject is what a link may do.
+    api.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['s3:GetObject'],
+        resources: [recordings.arnForObjects(`${RECORDINGS_PREFIX}*`)],
+      }),
+    );
     const apiSecrets = [apiKey, statusSigningKey, triggerSigningKey, twilioSecret].filter(
       (secret) => secret !== undefined,
     );
@@ -207,13 +313,7 @@ export class GatewayStack extends Stack {
         conditions: { StringEquals: { 'events:source': STATUS_CALLBACK_SOURCE } },
       }),
     );
-    api.addToRolePolicy(
-      new PolicyStatement({
-        actions: ['ecs:RunTask'],
-        resources: [media.taskDefinition.taskDefinitionArn],
-        conditions: { ArnEquals: { 'ecs:cluster': media.cluster.clusterArn } },
-      }),
-    );
+    api.addToRolePolicy(runTask);
     api.addToRolePolicy(new PolicyStatement({ actions: ['ecs:StopTask'], resources: [media.taskArnPattern()] }));
     // RunTask with `tags` needs TagResource, only as part of RunTask.
     api.addToRolePolicy(
@@ -223,14 +323,7 @@ export class GatewayStack extends Stack {
         conditions: { StringEquals: { 'ecs:CreateAction': 'RunTask' } },
       }),
     );
-    const roles = [taskRole.roleArn, media.taskDefinition.obtainExecutionRole().roleArn];
-    api.addToRolePolicy(
-      new PolicyStatement({
-        actions: ['iam:PassRole'],
-        resources: roles,
-        conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
-      }),
-    );
+    api.addToRolePolicy(passTaskRoles);
 
     const httpApi = new HttpApi(this, 'HttpApi', {
       description: 'SIP to RTMP gateway',
@@ -332,8 +425,8 @@ export class GatewayStack extends Stack {
       timeout: CALLBACK_DELIVERY_TIMEOUT,
       environment: {
         [LAMBDA_ENV.tableName]: table.tableName,
-        [LAMBDA_ENV.clusterArn]: media.cluster.clusterArn,
         [LAMBDA_ENV.statusSigningKeySecretArn]: statusSigningKey.secretArn,
+        ...launchEnv,
         [SWEEP_ENV.launchGraceSeconds]: String(SWEEP_DEFAULTS.launchGraceSeconds),
         [SWEEP_ENV.stoppedGraceSeconds]: String(SWEEP_DEFAULTS.stoppedGraceSeconds),
         [SWEEP_ENV.limitGraceSeconds]: String(SWEEP_DEFAULTS.limitGraceSeconds),
@@ -353,8 +446,12 @@ export class GatewayStack extends Stack {
       }),
     );
     sweeper.addToRolePolicy(readStatusKey);
+    // It keeps the standby pool: starts tasks for it (stops and looks them up as above).
+    sweeper.addToRolePolicy(runTask);
+    sweeper.addToRolePolicy(passTaskRoles);
     new Rule(this, 'SweepScheduleRule', {
-      description: 'Every minute: close calls whose media task never started, vanished or hung past its limit',
+      description:
+        'Every minute: close calls whose media task never started, vanished or hung past its limit; keep the standby pool',
       schedule: Schedule.rate(Duration.minutes(1)),
       // A missed sweep is made up by the next one, a minute later: no retries, no DLQ.
       targets: [new LambdaFunction(sweeper, { retryAttempts: 0, maxEventAge: Duration.minutes(1) })],
@@ -435,6 +532,19 @@ export class GatewayStack extends Stack {
         width: 12,
       }),
       new GraphWidget({
+        title: 'Media (per 5 min)',
+        left: [TASK_METRIC.rtpLost, TASK_METRIC.reconnects, TASK_METRIC.encoderRestarts].map((name) =>
+          gatewayMetric(name),
+        ),
+        right: [gatewayMetric(TASK_METRIC.jitter).with({ statistic: 'Maximum', label: 'RTP jitter (ms, max)' })],
+        width: 12,
+      }),
+      new GraphWidget({
+        title: 'Bytes (per 5 min)',
+        left: [TASK_METRIC.bytesOut, TASK_METRIC.recordingBytes].map((name) => gatewayMetric(name)),
+        width: 12,
+      }),
+      new GraphWidget({
         title: 'Lambda errors',
         left: [api, recorder, reconciler, sweeper].map((fn) =>
           fn.metricErrors({ period: Duration.minutes(5), statistic: 'Sum', label: fn.node.id }),
@@ -458,6 +568,7 @@ export class GatewayStack extends Stack {
         description: 'Key POST /webhooks/trigger callers sign with',
       });
     new CfnOutput(this, 'TableName', { value: table.tableName });
+    new CfnOutput(this, 'RecordingsBucketName', { value: recordings.bucketName });
     new CfnOutput(this, 'EventBusName', { value: bus.eventBusName });
     new CfnOutput(this, 'ClusterName', { value: media.cluster.clusterName });
     new CfnOutput(this, 'AlarmTopicArn', {

@@ -99,8 +99,9 @@ export class MediaTask extends Construct {
         [TASK_ENV.mediaPorts]: formatPortRange({ min: from, max: to }),
         ...props.environment,
       },
-      // The task promises to hang up within 10 s of SIGTERM (media-task/main.ts); ECS kills it after this.
-      stopTimeout: Duration.seconds(30),
+      // The task promises to hang up within 10 s of SIGTERM, then uploads the call's recording, if any, for up to
+      // 100 s more (media-task/main.ts); ECS kills it after this, Fargate's longest.
+      stopTimeout: Duration.seconds(120),
       essential: true,
     });
     // Public IP discovery (media-task/aws/public-address.ts). EC2 offers no resource-level permission for it.

@@ -1,8 +1,10 @@
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { MIN_MEDIA_PORTS } from '../shared/task-env.ts';
 import { DEFAULT_RETENTION_DAYS } from '../shared/aws/dynamodb-call-store.ts';
-import type { GatewayStackProps } from './gateway-stack.ts';
+import { DEFAULT_RECORDING_RETENTION_DAYS, type GatewayStackProps } from './gateway-stack.ts';
 import { DEFAULT_MEDIA_PORTS } from './media-task-construct.ts';
+import { parsePriceOverrides } from '../functions/pricing-config.ts';
+import type { Pricing } from '../functions/core/call-usage.ts';
 
 export class StackContextError extends Error {
   override readonly name = 'StackContextError';
@@ -91,6 +93,23 @@ export function readStackContext(get: (key: string) => unknown): Omit<GatewaySta
   const callRetentionDays = number('callRetentionDays') ?? DEFAULT_RETENTION_DAYS;
   if (!(Number.isInteger(callRetentionDays) && callRetentionDays >= 1 && callRetentionDays <= 3650))
     throw new StackContextError('context callRetentionDays must be 1–3650 days');
+  const recordingRetentionDays = number('recordingRetentionDays') ?? DEFAULT_RECORDING_RETENTION_DAYS;
+  if (!(recordingRetentionDays >= 1 && recordingRetentionDays <= 3650))
+    throw new StackContextError('context recordingRetentionDays must be 1–3650 days');
+  const standbyTasks = number('standbyTasks') ?? 1;
+  if (!(standbyTasks >= 0 && standbyTasks <= 100)) throw new StackContextError('context standbyTasks must be 0–100');
+  const rawPrices = get('usagePrices');
+  let usagePrices: Partial<Pricing> | undefined;
+  try {
+    usagePrices =
+      rawPrices === undefined
+        ? undefined
+        : parsePriceOverrides(typeof rawPrices === 'string' ? JSON.parse(rawPrices) : rawPrices, 'context usagePrices');
+  } catch (error) {
+    throw new StackContextError(
+      error instanceof SyntaxError ? 'context usagePrices must be JSON' : (error as Error).message,
+    );
+  }
   const logRetentionDays = number('logRetentionDays') ?? 30;
   if (!RETENTION_DAYS.includes(logRetentionDays))
     throw new StackContextError(`context logRetentionDays must be one of ${RETENTION_DAYS.join(', ')}`);
@@ -102,9 +121,12 @@ export function readStackContext(get: (key: string) => unknown): Omit<GatewaySta
     peerCidrs,
     logRetention: logRetentionDays as RetentionDays,
     callRetentionDays,
+    recordingRetentionDays,
     genericTrigger: genericTrigger === true || genericTrigger === 'true',
     ...(twilioSecretArn ? { twilioSecretArn } : {}),
     failedCallsAlarmThreshold,
     ...(alarmEmail ? { alarmEmail } : {}),
+    standbyTasks,
+    ...(usagePrices ? { usagePrices } : {}),
   };
 }

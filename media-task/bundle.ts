@@ -13,7 +13,7 @@ import { rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { build, type Plugin } from 'esbuild';
+import { build, stop, type Plugin } from 'esbuild';
 import { FFMPEG_FILE, RELAY_FILE } from './config.ts';
 import { ensureTaskFfmpeg } from './ffmpeg/task-ffmpeg.ts';
 
@@ -65,6 +65,9 @@ async function bundleScripts(outdir: string): Promise<string> {
     plugins: [withoutWebSocket],
     logLevel: 'warning',
   });
+  // esbuild keeps its service process (~160 MB resident) for the next build; the server builds once. A later
+  // transform (tsx loading a module) starts it again.
+  await stop();
   return join(outdir, 'main.mjs');
 }
 

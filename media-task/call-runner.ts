@@ -1,12 +1,18 @@
+import { join } from 'node:path';
 import type { CallSpec, CallStats, StateEventBody, TaskCommand, VideoMode } from '../shared/call-types.ts';
+import { recordingFileName } from '../shared/recording-names.ts';
 import { onHeartbeat } from './heartbeat.ts';
 import type { PortRange } from '../shared/task-env.ts';
 import type { Logger } from '../shared/log.ts';
 import type { RtmpOutput, VideoFill } from './pipeline/ffmpeg-args.ts';
-import { FfmpegPipeline } from './pipeline/ffmpeg-pipeline.ts';
+import { FfmpegPipeline, relayedVideo } from './pipeline/ffmpeg-pipeline.ts';
+import { Recorder, type RecordingFile } from './pipeline/recorder.ts';
 import { ensureSlateClip } from './pipeline/slate.ts';
 import type { SpareEncoder } from './pipeline/spare-encoder.ts';
-import { RtpEndpoint } from './rtp/rtp-endpoint.ts';
+import { freeUdpPort } from './pipeline/udp-ports.ts';
+import { levelBetween, type LevelCounters } from './rtp/audio-level.ts';
+import { bindCallEndpoints, type CallEndpoints } from './rtp/call-endpoints.ts';
+import type { RtpEndpoint } from './rtp/rtp-endpoint.ts';
 import { likelyAnswer, type LocalMedia, type NegotiatedMedia, type NegotiatedStream } from './sip/sdp.ts';
 import { startSipCall, type SipCall } from './sip/sip-call.ts';
 
@@ -28,7 +34,16 @@ export interface CallRunnerOptions {
   inviteTimeoutMs?: number;
   /** MEDIA_PORTS: where the SIP socket and the RTP/RTCP pairs bind; absent, the OS picks. */
   mediaPorts?: PortRange;
+  /** Where a recording the spec asks for is written (`<recordingId>.mp4`); absent, the task has nowhere to. */
+  recordingDir?: string;
+  /** Every stats report's figures, with the task's own counters (AWS: the EMF lines of task-metrics.ts). */
+  onFigures?: (figures: TaskFigures) => void;
+  /** Bound before the call came (a standby task); absent, the call binds its own. */
+  endpoints?: Promise<CallEndpoints>;
 }
+
+/** What the task measures at each stats report: the call's stats and what only the task knows. */
+export type TaskFigures = CallStats & { encoderRestarts: number; recordingBytes: number };
 
 type FinalEvent = Extract<StateEventBody, { type: 'ended' } | { type: 'failed' }>;
 
@@ -62,6 +77,8 @@ export class CallRunner {
   /** When a re-INVITE last took the call off hold. */
   private resumedAt: number | undefined;
   private checkingInactivity = false;
+  /** The relay's level counters at the last stats report: the next one's level covers what came since. */
+  private levelRead: LevelCounters = { levelSamples: 0, levelEnergy: 0 };
   /** Set when we decide to end the call, so the SIP `ended` that follows carries our reason, not a plain hang-up. */
   private pendingFinal: FinalEvent | undefined;
   private final: FinalEvent | undefined;
@@ -74,14 +91,24 @@ export class CallRunner {
   private slate: Promise<string | undefined> | undefined;
   /** The encoder started while the phone rings, until the answer takes it or the call ends. */
   private spare: SpareEncoder | undefined;
+  /** Started at the answer when the spec asks for a recording; it outlives encoder restarts. */
+  private recorder: Promise<{ recorder: Recorder; port: number } | undefined> | undefined;
+  private recordingError: string | undefined;
+  /**
+   * The closed recording, once the call is over and its recorder stopped; undefined when the call asked for
+   * none or never got to record. Settles before `done`.
+   */
+  readonly recording: Promise<RecordingFile | undefined>;
+  private resolveRecording!: (file: RecordingFile | undefined) => void;
 
   constructor(private readonly options: CallRunnerOptions) {
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
+    this.recording = new Promise((resolve) => (this.resolveRecording = resolve));
   }
 
   async start(): Promise<void> {
     const { spec, logger } = this.options;
-    // The slate and the spare encoder first: they take the longest, and on AWS the event is a PutEvents round trip.
+    // The slate first: it takes the longest.
     if (videoMode(spec) === 'slate') {
       this.slate = ensureSlateClip({
         title: spec.title,
@@ -93,19 +120,12 @@ export class CallRunner {
         return undefined;
       });
     }
-    void this.startSpare();
-    await this.options.report({ type: 'dialing' });
-    // Both relays start at once: each is a process spawn, and the INVITE waits for their ports.
+    // Not awaited: the reporter keeps the events in order, and on AWS a PutEvents round trip would hold the
+    // INVITE back by as much.
+    void this.options.report({ type: 'dialing' });
     const { bindAddress, relayPath, mediaPorts } = this.options;
-    const bind = (kind: 'audio' | 'video') =>
-      RtpEndpoint.bind({
-        kind,
-        bindAddress,
-        relay: relayPath,
-        ...(mediaPorts ? { portRange: mediaPorts } : {}),
-        logger: logger.child({ media: kind }),
-      });
-    const [audio, video] = await Promise.allSettled([bind('audio'), bind('video')]);
+    const { audio, video } = await (this.options.endpoints ??
+      bindCallEndpoints({ bindAddress, relayPath, ...(mediaPorts ? { mediaPorts } : {}), logger }));
     // Kept even if the other failed, so that finish() closes it.
     if (audio.status === 'fulfilled') this.endpoints.audio = audio.value;
     if (video.status === 'fulfilled') this.endpoints.video = video.value;
@@ -137,6 +157,8 @@ export class CallRunner {
       logger: logger.child({ component: 'sip' }),
     });
     this.sip = sip;
+    // After the INVITE has left: the spare's spawn would hold it back, and a callee takes longer to answer.
+    void this.startSpare();
     sip.on('ringing', () => void this.options.report({ type: 'ringing' }));
     sip.on('answered', (media) => void this.onAnswered(media));
     sip.on('mediaChanged', (media) => this.onMediaChanged(media));
@@ -191,6 +213,8 @@ export class CallRunner {
   }
 
   private async startSpare(): Promise<void> {
+    // A recorded call's encoder feeds relay ports, picked at the answer: no arguments to guess yet.
+    if (this.options.spec.record) return;
     const fill = await this.videoFill();
     if (this.answeredAt !== undefined || this.stopping) return;
     const { ffmpegPath, rtmpsCaFile } = this.options;
@@ -226,6 +250,8 @@ export class CallRunner {
     this.spare = undefined;
     try {
       const fill = await this.videoFill();
+      this.recorder ??= this.startRecorder(relayedVideo(this.media, fill));
+      const recordPort = (await this.recorder)?.port;
       const pipeline = await FfmpegPipeline.start({
         media: this.media,
         outputs: this.outputs(),
@@ -233,6 +259,7 @@ export class CallRunner {
         ffmpegPath,
         rtmpsCaFile,
         spare,
+        ...(recordPort === undefined ? {} : { recordPort }),
         logger: logger.child({ component: 'ffmpeg' }),
       });
       this.pipeline = pipeline;
@@ -262,6 +289,49 @@ export class CallRunner {
       this.endCall({ type: 'failed', reason: 'ffmpeg', message: `ffmpeg did not start: ${(error as Error).message}` });
       return false;
     }
+  }
+
+  /**
+   * The recorder, listening before the encoder's first packets go out; undefined when the call asked for no
+   * recording or it could not start, which the call survives: the broadcast comes first.
+   */
+  private async startRecorder(
+    video: 'peer' | 'ours' | 'none',
+  ): Promise<{ recorder: Recorder; port: number } | undefined> {
+    const { spec, recordingDir, ffmpegPath, logger } = this.options;
+    if (!spec.record || !spec.recordingId) return undefined;
+    if (!recordingDir) {
+      this.recordingError = 'this task has no place to write recordings to';
+      logger.error('recording asked for, but the task has no place for it', {});
+      return undefined;
+    }
+    try {
+      const port = await freeUdpPort();
+      const path = join(recordingDir, recordingFileName(spec.recordingId));
+      const recorder = await Recorder.start({
+        relayPort: port,
+        path,
+        video,
+        ffmpegPath,
+        logger: logger.child({ component: 'recorder' }),
+      });
+      return { recorder, port };
+    } catch (error) {
+      this.recordingError = `the recorder did not start: ${(error as Error).message}`;
+      logger.error('recording not started; the broadcast goes on', { error });
+      return undefined;
+    }
+  }
+
+  /** Stops the recorder (if any) and settles `recording`. */
+  private async closeRecording(): Promise<void> {
+    const started = await this.recorder;
+    const file = started
+      ? await started.recorder.stop()
+      : this.recordingError && this.answeredAt !== undefined
+        ? { path: '', bytes: 0, error: this.recordingError }
+        : undefined;
+    this.resolveRecording(file);
   }
 
   private async videoFill(): Promise<VideoFill> {
@@ -352,11 +422,22 @@ export class CallRunner {
   }
 
   private async reportStats(): Promise<void> {
-    await this.options.report({ type: 'stats', ...(await this.stats()) });
+    const stats = await this.stats();
+    await this.tellFigures(stats);
+    await this.options.report({ type: 'stats', ...stats });
+  }
+
+  /** The figures of the task's metrics; `recordingBytes` once the recording is closed, else its size now. */
+  private async tellFigures(stats: CallStats, recordingBytes?: number): Promise<void> {
+    if (!this.options.onFigures) return;
+    const bytes = recordingBytes ?? (await (await this.recorder)?.recorder.bytes()) ?? 0;
+    this.options.onFigures({ ...stats, encoderRestarts: this.encoderRestarts, recordingBytes: bytes });
   }
 
   private async stats(): Promise<CallStats> {
     const [audio, video] = await Promise.all([this.endpoints.audio?.stats(), this.endpoints.video?.stats()]);
+    const audioLevelDb = audio ? levelBetween(this.levelRead, audio) : undefined;
+    if (audio) this.levelRead = audio;
     return {
       rtpPackets: (audio?.packets ?? 0) + (video?.packets ?? 0),
       rtpLost: (audio?.lost ?? 0) + (video?.lost ?? 0),
@@ -364,6 +445,7 @@ export class CallRunner {
       rtpForeignDropped: (audio?.foreignDropped ?? 0) + (video?.foreignDropped ?? 0),
       bytesOut: this.pipeline?.bytesOut ?? 0,
       ...(this.pipeline ? { destinations: this.pipeline.destinationStatus() } : {}),
+      ...(audioLevelDb === undefined ? {} : { audioLevelDb }),
     };
   }
 
@@ -399,7 +481,10 @@ export class CallRunner {
     // shutdown deadline, and a call whose final event was never sent would be recorded as crashed.
     await this.options.report({ type: 'stats', ...stats });
     await this.options.report(event);
-    await Promise.all([this.pipeline?.stop(), this.spare?.close()]);
+    // The recorder stops while the encoder still feeds it, as the republishers do (FfmpegPipeline.stop).
+    await Promise.all([this.pipeline?.stop(), this.spare?.close(), this.closeRecording()]);
+    // What the call did since the last report counts too: the whole file, the last bytes sent.
+    await this.tellFigures(await this.stats(), (await this.recording)?.bytes);
     await this.sip?.hangup();
     this.endpoints.audio?.close();
     this.endpoints.video?.close();

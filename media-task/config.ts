@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { isAbsolute } from 'node:path';
 import { MIN_MEDIA_PORTS, parsePortRange, TASK_ENV, type PortRange } from '../shared/task-env.ts';
 
 /** The RTP relay's executable, next to the bundle's entry module (bundle.ts builds both). */
@@ -7,9 +9,16 @@ export const RELAY_FILE = 'rtp-relay';
 export const FFMPEG_FILE = 'ffmpeg';
 
 export interface TaskConfig {
+  /** CALL_SPEC or CALL_SPEC_FILE, unparsed. */
   rawSpec: unknown;
-  /** AWS mode (CALL_ID set): where the spec is read from, instead of rawSpec. */
-  stored?: { callId: string; tableName: string; kmsKeyId: string };
+  /** AWS: the call to run (CALL_ID), read from `table` instead of rawSpec. */
+  callId?: string;
+  /** AWS, with callId: its SIP password, sealed with KMS (CALL_SECRET). */
+  callSecret?: string;
+  /** Started before its call: the call is assigned later (stdin locally, the pool item on AWS). */
+  standby: boolean;
+  /** AWS: where calls (specs, encrypted passwords) and the standby pool are read. */
+  table?: { tableName: string; kmsKeyId: string };
   bindAddress: string;
   publicAddress: string;
   eventSink: 'stdout' | 'eventbridge';
@@ -22,6 +31,12 @@ export interface TaskConfig {
   rtmpsCaFile?: string;
   inviteTimeoutMs: number;
   mediaPorts?: PortRange;
+  /** Where recordings are written: RECORDING_DIR, or on AWS (RECORDING_BUCKET) the scratch folder they go up from. */
+  recordingDir?: string;
+  /** AWS: the bucket recordings are uploaded to after the call. */
+  recordingBucket?: string;
+  /** AWS: the `Gateway` dimension of the task's metrics. */
+  gatewayName: string;
 }
 
 export class TaskConfigError extends Error {
@@ -32,12 +47,18 @@ export class TaskConfigError extends Error {
 export function readTaskConfig(env: NodeJS.ProcessEnv = process.env): TaskConfig {
   const inline = env[TASK_ENV.callSpec];
   const file = env[TASK_ENV.callSpecFile];
-  const stored = readStoredSource(env);
-  if (!inline && !file && !stored)
-    throw new TaskConfigError(`set ${TASK_ENV.callSpec}, ${TASK_ENV.callSpecFile} or ${TASK_ENV.callId}`);
+  const callId = env[TASK_ENV.callId] || undefined;
+  const standby = env[TASK_ENV.standby] === '1';
+  const sources = [inline, file, callId, standby || undefined].filter(Boolean).length;
+  if (sources !== 1) {
+    throw new TaskConfigError(
+      `set one of ${TASK_ENV.callSpec}, ${TASK_ENV.callSpecFile}, ${TASK_ENV.callId} or ${TASK_ENV.standby}=1`,
+    );
+  }
+  const table = readTable(env, callId);
   let rawSpec: unknown;
   try {
-    if (!stored) rawSpec = JSON.parse(inline ?? readFileSync(file as string, 'utf8'));
+    if (inline || file) rawSpec = JSON.parse(inline ?? readFileSync(file as string, 'utf8'));
   } catch (error) {
     throw new TaskConfigError(
       `${inline ? TASK_ENV.callSpec : TASK_ENV.callSpecFile} is not readable JSON: ${(error as Error).message}`,
@@ -62,9 +83,16 @@ export function readTaskConfig(env: NodeJS.ProcessEnv = process.env): TaskConfig
       `${TASK_ENV.mediaPorts} must be <first>-<last>, at least ${MIN_MEDIA_PORTS} ports within 1024–65535, not ${JSON.stringify(portsText)}`,
     );
   }
+  const recordingBucket = env[TASK_ENV.recordingBucket] || undefined;
+  const recordingDir = env[TASK_ENV.recordingDir] || (recordingBucket ? tmpdir() : undefined);
+  if (recordingDir && !isAbsolute(recordingDir))
+    throw new TaskConfigError(`${TASK_ENV.recordingDir} must be an absolute path, not ${JSON.stringify(recordingDir)}`);
   return {
     rawSpec,
-    ...(stored ? { stored } : {}),
+    ...(callId ? { callId } : {}),
+    ...(env[TASK_ENV.callSecret] ? { callSecret: env[TASK_ENV.callSecret] } : {}),
+    standby,
+    ...(table ? { table } : {}),
     bindAddress,
     publicAddress: env[TASK_ENV.publicAddress] ?? (bindAddress === '0.0.0.0' ? '127.0.0.1' : bindAddress),
     eventSink: sink,
@@ -75,21 +103,29 @@ export function readTaskConfig(env: NodeJS.ProcessEnv = process.env): TaskConfig
     rtmpsCaFile: env[TASK_ENV.rtmpsCaFile] || undefined,
     inviteTimeoutMs: inviteTimeoutSeconds * 1000,
     ...(mediaPorts ? { mediaPorts } : {}),
+    ...(recordingDir ? { recordingDir } : {}),
+    ...(recordingBucket ? { recordingBucket } : {}),
+    gatewayName: env[TASK_ENV.gatewayName] || 'default',
   };
 }
 
-/** CALL_ID mode needs the table and the key too; a partial set is a deployment mistake worth naming. */
-function readStoredSource(env: NodeJS.ProcessEnv): TaskConfig['stored'] {
-  const callId = env[TASK_ENV.callId];
-  if (!callId) return undefined;
+/** CALL_ID mode needs the table and the key; so does a standby given either. A partial set is a deployment mistake. */
+function readTable(env: NodeJS.ProcessEnv, callId: string | undefined): TaskConfig['table'] {
   const tableName = env[TASK_ENV.tableName];
   const kmsKeyId = env[TASK_ENV.kmsKeyId];
-  if (!tableName) throw new TaskConfigError(`${TASK_ENV.tableName} is required with ${TASK_ENV.callId}`);
-  if (!kmsKeyId) throw new TaskConfigError(`${TASK_ENV.kmsKeyId} is required with ${TASK_ENV.callId}`);
-  return { callId, tableName, kmsKeyId };
+  if (!callId && !tableName && !kmsKeyId) return undefined;
+  const needs = callId ? TASK_ENV.callId : tableName ? TASK_ENV.tableName : TASK_ENV.kmsKeyId;
+  if (!tableName) throw new TaskConfigError(`${TASK_ENV.tableName} is required with ${needs}`);
+  if (!kmsKeyId) throw new TaskConfigError(`${TASK_ENV.kmsKeyId} is required with ${needs}`);
+  return { tableName, kmsKeyId };
 }
 
 /** Whether the task runs against AWS services; only then are the AWS SDK clients loaded (tens of MB per task). */
 export function needsAwsMode(config: TaskConfig): boolean {
-  return config.stored !== undefined || config.eventSink === 'eventbridge' || config.ecsMetadataUri !== undefined;
+  return (
+    config.table !== undefined ||
+    config.eventSink === 'eventbridge' ||
+    config.ecsMetadataUri !== undefined ||
+    config.recordingBucket !== undefined
+  );
 }

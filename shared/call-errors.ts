@@ -22,6 +22,14 @@ export class CallNotFoundError extends Error {
   }
 }
 
+/** The call exists but has no recording to fetch: none asked for, nothing written yet, not uploaded, or expired. */
+export class RecordingNotFoundError extends Error {
+  override readonly name = 'RecordingNotFoundError';
+  constructor(readonly callId: string) {
+    super(`call ${callId} has no recording`);
+  }
+}
+
 /** The callId exists with a different body: ids are idempotency keys, so a reuse must not start a second call. */
 export class CallIdConflictError extends Error {
   override readonly name = 'CallIdConflictError';

@@ -155,7 +155,13 @@ const callFields = {
   video: z.optional(z.enum(['slate', 'waveform', 'none'], { error: 'must be slate, waveform or none' })),
   title: z.optional(title),
   destinations: z.optional(destinations),
+  record: z.optional(flexibleBoolean),
 };
+
+/** Made by the control plane (crypto.randomUUID): the recording's file name and S3 key are built from it alone. */
+const recordingId = z
+  .string({ error: 'must be a string' })
+  .check(z.regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'must be a lower-case UUID'));
 
 /** The same URL + stream twice would make two publishers fight over one stream name. */
 function noDuplicateTargets(
@@ -177,9 +183,20 @@ export const wcsCallRequestSchema = z.strictObject({ callId, ...callFields }).ch
 export const callRequestSchema = z
   .strictObject({ callId: z.optional(callId), ...callFields })
   .check(z.superRefine(noDuplicateTargets));
+/**
+ * What a media task runs: the WCS body's fields (a normalized spec has no others) plus the recording's id, which
+ * only the control plane writes, so no request schema has it.
+ */
+const taskSpecSchema = z.strictObject({ callId, ...callFields, recordingId: z.optional(recordingId) }).check(
+  z.superRefine(noDuplicateTargets),
+  z.superRefine((value, ctx) => {
+    if (value.record === true && value.recordingId === undefined)
+      ctx.addIssue({ code: 'custom', path: ['recordingId'], message: 'is required with record' });
+  }),
+);
 
 export type CallRequest = z.input<typeof callRequestSchema>;
-type ParsedCallRequest = z.output<typeof callRequestSchema>;
+type ParsedCallRequest = z.output<typeof callRequestSchema> & { recordingId?: string };
 
 /** `{callId, dtmf, type}`; WCS's own article spells the digits field `dumf`, so that is accepted too. */
 export const wcsDtmfRequestSchema = z
@@ -206,7 +223,7 @@ export const callIdSchema = callId;
 
 /** Normalizes a parsed request into the spec one media task runs. */
 export function toCallSpec(parsed: ParsedCallRequest, generatedCallId: () => string): CallSpec {
-  const { connection, callId: requestedId, dtmf, video, title, destinations, ...rest } = parsed;
+  const { connection, callId: requestedId, dtmf, video, title, destinations, record, recordingId, ...rest } = parsed;
   const { sipAuthenticationName, appKey, ...conn } = connection;
   return {
     callId: requestedId ?? generatedCallId(),
@@ -215,6 +232,8 @@ export function toCallSpec(parsed: ParsedCallRequest, generatedCallId: () => str
     ...(video === undefined ? {} : { video }),
     ...(title === undefined ? {} : { title }),
     ...(destinations === undefined || destinations.length === 0 ? {} : { destinations }),
+    ...(record ? { record } : {}),
+    ...(recordingId === undefined ? {} : { recordingId }),
     connection: {
       ...conn,
       sipAuthenticationName: sipAuthenticationName ?? conn.sipLogin,
@@ -359,7 +378,7 @@ function parseIpv6(text: string): number[] | undefined {
  * @throws ValidationError naming the field.
  */
 export function parseCallSpec(raw: unknown): CallSpec {
-  return toCallSpec(parseOrThrow(wcsCallRequestSchema, raw), () => {
+  return toCallSpec(parseOrThrow(taskSpecSchema, raw), () => {
     throw new ValidationError('callId is required', 'callId');
   });
 }

@@ -9,6 +9,7 @@ import type {
   CallStats,
   EndedBy,
   FailureReason,
+  RecordingReport,
   SipConnection,
   StateEvent,
 } from './call-types.ts';
@@ -44,6 +45,10 @@ export interface CallRecord {
   ended?: { by: EndedBy; reason: string; sipCode?: number; durationSeconds: number };
   failure?: { reason: FailureReason; message: string; sipCode?: number };
   stats?: CallStats & { at: string };
+  /** The latest stats as rates, oldest first, capped (functions/core/stats-history.ts) so the item stays small. */
+  statsHistory?: StatsSample[];
+  /** What became of the recording (`spec.record`), as the task reported it after the call; `seq` is that event's. */
+  recording?: RecordingReport & { at: string; seq: number };
   /** The launcher's handle for the running task (ECS task ARN, local pid...). */
   taskRef?: string;
   /**
@@ -55,6 +60,16 @@ export interface CallRecord {
   statusCallback?: StatusCallbackTarget;
   /** The latest status-callback delivery attempts, oldest first, capped so the item stays small. */
   deliveries?: DeliveryLogEntry[];
+}
+
+/** One stats event as rates over the time since the one before it: what a sparkline draws. */
+export interface StatsSample {
+  at: string;
+  /** Bytes sent to the RTMP servers, all destinations together, in kbit/s. */
+  bitrateKbps: number;
+  /** RTP packets lost of those expected from the peer, in percent. */
+  lossPercent: number;
+  audioLevelDb?: number;
 }
 
 export interface StatusCallbackTarget {

@@ -54,6 +54,13 @@ export interface CallSpec {
   title?: string;
   /** Publishing points after the first one (`rtmpUrl`/`rtmpStream`); each fed by one shared encode. */
   destinations?: RtmpDestination[];
+  /** A recording of what is broadcast is kept beside the RTMP outputs (fragmented MP4, the same encode). */
+  record?: boolean;
+  /**
+   * The recording's name, made by the control plane (a UUID) when `record` is asked for, never taken from a
+   * request: the file (`<id>.mp4`) and the S3 key are built from it, not from the callId the caller chose.
+   */
+  recordingId?: string;
 }
 
 export type CallState = 'dialing' | 'ringing' | 'answered' | 'streaming' | 'ended' | 'failed';
@@ -114,6 +121,25 @@ export interface CallStats {
   bytesOut: number;
   /** Per destination, in spec order (first = rtmpUrl/rtmpStream). Absent from tasks that predate it. */
   destinations?: DestinationStatus[];
+  /**
+   * RMS level of the peer's audio since the previous stats event, in dB relative to full scale (a full-scale
+   * sine reads about -3). Measured by the RTP relay on the G.711 samples it forwards; absent for other codecs,
+   * when no audio arrived in the interval, and from tasks that predate it.
+   */
+  audioLevelDb?: number;
+}
+
+/**
+ * What became of a call's recording, told once the file is closed: `saved` in the local recordings folder,
+ * `uploaded` to the stack's bucket (`key`), or `failed` (`error` says why; locally, what was written before the
+ * failure is still a playable file). Reported after the call's final event: it never changes the call's outcome.
+ */
+export interface RecordingReport {
+  state: 'saved' | 'uploaded' | 'failed';
+  bytes: number;
+  /** The S3 object key, once uploaded. */
+  key?: string;
+  error?: string;
 }
 
 export type StateEventBody =
@@ -123,7 +149,8 @@ export type StateEventBody =
   | { type: 'streaming' }
   | { type: 'ended'; by: EndedBy; reason: string; sipCode?: number; durationSeconds: number }
   | { type: 'failed'; reason: FailureReason; message: string; sipCode?: number }
-  | ({ type: 'stats' } & CallStats);
+  | ({ type: 'stats' } & CallStats)
+  | ({ type: 'recording' } & RecordingReport);
 
 /** What a media task reports; `seq` increases by one per event of the call and decides order, not arrival. */
 export type StateEvent = StateEventBody & { callId: string; seq: number; at: string };

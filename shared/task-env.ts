@@ -30,6 +30,13 @@ export const TASK_ENV = {
   inviteTimeoutSeconds: 'INVITE_TIMEOUT_SECONDS',
   /** AWS: the call to run; its spec and KMS-encrypted password are read from TABLE_NAME (instead of CALL_SPEC). */
   callId: 'CALL_ID',
+  /**
+   * `1`: a standby task, started before its call (shared/standby-registry.ts). Locally the spec then comes as an
+   * `assign` line on stdin; on AWS (TABLE_NAME set) the pool item names the call, read as CALL_ID's would be.
+   */
+  standby: 'STANDBY',
+  /** AWS, with CALL_ID: the call's SIP password, sealed with KMS (encryption context: the callId). */
+  callSecret: 'CALL_SECRET',
   tableName: 'TABLE_NAME',
   /** AWS: the KMS key that encrypted the SIP password. */
   kmsKeyId: 'KMS_KEY_ID',
@@ -37,6 +44,12 @@ export const TASK_ENV = {
   eventBusName: 'EVENT_BUS_NAME',
   /** Set by ECS in every container; without PUBLIC_ADDRESS the task asks EC2 for its ENI's public IP. */
   ecsMetadataUri: 'ECS_CONTAINER_METADATA_URI_V4',
+  /** Local: the folder recordings are written to (`<recordingId>.mp4`), the server's DATA_DIR/recordings. */
+  recordingDir: 'RECORDING_DIR',
+  /** AWS: the stack's bucket a recording is uploaded to after its call (under shared/recording-names.ts's prefix). */
+  recordingBucket: 'RECORDING_BUCKET',
+  /** AWS: the `Gateway` dimension of the task's metrics, as the Lambdas' (functions/aws/aws-config.ts). */
+  gatewayName: 'GATEWAY_NAME',
   /**
    * `<first>-<last>`: the ports the task's SIP socket and RTP/RTCP pairs bind to, so that a firewall (the AWS
    * security group) need open no more. Unset: ports the OS picks.

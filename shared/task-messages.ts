@@ -5,8 +5,9 @@
  * zod/mini, as the call spec schema: the task's bundle carries it.
  */
 import * as z from 'zod/mini';
-import { dtmfSchema } from './call-spec-schema.ts';
-import { FAILURE_REASONS, type StateEvent, type TaskCommand } from './call-types.ts';
+import { dtmfSchema, parseCallSpec } from './call-spec-schema.ts';
+import { FAILURE_REASONS, type CallSpec, type StateEvent, type TaskCommand } from './call-types.ts';
+import { RECORDING_KEY } from './recording-names.ts';
 
 /** `TaskCommand` on the wire; `parseTaskCommand`'s return type keeps them in step. */
 export const taskCommandSchema = z.discriminatedUnion('type', [
@@ -33,6 +34,7 @@ const stats = {
   rtpForeignDropped: z.optional(z.number()),
   bytesOut: z.number(),
   destinations: z.optional(z.array(destination).check(z.maxLength(5))),
+  audioLevelDb: z.optional(z.number()),
 };
 
 /** `StateEvent` on the wire; `parseStateEvent`'s return type keeps them in step. */
@@ -54,7 +56,21 @@ export const stateEventSchema = z.discriminatedUnion('type', [
     ...base,
   }),
   z.object({ type: z.literal('stats'), ...stats, ...base }),
+  z.object({
+    type: z.literal('recording'),
+    state: z.enum(['saved', 'uploaded', 'failed']),
+    bytes: z.number(),
+    key: z.optional(z.string().check(z.regex(RECORDING_KEY))),
+    error: z.optional(z.string().check(z.maxLength(500))),
+    ...base,
+  }),
 ]);
+
+/** What a local standby task prints once it is ready for a call; it then waits for an `assign` line on stdin. */
+export const STANDBY_READY = { type: 'standby-ready' } as const;
+
+const assignmentSchema = z.object({ type: z.literal('assign'), spec: z.unknown() });
+const standbyReadySchema = z.object({ type: z.literal(STANDBY_READY.type) });
 
 /** A message that is not what its schema says: `problem` names the first wrong field, for a log line. */
 export type Parsed<T> = { ok: true; value: T } | { ok: false; problem: string };
@@ -84,4 +100,19 @@ export function parseJsonLine<T>(line: string, parse: (raw: unknown) => Parsed<T
     return { ok: false, problem: 'not JSON' };
   }
   return parse(raw);
+}
+
+/** The line that gives a local standby task its call: `{"type":"assign","spec":{…}}`, the spec checked again here. */
+export function parseAssignment(raw: unknown): Parsed<CallSpec> {
+  const assignment = parseWith(assignmentSchema, raw);
+  if (!assignment.ok) return assignment;
+  try {
+    return { ok: true, value: parseCallSpec(assignment.value.spec) };
+  } catch (error) {
+    return { ok: false, problem: `spec: ${(error as Error).message}` };
+  }
+}
+
+export function parseStandbyReady(raw: unknown): Parsed<typeof STANDBY_READY> {
+  return parseWith(standbyReadySchema, raw) as Parsed<typeof STANDBY_READY>;
 }

@@ -1,11 +1,13 @@
 /**
- * `TaskLauncher` on ECS Fargate: one RunTask per call. The task gets the callId only and reads its spec (and the
- * KMS-encrypted password) from DynamoDB itself: RunTask overrides are visible to anyone who can DescribeTasks and
- * are recorded by CloudTrail, so no secret may travel in them.
+ * `TaskLauncher` on ECS Fargate: one RunTask per call. The task gets the callId and its SIP password sealed with
+ * KMS (encryption context: the callId), and reads its spec from DynamoDB itself. RunTask overrides are visible to
+ * anyone who can DescribeTasks and are recorded by CloudTrail: the plaintext never travels in them, and the
+ * ciphertext is of no use without kms:Decrypt on the key. The task role cannot read the password stored with the
+ * call, so a task that parsed something hostile reads no other call's.
  * Hang-up is StopTask (ECS sends SIGTERM; the task says BYE and exits) — the `desired` flag the API wrote first
  * is the task's second way to learn it, should the StopTask be lost. DTMF goes through the call's item.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { RunTaskCommand, type ECSClient, type RunTaskCommandOutput } from '@aws-sdk/client-ecs';
 import { LaunchError } from '../../shared/call-errors.ts';
 import type { CallSpec, TaskCommand } from '../../shared/call-types.ts';
@@ -14,12 +16,21 @@ import { TASK_ENV } from '../../shared/task-env.ts';
 import { isRetryableAwsError, retryClock, withBackoff, type RetryOptions } from '../../shared/aws/aws-retry.ts';
 import type { DynamoDbCommandMailbox } from '../../shared/aws/dynamodb-command-mailbox.ts';
 import { stopEcsTask } from './ecs-task-inspector.ts';
+import type { StandbyLauncher } from '../standby-pool.ts';
+import type { SecretCipher } from '../../shared/aws/secret-cipher.ts';
 
 /** The tag (and `startedBy`) that ties a task to its call: the reconciler reads it back from ECS events. */
 export const CALL_ID_TAG = 'callId';
+/**
+ * `startedBy` of a standby task, which gets its call later: the reconciler cannot name its call from its events
+ * (the call's record names another task, or none), so the sweeper closes such a call if its task dies unreported.
+ */
+export const STANDBY_STARTED_BY = 'standby';
 
 export interface EcsTaskLauncherOptions {
   ecs: ECSClient;
+  /** Seals each task's copy of its SIP password (KMS, bound to the call, and for a standby task to it too). */
+  cipher: SecretCipher;
   mailbox: Pick<DynamoDbCommandMailbox, 'push'>;
   cluster: string;
   taskDefinition: string;
@@ -56,7 +67,7 @@ function clientToken(callId: string, retry: number): string {
   return retry === 0 ? callId : createHash('sha256').update(`${callId}\n${retry}`).digest('hex').slice(0, 40);
 }
 
-export class EcsTaskLauncher implements TaskLauncher {
+export class EcsTaskLauncher implements TaskLauncher, StandbyLauncher {
   constructor(private readonly options: EcsTaskLauncherOptions) {}
 
   /**
@@ -72,8 +83,16 @@ export class EcsTaskLauncher implements TaskLauncher {
     const waitMs = this.options.capacityWaitMs ?? 20_000;
     const deadline = now() + waitMs;
     let answeredWithoutTask = 0;
+    const sealed = await this.options.cipher.encrypt(spec.connection.sipPassword, spec.callId);
     for (let attempt = 0; ; attempt++) {
-      const outcome = await this.tryRunTask(spec, clientToken(spec.callId, answeredWithoutTask));
+      const outcome = await this.tryRunTask(
+        {
+          startedBy: spec.callId,
+          environment: { [TASK_ENV.callId]: spec.callId, [TASK_ENV.callSecret]: sealed },
+          tags: { [CALL_ID_TAG]: spec.callId },
+        },
+        clientToken(spec.callId, answeredWithoutTask),
+      );
       if ('taskRef' in outcome) return outcome;
       if (outcome.answered) answeredWithoutTask++;
       const pause = Math.min(ROOM_RETRY_MS.max, ROOM_RETRY_MS.first * 2 ** attempt) * (0.5 + random() / 2);
@@ -87,8 +106,42 @@ export class EcsTaskLauncher implements TaskLauncher {
     }
   }
 
+  /**
+   * One RunTask for the standby pool, not waiting for room: a refill that finds none is retried by the next
+   * sweep, and meanwhile calls launch their own tasks.
+   */
+  async startStandby(): Promise<string> {
+    const outcome = await this.tryRunTask(
+      { startedBy: STANDBY_STARTED_BY, environment: { [TASK_ENV.standby]: '1' } },
+      randomUUID(),
+    );
+    if ('taskRef' in outcome) return outcome.taskRef;
+    throw new LaunchError(`no room for a standby task: ${outcome.problem}`, {
+      cause: outcome.cause,
+      reason: 'capacity',
+    });
+  }
+
+  /** Bound to the task's ARN as well: the pool entry that carries it is readable by every task. */
+  async seal(taskRef: string, spec: CallSpec): Promise<string> {
+    return this.options.cipher.encrypt(spec.connection.sipPassword, spec.callId, taskRef);
+  }
+
+  /** Nothing to send: the task reads its assignment from its pool entry (media-task/standby/pool-assignment.ts). */
+  async handOver(): Promise<void> {}
+
+  async stopStandby(taskRef: string): Promise<void> {
+    await stopEcsTask(this.options.ecs, this.options.cluster, taskRef, 'standby task recycled', this.options.retry);
+  }
+
+  /** It boots on Fargate, not here. */
+  async booted(): Promise<void> {}
+
   /** One RunTask (its throttling retried quickly); a LaunchError for what no later try can mend. */
-  private async tryRunTask(spec: CallSpec, token: string): Promise<RunTaskTry> {
+  private async tryRunTask(
+    task: { startedBy: string; environment: Record<string, string>; tags?: Record<string, string> },
+    token: string,
+  ): Promise<RunTaskTry> {
     const { ecs, cluster, taskDefinition, containerName, subnets, securityGroups } = this.options;
     const command = new RunTaskCommand({
       cluster,
@@ -96,14 +149,19 @@ export class EcsTaskLauncher implements TaskLauncher {
       launchType: 'FARGATE',
       count: 1,
       clientToken: token,
-      startedBy: spec.callId,
-      tags: [{ key: CALL_ID_TAG, value: spec.callId }],
+      startedBy: task.startedBy,
+      ...(task.tags ? { tags: Object.entries(task.tags).map(([key, value]) => ({ key, value })) } : {}),
       networkConfiguration: {
         // A public IP, no NAT gateway: SIP and RTP peers must reach the task directly, and NAT would cost more.
         awsvpcConfiguration: { subnets, securityGroups, assignPublicIp: 'ENABLED' },
       },
       overrides: {
-        containerOverrides: [{ name: containerName, environment: [{ name: TASK_ENV.callId, value: spec.callId }] }],
+        containerOverrides: [
+          {
+            name: containerName,
+            environment: Object.entries(task.environment).map(([name, value]) => ({ name, value })),
+          },
+        ],
       },
     });
     let response: RunTaskCommandOutput;

@@ -71,8 +71,44 @@ export const callViewSchema = z.object({
       jitterMs: z.number(),
       rtpForeignDropped: z.number().optional(),
       bytesOut: z.number(),
+      destinations: z
+        .array(
+          z.object({
+            url: z.string(),
+            state: z.enum(['connecting', 'live', 'retrying']),
+            reconnects: z.number(),
+            bytesOut: z.number(),
+            lastError: z.string().optional(),
+          }),
+        )
+        .optional(),
+      audioLevelDb: z.number().optional(),
       at: z.string(),
     })
+    .optional(),
+  record: z.boolean(),
+  /** What became of the recording, once the call is over; `url` fetches it (locally the route, on AWS pre-signed). */
+  recording: z
+    .object({
+      state: z.enum(['saved', 'uploaded', 'failed']),
+      bytes: z.number(),
+      error: z.string().optional(),
+      at: z.string(),
+      url: z.string().optional(),
+      /** A pre-signed link stops working then. */
+      expiresAt: z.string().optional(),
+    })
+    .optional(),
+  /** The latest stats as rates, oldest first (functions/core/stats-history.ts). */
+  statsHistory: z
+    .array(
+      z.object({
+        at: z.string(),
+        bitrateKbps: z.number(),
+        lossPercent: z.number(),
+        audioLevelDb: z.number().optional(),
+      }),
+    )
     .optional(),
   /** Final calls only (functions/core/call-usage.ts). */
   usage: z
@@ -86,13 +122,16 @@ export const callViewSchema = z.object({
     .optional(),
 });
 
+const instant = (field: string) =>
+  z.string().refine((text) => !Number.isNaN(Date.parse(text)), `${field} must be a date or date-time (ISO 8601)`);
+
+/** `from` (inclusive) and `to` (exclusive) bound the calls' creation time, as in /v1/usage. */
 export const listQuerySchema = z.strictObject({
   state: z.enum(states).optional(),
   live: z.enum(['true', 'false']).optional(),
+  from: instant('from').optional(),
+  to: instant('to').optional(),
 });
-
-const instant = (field: string) =>
-  z.string().refine((text) => !Number.isNaN(Date.parse(text)), `${field} must be a date or date-time (ISO 8601)`);
 export const usageQuerySchema = z.strictObject({
   from: instant('from'),
   to: instant('to').optional(),
@@ -171,6 +210,20 @@ export const documentedRoutes = () => [
     path: '/v1/calls/{callId}',
     request: callIdParam,
     responses: { 200: json(callViewSchema, 'The call'), ...errors },
+  }),
+  createRoute({
+    method: 'get',
+    path: '/v1/calls/{callId}/recording',
+    request: callIdParam,
+    responses: {
+      200: {
+        content: { 'video/mp4': { schema: z.string().openapi({ format: 'binary' }) } },
+        description: 'The recording (fragmented MP4: AAC, and H.264 when the call had video), as written so far',
+      },
+      302: { description: 'On AWS: to a pre-signed S3 link of the recording, valid for a few minutes' },
+      ...errors,
+      404: json(errorSchema, 'No such call, or the call has no recording'),
+    },
   }),
   createRoute({
     method: 'get',

@@ -15,7 +15,15 @@ import { hostName, isBlockedAddress } from '../../shared/call-spec-schema.ts';
 import { isFinal } from '../../shared/call-types.ts';
 import { endedEvent } from '../core/call-sweep.ts';
 import type { CallSpec, CallState, TaskCommand } from '../../shared/call-types.ts';
-import type { CallRecord, CallStore, HostResolver, Logger, StatusCallbackTarget, TaskLauncher } from '../core/ports.ts';
+import type {
+  CallRecord,
+  CallStore,
+  HostResolver,
+  Logger,
+  StandbyTasks,
+  StatusCallbackTarget,
+  TaskLauncher,
+} from '../core/ports.ts';
 import { attachTaskRef, recordEvent, type RecordResult } from '../recorder.ts';
 
 /** Told about state changes the API itself causes (creation, launch failure); the recorder reports the rest. */
@@ -27,6 +35,8 @@ export type StateChangeListener = (
 export interface CallServiceDeps {
   store: CallStore;
   launcher: TaskLauncher;
+  /** Tasks started ahead of calls; a call takes one when one is idle, else the launcher starts one. */
+  standby?: StandbyTasks;
   resolveHost: HostResolver;
   logger: Logger;
   now: () => Date;
@@ -43,14 +53,18 @@ export class CallService {
   constructor(private readonly deps: CallServiceDeps) {}
 
   /**
-   * Stores the call, then launches its task. The record comes first so that the task's first event always finds
-   * it, and so that the callId, the stream key and a slot of the key's limit are claimed before any SIP traffic.
+   * Stores the call, then gives it a task: an idle standby task if there is one, else a fresh launch. The record
+   * comes first so that the task's first event always finds it, and so that the callId, the stream key and a
+   * slot of the key's limit are claimed before any SIP traffic. A standby task gets its call only once the record
+   * names it.
    * @returns `created: false` when the same request was already accepted (a client retry).
    * @throws ConcurrencyLimitError when the origin's key is at its limit: nothing is stored or launched.
    */
-  async start(spec: CallSpec, options: StartOptions = {}): Promise<{ created: boolean; record: CallRecord }> {
+  async start(requested: CallSpec, options: StartOptions = {}): Promise<{ created: boolean; record: CallRecord }> {
     const { store, launcher, logger } = this.deps;
     const { statusCallback, origin } = options;
+    // The recording is named by us, never by the caller's callId: see shared/recording-names.ts.
+    const spec = requested.record ? { ...requested, recordingId: crypto.randomUUID() } : requested;
     await this.refuseBlockedNames(spec, statusCallback);
     const at = this.deps.now().toISOString();
     const fresh = newCallRecord(spec, at);
@@ -60,13 +74,31 @@ export class CallService {
       ...(origin ? { keyName: origin.name } : {}),
     };
     const limit = origin?.maxConcurrentCalls;
-    const outcome = await store.create(record, fresh.secret, limit === undefined ? {} : { keyLimit: limit });
+    // Claimed while the record is written, as the claim needs nothing from it; released if the call is not new.
+    const claim = this.claimStandby(spec.callId);
+    let outcome: Awaited<ReturnType<CallStore['create']>>;
+    try {
+      outcome = await store.create(record, fresh.secret, limit === undefined ? {} : { keyLimit: limit });
+    } catch (error) {
+      await this.releaseStandby(claim, spec.callId);
+      throw error;
+    }
     if (outcome !== 'created') {
+      await this.releaseStandby(claim, spec.callId);
       if (!sameRequest(outcome, await store.getSecret(spec.callId), spec)) throw new CallIdConflictError(spec.callId);
       return { created: false, record: outcome };
     }
     // The task's own `dialing` event does not move the record (it is created dialing), so the API reports it.
     await this.deps.onStateChange?.(record, { to: 'dialing' });
+    // As `create` stored it: the first write needs no read.
+    const stored: CallRecord = { ...record, version: 1 };
+    const standby = await this.takeStandby(spec, stored, claim);
+    if (standby) {
+      logger.info('call started on a standby task', { callId: spec.callId, taskRef: standby.taskRef });
+      // Not awaited: locally the refill paces its tasks' boots; the API Lambda waits for it before it answers.
+      void this.deps.standby?.refill();
+      return this.afterAttach(spec, standby);
+    }
     let taskRef: string;
     try {
       ({ taskRef } = await launcher.launch(spec));
@@ -85,11 +117,56 @@ export class CallService {
       );
       throw error instanceof LaunchError ? error : new LaunchError('could not start a media task', { cause: error });
     }
-    const attached = await attachTaskRef(store, spec.callId, taskRef);
+    const attached = await attachTaskRef(store, spec.callId, taskRef, stored);
     logger.info('call started', { callId: spec.callId, taskRef });
-    // A hangup that arrived while the launch was in flight had no task to stop yet.
-    if (attached.record?.desired === 'ended') await launcher.stop(spec.callId, taskRef);
-    return { created: true, record: attached.record ?? { ...record, taskRef } };
+    return this.afterAttach(spec, attached.record ?? { ...record, taskRef });
+  }
+
+  /** A hangup that arrived while the task was being found had no task to stop yet. */
+  private async afterAttach(spec: CallSpec, record: CallRecord): Promise<{ created: true; record: CallRecord }> {
+    if (record.desired === 'ended') await this.deps.launcher.stop(spec.callId, record.taskRef);
+    return { created: true, record };
+  }
+
+  /** An idle standby task for the call, or undefined (none idle, no pool, or the claim failed). Never rejects. */
+  private async claimStandby(callId: string): Promise<string | undefined> {
+    try {
+      return await this.deps.standby?.claim(callId);
+    } catch (error) {
+      this.deps.logger.warn('could not claim a standby task', { callId, error });
+      return undefined;
+    }
+  }
+
+  /** Gives a claimed task back to the pool: its call was not created. */
+  private async releaseStandby(claim: Promise<string | undefined>, callId: string): Promise<void> {
+    const taskRef = await claim;
+    if (!taskRef) return;
+    await this.deps.standby
+      ?.release(taskRef, callId)
+      .catch((error: unknown) => this.deps.logger.warn('could not release a standby task', { taskRef, error }));
+  }
+
+  /**
+   * Names the claimed standby task in the record, then hands it the call. Undefined when none was claimed or the
+   * handover failed (the task died meanwhile): the caller launches one, whose taskRef replaces this one.
+   */
+  private async takeStandby(
+    spec: CallSpec,
+    stored: CallRecord,
+    claim: Promise<string | undefined>,
+  ): Promise<CallRecord | undefined> {
+    const { standby, store, logger } = this.deps;
+    const taskRef = await claim;
+    if (!standby || !taskRef) return undefined;
+    try {
+      const attached = await attachTaskRef(store, spec.callId, taskRef, stored);
+      await standby.handOver(taskRef, spec);
+      return attached.record ?? undefined;
+    } catch (error) {
+      logger.warn('the standby task did not take the call; launching one', { callId: spec.callId, taskRef, error });
+      return undefined;
+    }
   }
 
   /**

@@ -15,6 +15,7 @@ import {
   ConcurrencyLimitError,
   ConcurrentUpdateError,
   LaunchError,
+  RecordingNotFoundError,
   RequestTooLargeError,
   StreamKeyInUseError,
   UnauthorizedError,
@@ -22,7 +23,7 @@ import {
 } from '../../shared/call-errors.ts';
 import { findApiKey, type ApiKey, type ApiKeySource } from '../core/api-keys.ts';
 import { toCallView } from '../core/call-record.ts';
-import { LIST_PRICES, usageReport, type Pricing } from '../core/call-usage.ts';
+import { createdWithin, LIST_PRICES, usageReport, type Pricing } from '../core/call-usage.ts';
 import {
   callIdRequestSchema,
   callIdSchema,
@@ -33,7 +34,15 @@ import {
   wcsCallRequestSchema,
   wcsDtmfRequestSchema,
 } from '../../shared/call-spec-schema.ts';
-import type { CallRecord, CallStore, HostResolver, Logger, TaskLauncher } from '../core/ports.ts';
+import type {
+  CallRecord,
+  CallStore,
+  HostResolver,
+  Logger,
+  RecordingStore,
+  StandbyTasks,
+  TaskLauncher,
+} from '../core/ports.ts';
 import { documentedRoutes, listQuerySchema, usageQuerySchema } from './api-schemas.ts';
 import { CallService, type StateChangeListener } from './call-service.ts';
 import { CrossSiteRequestError, crossSiteGuard } from './cross-site-guard.ts';
@@ -54,6 +63,8 @@ declare module 'hono' {
 export interface AppDeps {
   store: CallStore;
   launcher: TaskLauncher;
+  /** Tasks started ahead of calls (functions/standby-pool.ts); absent → every call launches its own. */
+  standby?: StandbyTasks;
   /** What the names in a call resolve to, checked against the same blocklist as addresses written out. */
   resolveHost: HostResolver;
   /**
@@ -72,6 +83,8 @@ export interface AppDeps {
   webhooks?: WebhookConfig;
   /** State changes the API causes itself; the entry point hands them to the status notifier. */
   onStateChange?: StateChangeListener;
+  /** Where recordings are (a local folder, the stack's bucket); absent → no call has a recording to fetch. */
+  recordings?: RecordingStore;
   /** Prometheus text for `GET /metrics` (local mode, functions/local/gateway-metrics.ts); absent → no route. */
   metrics?: () => Promise<{ contentType: string; body: string }>;
 }
@@ -79,12 +92,12 @@ export interface AppDeps {
 export function createApp(deps: AppDeps) {
   const now = deps.now ?? (() => new Date());
   const pricing = deps.pricing ?? LIST_PRICES;
-  const view = (record: CallRecord) => toCallView(record, pricing);
   const newCallId = deps.newCallId ?? (() => crypto.randomUUID());
   const webhooks = deps.webhooks ?? {};
   const calls = new CallService({
     store: deps.store,
     launcher: deps.launcher,
+    ...(deps.standby ? { standby: deps.standby } : {}),
     resolveHost: deps.resolveHost,
     logger: deps.logger,
     now,
@@ -138,7 +151,20 @@ export function createApp(deps: AppDeps) {
       ...(statusCallback ? { statusCallback } : {}),
       ...(origin ? { origin } : {}),
     });
-    return { created, view: view(record) };
+    return { created, view: await view(record) };
+  };
+
+  /** The call view with where to fetch its recording: the route below locally, a pre-signed link on AWS. */
+  const view = async (record: CallRecord) => {
+    const call = toCallView(record, pricing);
+    if (!call.recording || !deps.recordings) return call;
+    const location = await deps.recordings.locate(record);
+    if (!location) return call;
+    const link =
+      location.kind === 'link'
+        ? { url: location.url, expiresAt: location.expiresAt }
+        : { url: `/v1/calls/${record.callId}/recording` };
+    return { ...call, recording: { ...call.recording, ...link } };
   };
 
   mountConsole(app);
@@ -155,21 +181,24 @@ export function createApp(deps: AppDeps) {
       ...(query.state ? { state: query.state } : {}),
       ...(query.live ? { live: query.live === 'true' } : {}),
     });
-    return c.json({ calls: records.map(view) });
+    const from = query.from === undefined ? undefined : new Date(query.from);
+    const to = query.to === undefined ? undefined : new Date(query.to);
+    return c.json({ calls: await Promise.all(records.filter((record) => createdWithin(record, from, to)).map(view)) });
   });
   app.get('/v1/usage', async (c) => {
     const query = parseOrThrow(usageQuerySchema, c.req.query());
     const from = new Date(query.from);
-    const to = query.to ? new Date(query.to) : now();
+    const to = query.to ? new Date(query.to) : undefined;
     const keyName = query.key;
     const report = usageReport(
       await deps.store.list({ live: false }),
-      { from, to, ...(keyName === undefined ? {} : { keyName }) },
+      { from, ...(to ? { to } : {}), ...(keyName === undefined ? {} : { keyName }) },
       pricing,
     );
     return c.json({
       from: from.toISOString(),
-      to: to.toISOString(),
+      // Without `to`, up to now: a call created in this very millisecond counts too.
+      to: (to ?? now()).toISOString(),
       ...(keyName === undefined ? {} : { key: keyName }),
       ...report,
     });
@@ -181,8 +210,19 @@ export function createApp(deps: AppDeps) {
       return c.body(body, 200, { 'content-type': contentType });
     });
   }
-  app.get('/v1/calls/:callId', async (c) => c.json(view(await calls.get(pathCallId(c)))));
-  app.delete('/v1/calls/:callId', async (c) => c.json(view(await calls.hangup(pathCallId(c))), 202));
+  app.get('/v1/calls/:callId', async (c) => c.json(await view(await calls.get(pathCallId(c)))));
+  app.get('/v1/calls/:callId/recording', async (c) => {
+    const callId = pathCallId(c);
+    const location = await deps.recordings?.locate(await calls.get(callId));
+    if (!location) throw new RecordingNotFoundError(callId);
+    if (location.kind === 'link') return c.redirect(location.url, 302);
+    return c.body(location.open(), 200, {
+      'content-type': 'video/mp4',
+      'content-length': String(location.bytes),
+      'content-disposition': `attachment; filename="${callId}.mp4"`,
+    });
+  });
+  app.delete('/v1/calls/:callId', async (c) => c.json(toCallView(await calls.hangup(pathCallId(c)), pricing), 202));
   app.get('/v1/calls/:callId/deliveries', async (c) => {
     const record = await calls.get(pathCallId(c));
     return c.json({ statusCallback: record.statusCallback ?? null, deliveries: record.deliveries ?? [] });
@@ -212,7 +252,7 @@ export function createApp(deps: AppDeps) {
   });
   app.post('/rest-api/call/find', async (c) => {
     const { callId } = parseOrThrow(callIdRequestSchema, await readJson(c));
-    return c.json([view(await calls.get(callId))], 200);
+    return c.json([await view(await calls.get(callId))], 200);
   });
   app.post('/rest-api/call/find_all', async (c) => c.json((await deps.store.list({ live: true })).map(view), 200));
 
@@ -257,6 +297,7 @@ const STATUS: [new (...args: never[]) => Error, ContentfulStatusCode, string][] 
   [WebhookSignatureError, 403, 'bad_signature'],
   [CrossSiteRequestError, 403, 'cross_site_request'],
   [CallNotFoundError, 404, 'not_found'],
+  [RecordingNotFoundError, 404, 'not_found'],
   [CallIdConflictError, 409, 'call_id_conflict'],
   [StreamKeyInUseError, 409, 'stream_key_in_use'],
   [CallNotLiveError, 409, 'call_not_live'],

@@ -9,16 +9,18 @@ import { ECSClient } from '@aws-sdk/client-ecs';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { handle } from 'hono/aws-lambda';
 import { systemDnsResolver } from '../adapters/dns-host-resolver.ts';
 import { DynamoDbCallStore } from '../../shared/aws/dynamodb-call-store.ts';
-import { DynamoDbCommandMailbox } from '../../shared/aws/dynamodb-command-mailbox.ts';
-import { EcsTaskLauncher } from '../adapters/ecs-task-launcher.ts';
+import { S3RecordingLinks } from '../adapters/s3-recording-links.ts';
+import { S3Bucket } from '../../shared/aws/s3-bucket.ts';
 import { KmsSecretCipher } from '../../shared/aws/kms-secret-cipher.ts';
 import { createApp } from '../app/create-app.ts';
 import { createLogger } from '../../shared/log.ts';
 import { describeWebhookConfig } from '../webhooks/webhook-config.ts';
-import { readApiConfig, readGatewayName } from './aws-config.ts';
+import { readApiConfig, readGatewayName, readRegion } from './aws-config.ts';
+import { ecsLaunching } from './ecs-standby.ts';
 import { emfSink, METRIC } from './metrics.ts';
 import { EncryptingCallStore } from '../../shared/aws/secret-cipher.ts';
 import { statusCallbackRelay } from './status-callbacks.ts';
@@ -41,10 +43,18 @@ logger.info('cold start', {
   apiKeys: apiKeys.map(({ name, maxConcurrentCalls, revoked }) => ({ name, maxConcurrentCalls, revoked })),
 });
 
+// Links to recordings are signed here, with the function's own role: no request to S3 until a client follows one.
+const recordings = config.recordingBucket
+  ? new S3RecordingLinks(
+      new S3Bucket({ bucket: config.recordingBucket, region: readRegion(), credentials: defaultProvider() }),
+    )
+  : undefined;
 const relay = statusCallbackRelay({ client: new EventBridgeClient({}), eventBusName: config.eventBusName, logger });
 const metrics = emfSink(readGatewayName());
+const cipher = new KmsSecretCipher({ kms: new KMSClient({}), keyId: config.kmsKeyId });
+const { launcher, pool } = ecsLaunching(config, { ecs: new ECSClient({}), dynamodb, cipher }, logger);
 
-export const handler = handle(
+const app = handle(
   createApp({
     store: new EncryptingCallStore(
       new DynamoDbCallStore({
@@ -52,22 +62,16 @@ export const handler = handle(
         tableName: config.tableName,
         retentionSeconds: readRetentionSeconds(process.env),
       }),
-      new KmsSecretCipher({ kms: new KMSClient({}), keyId: config.kmsKeyId }),
+      cipher,
     ),
     resolveHost: systemDnsResolver(),
-    launcher: new EcsTaskLauncher({
-      ecs: new ECSClient({}),
-      mailbox: new DynamoDbCommandMailbox({ client: dynamodb, tableName: config.tableName }),
-      cluster: config.clusterArn,
-      taskDefinition: config.taskDefinitionArn,
-      containerName: config.containerName,
-      subnets: config.subnetIds,
-      securityGroups: config.securityGroupIds,
-    }),
+    launcher,
+    standby: pool,
     apiKeys: reloadingKeys(apiKeys, readApiKeys, { logger }),
     pricing,
     logger,
     webhooks,
+    ...(recordings ? { recordings } : {}),
     onStateChange: async (record, change) => {
       // A launch failure: the one failure the API records itself.
       if (change.to === 'failed') metrics({ [METRIC.failedCalls]: 1 });
@@ -75,3 +79,12 @@ export const handler = handle(
     },
   }),
 );
+
+/** A refill started by a claim ends before the answer: once it has answered, the Lambda may be frozen. */
+export const handler: typeof app = async (event, context) => {
+  try {
+    return await app(event, context);
+  } finally {
+    await pool.settled();
+  }
+};

@@ -3,6 +3,8 @@
  * (infra/gateway-stack.ts), and read once per cold start. A missing variable fails the cold start, naming it.
  * Secrets travel as Secrets Manager ARNs only (functions/aws/webhook-secrets.ts reads them), never as values.
  */
+import type { StandbyPolicy } from '../core/standby-plan.ts';
+import { readStandbyPolicy } from '../standby-config.ts';
 import { readSweepConfig, type SweepConfig } from '../sweep-config.ts';
 import { WEBHOOK_ENV } from '../webhooks/webhook-config.ts';
 
@@ -28,6 +30,8 @@ export const LAMBDA_ENV = {
   triggerSigningKeySecretArn: 'TRIGGER_SIGNING_KEY_SECRET_ARN',
   /** API, optional: the operator's JSON secret holding the `TWILIO_*` values of WEBHOOK_ENV; absent → Twilio off. */
   twilioSecretArn: 'TWILIO_SECRET_ARN',
+  /** API: the stack's bucket of recordings, whose objects it pre-signs links to (shared/recording-names.ts). */
+  recordingBucket: 'RECORDING_BUCKET',
   /** The `Gateway` dimension of the metrics (functions/aws/metrics.ts): the stack name, which the alarms use too. */
   gatewayName: 'GATEWAY_NAME',
 } as const;
@@ -36,17 +40,24 @@ export class AwsConfigError extends Error {
   override readonly name = 'AwsConfigError';
 }
 
-export interface ApiConfig {
-  tableName: string;
-  kmsKeyId: string;
-  apiKeySecretArn: string;
+/** What RunTask needs: the API launches calls' tasks, the API and the sweeper launch standby tasks. */
+export interface TaskLaunchConfig {
   clusterArn: string;
   taskDefinitionArn: string;
   containerName: string;
   subnetIds: string[];
   securityGroupIds: string[];
+  /** STANDBY_TASKS (default 1 on AWS) and STANDBY_MAX_IDLE_SECONDS (functions/standby-config.ts). */
+  standby: StandbyPolicy;
+}
+
+export interface ApiConfig extends TaskLaunchConfig {
+  tableName: string;
+  kmsKeyId: string;
+  apiKeySecretArn: string;
   eventBusName: string;
   webhookSecrets: WebhookSecretIds;
+  recordingBucket?: string;
 }
 
 /** Where the webhook keys live; read by `loadWebhookConfig` (functions/aws/webhook-secrets.ts). */
@@ -69,9 +80,8 @@ export interface ReconcilerConfig {
   statusSigningKeySecretArn: string;
 }
 
-export interface SweeperConfig {
+export interface SweeperConfig extends TaskLaunchConfig {
   tableName: string;
-  clusterArn: string;
   statusSigningKeySecretArn: string;
   gatewayName: string;
   /** Graces from SWEEP_ENV (functions/sweep-config.ts); its interval is the schedule rule's, not read here. */
@@ -83,6 +93,11 @@ export function readGatewayName(env: NodeJS.ProcessEnv = process.env): string {
   return env[LAMBDA_ENV.gatewayName] || 'default';
 }
 
+/** The function's region, which Lambda sets in AWS_REGION. */
+export function readRegion(env: NodeJS.ProcessEnv = process.env): string {
+  return required(env, 'AWS_REGION');
+}
+
 export function readSweeperConfig(env: NodeJS.ProcessEnv = process.env): SweeperConfig {
   let sweep: SweepConfig;
   try {
@@ -92,10 +107,30 @@ export function readSweeperConfig(env: NodeJS.ProcessEnv = process.env): Sweeper
   }
   return {
     tableName: required(env, LAMBDA_ENV.tableName),
-    clusterArn: required(env, LAMBDA_ENV.clusterArn),
+    ...readTaskLaunchConfig(env),
     statusSigningKeySecretArn: required(env, LAMBDA_ENV.statusSigningKeySecretArn),
     gatewayName: readGatewayName(env),
     sweep,
+  };
+}
+
+/** A standby task on AWS costs money while it waits: one by default, 0 turns the pool off. */
+const DEFAULT_STANDBY_TASKS = 1;
+
+function readTaskLaunchConfig(env: NodeJS.ProcessEnv): TaskLaunchConfig {
+  let standby: StandbyPolicy;
+  try {
+    standby = readStandbyPolicy(env, DEFAULT_STANDBY_TASKS);
+  } catch (error) {
+    throw new AwsConfigError((error as Error).message, { cause: error });
+  }
+  return {
+    clusterArn: required(env, LAMBDA_ENV.clusterArn),
+    taskDefinitionArn: required(env, LAMBDA_ENV.taskDefinitionArn),
+    containerName: required(env, LAMBDA_ENV.containerName),
+    subnetIds: list(env, LAMBDA_ENV.subnetIds),
+    securityGroupIds: list(env, LAMBDA_ENV.securityGroupIds),
+    standby,
   };
 }
 
@@ -104,12 +139,9 @@ export function readApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     tableName: required(env, LAMBDA_ENV.tableName),
     kmsKeyId: required(env, LAMBDA_ENV.kmsKeyId),
     apiKeySecretArn: required(env, LAMBDA_ENV.apiKeySecretArn),
-    clusterArn: required(env, LAMBDA_ENV.clusterArn),
-    taskDefinitionArn: required(env, LAMBDA_ENV.taskDefinitionArn),
-    containerName: required(env, LAMBDA_ENV.containerName),
-    subnetIds: list(env, LAMBDA_ENV.subnetIds),
-    securityGroupIds: list(env, LAMBDA_ENV.securityGroupIds),
+    ...readTaskLaunchConfig(env),
     eventBusName: required(env, LAMBDA_ENV.eventBusName),
+    ...optional(env, 'recordingBucket', LAMBDA_ENV.recordingBucket),
     webhookSecrets: {
       statusSigningKey: required(env, LAMBDA_ENV.statusSigningKeySecretArn),
       ...optional(env, 'triggerSigningKey', LAMBDA_ENV.triggerSigningKeySecretArn),

@@ -11,6 +11,7 @@ import type { CallStore, Logger, TaskInspector, TaskLauncher } from '../core/por
 import { stuckCalls, sweep, type SweepReport } from '../sweeper.ts';
 import { countFailures, METRIC, type MetricSink } from './metrics.ts';
 import { deliverStatusCallbacks } from './status-callbacks.ts';
+import type { StandbyPool } from '../standby-pool.ts';
 
 export interface SweeperHandlerDeps {
   store: CallStore;
@@ -23,6 +24,8 @@ export interface SweeperHandlerDeps {
   pricing: Pricing;
   metrics?: MetricSink;
   now?: () => Date;
+  /** The standby pool, tended on each run (functions/standby-pool.ts). */
+  standby?: Pick<StandbyPool, 'tend'>;
 }
 
 export function createSweeperHandler(deps: SweeperHandlerDeps) {
@@ -47,9 +50,18 @@ export function createSweeperHandler(deps: SweeperHandlerDeps) {
       },
     });
     await Promise.all(deliveries);
+    // After the calls: a failing pool must not keep stuck calls stuck.
+    const standby = await deps.standby?.tend().catch((error: unknown) => {
+      deps.logger.error('standby keeper round failed', { error });
+      return undefined;
+    });
     // Every minute, zeros included, so the alarms see data rather than gaps.
-    deps.metrics?.({ [METRIC.stuckCalls]: stuckCalls(report), [METRIC.liveCalls]: report.live });
-    deps.logger.info('sweep done', { ...report });
+    deps.metrics?.({
+      [METRIC.stuckCalls]: stuckCalls(report),
+      [METRIC.liveCalls]: report.live,
+      ...(standby ? { [METRIC.standbyIdle]: standby.idle, [METRIC.standbyLaunched]: standby.launched } : {}),
+    });
+    deps.logger.info('sweep done', { ...report, ...(standby ? { standby } : {}) });
     return report;
   };
 }

@@ -1,17 +1,14 @@
 /**
- * CloudWatch metrics of the Lambdas, in Embedded Metric Format: one JSON line on stdout per invocation that has
- * something to count, which CloudWatch Logs turns into metrics (no PutMetricData call, no permission, no
- * latency). https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
+ * CloudWatch metrics of the Lambdas, in Embedded Metric Format (shared/aws/emf.ts, which the media task prints
+ * too): one JSON line on stdout per invocation that has something to count.
  *
  * Written here rather than with @aws-lambda-powertools/metrics: the format is one object, and the line goes to
  * `process.stdout` directly because Lambda's patched `console.log` prefixes lines, which EMF extraction refuses.
- * One dimension, the gateway (stack) name, so that two stacks in one account do not share alarms; never a callId,
- * which would make a metric (and a bill) per call.
  */
+import { emfLine as emfDocument } from '../../shared/aws/emf.ts';
 import type { RecordResult } from '../recorder.ts';
 
-export const METRICS_NAMESPACE = 'SipRtmpGateway';
-export const METRICS_DIMENSION = 'Gateway';
+export { METRICS_DIMENSION, METRICS_NAMESPACE } from '../../shared/aws/emf.ts';
 
 export const METRIC = {
   /** Calls the sweeper closed: their task never started, vanished, or hung past its limit. */
@@ -20,6 +17,10 @@ export const METRIC = {
   failedCalls: 'FailedCalls',
   /** Live calls the sweeper saw. */
   liveCalls: 'LiveCalls',
+  /** Standby tasks idle after the sweeper's keeper round (functions/standby-pool.ts). */
+  standbyIdle: 'StandbyIdle',
+  /** Standby tasks started by that round: a pool that keeps replacing tasks is a pool whose tasks die. */
+  standbyLaunched: 'StandbyLaunched',
 } as const;
 
 export type MetricName = (typeof METRIC)[keyof typeof METRIC];
@@ -28,21 +29,8 @@ export type MetricName = (typeof METRIC)[keyof typeof METRIC];
 export type MetricSink = (values: Partial<Record<MetricName, number>>) => void;
 
 export function emfLine(gateway: string, values: Partial<Record<MetricName, number>>, now: Date): string {
-  const names = Object.keys(values) as MetricName[];
-  return JSON.stringify({
-    _aws: {
-      Timestamp: now.getTime(),
-      CloudWatchMetrics: [
-        {
-          Namespace: METRICS_NAMESPACE,
-          Dimensions: [[METRICS_DIMENSION]],
-          Metrics: names.map((Name) => ({ Name, Unit: 'Count' })),
-        },
-      ],
-    },
-    [METRICS_DIMENSION]: gateway,
-    ...values,
-  });
+  const counts = Object.entries(values).map(([name, value]) => ({ name, unit: 'Count' as const, value }));
+  return emfDocument(gateway, counts, now);
 }
 
 /** The Lambdas' sink: EMF lines on stdout. */

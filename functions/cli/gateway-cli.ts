@@ -22,7 +22,8 @@ export const USAGE = `usage: sip-rtmp-gateway <command> [options]
   ls     [--all] [--json]        live calls (all with --all)
   hangup CALL_ID
   dtmf   CALL_ID DIGITS [--info]
-  usage  --from DATE [--to DATE] [--json]   finished calls created in that range: minutes, bytes, estimated cost
+  usage  --from DATE [--to DATE] [--key NAME] [--json]   finished calls created in that range, per API key:
+         minutes, bytes, estimated cost (only that key's with --key)
   --url URL (default $${CLI_ENV.url} or ${DEFAULT_URL}); API key from $${CLI_ENV.apiKey}; SIP password from $${CLI_ENV.sipPassword}`;
 
 export interface CliIo {
@@ -45,6 +46,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       options: {
         url: { type: 'string' },
         json: { type: 'boolean' },
+        key: { type: 'string' },
         all: { type: 'boolean' },
         info: { type: 'boolean' },
         body: { type: 'string' },
@@ -128,14 +130,20 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         return 0;
       }
       case 'usage': {
-        const query = new URLSearchParams({ from: required(opts.from, '--from'), ...(opts.to ? { to: opts.to } : {}) });
+        const query = new URLSearchParams({
+          from: required(opts.from, '--from'),
+          ...(opts.to ? { to: opts.to } : {}),
+          ...(opts.key ? { key: opts.key } : {}),
+        });
         const usage = await api('GET', `/v1/usage?${query}`);
         if (opts.json) io.out(JSON.stringify(usage));
         else {
           const minutes = (seconds: unknown) => (Number(seconds) / 60).toFixed(1);
-          io.out(
-            `${usage.calls} calls, ${minutes(usage.mediaSeconds)} min streamed, ${minutes(usage.billableTaskSeconds)} task min billed, ${usage.bytesOut} bytes out, ~$${Number(usage.estimatedCostUsd).toFixed(4)}`,
-          );
+          const line = (totals: Record<string, unknown>) =>
+            `${totals.calls} calls, ${minutes(totals.mediaSeconds)} min streamed, ${minutes(totals.billableTaskSeconds)} task min billed, ${totals.bytesOut} bytes out, ~$${Number(totals.estimatedCostUsd).toFixed(4)}`;
+          io.out(line(usage));
+          for (const entry of (usage.byKey ?? []) as Record<string, unknown>[])
+            io.out(`  ${entry.keyName ?? '(no key)'}: ${line(entry)}`);
         }
         return 0;
       }

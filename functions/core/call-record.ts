@@ -55,7 +55,13 @@ export function sameRequest(existing: CallRecord, existingSecret: CallSecret | u
     existingSecret === undefined
       ? isFinal(existing.state)
       : equalStrings(existingSecret.sipPassword, secret.sipPassword);
-  return canonicalJson(existing.spec) === canonicalJson(publicSpec) && samePassword;
+  return canonicalJson(requested(existing.spec)) === canonicalJson(requested(publicSpec)) && samePassword;
+}
+
+/** The spec as the caller asked for it: the recording's id is the server's, made anew for every request. */
+function requested(spec: PublicCallSpec): Omit<PublicCallSpec, 'recordingId'> {
+  const { recordingId: _made, ...rest } = spec;
+  return rest;
 }
 
 /**
@@ -92,6 +98,9 @@ export function toCallView(record: CallRecord, pricing: Pricing) {
     ...(record.ended ? { ended: record.ended } : {}),
     ...(record.failure ? { failure: record.failure } : {}),
     ...(record.stats ? { stats: record.stats } : {}),
+    ...(record.statsHistory ? { statsHistory: record.statsHistory } : {}),
+    record: record.spec.record ?? false,
+    ...(record.recording ? { recording: recordingView(record.recording) } : {}),
     ...(usage ? { usage } : {}),
     // The ECS task ARN or local pid: what an operator needs to find the task's logs.
     ...(record.taskRef ? { taskRef: record.taskRef } : {}),
@@ -99,6 +108,12 @@ export function toCallView(record: CallRecord, pricing: Pricing) {
 }
 
 export type CallView = ReturnType<typeof toCallView>;
+
+/** The recording as answers show it; the link (local route or pre-signed S3 URL) is added by the API. */
+function recordingView(recording: NonNullable<CallRecord['recording']>) {
+  const { state, bytes, error, at } = recording;
+  return { state, bytes, ...(error === undefined ? {} : { error }), at };
+}
 
 function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value);

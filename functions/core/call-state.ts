@@ -13,7 +13,8 @@
  *   task-crashed  (control plane: task exited, record not final) ─► failed / crashed
  *   launch-failed (control plane: no task started)               ─► failed / launch (or capacity)
  *   hangup-requested (DELETE)   ─► desired = ended, effect stop-task; the state moves when the task reports
- *   stats                       ─► stats only, never the state
+ *   stats                       ─► stats and their history (stats-history.ts), never the state
+ *   recording                   ─► the recording's outcome only, never the state (it follows the final event)
  * ```
  *
  * Ordering rules — an event's `seq` decides, never its arrival time (EventBridge and stdout pipes may
@@ -28,12 +29,15 @@
  *    answered, whichever of `answered` and `streaming` was recorded first.
  * 4. Stats apply if `seq > statsSeq`, in any state (a last stats event may trail `ended`). They have their own
  *    counter so that a stats event never makes a late state event look stale.
+ * 5. A recording report applies if its seq is above the stored report's, in any state: the file is closed, and
+ *    uploaded, only after the call's final event went out.
  * An ignored event returns the record unchanged (`changed: false`): the caller skips the write, which is what
  * makes recording idempotent.
  */
 import type { CallState, StateEvent } from '../../shared/call-types.ts';
 import { isFinal } from '../../shared/call-types.ts';
 import type { CallRecord } from './ports.ts';
+import { appendStatsSample } from './stats-history.ts';
 
 /** Events raised by the control plane rather than by the media task; they carry no seq. */
 export type ControlEvent =
@@ -66,7 +70,7 @@ export function transition(record: CallRecord, event: CallEvent): TransitionResu
   switch (event.type) {
     case 'stats': {
       if (event.seq <= record.statsSeq) return ignore('stale or duplicate stats');
-      const { rtpPackets, rtpLost, jitterMs, rtpForeignDropped, bytesOut, destinations } = event;
+      const { rtpPackets, rtpLost, jitterMs, rtpForeignDropped, bytesOut, destinations, audioLevelDb } = event;
       const stats = {
         rtpPackets,
         rtpLost,
@@ -74,9 +78,24 @@ export function transition(record: CallRecord, event: CallEvent): TransitionResu
         ...(rtpForeignDropped !== undefined ? { rtpForeignDropped } : {}),
         bytesOut,
         ...(destinations ? { destinations } : {}),
+        ...(audioLevelDb !== undefined ? { audioLevelDb } : {}),
         at: event.at,
       };
-      return changed({ ...record, statsSeq: event.seq, stats }, event.at);
+      const statsHistory = appendStatsSample(record, stats);
+      return changed({ ...record, statsSeq: event.seq, stats, ...(statsHistory ? { statsHistory } : {}) }, event.at);
+    }
+    case 'recording': {
+      if (event.seq <= (record.recording?.seq ?? 0)) return ignore('stale or duplicate recording report');
+      const { state, bytes, key, error } = event;
+      const recording = {
+        state,
+        bytes,
+        ...(key === undefined ? {} : { key }),
+        ...(error === undefined ? {} : { error }),
+        at: event.at,
+        seq: event.seq,
+      };
+      return changed({ ...record, recording }, event.at);
     }
     case 'hangup-requested': {
       if (isFinal(record.state)) return ignore(`call already ${record.state}`);

@@ -87,11 +87,17 @@ export interface KeyUsage extends UsageTotals {
 }
 
 export interface UsageQuery {
-  /** Calls created from `from` (inclusive) to `to` (exclusive). */
+  /** Calls created from `from` (inclusive) to `to` (exclusive; absent: no end). */
   from: Date;
-  to: Date;
+  to?: Date;
   /** Only the calls of this key. */
   keyName?: string;
+}
+
+/** Whether the call was created from `from` (inclusive) to `to` (exclusive); an absent bound is open. */
+export function createdWithin(record: Pick<CallRecord, 'createdAt'>, from?: Date, to?: Date): boolean {
+  const created = Date.parse(record.createdAt);
+  return (from === undefined || created >= from.getTime()) && (to === undefined || created < to.getTime());
 }
 
 /** The usage of the final calls among `records` that `query` selects: in all, and per key name. */
@@ -104,8 +110,7 @@ export function usageReport(
   const byKey = new Map<string | null, UsageTotals>();
   for (const record of records) {
     if (query.keyName !== undefined && record.keyName !== query.keyName) continue;
-    const created = Date.parse(record.createdAt);
-    if (!(created >= query.from.getTime() && created < query.to.getTime())) continue;
+    if (!createdWithin(record, query.from, query.to)) continue;
     const usage = callUsage(record, pricing);
     if (!usage) continue;
     const keyName = record.keyName ?? null;

@@ -4,6 +4,7 @@
  * shared/call-store.ts and exported from here too.
  */
 import type { CallSpec, TaskCommand } from '../../shared/call-types.ts';
+import type { CallRecord } from '../../shared/call-store.ts';
 import type { ObservedTask } from './call-sweep.ts';
 
 export type {
@@ -16,6 +17,7 @@ export type {
   DesiredState,
   EventSink,
   PublicCallSpec,
+  StatsSample,
   StatusCallbackTarget,
 } from '../../shared/call-store.ts';
 
@@ -33,6 +35,38 @@ export interface TaskLauncher {
   stop(callId: string, taskRef?: string): Promise<void>;
   sendCommand(callId: string, command: TaskCommand, taskRef?: string): Promise<void>;
 }
+
+/**
+ * Media tasks started before their call (functions/standby-pool.ts): a POST takes one instead of launching.
+ */
+export interface StandbyTasks {
+  /** Claims an idle standby task for the call; undefined when none is idle. */
+  claim(callId: string): Promise<string | undefined>;
+  /** Gives a claimed task back, idle again (its call was not created after all). */
+  release(taskRef: string, callId: string): Promise<void>;
+  /**
+   * Gives the claimed task its call, once the call's record names it.
+   * @throws LaunchError when the task can no longer take it (it died, or the pool dropped it).
+   */
+  handOver(taskRef: string, spec: CallSpec): Promise<void>;
+  /** Starts tasks for those taken; never throws. */
+  refill(): Promise<void>;
+}
+
+/**
+ * Where calls' recordings are kept (functions/local/local-recordings.ts: a folder; functions/adapters/
+ * s3-recording-links.ts: the stack's bucket): how a client gets the recording of a call.
+ */
+export interface RecordingStore {
+  /** Undefined when the call has none: not asked for, nothing written (yet), not uploaded, or expired. */
+  locate(record: CallRecord): Promise<RecordingLocation | undefined>;
+}
+
+export type RecordingLocation =
+  /** A file the API streams itself (locally); `open` reads it as it is now. */
+  | { kind: 'file'; bytes: number; open: () => ReadableStream<Uint8Array> }
+  /** A short-lived link to fetch it from (a pre-signed S3 GET). */
+  | { kind: 'link'; url: string; expiresAt: string };
 
 /**
  * Tells what became of tasks (functions/core/call-sweep.ts decides what to do about it): ECS DescribeTasks on

@@ -6,11 +6,13 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { isFinal } from '../../shared/call-types.ts';
 import type { CallState, CallStats } from '../../shared/call-types.ts';
+import type { StandbyRegistry, StandbyState } from '../../shared/standby-registry.ts';
 import type { CallEvent } from '../core/call-state.ts';
-
-const LIVE_STATES: CallState[] = ['dialing', 'ringing', 'answered', 'streaming'];
 import type { CallRecord, CallStore } from '../core/ports.ts';
 import type { RecordResult } from '../recorder.ts';
+
+const LIVE_STATES: CallState[] = ['dialing', 'ringing', 'answered', 'streaming'];
+const STANDBY_STATES: StandbyState[] = ['starting', 'idle', 'claimed', 'assigned'];
 
 /** A task's counters as last seen, so that each stats event adds what grew since. */
 interface Seen {
@@ -90,7 +92,19 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
-  constructor(store: Pick<CallStore, 'list'>) {
+  constructor(store: Pick<CallStore, 'list'>, standby?: Pick<StandbyRegistry, 'list'>) {
+    if (standby) {
+      new Gauge({
+        name: 'gateway_standby_tasks',
+        help: 'Standby media tasks, by state (idle ones are ready for a call)',
+        labelNames: ['state'],
+        registers: [this.registry],
+        async collect() {
+          const entries = await standby.list();
+          for (const state of STANDBY_STATES) this.set({ state }, entries.filter((e) => e.state === state).length);
+        },
+      });
+    }
     new Gauge({
       name: 'gateway_calls',
       help: 'Live calls, by state',

@@ -3,6 +3,8 @@ import { readApiKeysSetting, type ApiKeysSetting } from '../api-keys-config.ts';
 import type { Pricing } from '../core/call-usage.ts';
 import { readPricing } from '../pricing-config.ts';
 import { readRetentionSeconds } from '../retention-config.ts';
+import type { StandbyPolicy } from '../core/standby-plan.ts';
+import { readStandbyPolicy } from '../standby-config.ts';
 import { readSweepConfig, type SweepConfig } from '../sweep-config.ts';
 
 /** Environment variables of the local server, read once; API_KEYS_ENV and PRICING_ENV are read too. */
@@ -33,6 +35,8 @@ export interface LocalConfig {
   sweep: SweepConfig;
   /** How long finished calls stay in the store (functions/retention-config.ts). */
   retentionSeconds: number;
+  /** Media tasks started ahead of calls (functions/standby-config.ts): 2 by default. */
+  standby: StandbyPolicy;
 }
 
 export class LocalConfigError extends Error {
@@ -63,5 +67,6 @@ export function readLocalConfig(env: NodeJS.ProcessEnv = process.env): LocalConf
     stopGraceMs: stopGrace * 1000,
     sweep: readSweepConfig(env),
     retentionSeconds: readRetentionSeconds(env),
+    standby: readStandbyPolicy(env, 2),
   };
 }

@@ -4,8 +4,12 @@ import { LaunchError } from '../../shared/call-errors.ts';
 import type { ObservedTask } from '../core/call-sweep.ts';
 import type { Logger, TaskInspector, TaskLauncher } from '../core/ports.ts';
 import { OwnedProcess } from '../../shared/owned-process.ts';
-import { parseJsonLine, parseStateEvent } from '../../shared/task-messages.ts';
+import { parseJsonLine, parseStandbyReady, parseStateEvent } from '../../shared/task-messages.ts';
+import type { StandbyLauncher } from '../standby-pool.ts';
 import { NODE_FLAGS, TASK_ENV } from '../../shared/task-env.ts';
+
+/** The longest a refill waits for one standby task to be ready before it starts the next. */
+const BOOT_WAIT_MS = 10_000;
 
 /** Variables a task inherits; the server's own environment (API keys and the like) stays out. */
 const INHERITED_ENV = [
@@ -31,10 +35,19 @@ export interface LocalTaskLauncherOptions {
   publicAddress: string;
   /** How long a task may take to hang up after SIGTERM before it is killed. */
   stopGraceMs?: number;
+  /** Where tasks write the recordings calls ask for (functions/local/local-recordings.ts serves them). */
+  recordingDir?: string;
+  /** A standby task printed that it is ready for a call. */
+  onStandbyReady?: (taskRef: string) => void;
+  /** A standby task exited before it was given a call. */
+  onStandbyExit?: (taskRef: string) => void;
 }
 
 interface RunningTask {
   process: OwnedProcess;
+  taskRef: string;
+  /** Undefined while a standby task waits for its call. */
+  callId?: string;
   sawFinal: boolean;
   /**
    * The task's events are recorded one after the other, in the order it printed them: recorded concurrently, a
@@ -45,58 +58,128 @@ interface RunningTask {
 
 /**
  * Runs each call's media task as a child process (the same entry point as the container), feeds its stdout
- * events to the recorder, and marks a task that dies without a final state as crashed. It is also the sweeper's
- * `TaskInspector` locally: a task is running while it is this server's live child.
+ * events to the recorder, and marks a task that dies without a final state as crashed. Standby tasks are the same
+ * program started without a call; `handOver` writes them their spec. It is also the sweeper's `TaskInspector`
+ * locally: a task is running while it is this server's live child.
  */
-export class LocalTaskLauncher implements TaskLauncher, TaskInspector {
+export class LocalTaskLauncher implements TaskLauncher, TaskInspector, StandbyLauncher {
+  /** Tasks with a call, by callId. */
   private readonly tasks = new Map<string, RunningTask>();
+  /** Standby tasks waiting for a call, by taskRef. */
+  private readonly standbys = new Map<string, RunningTask>();
+  /** Standby tasks not ready yet, each with what resolves `booted`. */
+  private readonly booting = new Map<string, { done: Promise<void>; resolve: () => void }>();
 
   constructor(private readonly options: LocalTaskLauncherOptions) {}
 
   async launch(spec: CallSpec): Promise<{ taskRef: string }> {
-    const { logger } = this.options;
-    const env: NodeJS.ProcessEnv = Object.fromEntries(
-      INHERITED_ENV.filter((name) => process.env[name] !== undefined).map((name) => [name, process.env[name]]),
-    );
     // The spec travels in the environment, not in argv: argument lists are world-readable in `ps`.
-    env[TASK_ENV.callSpec] = JSON.stringify(spec);
-    env[TASK_ENV.eventSink] = 'stdout';
-    env[TASK_ENV.bindAddress] = this.options.bindAddress;
-    env[TASK_ENV.publicAddress] = this.options.publicAddress;
+    const task = await this.spawn(`media-task ${spec.callId}`, { [TASK_ENV.callSpec]: JSON.stringify(spec) });
+    this.adopt(task, spec.callId);
+    return { taskRef: task.taskRef };
+  }
 
+  async startStandby(): Promise<string> {
+    const task = await this.spawn('media-task standby', { [TASK_ENV.standby]: '1' });
+    this.standbys.set(task.taskRef, task);
+    let resolve!: () => void;
+    const done = new Promise<void>((settle) => (resolve = settle));
+    this.booting.set(task.taskRef, { done, resolve });
+    if (!task.process.running) this.bootDone(task.taskRef);
+    return task.taskRef;
+  }
+
+  async booted(taskRef: string): Promise<void> {
+    const boot = this.booting.get(taskRef);
+    if (!boot) return;
+    // A task that hangs in its start must not hold up every later refill.
+    const timer = setTimeout(() => this.bootDone(taskRef), BOOT_WAIT_MS);
+    await boot.done;
+    clearTimeout(timer);
+  }
+
+  private bootDone(taskRef: string): void {
+    this.booting.get(taskRef)?.resolve();
+    this.booting.delete(taskRef);
+  }
+
+  /** Nothing to seal: the spec, password included, goes on the task's stdin. */
+  async seal(): Promise<undefined> {
+    return undefined;
+  }
+
+  /** Over stdin, as the spec would have come in the environment: neither is visible to other users. */
+  async handOver(taskRef: string, spec: CallSpec): Promise<void> {
+    const task = this.standbys.get(taskRef);
+    if (!task?.process.writeLine(JSON.stringify({ type: 'assign', spec })))
+      throw new LaunchError(`standby task ${taskRef} is gone`);
+    this.standbys.delete(taskRef);
+    this.adopt(task, spec.callId);
+  }
+
+  async stopStandby(taskRef: string): Promise<void> {
+    await this.standbys.get(taskRef)?.process.close('SIGTERM', this.options.stopGraceMs ?? 12_000);
+  }
+
+  private async spawn(name: string, extraEnv: NodeJS.ProcessEnv): Promise<RunningTask> {
+    const env: NodeJS.ProcessEnv = Object.fromEntries(
+      INHERITED_ENV.filter((key) => process.env[key] !== undefined).map((key) => [key, process.env[key]]),
+    );
+    Object.assign(env, extraEnv, {
+      [TASK_ENV.eventSink]: 'stdout',
+      [TASK_ENV.bindAddress]: this.options.bindAddress,
+      [TASK_ENV.publicAddress]: this.options.publicAddress,
+      ...(this.options.recordingDir ? { [TASK_ENV.recordingDir]: this.options.recordingDir } : {}),
+    });
     const task: RunningTask = {
       process: undefined as unknown as OwnedProcess,
+      taskRef: '',
       sawFinal: false,
       recorded: Promise.resolve(),
     };
     try {
       task.process = await OwnedProcess.start({
-        name: `media-task ${spec.callId}`,
+        name,
         command: process.execPath,
         args: [...NODE_FLAGS, this.options.entry],
         env,
         stdin: true,
         onLine: (line, stream) =>
-          stream === 'stdout' ? this.onTaskLine(spec.callId, task, line) : process.stderr.write(line + '\n'),
+          stream === 'stdout' ? this.onTaskLine(task, line) : process.stderr.write(line + '\n'),
       });
     } catch (error) {
       throw new LaunchError(`media task did not start: ${(error as Error).message}`, { cause: error });
     }
-    this.tasks.set(spec.callId, task);
+    task.taskRef = `local:${task.process.pid}`;
     task.process.onExit((exit) => {
-      if (!task.sawFinal) {
-        const message = `media task exited without a final state (code ${exit.code}, signal ${exit.signal})`;
-        logger.warn(message, { callId: spec.callId });
-        task.recorded = task.recorded.then(() =>
-          this.options
-            .onCrash(spec.callId, message)
-            .catch((error: unknown) => logger.error('could not record crash', { callId: spec.callId, error })),
-        );
-      }
-      // Listed until what it printed (or its crash) is recorded: meanwhile a sweep must not find its call taskless.
-      void task.recorded.then(() => this.tasks.delete(spec.callId));
+      if (task.callId === undefined) {
+        this.standbys.delete(task.taskRef);
+        this.bootDone(task.taskRef);
+        this.options.onStandbyExit?.(task.taskRef);
+      } else this.onTaskExit(task, task.callId, exit);
     });
-    return { taskRef: `local:${task.process.pid}` };
+    return task;
+  }
+
+  /** The task now runs `callId`: its events are recorded, its exit without a final state is a crash. */
+  private adopt(task: RunningTask, callId: string): void {
+    task.callId = callId;
+    this.tasks.set(callId, task);
+  }
+
+  private onTaskExit(task: RunningTask, callId: string, exit: { code: number | null; signal: string | null }): void {
+    const { logger } = this.options;
+    if (!task.sawFinal) {
+      const message = `media task exited without a final state (code ${exit.code}, signal ${exit.signal})`;
+      logger.warn(message, { callId });
+      task.recorded = task.recorded.then(() =>
+        this.options
+          .onCrash(callId, message)
+          .catch((error: unknown) => logger.error('could not record crash', { callId, error })),
+      );
+    }
+    // Listed until what it printed (or its crash) is recorded: meanwhile a sweep must not find its call taskless.
+    void task.recorded.then(() => this.tasks.delete(callId));
   }
 
   /**
@@ -114,7 +197,7 @@ export class LocalTaskLauncher implements TaskLauncher, TaskInspector {
    * the server restarted, or once a pid is reused, it may name another process.
    */
   async inspect(taskRefs: readonly string[]): Promise<Map<string, ObservedTask>> {
-    const running = new Set([...this.tasks.values()].map((task) => `local:${task.process.pid}`));
+    const running = new Set([...this.tasks.values(), ...this.standbys.values()].map((task) => task.taskRef));
     return new Map(taskRefs.map((ref) => [ref, running.has(ref) ? { status: 'running' } : { status: 'missing' }]));
   }
 
@@ -122,16 +205,27 @@ export class LocalTaskLauncher implements TaskLauncher, TaskInspector {
     this.tasks.get(callId)?.process.writeLine(JSON.stringify(command));
   }
 
-  /** Hangs up every live call (server shutdown) and waits for the tasks to exit. */
+  /** Hangs up every live call and stops every standby task (server shutdown); waits for them to exit. */
   async stopAll(): Promise<void> {
-    await Promise.all([...this.tasks.keys()].map((callId) => this.stop(callId)));
+    await Promise.all([
+      ...[...this.tasks.keys()].map((callId) => this.stop(callId)),
+      ...[...this.standbys.keys()].map((taskRef) => this.stopStandby(taskRef)),
+    ]);
   }
 
   get liveTasks(): number {
     return this.tasks.size;
   }
 
-  private onTaskLine(callId: string, task: RunningTask, line: string): void {
+  private onTaskLine(task: RunningTask, line: string): void {
+    const { callId } = task;
+    if (callId === undefined) {
+      if (parseJsonLine(line, parseStandbyReady).ok) {
+        this.bootDone(task.taskRef);
+        this.options.onStandbyReady?.(task.taskRef);
+      } else this.options.logger.error('standby task printed a line that is not its ready notice; ignored', {});
+      return;
+    }
     // A task's stdout is a process boundary: what is not a state event is logged and dropped, never recorded.
     const parsed = parseJsonLine(line, parseStateEvent);
     if (!parsed.ok) {

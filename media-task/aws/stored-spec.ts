@@ -1,6 +1,7 @@
 /**
- * The AWS task's call spec: the record the API stored (without the password) joined with the decrypted password,
- * validated again with the same schema as local mode's CALL_SPEC.
+ * The AWS task's call spec: the record the API stored (without the password) joined with the password the task
+ * was given sealed (CALL_SECRET, or its standby entry) and has decrypted, validated again with the same schema as
+ * local mode's CALL_SPEC.
  */
 import { parseCallSpec } from '../../shared/call-spec-schema.ts';
 import type { CallSpec } from '../../shared/call-types.ts';
@@ -16,11 +17,13 @@ export class StoredSpecError extends Error {
   }
 }
 
-/** @param store a store whose `getSecret` decrypts (shared/aws/secret-cipher.ts `EncryptingCallStore`). */
-export async function loadStoredSpec(store: Pick<CallStore, 'get' | 'getSecret'>, callId: string): Promise<CallSpec> {
-  const [record, secret] = await Promise.all([store.get(callId), store.getSecret(callId)]);
+export async function loadStoredSpec(
+  store: Pick<CallStore, 'get'>,
+  callId: string,
+  sipPassword: Promise<string>,
+): Promise<CallSpec> {
+  const [record, password] = await Promise.all([store.get(callId), sipPassword]);
   if (!record)
     throw new StoredSpecError(`call ${callId} is not in the table (expired, or the wrong TABLE_NAME)`, callId);
-  if (!secret) throw new StoredSpecError(`call ${callId} has no stored secret`, callId);
-  return parseCallSpec({ ...record.spec, connection: { ...record.spec.connection, sipPassword: secret.sipPassword } });
+  return parseCallSpec({ ...record.spec, connection: { ...record.spec.connection, sipPassword: password } });
 }

@@ -1,14 +1,16 @@
 /**
  * The media output of one call: one encoding ffmpeg and one Destination per publishing point. With one
- * destination the encoder publishes itself, and that Destination restarts it; with several, the encoder sends
- * MPEG-TS to local UDP relay ports and each Destination owns a republisher, restarted on its own. Picks the
+ * destination the encoder publishes itself, and that Destination restarts it; with several, or when the call is
+ * recorded, the encoder sends MPEG-TS to local UDP relay ports and each Destination owns a republisher,
+ * restarted on its own (the recorder's port is one more, its reader the call's). Picks the
  * local ports, gives the encoder its input SDP, spawns and reaps everything through OwnedProcess (the encoder of
  * a one-destination call maybe through the call's SpareEncoder).
  *
  *   peer RTP ─► RtpEndpoint ─► encoder ─► rtmp(s)://only
  *
  *   peer RTP ─► RtpEndpoint ─► encoder ─tee─► udp:relay1 ─► republisher 1 ─► rtmp(s)://first
- *                                          └► udp:relay2 ─► republisher 2 ─► rtmp(s)://second ...
+ *                                          ├► udp:relay2 ─► republisher 2 ─► rtmp(s)://second ...
+ *                                          └► udp:record ─► recorder (the call's, recorder.ts) ─► <id>.mp4
  *
  * Events: `streaming` once any destination carries media; `destinations` on every destination state change;
  * `died` when the encoder dies ('ffmpeg') or when every destination failed before any carried media ('rtmp':
@@ -67,18 +69,27 @@ export interface FfmpegPipelineOptions {
   rtmpsCaFile?: string;
   /** Started for the likely answer (FfmpegPipeline.spare); used if it fits `media`, closed if not. */
   spare?: SpareEncoder;
+  /** The call's recorder listens there (recorder.ts): one more relay port, so the encoder muxes MPEG-TS. */
+  recordPort?: number;
   logger: Logger;
 }
 
 /** The encoder's own RTMP output when the call has one destination; undefined when it feeds republishers. */
-function directSink(options: Pick<FfmpegPipelineOptions, 'outputs' | 'rtmpsCaFile'>): EncoderSink | undefined {
+function directSink(
+  options: Pick<FfmpegPipelineOptions, 'outputs' | 'rtmpsCaFile' | 'recordPort'>,
+): EncoderSink | undefined {
   const [only, ...others] = options.outputs;
-  return only && others.length === 0
+  return only && others.length === 0 && options.recordPort === undefined
     ? { kind: 'rtmp', target: rtmpTarget(only), caFile: options.rtmpsCaFile }
     : undefined;
 }
 
 const TAIL = 20;
+
+/** The video the relay ports carry, for their readers' probes: the peer's, ours (slate, waveform), or none. */
+export function relayedVideo(media: NegotiatedMedia, fill: VideoFill): 'peer' | 'ours' | 'none' {
+  return media.video ? 'peer' : fill.kind !== 'none' && media.audio ? 'ours' : 'none';
+}
 
 export class FfmpegPipeline extends TypedEmitter<FfmpegPipelineEvents> {
   private streamingAt: number | undefined;
@@ -136,7 +147,8 @@ export class FfmpegPipeline extends TypedEmitter<FfmpegPipelineEvents> {
       const direct = directSink(options);
       const relayPorts: number[] = [];
       if (!direct) for (const _ of outputs) relayPorts.push(await freeUdpPort());
-      const args = buildEncoderArgs({ media, fill, sink: direct ?? { kind: 'relay', ports: relayPorts } });
+      const teePorts = options.recordPort === undefined ? relayPorts : [...relayPorts, options.recordPort];
+      const args = buildEncoderArgs({ media, fill, sink: direct ?? { kind: 'relay', ports: teePorts } });
       const sdp = buildInputSdp(media, ports);
       if (direct) {
         destinations.push(
@@ -153,7 +165,7 @@ export class FfmpegPipeline extends TypedEmitter<FfmpegPipelineEvents> {
         });
         return pipeline;
       }
-      const video = media.video ? 'peer' : fill.kind !== 'none' && media.audio ? 'ours' : 'none';
+      const video = relayedVideo(media, fill);
       outputs.forEach((output, index) => {
         const relayPort = relayPorts[index]!;
         const args = (target: string, joinMidStream: boolean) =>

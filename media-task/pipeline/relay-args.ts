@@ -1,8 +1,9 @@
 /**
  * Pure: the argument arrays of the cheap ffmpeg runs around the call's encoder. A republisher takes the
  * encoder's MPEG-TS from one local UDP port and copies it to one RTMP(S) destination, so each destination can
- * fail, back off and reconnect alone. The slate clip is encoded once and looped by the encoder with `-c copy`.
+ * fail, back off and reconnect alone; the recorder copies it from another port into an MP4 file. The slate clip is encoded once and looped by the encoder with `-c copy`.
  */
+import { isAbsolute } from 'node:path';
 import { FfmpegArgsError, KEYFRAME_SECONDS, PROGRESS_ARGS, rtmpPublishArgs } from './ffmpeg-args.ts';
 
 export interface RepublisherPlan {
@@ -59,6 +60,64 @@ export function buildRepublisherArgs(plan: RepublisherPlan): string[] {
     '-c',
     'copy',
     ...output,
+  ];
+}
+
+export interface RecorderPlan {
+  relayPort: number;
+  /** Absolute path of the file: ours (shared/recording-names.ts), never the caller's text. */
+  path: string;
+  /** As the republishers' plan: what the relayed stream carries, for the probe. */
+  video: RepublisherPlan['video'];
+}
+
+/** A fragment at least every second, so a task killed mid-call leaves all but its last second playable. */
+const FRAGMENT_US = 1_000_000;
+
+/**
+ * The recorder copies the same MPEG-TS as a republisher into a fragmented MP4: an empty `moov` up front, then a
+ * `moof`+`mdat` per fragment (at each video keyframe, and at least every FRAGMENT_US for audio, whose every
+ * packet is a keyframe), each flushed to the file as it is cut. No input timeout: a held call sends nothing
+ * for as long as the hold lasts, and the recording goes on after it. The MP4 muxer wants AAC without ADTS
+ * headers, which the TS carries: the bitstream filter takes them off (with an empty moov the muxer cannot insert
+ * it itself, the header being written before the first packet).
+ */
+export function buildRecorderArgs(plan: RecorderPlan): string[] {
+  if (!isAbsolute(plan.path) || !/\.mp4$/.test(plan.path))
+    throw new FfmpegArgsError('a recording is an absolute .mp4 path');
+  return [
+    '-hide_banner',
+    '-nostdin',
+    '-loglevel',
+    'info',
+    '-nostats',
+    '-protocol_whitelist',
+    'udp',
+    '-probesize',
+    plan.video === 'none' ? '32' : '5000000',
+    '-analyzeduration',
+    String(republisherAnalyzeUs(plan.video, false)),
+    '-f',
+    'mpegts',
+    '-i',
+    `udp://127.0.0.1:${plan.relayPort}?fifo_size=50000&overrun_nonfatal=1`,
+    '-map',
+    '0',
+    '-c',
+    'copy',
+    '-bsf:a',
+    'aac_adtstoasc',
+    '-f',
+    'mp4',
+    '-flush_packets',
+    '1',
+    '-movflags',
+    '+frag_keyframe+empty_moov+default_base_moof',
+    '-frag_duration',
+    String(FRAGMENT_US),
+    '-y',
+    // file: so that no part of the path is read as another protocol or an option.
+    `file:${plan.path}`,
   ];
 }
 

@@ -14,7 +14,7 @@
  *   rtp-relay audio|video <bind address> <port min> <port max>     (0 0: a port the kernel picks)
  *
  * Commands on stdin, one a line, written only by rtp-endpoint.ts:
- *   stream <pt> <clock rate> <join 0|1> <remote address> <remote port> <silence payload hex|->
+ *   stream <pt> <clock rate> <join 0|1> <remote address> <remote port> <silence payload hex|-> <level pcmu|pcma|->
  *   forward <port>                                   ffmpeg's RTP input on 127.0.0.1
  *   silence <pt> <clock rate> <payload hex> | silence off
  *   event <pt> <clock rate> <first 0|1> <end 0|1> <CLOCK_MONOTONIC ms of the event's start> <payload hex>
@@ -23,7 +23,7 @@
  *   bound <rtp port> | first <address> <port> <wall ms> | source <ssrc> <address> <port>
  *   latched <address> <port>                         the peer's media comes from there, not from its SDP's
  *   stats <packets> <lost> <jitter ms> <wall ms of the last packet, or -1> <foreign packets dropped>
- *                                                    (the answer to `stats`)
+ *         <level samples> <level energy>            (the answer to `stats`; see audio_level)
  *   error <message>
  * It exits when stdin closes: its owner is gone.
  */
@@ -142,6 +142,51 @@ static int after(uint16_t a, uint16_t b) {
   return distance != 0 && distance < 0x8000;
 }
 
+/*
+ * ---- Audio level ----
+ * The peer's G.711 samples are what ffmpeg decodes anyway; their level costs a table lookup per byte here instead
+ * of a decoder of its own. Counted as a sum of squares over 16-bit linear samples and a sample count, both since
+ * the start, like the packet counters: whoever reads them twice gets the RMS of what arrived in between, and a
+ * read for another purpose (the inactivity check) takes nothing away from the next one.
+ */
+enum level_codec { LEVEL_NONE, LEVEL_PCMU, LEVEL_PCMA };
+
+struct audio_level {
+  enum level_codec codec;
+  uint32_t square[256];
+  int64_t samples;
+  double energy;
+};
+
+/* ITU-T G.711's A-law and µ-law tables: the magnitude a code stands for, in 16-bit linear; the sign squares away. */
+static uint32_t g711_magnitude(enum level_codec codec, uint8_t code) {
+  if (codec == LEVEL_PCMU) {
+    uint8_t x = (uint8_t)~code;
+    return ((((uint32_t)(x & 0x0f) << 3) + 0x84) << ((x >> 4) & 7)) - 0x84;
+  }
+  uint8_t x = code ^ 0x55;
+  uint32_t exponent = (x >> 4) & 7, mantissa = x & 0x0f;
+  return exponent == 0 ? (mantissa << 4) + 8 : ((mantissa << 4) + 0x108) << (exponent - 1);
+}
+
+static void level_set_codec(struct audio_level *l, enum level_codec codec) {
+  if (codec == l->codec) return;
+  l->codec = codec;
+  if (codec == LEVEL_NONE) return;
+  for (int code = 0; code < 256; code++) {
+    uint32_t magnitude = g711_magnitude(codec, (uint8_t)code);
+    l->square[code] = magnitude * magnitude;
+  }
+}
+
+static void level_add(struct audio_level *l, const uint8_t *payload, size_t length) {
+  if (l->codec == LEVEL_NONE) return;
+  uint64_t sum = 0;
+  for (size_t i = 0; i < length; i++) sum += l->square[payload[i]];
+  l->samples += (int64_t)length;
+  l->energy += (double)sum;
+}
+
 /* ---- Reception statistics, RFC 3550 A.1, A.3, A.8 ---- */
 
 struct stats {
@@ -195,7 +240,7 @@ static void stats_record(struct stats *s, const struct rtp *p, double arrival_ms
   s->transit = transit, s->has_transit = 1;
 }
 
-static void stats_report(const struct stats *s, int64_t foreign_dropped) {
+static void stats_report(const struct stats *s, int64_t foreign_dropped, const struct audio_level *l) {
   int64_t packets = s->closed_received, lost = s->closed_lost;
   double jitter_ms = 0;
   if (s->has_source) {
@@ -204,7 +249,7 @@ static void stats_report(const struct stats *s, int64_t foreign_dropped) {
     if (expected > s->received) lost += expected - s->received;
     jitter_ms = s->jitter / s->clock_rate * 1000;
   }
-  say("stats %lld %lld %.3f %.0f %lld", (long long)packets, (long long)lost, jitter_ms, s->has_last ? s->last_wall : -1.0, (long long)foreign_dropped);
+  say("stats %lld %lld %.3f %.0f %lld %lld %.0f", (long long)packets, (long long)lost, jitter_ms, s->has_last ? s->last_wall : -1.0, (long long)foreign_dropped, (long long)l->samples, l->energy);
 }
 
 /*
@@ -292,6 +337,7 @@ static struct {
   uint8_t fill[MAX_PAYLOAD];
   size_t fill_length;
   struct stats stats;
+  struct audio_level level;
   struct rewriter rewriter;
   int has_ssrc;
   uint32_t current_ssrc;
@@ -512,6 +558,7 @@ static void on_rtp(const uint8_t *datagram, size_t n, const struct sockaddr_in *
     else say("source %u %s %u", p.ssrc, address, ntohs(from->sin_port));
     r.has_ssrc = 1, r.current_ssrc = p.ssrc;
   }
+  if (p.pt == r.pt) level_add(&r.level, p.payload, p.length);
   // Only the negotiated codec goes to ffmpeg: its SDP knows no other payload type (telephone-event, CN).
   if (!media || r.forward_fd < 0) return;
   uint16_t sequence;
@@ -578,13 +625,13 @@ static void forward_to(int port) {
 }
 
 static void command(char *line) {
-  char word[16] = "", address[64] = "", hex[2 * MAX_PAYLOAD + 2] = "";
+  char word[16] = "", address[64] = "", hex[2 * MAX_PAYLOAD + 2] = "", level[8] = "";
   int pt, clock_rate, join, port, first, end;
   double started;
   double now = monotonic_ms();
   if (!*line) return;
   sscanf(line, "%15s", word);
-  if (strcmp(word, "stream") == 0 && sscanf(line, "stream %d %d %d %63s %d %4097s", &pt, &clock_rate, &join, address, &port, hex) == 6 && clock_rate > 0) {
+  if (strcmp(word, "stream") == 0 && sscanf(line, "stream %d %d %d %63s %d %4097s %7s", &pt, &clock_rate, &join, address, &port, hex, level) == 7 && clock_rate > 0) {
     // Only early media seen under a guessed clock is reset; a re-INVITE keeps its clock and our continuous stream.
     if (r.stats.clock_rate != clock_rate) {
       memset(&r.stats, 0, sizeof r.stats);
@@ -594,6 +641,7 @@ static void command(char *line) {
       r.held_count = 0, r.has_newest = 0;
     }
     r.pt = pt, r.join = join;
+    level_set_codec(&r.level, strcmp(level, "pcmu") == 0 ? LEVEL_PCMU : strcmp(level, "pcma") == 0 ? LEVEL_PCMA : LEVEL_NONE);
     struct sockaddr_in signalled;
     // 0.0.0.0 is a hold written the RFC 2543 way (RFC 3264 8.4): it names no peer, so the latch stays.
     if (parse_address(address, port, &signalled) && signalled.sin_addr.s_addr != htonl(INADDR_ANY)) {
@@ -624,8 +672,8 @@ static void command(char *line) {
     r.in_event = !end;
     if (length) send_to_peer(first, pt, r.event_ts, payload, length);
   } else if (strcmp(line, "stats") == 0) {
-    if (r.stats.clock_rate) stats_report(&r.stats, r.foreign_dropped);
-    else say("stats 0 0 0 -1 %lld", (long long)r.foreign_dropped);
+    if (r.stats.clock_rate) stats_report(&r.stats, r.foreign_dropped, &r.level);
+    else say("stats 0 0 0 -1 %lld 0 0", (long long)r.foreign_dropped);
   } else {
     say("error unknown command");
   }

@@ -23,6 +23,8 @@
  *   100 ms), inside ffmpeg's jitter buffer. The first packet of a call goes at once (the call's sound, and its
  *   first-media latency, start with it), and so does video, already a burst per frame.
  * - Only the negotiated payload type goes to ffmpeg: its SDP knows no other (telephone-event, CN).
+ * - The level of the peer's G.711 audio is counted on the way (audio-level.ts): ffmpeg decodes those samples
+ *   anyway, and a table lookup per byte in the relay costs less than a second decoder or a filter in the encode.
  * - Strict RTP: only the peer's source is heard (the rules and why are at accept_source in rtp-relay.c). The
  *   address in the peer's SDP is trusted as soon as `setRemote` passes it on, and a new one in a re-INVITE moves
  *   the latch there; a peer behind NAT that sends from another address is latched after a short in-sequence run
@@ -67,6 +69,9 @@ export interface RtpStatsSnapshot {
   lastPacketAt?: number;
   /** RTP packets dropped because they came from a source other than the peer's (strict RTP). */
   foreignDropped: number;
+  /** G.711 samples of the peer's audio since the start, and the sum of their squares (16-bit linear): see audio-level.ts. */
+  levelSamples: number;
+  levelEnergy: number;
 }
 
 export type RtpEndpointEvents = {
@@ -80,6 +85,8 @@ export type RtpEndpointEvents = {
 
 /** Codecs whose packets concatenate: one payload byte per clock tick, no frame boundaries (RFC 3551 4.5). */
 const JOINABLE = new Set(['PCMU', 'PCMA', 'G722']);
+/** Codecs whose audio level the relay measures: one sample per byte, decoded by a table. */
+const LEVELLED: Record<string, string> = { PCMU: 'pcmu', PCMA: 'pcma' };
 /** A stats request the relay does not answer (it died) falls back to its last answer. */
 const STATS_TIMEOUT_MS = 1_000;
 
@@ -88,7 +95,14 @@ export class RtpEndpoint extends TypedEmitter<RtpEndpointEvents> {
   private forwardPort: number | undefined;
   private readonly sender: RtpSender;
   /** The relay's last answer to `stats`. */
-  private latest: RtpStatsSnapshot = { packets: 0, lost: 0, jitterMs: 0, foreignDropped: 0 };
+  private latest: RtpStatsSnapshot = {
+    packets: 0,
+    lost: 0,
+    jitterMs: 0,
+    foreignDropped: 0,
+    levelSamples: 0,
+    levelEnergy: 0,
+  };
   private readonly statsWaiters = new Set<() => void>();
   private closed = false;
 
@@ -161,8 +175,10 @@ export class RtpEndpoint extends TypedEmitter<RtpEndpointEvents> {
       return;
     }
     const fill = this.kind === 'audio' ? silenceFrame(stream.codec, clockRate)?.payload.toString('hex') : undefined;
-    const join = JOINABLE.has(stream.codec.toUpperCase()) ? 1 : 0;
-    this.command(`stream ${pt} ${clockRate} ${join} ${remoteAddress} ${remotePort} ${fill ?? '-'}`);
+    const codec = stream.codec.toUpperCase();
+    const join = JOINABLE.has(codec) ? 1 : 0;
+    const level = (this.kind === 'audio' && LEVELLED[codec]) || '-';
+    this.command(`stream ${pt} ${clockRate} ${join} ${remoteAddress} ${remotePort} ${fill ?? '-'} ${level}`);
   }
 
   /** Starts forwarding the peer's media packets to ffmpeg's RTP input; packets before this are counted, not kept. */
@@ -233,14 +249,18 @@ export class RtpEndpoint extends TypedEmitter<RtpEndpointEvents> {
     const [word, ...fields] = line.split(' ');
     switch (word) {
       case 'stats': {
-        const [packets, lost, jitterMs, lastPacketAt, foreignDropped] = fields.map(Number) as [
-          number,
-          number,
-          number,
-          number,
-          number,
-        ];
-        this.latest = { packets, lost, jitterMs, ...(lastPacketAt >= 0 ? { lastPacketAt } : {}), foreignDropped };
+        const [packets, lost, jitterMs, lastPacketAt, foreignDropped, levelSamples, levelEnergy] = fields.map(
+          Number,
+        ) as [number, number, number, number, number, number, number];
+        this.latest = {
+          packets,
+          lost,
+          jitterMs,
+          ...(lastPacketAt >= 0 ? { lastPacketAt } : {}),
+          foreignDropped,
+          levelSamples,
+          levelEnergy,
+        };
         this.answerStats();
         break;
       }

@@ -33,7 +33,9 @@ import {
 import { isFinal } from '../call-types.ts';
 import type { CallListFilter, CallRecord, CallSecret, CallStore, CreateOptions } from '../call-store.ts';
 import { isConditionFailure } from './condition-failure.ts';
+import { COMMANDS_ATTRIBUTE } from './dynamodb-command-mailbox.ts';
 import { KeyLimits } from './dynamodb-key-limits.ts';
+import { STANDBY_TASKS_ATTRIBUTE } from './dynamodb-standby-registry.ts';
 
 export const LIVE_INDEX = 'live-index';
 const LIVE = '1';
@@ -54,6 +56,8 @@ const RECORD_FIELDS = [
   'ended',
   'failure',
   'stats',
+  'statsHistory',
+  'recording',
   'taskRef',
   'statusCallback',
   'deliveries',
@@ -62,8 +66,31 @@ const RECORD_FIELDS = [
 /** Final calls are kept this long by default: a year of usage and a month to bill it. */
 export const DEFAULT_RETENTION_DAYS = 400;
 
-/** What the live index projects (the CDK stack builds the same index from this): never `secret`. */
-export const LIVE_INDEX_PROJECTION: readonly string[] = ['kind', ...RECORD_FIELDS.filter((f) => f !== 'createdAt')];
+type RecordField = (typeof RECORD_FIELDS)[number];
+
+/**
+ * What a media task may read of a call's item, its own or another's: what it needs to run its call (the spec, and
+ * state and desired for a hang-up), the command mailbox, and the standby pool's entries. Not `secret` (its
+ * password reaches it sealed, docs/aws.md) and not `taskRef` (a task's ARN is what the recorder trusts its events
+ * by). The CDK stack grants the task role GetItem on exactly these (dynamodb:Attributes).
+ */
+export const TASK_READABLE_FIELDS = ['spec', 'state', 'desired'] as const satisfies readonly RecordField[];
+export const TASK_READABLE_ATTRIBUTES: readonly string[] = [
+  'callId',
+  'kind',
+  ...TASK_READABLE_FIELDS,
+  COMMANDS_ATTRIBUTE,
+  STANDBY_TASKS_ATTRIBUTE,
+];
+
+/**
+ * What the live index projects (the CDK stack builds the same index from this): never `secret`. Nor `recording`,
+ * which only a final call (out of the sparse index) has: a changed projection would mean a new index.
+ */
+export const LIVE_INDEX_PROJECTION: readonly string[] = [
+  'kind',
+  ...RECORD_FIELDS.filter((f) => f !== 'createdAt' && f !== 'recording'),
+];
 
 export interface DynamoDbCallStoreOptions {
   client: DynamoDBClient;
@@ -71,6 +98,11 @@ export interface DynamoDbCallStoreOptions {
   /** How long final calls stay readable (their usage) before TTL deletes them. Default 400 days. */
   retentionSeconds?: number;
   now?: () => Date;
+  /**
+   * The record fields `get` reads (a projection): every field by default; a media task reads
+   * TASK_READABLE_FIELDS only, all its role may read, and gets a record holding those fields alone.
+   */
+  fields?: readonly RecordField[];
 }
 
 type Item = Record<string, unknown>;
@@ -128,12 +160,12 @@ export class DynamoDbCallStore implements CallStore {
   }
 
   async get(callId: string): Promise<CallRecord | undefined> {
-    const item = await this.getItem(callId);
+    const item = await this.getItem(callId, ['callId', 'kind', ...(this.options.fields ?? RECORD_FIELDS)]);
     return item && item.kind === 'call' ? fromItem(item) : undefined;
   }
 
   async getSecret(callId: string): Promise<CallSecret | undefined> {
-    const item = await this.getItem(callId);
+    const item = await this.getItem(callId, ['secret']);
     const secret = item?.secret as CallSecret | undefined;
     return secret ? { sipPassword: secret.sipPassword } : undefined;
   }
@@ -256,7 +288,7 @@ export class DynamoDbCallStore implements CallStore {
               // Everything a listing needs, and not `secret`: the password never reaches the index.
               Projection: {
                 ProjectionType: 'INCLUDE',
-                NonKeyAttributes: ['kind', ...RECORD_FIELDS.filter((f) => f !== 'createdAt')],
+                NonKeyAttributes: [...LIVE_INDEX_PROJECTION],
               },
               ProvisionedThroughput: { ReadCapacityUnits: 5, WriteCapacityUnits: 5 },
             },
@@ -288,9 +320,16 @@ export class DynamoDbCallStore implements CallStore {
     }
   }
 
-  private async getItem(key: string): Promise<Item | undefined> {
+  /** `attributes`: a projection, so that a reader reads (and its role needs) no more than it uses. */
+  private async getItem(key: string, attributes?: readonly string[]): Promise<Item | undefined> {
+    const projection = attributes
+      ? {
+          ProjectionExpression: attributes.map((_, i) => `#p${i}`).join(', '),
+          ExpressionAttributeNames: Object.fromEntries(attributes.map((name, i) => [`#p${i}`, name])),
+        }
+      : {};
     const { Item } = await this.doc.send(
-      new GetCommand({ TableName: this.table, Key: { callId: key }, ConsistentRead: true }),
+      new GetCommand({ TableName: this.table, Key: { callId: key }, ConsistentRead: true, ...projection }),
     );
     return Item as Item | undefined;
   }

@@ -29,10 +29,18 @@ export interface KmsSecretCipherOptions {
   retry?: RetryOptions;
 }
 
+/**
+ * The call's id, and for a standby task's copy its task's ARN too: that copy sits in the pool item, which every
+ * task may read, and only the task whose ARN it names (an ARN no other task can learn) can have it decrypted.
+ */
+function encryptionContext(callId: string, taskRef: string | undefined): Record<string, string> {
+  return taskRef ? { callId, taskArn: taskRef } : { callId };
+}
+
 export class KmsSecretCipher implements SecretCipher {
   constructor(private readonly options: KmsSecretCipherOptions) {}
 
-  async encrypt(plaintext: string, callId: string): Promise<string> {
+  async encrypt(plaintext: string, callId: string, taskRef?: string): Promise<string> {
     const { kms, keyId, retry } = this.options;
     try {
       const { CiphertextBlob } = await withBackoff(
@@ -41,7 +49,7 @@ export class KmsSecretCipher implements SecretCipher {
             new EncryptCommand({
               KeyId: keyId,
               Plaintext: new TextEncoder().encode(plaintext),
-              EncryptionContext: { callId },
+              EncryptionContext: encryptionContext(callId, taskRef),
             }),
           ),
         retry,
@@ -57,7 +65,7 @@ export class KmsSecretCipher implements SecretCipher {
     }
   }
 
-  async decrypt(ciphertext: string, callId: string): Promise<string> {
+  async decrypt(ciphertext: string, callId: string, taskRef?: string): Promise<string> {
     if (!ciphertext.startsWith(PREFIX))
       throw new SecretCipherError(`the secret of call ${callId} is not a KMS ciphertext`, callId);
     const { kms, keyId, retry } = this.options;
@@ -69,7 +77,7 @@ export class KmsSecretCipher implements SecretCipher {
             new DecryptCommand({
               KeyId: keyId,
               CiphertextBlob: Buffer.from(ciphertext.slice(PREFIX.length), 'base64'),
-              EncryptionContext: { callId },
+              EncryptionContext: encryptionContext(callId, taskRef),
             }),
           ),
         retry,

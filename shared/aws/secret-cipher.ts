@@ -1,14 +1,16 @@
 /**
- * The SIP password at rest on AWS: encrypted before it reaches DynamoDB, decrypted only by the API (to compare a
- * retried request) and by the call's task. `EncryptingCallStore` wraps any `CallStore`, so the DynamoDB adapter
+ * The SIP password at rest on AWS: encrypted before it reaches DynamoDB, decrypted from there only by the API (to
+ * compare a retried request). The call's task gets a copy of its own, sealed the same way, in its RunTask request
+ * or its standby entry (docs/aws.md); its role cannot read the stored one. `EncryptingCallStore` wraps any `CallStore`, so the DynamoDB adapter
  * and the core stay unaware of it, and local mode keeps storing it as is (its store is on the user's disk).
  */
 import type { CallListFilter, CallRecord, CallSecret, CallStore, CreateOptions } from '../call-store.ts';
 
 /** Encrypts small secrets bound to one call: a ciphertext decrypts only with the callId it was made for. */
 export interface SecretCipher {
-  encrypt(plaintext: string, callId: string): Promise<string>;
-  decrypt(ciphertext: string, callId: string): Promise<string>;
+  /** Bound to the call, and with `taskRef` to that task as well: it decrypts with the same two only. */
+  encrypt(plaintext: string, callId: string, taskRef?: string): Promise<string>;
+  decrypt(ciphertext: string, callId: string, taskRef?: string): Promise<string>;
 }
 
 export class EncryptingCallStore implements CallStore {

@@ -13,11 +13,13 @@ import { EcsTaskLauncher } from '../../functions/adapters/ecs-task-launcher.ts';
 import { createApp } from '../../functions/app/create-app.ts';
 import { readSweeperConfig, AwsConfigError, LAMBDA_ENV } from '../../functions/aws/aws-config.ts';
 import { createSweeperHandler } from '../../functions/aws/call-sweeper.ts';
+import type { StandbyRound } from '../../functions/standby-pool.ts';
 import { emfLine, emfSink, METRIC, type MetricName } from '../../functions/aws/metrics.ts';
 import { newCallRecord } from '../../functions/core/call-record.ts';
 import { LIST_PRICES } from '../../functions/core/call-usage.ts';
 import type { CallSpec } from '../../shared/call-types.ts';
 import { recordEvent } from '../../functions/recorder.ts';
+import { STANDBY_ENV } from '../../functions/standby-config.ts';
 import { SWEEP_ENV } from '../../functions/sweep-config.ts';
 import { sweep } from '../../functions/sweeper.ts';
 import { silentLogger } from '../../shared/log.ts';
@@ -137,7 +139,7 @@ describe('EcsTaskInspector', () => {
 });
 
 describe('sweeper Lambda', () => {
-  function handler(store: MemoryCallStore, nowSeconds: number) {
+  function handler(store: MemoryCallStore, nowSeconds: number, standby?: { tend: () => Promise<StandbyRound> }) {
     const metrics: Partial<Record<MetricName, number>>[] = [];
     const ecs = new ECSClient({ region: 'eu-west-1' });
     const run = createSweeperHandler({
@@ -156,9 +158,30 @@ describe('sweeper Lambda', () => {
       pricing: LIST_PRICES,
       metrics: (values) => void metrics.push(values),
       now: () => new Date(T0 + nowSeconds * 1000),
+      ...(standby ? { standby } : {}),
     });
     return { run, metrics };
   }
+
+  it('tends the standby pool after the calls, and counts its idle and new tasks; a failing round stops nothing', async () => {
+    const store = await storeWith([{ callId: 'never2' }]);
+    const round: StandbyRound = { idle: 1, recycled: 1, dropped: 0, launched: 2 };
+    const tended = handler(store, 31, { tend: async () => round });
+    expect(await tended.run()).toMatchObject({ closed: { launch: 1 } });
+    expect(tended.metrics.at(-1)).toEqual({
+      [METRIC.stuckCalls]: 1,
+      [METRIC.liveCalls]: 1,
+      [METRIC.standbyIdle]: 1,
+      [METRIC.standbyLaunched]: 2,
+    });
+    const failing = handler(await storeWith([{ callId: 'never3' }]), 31, {
+      tend: async () => {
+        throw new Error('DynamoDB is down');
+      },
+    });
+    expect(await failing.run()).toMatchObject({ closed: { launch: 1 } });
+    expect(failing.metrics.at(-1)).toEqual({ [METRIC.stuckCalls]: 1, [METRIC.liveCalls]: 1 });
+  });
 
   it('a STOPPED event that never arrived: DescribeTasks says STOPPED, or the task is missing → failed (crashed)', async () => {
     const store = await storeWith([
@@ -248,6 +271,7 @@ function apiOnEcs(options: { capacityWaitMs?: number } = {}) {
   const store = new MemoryCallStore();
   const launcher = new EcsTaskLauncher({
     ecs: new ECSClient({ region: 'eu-west-1' }),
+    cipher: { encrypt: async () => 'sealed', decrypt: async () => 'unused' },
     mailbox: { push: async () => {} },
     cluster: CLUSTER,
     taskDefinition: 'td',
@@ -330,17 +354,29 @@ describe('metrics and config', () => {
     expect(emfLine('Gw', {}, new Date(T0))).not.toContain('callId');
   });
 
-  it('reads the graces from SWEEP_ENV and fails naming a bad one', () => {
+  it('reads the graces from SWEEP_ENV and the standby pool from STANDBY_ENV, and fails naming a bad one', () => {
     const env = {
       [LAMBDA_ENV.tableName]: 't',
       [LAMBDA_ENV.clusterArn]: CLUSTER,
+      [LAMBDA_ENV.taskDefinitionArn]: 'arn:aws:ecs:eu-west-1:123456789012:task-definition/media:1',
+      [LAMBDA_ENV.containerName]: 'media',
+      [LAMBDA_ENV.subnetIds]: 'subnet-1,subnet-2',
+      [LAMBDA_ENV.securityGroupIds]: 'sg-1',
       [LAMBDA_ENV.statusSigningKeySecretArn]: 's',
       [SWEEP_ENV.limitGraceSeconds]: '45',
     };
     expect(readSweeperConfig(env)).toMatchObject({
       gatewayName: 'default',
+      subnetIds: ['subnet-1', 'subnet-2'],
       sweep: { policy: { launchGraceMs: 30_000, stoppedGraceMs: 30_000, limitGraceMs: 45_000 } },
+      standby: { size: 1, maxIdleMs: 3_600_000 },
     });
+    expect(readSweeperConfig({ ...env, [STANDBY_ENV.tasks]: '0' }).standby.size).toBe(0);
+    expect(() => readSweeperConfig({ ...env, [STANDBY_ENV.tasks]: 'two' })).toThrow(/STANDBY_TASKS must be/);
+    expect(() => readSweeperConfig({ ...env, [STANDBY_ENV.maxIdleSeconds]: '1' })).toThrow(
+      /STANDBY_MAX_IDLE_SECONDS must be/,
+    );
+    expect(() => readSweeperConfig({ ...env, [LAMBDA_ENV.containerName]: '' })).toThrow(/CONTAINER_NAME/);
     expect(() => readSweeperConfig({ ...env, [SWEEP_ENV.launchGraceSeconds]: 'soon' })).toThrow(AwsConfigError);
     expect(() => readSweeperConfig({ ...env, [SWEEP_ENV.launchGraceSeconds]: 'soon' })).toThrow(
       /SWEEP_LAUNCH_GRACE_SECONDS/,

@@ -1,7 +1,8 @@
 import { ECSClient, RunTaskCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EcsTaskLauncher } from '../../functions/adapters/ecs-task-launcher.ts';
+import { EcsTaskLauncher, STANDBY_STARTED_BY } from '../../functions/adapters/ecs-task-launcher.ts';
+import { TASK_ENV } from '../../shared/task-env.ts';
 import { LaunchError } from '../../shared/call-errors.ts';
 import type { CallSpec, TaskCommand } from '../../shared/call-types.ts';
 
@@ -29,6 +30,14 @@ const spec: CallSpec = {
 };
 
 const taskArn = 'arn:aws:ecs:eu-west-1:123456789012:task/c/abc';
+/** Shows what it sealed and for whom, as KMS's encryption context binds it. */
+const testCipher = {
+  encrypt: async (plaintext: string, callId: string, taskRef?: string) =>
+    `sealed(${callId}${taskRef ? `, ${taskRef}` : ''}):${plaintext.length}`,
+  decrypt: async () => {
+    throw new Error('the launcher decrypts nothing');
+  },
+};
 const throttled = () =>
   Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException', $metadata: { httpStatusCode: 400 } });
 
@@ -38,6 +47,7 @@ function launcher(pushed: { callId: string; command: TaskCommand }[] = []) {
   let clock = 0;
   const instance = new EcsTaskLauncher({
     ecs: new ECSClient({ region: 'eu-west-1' }),
+    cipher: testCipher,
     mailbox: { push: async (callId, command) => void pushed.push({ callId, command }) },
     cluster: 'arn:aws:ecs:eu-west-1:123456789012:cluster/c',
     taskDefinition: 'arn:aws:ecs:eu-west-1:123456789012:task-definition/media:3',
@@ -56,8 +66,46 @@ function launcher(pushed: { callId: string; command: TaskCommand }[] = []) {
   return { instance, sleeps, pushed };
 }
 
+describe('EcsTaskLauncher standby tasks', () => {
+  it('starts a standby task with STANDBY=1 and no call (no callId, tag or spec), and stops it on recycling', async () => {
+    ecsMock.on(RunTaskCommand).resolves({ tasks: [{ taskArn }] });
+    ecsMock.on(StopTaskCommand).resolves({});
+    const { instance } = launcher();
+    expect(await instance.startStandby()).toBe(taskArn);
+    const input = ecsMock.commandCalls(RunTaskCommand)[0]!.args[0].input;
+    expect(input).toMatchObject({
+      launchType: 'FARGATE',
+      startedBy: STANDBY_STARTED_BY,
+      networkConfiguration: { awsvpcConfiguration: { assignPublicIp: 'ENABLED' } },
+      overrides: { containerOverrides: [{ name: 'media', environment: [{ name: TASK_ENV.standby, value: '1' }] }] },
+    });
+    expect(input.tags).toBeUndefined();
+    // Each refill's own token: two standby tasks are two requests, not one retried.
+    await instance.startStandby();
+    const tokens = ecsMock.commandCalls(RunTaskCommand).map((call) => call.args[0].input.clientToken);
+    expect(new Set(tokens).size).toBe(2);
+
+    // The password a standby task reads from its pool entry is bound to that task too.
+    expect(await instance.seal(taskArn, spec)).toBe(`sealed(call-1, ${taskArn}):14`);
+
+    await instance.stopStandby(taskArn);
+    expect(ecsMock.commandCalls(StopTaskCommand)[0]!.args[0].input).toMatchObject({
+      task: taskArn,
+      reason: 'standby task recycled',
+    });
+  });
+
+  it('fails a standby start without waiting for room: the next sweep tries again', async () => {
+    ecsMock.on(RunTaskCommand).resolves({ failures: [{ reason: 'Capacity is unavailable at this time' }] });
+    const { instance, sleeps } = launcher();
+    await expect(instance.startStandby()).rejects.toMatchObject({ reason: 'capacity' });
+    expect(sleeps).toEqual([]);
+    expect(ecsMock.commandCalls(RunTaskCommand)).toHaveLength(1);
+  });
+});
+
 describe('EcsTaskLauncher', () => {
-  it('runs one Fargate task with a public IP, passing the callId only', async () => {
+  it('runs one Fargate task with a public IP, passing the callId and its password sealed for the call', async () => {
     ecsMock.on(RunTaskCommand).resolves({ tasks: [{ taskArn }], failures: [] });
     const { taskRef } = await launcher().instance.launch(spec);
     expect(taskRef).toBe(taskArn);
@@ -73,9 +121,19 @@ describe('EcsTaskLauncher', () => {
       networkConfiguration: {
         awsvpcConfiguration: { subnets: ['subnet-a', 'subnet-b'], securityGroups: ['sg-1'], assignPublicIp: 'ENABLED' },
       },
-      overrides: { containerOverrides: [{ name: 'media', environment: [{ name: 'CALL_ID', value: 'call-1' }] }] },
+      overrides: {
+        containerOverrides: [
+          {
+            name: 'media',
+            environment: [
+              { name: 'CALL_ID', value: 'call-1' },
+              { name: TASK_ENV.callSecret, value: 'sealed(call-1):14' },
+            ],
+          },
+        ],
+      },
     });
-    // RunTask overrides show in DescribeTasks and CloudTrail: nothing of the spec but its id may be in them.
+    // RunTask overrides show in DescribeTasks and CloudTrail: nothing of the spec but its id and the sealed password.
     expect(JSON.stringify(input)).not.toContain('hunter2-secret');
     expect(JSON.stringify(input)).not.toContain('sip.example.net');
   });

@@ -18,10 +18,11 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoDbCallStore, LIVE_INDEX } from '../../shared/aws/dynamodb-call-store.ts';
+import { DynamoDbCallStore, LIVE_INDEX, TASK_READABLE_ATTRIBUTES } from '../../shared/aws/dynamodb-call-store.ts';
 import { STATE_EVENT_DETAIL_TYPE, STATE_EVENT_SOURCE } from '../../shared/aws/eventbridge-publisher.ts';
 import { LAMBDA_ENV } from '../../functions/aws/aws-config.ts';
 import { METRIC, METRICS_DIMENSION, METRICS_NAMESPACE } from '../../functions/aws/metrics.ts';
+import { TASK_METRIC } from '../../shared/aws/emf.ts';
 import { SWEEP_DEFAULTS, SWEEP_ENV } from '../../functions/sweep-config.ts';
 import { NODE_FLAGS } from '../../shared/task-env.ts';
 import { STATUS_CALLBACK_DETAIL_TYPE, STATUS_CALLBACK_SOURCE } from '../../functions/aws/status-callbacks.ts';
@@ -30,6 +31,9 @@ import { GatewayStack, type GatewayStackProps } from '../../infra/gateway-stack.
 import { readStackContext } from '../../infra/stack-context.ts';
 import { TASK_ENV } from '../../shared/task-env.ts';
 import { RETENTION_ENV } from '../../functions/retention-config.ts';
+import { STANDBY_ENV } from '../../functions/standby-config.ts';
+import { PRICING_ENV } from '../../functions/pricing-config.ts';
+import { STANDBY_POOL_KEY, STANDBY_TASKS_ATTRIBUTE } from '../../shared/aws/dynamodb-standby-registry.ts';
 
 type Resources = Record<string, { Type: string; Properties: Record<string, unknown> }>;
 
@@ -115,12 +119,15 @@ describe('GatewayStack template', () => {
         TASK_ENV.tableName,
         TASK_ENV.eventBusName,
         TASK_ENV.kmsKeyId,
+        TASK_ENV.recordingBucket,
+        TASK_ENV.gatewayName,
       ].sort(),
     );
     expect(container!.Secrets).toBeUndefined();
     expect(JSON.stringify(taskDefinition)).not.toMatch(/password/i);
     expect(JSON.stringify(main.template.toJSON())).not.toMatch(/sipPassword/);
-    expect(container!.StopTimeout).toBe(30);
+    // 10 s to hang up, then the recording's upload (media-task/main.ts).
+    expect(container!.StopTimeout).toBe(120);
   });
 
   it('sizes and architecture come from context', () => {
@@ -254,6 +261,7 @@ describe('GatewayStack template', () => {
         'iam:PassRole',
         'kms:Decrypt',
         'kms:Encrypt',
+        's3:GetObject',
         'secretsmanager:GetSecretValue',
       ].sort(),
     );
@@ -271,10 +279,34 @@ describe('GatewayStack template', () => {
     const task = statementsOf(main.resources, 'MediaTaskDefinitionTaskRole');
     expect(actionsOf(task)).toEqual([
       'dynamodb:GetItem',
+      'dynamodb:UpdateItem',
       'ec2:DescribeNetworkInterfaces',
       'events:PutEvents',
       'kms:Decrypt',
+      's3:PutObject',
     ]);
+    // A task that parsed something hostile must touch no other call: it reads no record's stored password or
+    // task ARN (the attributes it may read are listed), writes the standby pool's entries only, and decrypts
+    // only ciphertexts bound to a call (its own copy comes sealed, docs/aws.md).
+    const read = task.find((s) => s.Action === 'dynamodb:GetItem')!;
+    expect(read.Condition).toEqual({
+      'ForAllValues:StringEquals': { 'dynamodb:Attributes': [...TASK_READABLE_ATTRIBUTES] },
+      StringEqualsIfExists: { 'dynamodb:Select': 'SPECIFIC_ATTRIBUTES' },
+    });
+    expect(TASK_READABLE_ATTRIBUTES).not.toContain('secret');
+    expect(TASK_READABLE_ATTRIBUTES).not.toContain('taskRef');
+    expect(task.find((s) => s.Action === 'dynamodb:UpdateItem')!.Condition).toEqual({
+      'ForAllValues:StringEquals': {
+        'dynamodb:LeadingKeys': [STANDBY_POOL_KEY],
+        'dynamodb:Attributes': [STANDBY_TASKS_ATTRIBUTE],
+      },
+    });
+    expect(task.find((s) => s.Action === 'kms:Decrypt')!.Condition).toEqual({
+      Null: { 'kms:EncryptionContext:callId': 'false' },
+    });
+    // No statement of the task role is unconditional on the table.
+    for (const statement of task.filter((s) => String(s.Action).startsWith('dynamodb:')))
+      expect(statement.Condition).toBeDefined();
     expect(task.find((s) => s.Action === 'events:PutEvents')!.Condition).toEqual({
       StringEquals: { 'events:source': STATE_EVENT_SOURCE },
     });
@@ -289,6 +321,83 @@ describe('GatewayStack template', () => {
       .filter((r) => r.Type === 'AWS::IAM::Policy')
       .flatMap((r) => actionsOf((r.Properties.PolicyDocument as { Statement: never[] }).Statement));
     expect(everything.filter((a) => a.endsWith(':*') || a === '*')).toEqual([]);
+  });
+});
+
+describe('recordings', () => {
+  const bucketId = () => Object.entries(main.resources).find(([, r]) => r.Type === 'AWS::S3::Bucket')![0];
+  const objects = () => ({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucketId(), 'Arn'] }, '/recordings/*']] });
+
+  it('keeps them in one private bucket: encrypted, no public access, TLS only, expired after 30 days', () => {
+    main.template.resourceCountIs('AWS::S3::Bucket', 1);
+    main.template.hasResource('AWS::S3::Bucket', { DeletionPolicy: 'Retain' });
+    main.template.hasResourceProperties('AWS::S3::Bucket', {
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+      },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([
+          { Id: 'ExpireRecordings', Prefix: 'recordings/', ExpirationInDays: 30, Status: 'Enabled' },
+        ]),
+      },
+    });
+    main.template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      Bucket: { Ref: bucketId() },
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Effect: 'Deny',
+            Principal: { AWS: '*' },
+            Action: 's3:*',
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          }),
+        ]),
+      },
+    });
+  });
+
+  it('expires them after recordingRetentionDays from context, refusing a value out of range', () => {
+    const custom = synth(readStackContext((key) => ({ recordingRetentionDays: '7' })[key]));
+    custom.template.hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ ExpirationInDays: 7 })]) },
+    });
+    for (const days of ['0', '3651', 'x'])
+      expect(() => readStackContext((key) => ({ recordingRetentionDays: days })[key])).toThrow(
+        /recordingRetentionDays/,
+      );
+  });
+
+  it('lets the task put objects under recordings/ only, and the API get them there (its links) only', () => {
+    const task = statementsOf(main.resources, 'MediaTaskDefinitionTaskRole').filter((s) =>
+      actionsOf([s]).some((a) => a.startsWith('s3:')),
+    );
+    expect(task).toEqual([expect.objectContaining({ Action: 's3:PutObject', Resource: objects() })]);
+    const api = statementsOf(main.resources, 'ApiFunctionServiceRole').filter((s) =>
+      actionsOf([s]).some((a) => a.startsWith('s3:')),
+    );
+    expect(api).toEqual([expect.objectContaining({ Action: 's3:GetObject', Resource: objects() })]);
+    for (const prefix of ['RecorderFunctionServiceRole', 'ReconcilerFunctionServiceRole', 'SweeperFunctionServiceRole'])
+      expect(actionsOf(statementsOf(main.resources, prefix)).filter((a) => a.startsWith('s3:'))).toEqual([]);
+  });
+
+  it('tells the task and the API the bucket, and the task the Gateway dimension of its metrics', () => {
+    const taskDefinition = Object.values(main.resources).find((r) => r.Type === 'AWS::ECS::TaskDefinition')!;
+    const [container] = taskDefinition.Properties.ContainerDefinitions as {
+      Environment: { Name: string; Value: unknown }[];
+    }[];
+    const env = Object.fromEntries(container!.Environment.map((e) => [e.Name, e.Value]));
+    expect(env[TASK_ENV.recordingBucket]).toEqual({ Ref: bucketId() });
+    expect(env[TASK_ENV.gatewayName]).toBe('Gw');
+    main.template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ [LAMBDA_ENV.recordingBucket]: { Ref: bucketId() } }) },
+    });
+    main.template.hasOutput('RecordingsBucketName', { Value: { Ref: bucketId() } });
   });
 });
 
@@ -340,6 +449,40 @@ describe('sweeper and alarms', () => {
     expect(() => readStackContext((key) => ({ callRetentionDays: '0' })[key])).toThrow(/callRetentionDays/);
   });
 
+  it('prices usage in every Lambda at the deployed task size and the usagePrices context, refusing a bad one', () => {
+    const pricesOf = (resources: Resources) =>
+      Object.values(resources)
+        .filter((r) => r.Type === 'AWS::Lambda::Function')
+        .map((r) =>
+          JSON.parse((r.Properties.Environment as { Variables: Record<string, string> }).Variables[PRICING_ENV]!),
+        );
+    for (const prices of pricesOf(main.resources)) expect(prices).toEqual({ taskVcpu: 0.25, taskGb: 0.5 });
+    const props = readStackContext(
+      (key) => ({ taskCpu: '512', taskMemoryMiB: '1024', usagePrices: '{"dataOutGbUsd":0.085}' })[key],
+    );
+    for (const prices of pricesOf(synth(props).resources))
+      expect(prices).toEqual({ dataOutGbUsd: 0.085, taskVcpu: 0.5, taskGb: 1 });
+    expect(() => readStackContext((key) => ({ usagePrices: '{"dataOutGbUsd":-1}' })[key])).toThrow(
+      /usagePrices: dataOutGbUsd must not be negative/,
+    );
+    expect(() => readStackContext((key) => ({ usagePrices: '{' })[key])).toThrow(/usagePrices must be JSON/);
+  });
+
+  it('keeps standbyTasks tasks waiting (default 1, 0 turns it off): the API and the sweeper read the same size', () => {
+    expect(readStackContext(() => undefined).standbyTasks).toBe(1);
+    expect(readStackContext((key) => ({ standbyTasks: '0' })[key]).standbyTasks).toBe(0);
+    expect(() => readStackContext((key) => ({ standbyTasks: '-1' })[key])).toThrow(/standbyTasks/);
+    const sizeOf = (resources: Resources, prefix: string) =>
+      (
+        Object.entries(resources).find(([id, r]) => id.startsWith(prefix) && r.Type === 'AWS::Lambda::Function')![1]
+          .Properties.Environment as { Variables: Record<string, string> }
+      ).Variables[STANDBY_ENV.tasks];
+    for (const prefix of ['ApiFunction', 'SweeperFunction']) {
+      expect(sizeOf(main.resources, prefix)).toBe('1');
+      expect(sizeOf(synth({ standbyTasks: 3 }).resources, prefix)).toBe('3');
+    }
+  });
+
   it("lets the sweeper describe and stop this cluster's tasks only, and list live calls from the index, never scan", () => {
     const statements = statementsOf(main.resources, 'SweeperFunctionServiceRole');
     expect(actionsOf(statements)).toEqual(
@@ -349,10 +492,19 @@ describe('sweeper and alarms', () => {
         'dynamodb:Query',
         'dynamodb:UpdateItem',
         'ecs:DescribeTasks',
+        'ecs:RunTask',
         'ecs:StopTask',
+        'iam:PassRole',
         'secretsmanager:GetSecretValue',
       ].sort(),
     );
+    // Standby tasks of this cluster's task definition, with its roles passed to ECS only.
+    expect(statements.find((s) => s.Action === 'ecs:RunTask')!.Condition).toEqual({
+      ArnEquals: { 'ecs:cluster': cluster },
+    });
+    expect(statements.find((s) => s.Action === 'iam:PassRole')!.Condition).toEqual({
+      StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' },
+    });
     const ecs = statements.find((s) => Array.isArray(s.Action) && s.Action.includes('ecs:DescribeTasks'))!;
     expect(ecs.Action).toEqual(['ecs:DescribeTasks', 'ecs:StopTask']);
     expect(ecs.Condition).toEqual({ ArnEquals: { 'ecs:cluster': cluster } });
@@ -415,9 +567,19 @@ describe('sweeper and alarms', () => {
     expect(dashboards).toHaveLength(1);
     // The body is a Fn::Join of literal JSON and resource references; its literal parts are what is checked.
     const body = JSON.stringify(dashboards[0]!.Properties.DashboardBody);
-    for (const title of ['Alarms', 'Calls (per 5 min)', 'Lambda errors'])
+    for (const title of ['Alarms', 'Calls (per 5 min)', 'Media (per 5 min)', 'Bytes (per 5 min)', 'Lambda errors'])
       expect(body).toContain(`\\"title\\":\\"${title}\\"`);
-    for (const metric of [METRIC.liveCalls, METRIC.failedCalls, METRIC.stuckCalls])
+    for (const metric of [
+      METRIC.liveCalls,
+      METRIC.failedCalls,
+      METRIC.stuckCalls,
+      TASK_METRIC.rtpLost,
+      TASK_METRIC.reconnects,
+      TASK_METRIC.encoderRestarts,
+      TASK_METRIC.jitter,
+      TASK_METRIC.bytesOut,
+      TASK_METRIC.recordingBytes,
+    ])
       expect(body).toContain(`\\"${METRICS_NAMESPACE}\\",\\"${metric}\\",\\"${METRICS_DIMENSION}\\"`);
     for (const fn of ['ApiFunction', 'RecorderFunction', 'ReconcilerFunction', 'SweeperFunction'])
       expect(body).toContain(`\\"label\\":\\"${fn}\\"`);
@@ -582,6 +744,12 @@ describe('npx cdk synth (cdk.json, offline)', () => {
     const bundles = Object.values(manifest.files).filter((f) => f.source.packaging === 'zip');
     expect(bundles).toHaveLength(4);
     for (const bundle of bundles) expect(existsSync(join(outdir, bundle.source.path, 'index.mjs'))).toBe(true);
+    // The API's bundle carries the console's files where console-routes.ts looks for them: web/ beside the code.
+    const withConsole = bundles.filter((bundle) => existsSync(join(outdir, bundle.source.path, 'web')));
+    expect(withConsole).toHaveLength(1);
+    const web = join(outdir, withConsole[0]!.source.path, 'web');
+    expect(readdirSync(web)).toEqual(expect.arrayContaining(['index.html', 'app.js', 'console.css']));
+    expect(readFileSync(join(outdir, withConsole[0]!.source.path, 'index.mjs'), 'utf8')).toContain('./web/');
     const [image] = Object.values(manifest.dockerImages);
     expect(image!.source).toMatchObject({ dockerFile: 'media-task/Dockerfile', platform: 'linux/arm64' });
     // .dockerignore keeps the staged context to what the image build reads: the task imports nothing from functions/.

@@ -160,9 +160,19 @@ describe('Lambda handlers on their real event shapes', () => {
     expect(started.body).not.toContain('fixture-sip-password');
 
     const runTask = ecsMock.commandCalls(RunTaskCommand)[0]!.args[0].input;
+    // The callId, and the password sealed with KMS for this call: no plaintext in the request.
     expect(runTask.overrides).toEqual({
-      containerOverrides: [{ name: 'media', environment: [{ name: 'CALL_ID', value: 'fixture-call-1' }] }],
+      containerOverrides: [
+        {
+          name: 'media',
+          environment: [
+            { name: 'CALL_ID', value: 'fixture-call-1' },
+            { name: 'CALL_SECRET', value: expect.stringMatching(/^kms1:/) },
+          ],
+        },
+      ],
     });
+    expect(JSON.stringify(runTask)).not.toContain('fixture-sip-password');
     expect(runTask.networkConfiguration?.awsvpcConfiguration?.subnets).toEqual([
       'subnet-0a1b2c3d4e5f60718',
       'subnet-0b1c2d3e4f5a60719',

@@ -5,7 +5,12 @@
 import { KMSClient } from '@aws-sdk/client-kms';
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DynamoDbCallStore } from '../../shared/aws/dynamodb-call-store.ts';
+import {
+  DynamoDbCallStore,
+  TASK_READABLE_ATTRIBUTES,
+  TASK_READABLE_FIELDS,
+} from '../../shared/aws/dynamodb-call-store.ts';
+import { attachTaskRef } from '../../functions/recorder.ts';
 import { KmsSecretCipher, SecretCipherError } from '../../shared/aws/kms-secret-cipher.ts';
 import { EncryptingCallStore } from '../../shared/aws/secret-cipher.ts';
 import { newCallRecord } from '../../functions/core/call-record.ts';
@@ -66,7 +71,42 @@ describe('KMS-encrypted SIP password', () => {
     expect(JSON.stringify(Item)).not.toContain(PASSWORD);
     expect(Item?.secret?.M?.sipPassword?.S).toMatch(/^kms1:/);
 
-    expect(await loadStoredSpec(store, 'enc-1')).toEqual(spec('enc-1'));
+    // The task gets its own copy, sealed for the call, and reads the rest of the record as its role allows.
+    const cipher = new KmsSecretCipher({ kms: new KMSClient({ region: 'eu-west-1' }), keyId: KEY_ARN });
+    const sealed = await cipher.encrypt(PASSWORD, 'enc-1');
+    const taskView = new DynamoDbCallStore({
+      client: server.client(),
+      tableName: 'calls',
+      fields: TASK_READABLE_FIELDS,
+    });
+    expect(await loadStoredSpec(taskView, 'enc-1', cipher.decrypt(sealed, 'enc-1'))).toEqual(spec('enc-1'));
+  });
+
+  it('gives a task no more of a record than its role may read: no taskRef, no password, no callback', async () => {
+    const { record, secret } = newCallRecord(spec('enc-2'), '2026-11-23T18:00:00.000Z');
+    await store.create(record, secret);
+    await attachTaskRef(inner, 'enc-2', 'arn:aws:ecs:eu-west-1:123456789012:task/c/other');
+    const taskView = new DynamoDbCallStore({
+      client: server.client(),
+      tableName: 'calls',
+      fields: TASK_READABLE_FIELDS,
+    });
+    const seen = await taskView.get('enc-2');
+    expect(Object.keys(seen!).sort()).toEqual(['callId', 'desired', 'spec', 'state']);
+    expect(TASK_READABLE_ATTRIBUTES).not.toContain('secret');
+    expect(TASK_READABLE_ATTRIBUTES).not.toContain('taskRef');
+  });
+
+  it('refuses a copy sealed for a standby task to any other task (encryption context: callId and task ARN)', async () => {
+    const cipher = new KmsSecretCipher({ kms: new KMSClient({ region: 'eu-west-1' }), keyId: KEY_ARN });
+    const sealed = await cipher.encrypt(PASSWORD, 'call-a', 'arn:aws:ecs:eu-west-1:123456789012:task/c/mine');
+    await expect(cipher.decrypt(sealed, 'call-a')).rejects.toThrow(SecretCipherError);
+    await expect(cipher.decrypt(sealed, 'call-a', 'arn:aws:ecs:eu-west-1:123456789012:task/c/thief')).rejects.toThrow(
+      SecretCipherError,
+    );
+    await expect(cipher.decrypt(sealed, 'call-a', 'arn:aws:ecs:eu-west-1:123456789012:task/c/mine')).resolves.toBe(
+      PASSWORD,
+    );
   });
 
   it('refuses a ciphertext copied onto another call (encryption context)', async () => {
@@ -83,6 +123,6 @@ describe('KMS-encrypted SIP password', () => {
   });
 
   it('tells the task which call is missing', async () => {
-    await expect(loadStoredSpec(store, 'nope')).rejects.toThrow(StoredSpecError);
+    await expect(loadStoredSpec(store, 'nope', Promise.resolve(PASSWORD))).rejects.toThrow(StoredSpecError);
   });
 });

@@ -1,10 +1,12 @@
 /**
- * `npm run bench [-- --seconds 20 --calls 1,10,50]`: N concurrent calls POSTed to the local server (`npm start`)
- * against a sipp UAS streaming a 1 kHz tone, published to nginx-rtmp, next to N bare ffmpeg transcoding the same
+ * `npm run bench [-- --seconds 20 --calls 1,10,50 --setup 1:0,1:2,50:0,50:2]`: N concurrent calls POSTed to the
+ * local server (`npm start`) against a sipp UAS streaming a 1 kHz tone, published to nginx-rtmp, next to N bare ffmpeg transcoding the same
  * tone to the same nginx-rtmp in the same run: once from the file, once from the RTP that sipp would send (the
  * ffmpeg of a hand-rolled Asterisk script). Prints CPU and memory per call, the server's CPU per call set up,
- * POST → INVITE, 200 OK → first RTMP bytes, and whether every stream arrived, as a Markdown table; figures, not
- * pass/fail.
+ * POST → INVITE, 200 OK → first RTMP bytes, and whether every stream arrived, as a Markdown table; then the CPU a
+ * recording adds to a call (`--recorded` calls with `record` and as many without, in the same run, one after the
+ * other); then the start time with and without standby tasks (setup-bench.ts, `--setup calls:standbyTasks,...`);
+ * figures, not pass/fail.
  */
 import { cpus, totalmem } from 'node:os';
 import { createSocket } from 'node:dgram';
@@ -22,13 +24,28 @@ import { makeToneWav } from '../support/media-task.ts';
 import { NginxRtmp } from '../support/nginx-rtmp.ts';
 import { SippPeer } from '../support/sipp.ts';
 import { pcmu, runCdnBench } from './cdn-bench.ts';
+import { percentile, postCalls, runSetUpBench } from './setup-bench.ts';
 import { processTree, sampleProcess, type ProcessSample } from '../support/proc-stats.ts';
 
 const { values } = parseArgs({
-  options: { seconds: { type: 'string', default: '20' }, calls: { type: 'string', default: '1,10' } },
+  options: {
+    seconds: { type: 'string', default: '20' },
+    calls: { type: 'string', default: '1,10' },
+    recorded: { type: 'string', default: '10' },
+    // calls:standby tasks, for the start-time table.
+    setup: { type: 'string', default: '1:0,1:2,50:0,50:2,50:50' },
+  },
 });
+const RECORDED_CALLS = Number(values.recorded);
 const SECONDS = Number(values.seconds);
-const CALL_COUNTS = values.calls.split(',').map(Number);
+const CALL_COUNTS = values.calls.split(',').filter(Boolean).map(Number);
+const SET_UP_ROWS = values.setup
+  .split(',')
+  .filter(Boolean)
+  .map((pair) => {
+    const [calls, standbyTasks] = pair.split(':').map(Number);
+    return { calls: calls!, standbyTasks: standbyTasks ?? 0 };
+  });
 const WARM_UP_MS = 3_000;
 const STARTS_PER_SECOND = 20;
 
@@ -43,10 +60,6 @@ interface Figures {
 type RoleSample = ProcessSample & { role: string };
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const percentile = (values: number[], p: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-};
 
 /** CPU over a steady window (start-up excluded), memory at its end, averaged per call. */
 async function measure(
@@ -210,7 +223,8 @@ function roleOf(command: string): string | undefined {
   if (/media-task\/main\.mjs/.test(command)) return 'node';
   if (/^(\S*\/)?rtp-relay\0/.test(command)) return 'relay';
   if (!/^(\S*\/)?ffmpeg\0/.test(command)) return undefined;
-  return /\0-f\0sdp\0/.test(command) ? 'encoder' : 'republisher';
+  if (/\0-f\0sdp\0/.test(command)) return 'encoder';
+  return /\0-movflags\0/.test(command) ? 'recorder' : 'republisher';
 }
 
 /** The media tasks under the server and their ffmpeg; the server and its helpers are not a call's cost. */
@@ -243,7 +257,7 @@ async function waitForCalls(
   }
 }
 
-async function gateway(calls: number, dir: string, nginx: NginxRtmp) {
+async function gateway(calls: number, dir: string, nginx: NginxRtmp, record = false) {
   // sipp's own deadline ends every call it still has: at 100 calls dialling alone took 100 s at p95, and a
   // deadline of 195 s ended the calls inside the measured window.
   const peer = await SippPeer.start({
@@ -254,33 +268,20 @@ async function gateway(calls: number, dir: string, nginx: NginxRtmp) {
     timeoutSeconds: SECONDS + 900,
   });
   // info: the server says it listens at that level; the tasks log no more than a few lines a call at it.
-  const server = await LocalServer.start(await mkdtemp(join(dir, 'data-')), { LOG_LEVEL: 'info' });
-  const callIds = Array.from({ length: calls }, (_, index) => `bench${calls}x${index}`);
+  // No standby tasks: idle ones would count as calls' processes; the start-time table measures them.
+  const server = await LocalServer.start(await mkdtemp(join(dir, 'data-')), { LOG_LEVEL: 'info', STANDBY_TASKS: '0' });
+  const callIds = Array.from({ length: calls }, (_, index) => `bench${record ? 'rec' : ''}${calls}x${index}`);
   const serverCpuSeconds = async () => (await sampleProcess(server.process.pid!))?.cpuSeconds ?? NaN;
   try {
     const serverBefore = await serverCpuSeconds();
     // Started at STARTS_PER_SECOND, each POST under the load of the calls already running. All at once, 100 node
     // start-ups (~0.2 s of CPU each) would measure this machine's fork rate, not a call's set-up.
-    const postedAt = new Map<string, number>();
-    await Promise.all(
-      callIds.map(async (callId, index) => {
-        await sleep((index * 1000) / STARTS_PER_SECOND);
-        postedAt.set(callId, Date.now());
-        const answer = await server.request('POST', '/v1/calls', {
-          callId,
-          callee: callId,
-          rtmpUrl: nginx.url,
-          rtmpStream: callId,
-          hasAudio: true,
-          hasVideo: false,
-          connection: { sipLogin: '10000', sipPassword: 'bench-secret', sipDomain: '127.0.0.1', sipPort: peer.port },
-        });
-        if (answer.status >= 300) {
-          const complaints = server.logLines.filter((line) => /"level":"(error|warn)"/.test(line)).slice(-3);
-          throw new Error(`POST ${callId}: ${answer.status} ${answer.text}\n${complaints.join('\n')}`);
-        }
-      }),
-    );
+    const postedAt = await postCalls(server, callIds, {
+      startsPerSecond: STARTS_PER_SECOND,
+      sipPort: peer.port,
+      rtmpUrl: nginx.url,
+      record,
+    });
     // An overloaded machine still sets every call up, slowly: at 100 calls some took over 120 s.
     const views = await waitForCalls(
       server,
@@ -301,7 +302,8 @@ async function gateway(calls: number, dir: string, nginx: NginxRtmp) {
       const invite = invites.find(({ message }) => message.startsWith(`INVITE sip:${callId}@`));
       return invite ? invite.at - postedAt.get(callId)! : NaN;
     });
-    const figures = await measure(calls, ['node', 'relay', 'encoder'], () => taskProcesses(server));
+    const roles = ['node', 'relay', 'encoder', ...(record ? ['republisher', 'recorder'] : [])];
+    const figures = await measure(calls, roles, () => taskProcesses(server));
     const live = await waitForCalls(server, callIds, () => true, 10_000);
     const ended = live.filter((call) => call.state !== 'streaming');
     if (ended.length)
@@ -322,6 +324,37 @@ async function gateway(calls: number, dir: string, nginx: NginxRtmp) {
   } finally {
     await server.stop();
     await peer.close();
+  }
+}
+
+/**
+ * What `record` costs a call: the same audio-only calls without and with it, one run after the other. A recorded
+ * call's encoder feeds a republisher and the recorder over local UDP instead of publishing itself.
+ */
+async function recordingCost(calls: number, dir: string, nginx: NginxRtmp): Promise<void> {
+  const plain = await gateway(calls, dir, nginx);
+  const recorded = await gateway(calls, dir, nginx, true);
+  const roles = ['node', 'relay', 'encoder', 'republisher', 'recorder'];
+  const byRole = (figures: Figures) =>
+    roles.map((role) => (figures.cpuPercentByRole[role] ?? 0).toFixed(2)).join(' / ');
+  console.log(`\nRecording: ${calls} audio-only calls without, then with \`record\` (% of one core per call):\n`);
+  console.log(
+    `| record | streams verified | CPU %/call | ${roles.join(' / ')} | RSS / PSS MiB/call | CPU ratio with / without |`,
+  );
+  console.log('|---|---|---|---|---|---|');
+  for (const [name, figures] of [
+    ['no', plain],
+    ['yes', recorded],
+  ] as const) {
+    const cells = [
+      name,
+      `${figures.verified}/${calls}`,
+      figures.cpuPercentPerCall.toFixed(2),
+      byRole(figures),
+      `${figures.rssMiBPerCall.toFixed(1)} / ${figures.pssMiBPerCall.toFixed(1)}`,
+      name === 'yes' ? (recorded.cpuPercentPerCall / plain.cpuPercentPerCall).toFixed(2) : '',
+    ];
+    console.log(`| ${cells.join(' | ')} |`);
   }
 }
 
@@ -355,6 +388,26 @@ async function main() {
         gw.serverSetUpMs.toFixed(0),
         gw.postToInvite.join(' / '),
         gw.firstMedia.join(' / '),
+      ];
+      console.log(`| ${cells.join(' | ')} |`);
+    }
+    if (RECORDED_CALLS > 0) await recordingCost(RECORDED_CALLS, dir, nginx);
+    console.log(
+      `\nStart time, calls POSTed at ${STARTS_PER_SECOND}/s, with and without standby tasks (the pool full before the first POST):\n`,
+    );
+    console.log(
+      '| calls | standby tasks | calls that got one | POST → task has the call p50 / p95 ms | POST → INVITE p50 / p95 ms | server CPU ms per call | one idle standby task RSS / PSS MiB |',
+    );
+    console.log('|---|---|---|---|---|---|---|');
+    for (const row of await runSetUpBench(SET_UP_ROWS, dir, nginx, STARTS_PER_SECOND)) {
+      const cells = [
+        row.calls,
+        row.standbyTasks,
+        row.onStandby,
+        row.postToTask.join(' / '),
+        row.postToInvite.join(' / '),
+        row.serverCpuMsPerCall.toFixed(0),
+        row.standbyTasks > 0 ? `${row.standbyRssMiB.toFixed(1)} / ${row.standbyPssMiB.toFixed(1)}` : '—',
       ];
       console.log(`| ${cells.join(' | ')} |`);
     }

@@ -106,9 +106,10 @@ describe('sip-rtmp-gateway CLI', () => {
     ).toBe(true);
   });
 
-  it('prints the usage of a range in one line, or as JSON; --from is required', async () => {
-    const { run, out, err, store } = setup();
-    expect(await run(callFlags)).toBe(0);
+  it('prints the usage of a range, in all and per key (--key for one), or as JSON; --from is required', async () => {
+    const { run, out, err, store } = setup('key-123');
+    const env = { GATEWAY_API_KEY: 'key-123' };
+    expect(await run(callFlags, env)).toBe(0);
     const record = (await store.get('cli-1'))!;
     const endedAt = new Date(Date.parse(record.createdAt) + 600_000).toISOString();
     await store.update(
@@ -121,11 +122,20 @@ describe('sip-rtmp-gateway CLI', () => {
       record.version,
     );
     const from = new Date(Date.parse(record.createdAt) - 1_000).toISOString();
-    expect(await run(['usage', '--from', from])).toBe(0);
-    expect(out.at(-1)).toMatch(/^1 calls, 0\.0 min streamed, 10\.0 task min billed, 0 bytes out, ~\$0\.0025$/);
-    expect(await run(['usage', '--from', from, '--json'])).toBe(0);
-    expect(JSON.parse(out.at(-1)!)).toMatchObject({ calls: 1, billableTaskSeconds: 600 });
-    expect(await run(['usage'])).toBe(2);
+    expect(await run(['usage', '--from', from], env)).toBe(0);
+    expect(out.slice(-2)).toEqual([
+      '1 calls, 0.0 min streamed, 10.0 task min billed, 0 bytes out, ~$0.0025',
+      '  default: 1 calls, 0.0 min streamed, 10.0 task min billed, 0 bytes out, ~$0.0025',
+    ]);
+    expect(await run(['usage', '--from', from, '--key', 'other'], env)).toBe(0);
+    expect(out.at(-1)).toBe('0 calls, 0.0 min streamed, 0.0 task min billed, 0 bytes out, ~$0.0000');
+    expect(await run(['usage', '--from', from, '--json'], env)).toBe(0);
+    expect(JSON.parse(out.at(-1)!)).toMatchObject({
+      calls: 1,
+      billableTaskSeconds: 600,
+      byKey: [{ keyName: 'default' }],
+    });
+    expect(await run(['usage'], env)).toBe(2);
     expect(err.at(-1)).toMatch(/^--from is required/);
   });
 

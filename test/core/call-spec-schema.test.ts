@@ -125,6 +125,48 @@ describe('call request schema', () => {
     expect(() => parseCallSpec({ ...seed, ...top })).toThrow(expect.objectContaining({ message }));
   });
 
+  it.each([
+    [true, true],
+    ['true', true],
+    [false, undefined],
+    ['false', undefined],
+    [undefined, undefined],
+  ])('takes record %j as the other booleans, and keeps it only when true', (record, kept) => {
+    for (const schema of [callRequestSchema, wcsCallRequestSchema]) {
+      const spec = toCallSpec(parseOrThrow(schema, { ...seed, record }), () => 'x');
+      expect(spec.record).toBe(kept);
+      expect(spec).not.toHaveProperty('recordingId');
+    }
+  });
+
+  it.each([['yes'], [1], ['TRUE'], [null], [{}]])('refuses record %j with a 400 naming it', (record) => {
+    for (const schema of [callRequestSchema, wcsCallRequestSchema]) {
+      expect(() => parseOrThrow(schema, { ...seed, record })).toThrow(
+        expect.objectContaining({ field: 'record', message: 'record must be true or false' }),
+      );
+    }
+  });
+
+  it('takes no recordingId from a request: the server names recordings', () => {
+    const recordingId = '3f1c2b9a-7d4e-4c1a-9b2f-0e8d7c6b5a41';
+    for (const schema of [callRequestSchema, wcsCallRequestSchema]) {
+      expect(() => parseOrThrow(schema, { ...seed, record: true, recordingId })).toThrow(
+        expect.objectContaining({ field: 'recordingId', message: 'unknown field recordingId' }),
+      );
+    }
+  });
+
+  it('hands the task the recording id the server made, and nothing but a UUID', () => {
+    const spec = toCallSpec(parseOrThrow(wcsCallRequestSchema, { ...seed, record: true }), () => 'x');
+    const recordingId = '3f1c2b9a-7d4e-4c1a-9b2f-0e8d7c6b5a41';
+    expect(parseCallSpec({ ...spec, recordingId })).toMatchObject({ record: true, recordingId });
+    expect(() => parseCallSpec({ ...spec, recordingId: '../../etc/passwd' })).toThrow(/recordingId/);
+    expect(() => parseCallSpec({ ...spec, recordingId: recordingId.toUpperCase() })).toThrow(/recordingId/);
+    expect(() => parseCallSpec(spec)).toThrow(
+      expect.objectContaining({ message: 'recordingId is required with record' }),
+    );
+  });
+
   it('parseCallSpec accepts a normalized spec (what the launcher hands the task) and refuses a hostile one', () => {
     const spec = toCallSpec(parseOrThrow(wcsCallRequestSchema, seed), () => 'x');
     expect(parseCallSpec(JSON.parse(JSON.stringify(spec)))).toEqual(spec);
@@ -237,6 +279,7 @@ describe('hosts and RTMP targets', () => {
 
 describe('call records', () => {
   const spec = toCallSpec(parseOrThrow(wcsCallRequestSchema, seed), () => 'x');
+  const T = '2026-01-01T00:00:00.000Z';
 
   it('keeps the password out of the record and the view', () => {
     const { record, secret } = newCallRecord(spec, '2026-01-01T00:00:00.000Z');
@@ -268,6 +311,25 @@ describe('call records', () => {
     expect(sameRequest(record, secret, { ...spec, connection: { ...spec.connection, sipPassword: 'x' } })).toBe(false);
     expect(sameRequest(record, secret, { ...spec, hasVideo: true })).toBe(false);
     expect(splitSecret(spec).spec.connection).not.toHaveProperty('sipPassword');
+  });
+
+  it('judges a retry on what was asked: the recording id is made anew for every request', () => {
+    const recorded = { ...spec, record: true };
+    const { record, secret } = newCallRecord({ ...recorded, recordingId: '3f1c2b9a-7d4e-4c1a-9b2f-0e8d7c6b5a41' }, T);
+    expect(sameRequest(record, secret, recorded)).toBe(true);
+    expect(sameRequest(record, secret, spec)).toBe(false);
+  });
+
+  it('shows whether the call is recorded, and what became of the recording, never its id', () => {
+    const recordingId = '3f1c2b9a-7d4e-4c1a-9b2f-0e8d7c6b5a41';
+    const { record } = newCallRecord({ ...spec, record: true, recordingId }, T);
+    expect(toCallView(record, LIST_PRICES)).toMatchObject({ record: true });
+    expect(toCallView(record, LIST_PRICES)).not.toHaveProperty('recording');
+    const recording = { state: 'uploaded' as const, bytes: 42, key: `recordings/${recordingId}.mp4`, at: T, seq: 9 };
+    const view = toCallView({ ...record, recording }, LIST_PRICES);
+    expect(view.recording).toEqual({ state: 'uploaded', bytes: 42, at: T });
+    expect(JSON.stringify(view)).not.toContain(recordingId);
+    expect(toCallView(newCallRecord(spec, T).record, LIST_PRICES).record).toBe(false);
   });
 
   it.each([

@@ -36,6 +36,8 @@ const ended = (seq: number) => ev(seq, { type: 'ended', by: 'remote', reason: 'B
 const failed = (seq: number) => ev(seq, { type: 'failed', reason: 'sip', message: '486 Busy Here', sipCode: 486 });
 const stats = (seq: number, rtpPackets = seq) =>
   ev(seq, { type: 'stats', rtpPackets, rtpLost: 0, jitterMs: 1, bytesOut: 10 });
+const recording = (seq: number, state: 'saved' | 'uploaded' | 'failed' = 'saved') =>
+  ev(seq, { type: 'recording', state, bytes: 1000 * seq });
 const hangup: CallEvent = { type: 'hangup-requested', callId: 'c1', at: at(30) };
 const crashed: CallEvent = { type: 'task-crashed', callId: 'c1', at: at(40), message: 'exit code 137' };
 const launchFailed: CallEvent = { type: 'launch-failed', callId: 'c1', at: at(1), message: 'no capacity' };
@@ -159,6 +161,41 @@ const table: Row[] = [
     [streaming(4), crashed, ended(5)],
     'failed',
   ],
+  [
+    'the recording is reported after the end, without moving the state',
+    [streaming(4), ended(6), stats(7), recording(8)],
+    'ended',
+    { lastSeq: 6, statsSeq: 7, recording: { state: 'saved', bytes: 8000, at: at(8), seq: 8 } },
+  ],
+  [
+    'an uploaded recording keeps its key',
+    [ended(6), ev(7, { type: 'recording', state: 'uploaded', bytes: 5, key: 'recordings/k.mp4' })],
+    'ended',
+    { recording: { state: 'uploaded', bytes: 5, key: 'recordings/k.mp4', at: at(7), seq: 7 } },
+  ],
+  [
+    'a failed recording keeps why, and the call its own outcome',
+    [ended(6), ev(7, { type: 'recording', state: 'failed', bytes: 0, error: 'the upload failed' })],
+    'ended',
+    {
+      ended: { by: 'remote', reason: 'BYE', durationSeconds: 5 },
+      recording: expect.objectContaining({ error: 'the upload failed' }),
+    },
+  ],
+  [
+    'a crashed call keeps the recording its task reported',
+    [streaming(4), crashed, recording(9)],
+    'failed',
+    { failure: { reason: 'crashed', message: 'exit code 137' }, recording: expect.objectContaining({ seq: 9 }) },
+  ],
+  [
+    'a late older recording report does not replace a newer one',
+    [recording(9), recording(8)],
+    'dialing',
+    {
+      recording: expect.objectContaining({ seq: 9, bytes: 9000 }),
+    },
+  ],
   ['no task could be launched', [launchFailed], 'failed', { failure: { reason: 'launch', message: 'no capacity' } }],
 ];
 
@@ -176,6 +213,7 @@ describe('transition', () => {
     ['an event of another call', [], { ...ringing(2), callId: 'c2' }],
     ['a second hangup request', [hangup], hangup],
     ['a duplicate stats event', [stats(3)], stats(3)],
+    ['a duplicate recording report', [ended(5), recording(6)], recording(6)],
   ] as [string, CallEvent[], CallEvent][])(
     'ignores %s without change (so no write happens)',
     (_scenario, before, event) => {

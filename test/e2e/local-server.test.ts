@@ -125,16 +125,7 @@ describe('npm start (local mode)', () => {
   it('GET /metrics during a real call: the call, its set-up times, then its RTP packets and RTMP bytes and how it ended', async () => {
     const server = await startServer('metrics');
     const peer = await startSipp();
-    const scrape = async () => {
-      const text = (await server.request('GET', '/metrics')).text;
-      return (series: string) =>
-        Number(
-          text
-            .split('\n')
-            .find((line) => line.startsWith(`${series} `))
-            ?.slice(series.length + 1),
-        );
-    };
+    const scrape = () => server.metrics();
     await server.request('POST', '/v1/calls', seedBody('metrics1', peer.port, 'metrics1'));
     await server.waitForCall('metrics1', (call) => call.state === 'streaming');
     let value = await scrape();

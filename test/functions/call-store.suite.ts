@@ -143,6 +143,20 @@ export function callStoreSuite(name: string, getStore: () => CallStore) {
       for (const listed of await store.list()) expect(listed.callId).toMatch(/^[A-Za-z0-9_-]+$/);
     });
 
+    it('keeps the stats history, in the live list too (the live index projects it)', async () => {
+      const store = getStore();
+      const { record, secret } = makeRecord();
+      await store.create(record, secret);
+      const statsHistory = [
+        { at: '2026-01-01T00:00:10.000Z', bitrateKbps: 131.2, lossPercent: 0.4, audioLevelDb: -18.5 },
+        { at: '2026-01-01T00:00:20.000Z', bitrateKbps: 129.9, lossPercent: 0 },
+      ];
+      await store.update({ ...record, state: 'streaming', statsHistory }, 1);
+      expect((await store.get(record.callId))?.statsHistory).toEqual(statsHistory);
+      const listed = (await store.list({ live: true })).find((r) => r.callId === record.callId);
+      expect(listed?.statsHistory).toEqual(statsHistory);
+    });
+
     it('refuses a second live call on the same stream key, however the URL is spelled', async () => {
       const store = getStore();
       const first = makeRecord({ rtmpUrl: 'rtmp://Example.com/live', rtmpStream: `key-${counter}` });
@@ -231,6 +245,24 @@ export function callStoreSuite(name: string, getStore: () => CallStore) {
       await store.update(finish(a.record), 1);
       expect(await store.create(a.record, a.secret, { keyLimit: 2 })).toMatchObject({ state: 'ended' });
       expect(await store.create(c.record, c.secret, { keyLimit: 2 })).toBe('created');
+    });
+
+    it("keeps a recorded call's recording id and, once final, what became of its recording", async () => {
+      const store = getStore();
+      const call = makeRecord({ record: true, recordingId: '3f1c2b9a-7d4e-4c1a-9b2f-0e8d7c6b5a41' });
+      await store.create(call.record, call.secret);
+      const recording = {
+        state: 'uploaded' as const,
+        bytes: 81_234,
+        key: 'recordings/3f1c2b9a-7d4e-4c1a-9b2f-0e8d7c6b5a41.mp4',
+        at: new Date().toISOString(),
+        seq: 9,
+      };
+      await store.update({ ...finish(call.record), recording }, 1);
+      expect(await store.get(call.record.callId)).toMatchObject({
+        spec: { record: true, recordingId: '3f1c2b9a-7d4e-4c1a-9b2f-0e8d7c6b5a41' },
+        recording,
+      });
     });
 
     it('lets only one of two racing creates on one stream key through', async () => {

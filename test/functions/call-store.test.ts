@@ -1,4 +1,3 @@
-import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetItemCommand, PutItemCommand, UpdateItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -6,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbCallStore } from '../../shared/aws/dynamodb-call-store.ts';
 import type { CallStore } from '../../functions/core/ports.ts';
 import { EmbeddedDynamoDb } from '../../functions/local/embedded-dynamodb.ts';
-import { startDynalite, startDynamoDbLocal, type DynamoDbServer } from '../support/dynamodb.ts';
+import { startDynalite, startDynamoDbLocal, startEmbedded, type DynamoDbServer } from '../support/dynamodb.ts';
 import { ConcurrencyLimitError } from '../../shared/call-errors.ts';
 import { callStoreSuite, keyedRecord, makeRecord, uniqueKeyName } from './call-store.suite.ts';
 import { MemoryCallStore } from './fakes.ts';
@@ -16,19 +15,6 @@ beforeAll(() => {
   memory = new MemoryCallStore();
 });
 callStoreSuite('in-memory fake', () => memory);
-
-/** The store `npm start` keeps, over its Unix socket. */
-async function startEmbedded(): Promise<Pick<DynamoDbServer, 'client' | 'close'>> {
-  const dir = await mkdtemp(join(tmpdir(), 'embedded-'));
-  const db = await EmbeddedDynamoDb.start(join(dir, 'dynamodb'));
-  return {
-    client: () => db.client(),
-    close: async () => {
-      await db.close();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-}
 
 const backends = [
   ['dynalite', startDynalite],

@@ -524,6 +524,26 @@ describe('controlling calls', () => {
     expect((await request('GET', '/v1/calls?state=ended')).json.calls).toHaveLength(0);
     expect((await request('GET', '/v1/calls?state=bogus')).json.error.field).toBe('state');
   });
+
+  it('lists the calls created from `from` (inclusive) to `to` (exclusive), and names a bad bound', async () => {
+    const { request, store } = setup();
+    await request('POST', '/v1/calls', seedBody({ callId: 'early', rtmpStream: 'early' }));
+    await request('POST', '/v1/calls', seedBody({ callId: 'late', rtmpStream: 'late' }));
+    const late = (await store.get('late'))!;
+    const lateAt = new Date(Date.parse(late.createdAt) + 60_000).toISOString();
+    await store.update({ ...late, createdAt: lateAt }, late.version);
+    const ids = async (query: string) =>
+      ((await request('GET', `/v1/calls?${query}`)).json.calls as { callId: string }[]).map((call) => call.callId);
+    expect(await ids(`from=${encodeURIComponent(lateAt)}`)).toEqual(['late']);
+    expect(await ids(`to=${encodeURIComponent(lateAt)}`)).toEqual(['early']);
+    expect(await ids(`from=${encodeURIComponent(lateAt)}&to=${encodeURIComponent(lateAt)}`)).toEqual([]);
+    expect(await ids(`state=dialing&from=2000-01-01`)).toEqual(['early', 'late']);
+    for (const field of ['from', 'to']) {
+      const bad = await request('GET', `/v1/calls?${field}=tomorrow`);
+      expect(bad.status).toBe(400);
+      expect(bad.json.error).toMatchObject({ code: 'invalid_request', field });
+    }
+  });
 });
 
 describe('secrets and access', () => {

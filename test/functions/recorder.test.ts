@@ -72,6 +72,8 @@ describe('recordEvent', () => {
         createdAt: _a,
         stateTimes: _t,
         lastSeq: _l,
+        // Rates between reports as they arrived: a display aid, measured in arrival order by design.
+        statsHistory: _h,
         ...rest
       } = (await store.get(callId))!;
       finals.push(rest as CallRecord);

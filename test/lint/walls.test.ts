@@ -10,7 +10,7 @@ const eslint = new ESLint({ cwd: new URL('../..', import.meta.url).pathname });
 
 async function wallErrors(filePath: string, code: string): Promise<string[]> {
   const [result] = await eslint.lintText(code, { filePath });
-  const walls = ['no-restricted-imports', 'no-restricted-syntax'];
+  const walls = ['no-restricted-imports', 'no-restricted-syntax', 'no-restricted-properties'];
   return (result?.messages ?? [])
     .filter((message) => walls.includes(message.ruleId ?? ''))
     .map((message) => message.message);
@@ -114,5 +114,21 @@ describe('lint walls', () => {
     ],
   ])('allows: %s', async (_name, filePath, code) => {
     expect(await wallErrors(filePath, code)).toEqual([]);
+  });
+});
+
+describe('the web console writes no markup', () => {
+  it.each([
+    ['innerHTML', 'row.innerHTML = call.callee;'],
+    ['outerHTML', 'cell.outerHTML = message;'],
+    ['insertAdjacentHTML', "list.insertAdjacentHTML('beforeend', reason);"],
+    ['document.write', 'document.write(text);'],
+    ['a parsed fragment', 'document.createRange().createContextualFragment(text);'],
+  ])('refuses %s', async (_name, code) => {
+    expect(await wallErrors('functions/console/web/new-module.js', code)).toHaveLength(1);
+  });
+
+  it('allows text', async () => {
+    expect(await wallErrors('functions/console/web/new-module.js', 'cell.textContent = call.callee;')).toEqual([]);
   });
 });

@@ -85,7 +85,13 @@ describe.skipIf(!reachable)('AWS adapters on LocalStack', () => {
     expect(await store.create(record, secret)).toBe('created');
     const { Item } = await dynamodb.send(new GetItemCommand({ TableName: tableName, Key: { callId: { S: 'ls-1' } } }));
     expect(JSON.stringify(Item)).not.toContain('LocalStack-Secret-1');
-    expect(await loadStoredSpec(store, 'ls-1')).toEqual(spec);
+    expect(
+      await loadStoredSpec(
+        store,
+        'ls-1',
+        store.getSecret('ls-1').then((s) => s!.sipPassword),
+      ),
+    ).toEqual(spec);
   });
 
   /** The synthesized rules' patterns, as the stack deploys them (the sweeper's schedule rule has none). */

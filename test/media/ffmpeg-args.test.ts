@@ -8,7 +8,7 @@ import {
   type EncoderSink,
   type VideoFill,
 } from '../../media-task/pipeline/ffmpeg-args.ts';
-import { buildRepublisherArgs, buildSlateArgs } from '../../media-task/pipeline/relay-args.ts';
+import { buildRecorderArgs, buildRepublisherArgs, buildSlateArgs } from '../../media-task/pipeline/relay-args.ts';
 import { likelyAnswer, type NegotiatedMedia, type NegotiatedStream } from '../../media-task/sip/sdp.ts';
 
 const audio = (
@@ -351,6 +351,35 @@ describe('buildRepublisherArgs', () => {
     expect(() => buildRepublisherArgs({ ...base, video: 'none', target: 'file:///etc/passwd' })).toThrow(
       FfmpegArgsError,
     );
+  });
+});
+
+describe('buildRecorderArgs', () => {
+  const path = '/data/recordings/3f1c2b9a-7d4e-4c1a-9b2f-0e8d7c6b5a41.mp4';
+
+  it.each<[string, 'none' | 'ours' | 'peer', string, string]>([
+    ['audio only', 'none', '32', '0'],
+    ['our video', 'ours', '5000000', '200000'],
+    ["the peer's video", 'peer', '5000000', '1100000'],
+  ])('copies the relayed MPEG-TS into a fragmented MP4: %s', (_name, videoKind, probesize, analyzeduration) => {
+    const args = buildRecorderArgs({ relayPort: 41002, path, video: videoKind });
+    expect(after(args, '-probesize')).toBe(probesize);
+    expect(after(args, '-analyzeduration')).toBe(analyzeduration);
+    // No input timeout: a hold sends nothing for as long as it lasts, and the recording goes on after it.
+    expect(after(args, '-i')).toBe('udp://127.0.0.1:41002?fifo_size=50000&overrun_nonfatal=1');
+    expect(after(args, '-c')).toBe('copy');
+    expect(after(args, '-bsf:a')).toBe('aac_adtstoasc');
+    expect(after(args, '-f', 1)).toBe('mp4');
+    // A crash leaves every fragment written so far: an empty moov up front, each fragment flushed when cut.
+    expect(after(args, '-movflags')).toBe('+frag_keyframe+empty_moov+default_base_moof');
+    expect(after(args, '-frag_duration')).toBe('1000000');
+    expect(after(args, '-flush_packets')).toBe('1');
+    expect(args.at(-1)).toBe(`file:${path}`);
+    expect(args).not.toContain('aac');
+  });
+
+  it.each([['recordings/x.mp4'], ['/data/recordings/x.flv'], ['-i.mp4']])('refuses the path %j', (bad) => {
+    expect(() => buildRecorderArgs({ relayPort: 41002, path: bad, video: 'none' })).toThrow(FfmpegArgsError);
   });
 });
 

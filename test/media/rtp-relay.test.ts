@@ -21,6 +21,8 @@ interface Sent {
   payloadType?: number;
   marker?: boolean;
   bytes?: number;
+  /** Sent as it is, without the label. */
+  payload?: Buffer;
 }
 
 interface Datagram {
@@ -80,8 +82,8 @@ describe('RTP relay', () => {
     };
     endpoint.connect(stream, ffmpeg.address().port);
     const send = (packet: Sent, label: number) => {
-      const payload = Buffer.alloc(packet.bytes ?? 160, 0);
-      payload[0] = label;
+      const payload = packet.payload ?? Buffer.alloc(packet.bytes ?? 160, 0);
+      if (!packet.payload) payload[0] = label;
       const header = {
         marker: packet.marker ?? false,
         payloadType: packet.payloadType ?? codec.payloadType,
@@ -122,7 +124,7 @@ describe('RTP relay', () => {
       expect(datagrams[0]!.labels).toEqual([PRIMER]);
       return { primer: datagrams[0]!, out: datagrams.slice(1) };
     };
-    return { endpoint, burst };
+    return { endpoint, burst, send };
   };
 
   /** Groups of sent packets by position (1-based), as ffmpeg's datagrams hold them. */
@@ -218,6 +220,54 @@ describe('RTP relay', () => {
     expect(jitterMs).toBeLessThan(21);
   });
 
+  const pcmu = { codec: 'PCMU', payloadType: 0, clockRate: 8000 };
+  const pcma = { codec: 'PCMA', payloadType: 8, clockRate: 8000 };
+  const opus = { codec: 'opus', payloadType: 111, clockRate: 48000 };
+  const filled = (byte: number) => Buffer.alloc(160, byte);
+  it.each<[string, typeof pcmu, Sent[], { levelSamples: number; levelEnergy: number }]>([
+    [
+      'PCMU code 0x00 is full scale, 32124',
+      pcmu,
+      [1, 2, 3].map((sequence) => ({ sequence, payload: filled(0x00) })),
+      { levelSamples: 480, levelEnergy: 480 * 32124 ** 2 },
+    ],
+    [
+      'PCMU silence (0xFF) is zero',
+      pcmu,
+      [{ sequence: 1, payload: filled(0xff) }],
+      { levelSamples: 160, levelEnergy: 0 },
+    ],
+    [
+      'PCMA code 0xAA is full scale, 32256; its silence (0xD5) is 8',
+      pcma,
+      [
+        { sequence: 1, payload: filled(0xaa) },
+        { sequence: 2, payload: filled(0xd5) },
+      ],
+      { levelSamples: 320, levelEnergy: 160 * 32256 ** 2 + 160 * 8 ** 2 },
+    ],
+    [
+      'telephone-events are not audio',
+      pcmu,
+      [
+        { sequence: 1, payload: filled(0x00) },
+        { sequence: 2, payloadType: 101, payload: Buffer.from([1, 0x8a, 0, 160]) },
+      ],
+      { levelSamples: 160, levelEnergy: 160 * 32124 ** 2 },
+    ],
+    [
+      'Opus is not measured (no decoder here)',
+      opus,
+      [{ sequence: 1, payload: filled(0x00) }],
+      { levelSamples: 0, levelEnergy: 0 },
+    ],
+  ])('audio level by table: %s', async (_name, codec, sent, expected) => {
+    const { endpoint, send } = await relay(codec);
+    sent.forEach((packet, index) => send(packet, index));
+    await expect.poll(async () => (await endpoint.stats()).packets).toBe(sent.length);
+    expect(await endpoint.stats()).toMatchObject(expected);
+  });
+
   it('waits without spinning while ffmpeg has not bound its port yet (the ICMP error is read, not left pending)', async () => {
     const relayProcess = await startRelay();
     cleanups.push(() => void relayProcess.close('SIGKILL', 0));
@@ -226,7 +276,7 @@ describe('RTP relay', () => {
     const unbound = await freeRtpPort();
     const silence = 'ff'.repeat(160);
     // Gap fill towards ffmpeg's port and comfort silence to the phone: a send every 20 ms, each one refused.
-    relayProcess.writeLine(`stream 0 8000 1 127.0.0.1 ${phone.address().port} ${silence}`);
+    relayProcess.writeLine(`stream 0 8000 1 127.0.0.1 ${phone.address().port} ${silence} pcmu`);
     relayProcess.writeLine(`forward ${unbound}`);
     relayProcess.writeLine(`silence 0 8000 ${silence}`);
     const before = await sampleProcess(relayProcess.pid!);

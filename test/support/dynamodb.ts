@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Server } from 'node:http';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { EmbeddedDynamoDb } from '../../functions/local/embedded-dynamodb.ts';
 import { OwnedProcess } from '../../shared/owned-process.ts';
 import { freePort } from './free-port.ts';
 
@@ -152,5 +153,18 @@ export async function startDynamoDbLocal(): Promise<DynamoDbServer> {
       return client;
     },
     close,
+  };
+}
+
+/** The store `npm start` keeps, over its Unix socket. */
+export async function startEmbedded(): Promise<Pick<DynamoDbServer, 'client' | 'close'>> {
+  const dir = await mkdtemp(join(tmpdir(), 'embedded-'));
+  const db = await EmbeddedDynamoDb.start(join(dir, 'dynamodb'));
+  return {
+    client: () => db.client(),
+    close: async () => {
+      await db.close();
+      await rm(dir, { recursive: true, force: true });
+    },
   };
 }

@@ -52,6 +52,18 @@ export class LocalServer {
     return { status: response.status, json, text };
   }
 
+  /** One scrape of GET /metrics: a series' value by its name and labels as printed, NaN when absent. */
+  async metrics(): Promise<(series: string) => number> {
+    const text = (await this.request('GET', '/metrics')).text;
+    return (series) =>
+      Number(
+        text
+          .split('\n')
+          .find((line) => line.startsWith(`${series} `))
+          ?.slice(series.length + 1),
+      );
+  }
+
   /** Polls GET /v1/calls/{callId} until `predicate` holds. */
   async waitForCall(callId: string, predicate: (call: any) => boolean, timeoutMs = 20_000): Promise<any> {
     const deadline = Date.now() + timeoutMs;

@@ -120,8 +120,8 @@ export class MediaTaskProcess {
   }
 }
 
-/** A u-law WAV of a sine tone, which sipp's rtp_stream plays as PCMU. */
-export async function makeToneWav(path: string, { seconds = 30, hz = 1000 } = {}): Promise<string> {
+/** A u-law WAV of a sine tone, which sipp's rtp_stream plays as PCMU; `volume` 0 makes it silence. */
+export async function makeToneWav(path: string, { seconds = 30, hz = 1000, volume = 1 } = {}): Promise<string> {
   await promisify(execFile)('sox', [
     '-n',
     '-r',
@@ -135,6 +135,8 @@ export async function makeToneWav(path: string, { seconds = 30, hz = 1000 } = {}
     String(seconds),
     'sine',
     String(hz),
+    'vol',
+    String(volume),
   ]);
   return path;
 }
