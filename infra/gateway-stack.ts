@@ -282,6 +282,8 @@ export class GatewayStack extends Stack {
           'dynamodb:DeleteItem',
           'dynamodb:Query',
           'dynamodb:Scan',
+          // A key's limit full: the calls holding it are read at once, to free the slots of ended ones.
+          'dynamodb:BatchGetItem',
         ],
         resources: [table.tableArn, `${table.tableArn}/index/*`],
       }),

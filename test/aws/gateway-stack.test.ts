@@ -244,10 +244,37 @@ describe('GatewayStack template', () => {
       main.template.hasOutput(output, {});
   });
 
+  it('grants the API every DynamoDB request its adapters send (no test elsewhere checks IAM)', () => {
+    // The DocumentClient commands of the adapters the API Lambda builds, as IAM names them; the table set-up
+    // commands (ensureTable) run in local mode only.
+    const itemAction = (command: string) =>
+      ['Get', 'Put', 'Update', 'Delete', 'BatchGet', 'BatchWrite'].includes(command) ? `${command}Item` : command;
+    const sent = [
+      'shared/aws/dynamodb-call-store.ts',
+      'shared/aws/dynamodb-key-limits.ts',
+      'shared/aws/dynamodb-standby-registry.ts',
+      'shared/aws/dynamodb-command-mailbox.ts',
+    ].flatMap((file) =>
+      [
+        ...readFileSync(fileURLToPath(new URL(`../../${file}`, import.meta.url)), 'utf8').matchAll(
+          /new (\w+)Command\(/g,
+        ),
+      ]
+        .map((match) => match[1]!)
+        .filter((command) => !['CreateTable', 'DescribeTable', 'UpdateTimeToLive'].includes(command))
+        .map((command) => `dynamodb:${itemAction(command)}`),
+    );
+    expect(sent).toContain('dynamodb:BatchGetItem');
+    expect(actionsOf(statementsOf(main.resources, 'ApiFunctionServiceRole'))).toEqual(
+      expect.arrayContaining([...new Set(sent)]),
+    );
+  });
+
   it('grants each role only what its code calls', () => {
     const api = statementsOf(main.resources, 'ApiFunctionServiceRole');
     expect(actionsOf(api)).toEqual(
       [
+        'dynamodb:BatchGetItem',
         'dynamodb:DeleteItem',
         'dynamodb:GetItem',
         'dynamodb:PutItem',
