@@ -73,10 +73,6 @@ export class StandbyPool implements StandbyTasks {
     this.now = deps.now ?? (() => new Date());
   }
 
-  get size(): number {
-    return this.deps.policy.size;
-  }
-
   async claim(callId: string): Promise<string | undefined> {
     if (this.deps.policy.size === 0 || this.closed) return undefined;
     this.lastClaimAt = this.now().getTime();
@@ -159,16 +155,14 @@ export class StandbyPool implements StandbyTasks {
   async close(): Promise<void> {
     this.closed = true;
     await this.refilling;
-    const entries = await this.deps.registry.list();
+    const { registry, launcher } = this.deps;
     await Promise.all(
-      entries
-        .filter((entry) => entry.state === 'idle' || entry.state === 'starting')
-        .map(async ({ taskRef, state }) => {
-          if (state === 'idle' ? await this.deps.registry.withdraw(taskRef) : true) {
-            await this.deps.registry.remove(taskRef);
-            await this.deps.launcher.stopStandby(taskRef);
-          }
-        }),
+      (await registry.list()).map(async ({ taskRef, state }) => {
+        if (state === 'starting') await registry.remove(taskRef);
+        // An idle task may be claimed meanwhile: the claim wins, as in a keeper round. Other states have calls.
+        else if (state !== 'idle' || !(await registry.withdraw(taskRef))) return;
+        await launcher.stopStandby(taskRef);
+      }),
     );
   }
 

@@ -39,7 +39,7 @@ export interface CallRunnerOptions {
   /** Every stats report's figures, with the task's own counters (AWS: the EMF lines of task-metrics.ts). */
   onFigures?: (figures: TaskFigures) => void;
   /** Bound before the call came (a standby task); absent, the call binds its own. */
-  endpoints?: Promise<CallEndpoints>;
+  endpoints?: CallEndpoints;
 }
 
 /** What the task measures at each stats report: the call's stats and what only the task knows. */
@@ -124,8 +124,9 @@ export class CallRunner {
     // INVITE back by as much.
     void this.options.report({ type: 'dialing' });
     const { bindAddress, relayPath, mediaPorts } = this.options;
-    const { audio, video } = await (this.options.endpoints ??
-      bindCallEndpoints({ bindAddress, relayPath, ...(mediaPorts ? { mediaPorts } : {}), logger }));
+    const { audio, video } =
+      this.options.endpoints ??
+      (await bindCallEndpoints({ bindAddress, relayPath, ...(mediaPorts ? { mediaPorts } : {}), logger }));
     // Kept even if the other failed, so that finish() closes it.
     if (audio.status === 'fulfilled') this.endpoints.audio = audio.value;
     if (video.status === 'fulfilled') this.endpoints.video = video.value;

@@ -95,7 +95,7 @@ async function main(): Promise<number> {
     publicAddress: aws?.publicAddress ?? config.publicAddress,
     ffmpegPath: config.ffmpegPath ?? fileURLToPath(new URL(`./${FFMPEG_FILE}`, import.meta.url)),
     relayPath,
-    ...(endpoints ? { endpoints: Promise.resolve(endpoints) } : {}),
+    ...(endpoints ? { endpoints } : {}),
     rtmpsCaFile: config.rtmpsCaFile,
     inviteTimeoutMs: config.inviteTimeoutMs,
     mediaPorts: config.mediaPorts,

@@ -70,7 +70,11 @@ export class LocalTaskLauncher implements TaskLauncher, TaskInspector, StandbyLa
   /** Standby tasks not ready yet, each with what resolves `booted`. */
   private readonly booting = new Map<string, { done: Promise<void>; resolve: () => void }>();
 
-  constructor(private readonly options: LocalTaskLauncherOptions) {}
+  private readonly stopGraceMs: number;
+
+  constructor(private readonly options: LocalTaskLauncherOptions) {
+    this.stopGraceMs = options.stopGraceMs ?? 12_000;
+  }
 
   async launch(spec: CallSpec): Promise<{ taskRef: string }> {
     // The spec travels in the environment, not in argv: argument lists are world-readable in `ps`.
@@ -118,7 +122,7 @@ export class LocalTaskLauncher implements TaskLauncher, TaskInspector, StandbyLa
   }
 
   async stopStandby(taskRef: string): Promise<void> {
-    await this.standbys.get(taskRef)?.process.close('SIGTERM', this.options.stopGraceMs ?? 12_000);
+    await this.standbys.get(taskRef)?.process.close('SIGTERM', this.stopGraceMs);
   }
 
   private async spawn(name: string, extraEnv: NodeJS.ProcessEnv): Promise<RunningTask> {
@@ -188,7 +192,7 @@ export class LocalTaskLauncher implements TaskLauncher, TaskInspector, StandbyLa
    */
   async stop(callId: string): Promise<void> {
     const task = this.tasks.get(callId);
-    await task?.process.close('SIGTERM', this.options.stopGraceMs ?? 12_000);
+    await task?.process.close('SIGTERM', this.stopGraceMs);
     await task?.recorded;
   }
 

@@ -8,6 +8,7 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { CallNotFoundError, LaunchError } from '../call-errors.ts';
+import { isConditionFailure } from './condition-failure.ts';
 import type { TaskCommand } from '../call-types.ts';
 
 export const COMMANDS_ATTRIBUTE = 'commands';
@@ -45,7 +46,7 @@ export class DynamoDbCommandMailbox {
         }),
       );
     } catch (error) {
-      if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
+      if (!isConditionFailure(error)) throw error;
       const exists = await this.doc.send(
         new GetCommand({
           TableName: this.options.tableName,

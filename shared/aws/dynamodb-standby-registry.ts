@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { StandbyEntry, StandbyRegistry, StandbyState } from '../standby-registry.ts';
+import { isConditionFailure } from './condition-failure.ts';
 
 /** The pool item's key; the task role's policy names it (infra/gateway-stack.ts). */
 export const STANDBY_POOL_KEY = 'standby#pool';
@@ -67,7 +68,9 @@ export class DynamoDbStandbyRegistry implements StandbyRegistry {
             ConditionExpression: 'attribute_not_exists(callId)',
           }),
         )
-        .catch(ignoreConditionFailure);
+        .catch((error: unknown) => {
+          if (!isConditionFailure(error)) throw error;
+        });
     }
     throw new Error(`could not add ${taskRef} to the standby pool`);
   }
@@ -93,24 +96,11 @@ export class DynamoDbStandbyRegistry implements StandbyRegistry {
   }
 
   release(taskRef: string, callId: string, at: string): Promise<boolean> {
-    return this.moveEntry(
-      taskRef,
-      'SET #tasks.#t = :to',
-      '#tasks.#t.#state = :from AND #tasks.#t.#callId = :callId',
-      { ':to': { state: 'idle', since: at }, ':from': 'claimed', ':callId': callId },
-      { '#state': 'state', '#callId': 'callId' },
-    );
+    return this.moveClaimed(taskRef, callId, { state: 'idle', since: at });
   }
 
   assign(taskRef: string, callId: string, at: string, sealed?: string): Promise<boolean> {
-    const to: StoredEntry = { state: 'assigned', since: at, callId, ...(sealed ? { sealed } : {}) };
-    return this.moveEntry(
-      taskRef,
-      'SET #tasks.#t = :to',
-      '#tasks.#t.#state = :from AND #tasks.#t.#callId = :callId',
-      { ':to': to, ':from': 'claimed', ':callId': callId },
-      { '#state': 'state', '#callId': 'callId' },
-    );
+    return this.moveClaimed(taskRef, callId, { state: 'assigned', since: at, callId, ...(sealed ? { sealed } : {}) });
   }
 
   withdraw(taskRef: string): Promise<boolean> {
@@ -155,6 +145,17 @@ export class DynamoDbStandbyRegistry implements StandbyRegistry {
     return Object.entries(tasks).flatMap(([key, stored]) => (refs[key] ? [toEntry(refs[key], stored)] : []));
   }
 
+  /** Replaces the entry if `callId` claimed it. */
+  private moveClaimed(taskRef: string, callId: string, to: StoredEntry): Promise<boolean> {
+    return this.moveEntry(
+      taskRef,
+      'SET #tasks.#t = :to',
+      '#tasks.#t.#state = :from AND #tasks.#t.#callId = :callId',
+      { ':to': to, ':from': 'claimed', ':callId': callId },
+      { '#state': 'state', '#callId': 'callId' },
+    );
+  }
+
   /** Replaces the entry if it is in state `from`. */
   private moveFrom(taskRef: string, from: StandbyState, to: StoredEntry): Promise<boolean> {
     return this.moveEntry(
@@ -189,7 +190,7 @@ export class DynamoDbStandbyRegistry implements StandbyRegistry {
       );
       return true;
     } catch (error) {
-      ignoreConditionFailure(error);
+      if (!isConditionFailure(error)) throw error;
       return false;
     }
   }
@@ -203,8 +204,4 @@ function toEntry(taskRef: string, stored: StoredEntry): StandbyEntry {
     ...(stored.callId ? { callId: stored.callId } : {}),
     ...(stored.sealed ? { sealed: stored.sealed } : {}),
   };
-}
-
-function ignoreConditionFailure(error: unknown): void {
-  if ((error as Error | undefined)?.name !== 'ConditionalCheckFailedException') throw error;
 }
