@@ -35,31 +35,48 @@ export function republisherAnalyzeUs(video: RepublisherPlan['video'], joinMidStr
   return video === 'ours' ? KEYFRAME_SECONDS * 1_100_000 : 5_000_000;
 }
 
-export function buildRepublisherArgs(plan: RepublisherPlan): string[] {
-  const output = rtmpPublishArgs(plan.target, plan.caFile);
-  const input = `udp://127.0.0.1:${plan.relayPort}?fifo_size=50000&overrun_nonfatal=1&timeout=${Math.round(plan.inputTimeoutMs * 1000)}`;
+const QUIET = ['-hide_banner', '-nostdin', '-loglevel', 'info', '-nostats'];
+
+/**
+ * Reading the encoder's MPEG-TS from a relay port and copying every stream, as republishers and the recorder
+ * do; `timeoutMs` ends the input when the relay falls silent that long.
+ */
+function relayedCopyArgs(
+  relayPort: number,
+  video: RepublisherPlan['video'],
+  analyzeUs: number,
+  timeoutMs?: number,
+): string[] {
+  const timeout = timeoutMs === undefined ? '' : `&timeout=${Math.round(timeoutMs * 1000)}`;
   return [
-    '-hide_banner',
-    '-nostdin',
-    '-loglevel',
-    'info',
-    '-nostats',
-    ...PROGRESS_ARGS,
     '-protocol_whitelist',
     'udp',
     '-probesize',
-    plan.video === 'none' ? '32' : '5000000',
+    video === 'none' ? '32' : '5000000',
     '-analyzeduration',
-    String(republisherAnalyzeUs(plan.video, plan.joinMidStream)),
+    String(analyzeUs),
     '-f',
     'mpegts',
     '-i',
-    input,
+    `udp://127.0.0.1:${relayPort}?fifo_size=50000&overrun_nonfatal=1${timeout}`,
     '-map',
     '0',
     '-c',
     'copy',
-    ...output,
+  ];
+}
+
+export function buildRepublisherArgs(plan: RepublisherPlan): string[] {
+  return [
+    ...QUIET,
+    ...PROGRESS_ARGS,
+    ...relayedCopyArgs(
+      plan.relayPort,
+      plan.video,
+      republisherAnalyzeUs(plan.video, plan.joinMidStream),
+      plan.inputTimeoutMs,
+    ),
+    ...rtmpPublishArgs(plan.target, plan.caFile),
   ];
 }
 
@@ -86,25 +103,8 @@ export function buildRecorderArgs(plan: RecorderPlan): string[] {
   if (!isAbsolute(plan.path) || !/\.mp4$/.test(plan.path))
     throw new FfmpegArgsError('a recording is an absolute .mp4 path');
   return [
-    '-hide_banner',
-    '-nostdin',
-    '-loglevel',
-    'info',
-    '-nostats',
-    '-protocol_whitelist',
-    'udp',
-    '-probesize',
-    plan.video === 'none' ? '32' : '5000000',
-    '-analyzeduration',
-    String(republisherAnalyzeUs(plan.video, false)),
-    '-f',
-    'mpegts',
-    '-i',
-    `udp://127.0.0.1:${plan.relayPort}?fifo_size=50000&overrun_nonfatal=1`,
-    '-map',
-    '0',
-    '-c',
-    'copy',
+    ...QUIET,
+    ...relayedCopyArgs(plan.relayPort, plan.video, republisherAnalyzeUs(plan.video, false)),
     '-bsf:a',
     'aac_adtstoasc',
     '-f',
